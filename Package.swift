@@ -1,0 +1,120 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Settings every target of ours compiles with (STYLE.md: Swift 6 mode plus three upcoming features).
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let grpcCore = Target.Dependency.product(name: "GRPCCore", package: "grpc-swift-2")
+let grpcInProcess = Target.Dependency.product(name: "GRPCInProcessTransport", package: "grpc-swift-2")
+let grpcHTTP2 = Target.Dependency.product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport")
+let grpcProtobuf = Target.Dependency.product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
+let swiftProtobuf = Target.Dependency.product(name: "SwiftProtobuf", package: "swift-protobuf")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+
+/// A service target: its own module, built on ServiceKit and the generated contract only.
+func serviceTarget(_ name: String) -> Target {
+    .target(
+        name: name,
+        dependencies: ["ServiceKit", "LeaderboardAPI", grpcCore, grpcProtobuf, logging],
+        swiftSettings: strictSettings
+    )
+}
+
+let package = Package(
+    name: "leaderboard",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "leaderboard", targets: ["leaderboard"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .target(
+            name: "LeaderboardAPI",
+            dependencies: [grpcCore, grpcProtobuf, swiftProtobuf],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ServiceKit",
+            dependencies: [
+                "CHiredis", grpcCore, grpcInProcess, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging, metrics,
+                lifecycle, nioCore, nioPosix,
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        serviceTarget("AuthService"),
+        serviceTarget("DatasetService"),
+        serviceTarget("RankingService"),
+        serviceTarget("InteractionService"),
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "ServiceKit", "LeaderboardAPI", grpcCore, grpcProtobuf, hummingbird, logging, metrics,
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "leaderboard",
+            dependencies: [
+                "ServiceKit", "AuthService", "DatasetService", "RankingService", "InteractionService", "Gateway",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), lifecycle, logging,
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ServiceKitTests",
+            dependencies: ["ServiceKit", grpcCore, grpcInProcess, logging, nioCore],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway", "ServiceKit", grpcCore, hummingbird,
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["ServiceKit", grpcCore, grpcHTTP2, logging],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,76 @@
+public import Hummingbird
+import HTTPTypes
+import Logging
+import ServiceKit
+
+extension HTTPField.Name {
+    static let requestID = Self("X-Request-ID")!  // a valid token, checked by the initializer once
+}
+
+/// Gives every request an id (the client's `X-Request-ID` when sane), puts it in the logger metadata and echoes it
+/// on the response. Outermost, so even error responses carry it.
+public struct RequestIDMiddleware: RouterMiddleware {
+    public typealias Context = GatewayRequestContext
+
+    public init() {}
+
+    public func handle(
+        _ request: Request,
+        context: GatewayRequestContext,
+        next: (Request, GatewayRequestContext) async throws -> Response
+    ) async throws -> Response {
+        var context = context
+        context.requestID = RequestID.accept(request.headers[.requestID])
+        context.logger[metadataKey: "request_id"] = "\(context.requestID)"
+        var response = try await next(request, context)
+        response.headers[.requestID] = context.requestID
+        return response
+    }
+}
+
+/// Turns every error into `application/problem+json`; a 5xx never leaks internals, but is logged in full.
+public struct ProblemMiddleware: RouterMiddleware {
+    public typealias Context = GatewayRequestContext
+
+    public init() {}
+
+    public func handle(
+        _ request: Request,
+        context: GatewayRequestContext,
+        next: (Request, GatewayRequestContext) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let problem = Problem.from(error)
+            if problem.status.code >= 500 {
+                context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            return problem.response(requestID: context.requestID, instance: request.uri.path)
+        }
+    }
+}
+
+/// One access-log line per request: method, path, status, duration.
+public struct AccessLogMiddleware: RouterMiddleware {
+    public typealias Context = GatewayRequestContext
+
+    public init() {}
+
+    public func handle(
+        _ request: Request,
+        context: GatewayRequestContext,
+        next: (Request, GatewayRequestContext) async throws -> Response
+    ) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = ContinuousClock.now - start
+        context.logger.info(
+            "access",
+            metadata: [
+                "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(response.status.code)",
+                "duration_ms": "\(Double(elapsed.microseconds) / 1000)",
+            ])
+        return response
+    }
+}

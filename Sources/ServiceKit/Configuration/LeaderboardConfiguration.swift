@@ -1,0 +1,169 @@
+public import Logging
+
+/// Every setting of the `leaderboard` process. The README's configuration table mirrors this list.
+public enum CoreSettings {
+    public static let target = Setting(
+        "target", default: "all",
+        help: "Modules to run: all, or a comma-separated list of auth, dataset, ranking, interaction, gateway.")
+    public static let dataDirectory = Setting(
+        "data-dir", default: "./data",
+        help: "Directory for embedded data (SQLite files, generated keys) when no database URL is set.")
+    public static let databaseURL = Setting(
+        "database-url", secret: true,
+        help: "PostgreSQL URL (postgres://user:pass@host:port/db?sslmode=disable). Empty: SQLite under data-dir.")
+    public static let databasePoolSize = Setting(
+        "database-pool-size", default: "8", help: "Maximum PostgreSQL connections per service.")
+    public static let redisURL = Setting(
+        "redis-url", secret: true,
+        help: "Redis URL (redis://[:password@]host:port[/db]). Empty: in-process cache, limits, ranks and events.")
+    public static let redisPoolSize = Setting(
+        "redis-pool-size", default: "4", help: "Pipelined Redis connections per process (plus one for pub/sub).")
+    public static let redisTimeoutMilliseconds = Setting(
+        "redis-timeout-ms", default: "2000", help: "Connect and command timeout for Redis, in milliseconds.")
+    public static let httpAddress = Setting(
+        "http-address", default: "127.0.0.1:8080", help: "Where the gateway serves REST and WebSocket.")
+    public static let grpcAddress = Setting(
+        "grpc-address", default: "127.0.0.1:9090",
+        help: "Where this process serves its services and grpc.health.v1 over HTTP/2.")
+    public static let operationsAddress = Setting(
+        "ops-address", default: "127.0.0.1:9100",
+        help: "Where a process without the gateway serves /metrics and /health/*; the gateway serves them itself.")
+    public static let authAddress = Setting(
+        "auth-address", help: "host:port of a remote AuthService (needed when auth is not local but used).")
+    public static let datasetAddress = Setting(
+        "dataset-address", help: "host:port of a remote DatasetService.")
+    public static let rankingAddress = Setting(
+        "ranking-address", help: "host:port of a remote RankingService.")
+    public static let interactionAddress = Setting(
+        "interaction-address", help: "host:port of a remote InteractionService.")
+    public static let grpcTLSCertificate = Setting(
+        "grpc-tls-cert", help: "PEM certificate chain for gRPC; enables TLS on the gRPC server and clients.")
+    public static let grpcTLSKey = Setting(
+        "grpc-tls-key", secret: true, help: "PEM private key for grpc-tls-cert.")
+    public static let grpcTLSCA = Setting(
+        "grpc-tls-ca",
+        help: "PEM CA bundle: clients verify servers against it, and the server requires client certificates (mTLS).")
+    public static let logLevel = Setting(
+        "log-level", default: "info", help: "trace, debug, info, notice, warning, error or critical.")
+    public static let logFormat = Setting("log-format", default: "text", help: "text or json.")
+    public static let shutdownGraceSeconds = Setting(
+        "shutdown-grace-seconds", default: "30", help: "How long SIGTERM waits for in-flight calls before exiting.")
+
+    public static let all: [Setting] = [
+        target, dataDirectory, databaseURL, databasePoolSize, redisURL, redisPoolSize, redisTimeoutMilliseconds,
+        httpAddress, grpcAddress, operationsAddress, authAddress, datasetAddress, rankingAddress, interactionAddress,
+        grpcTLSCertificate, grpcTLSKey, grpcTLSCA, logLevel, logFormat, shutdownGraceSeconds,
+    ]
+
+    /// The setting holding the address of a remote target.
+    public static func address(of target: Target) -> Setting? {
+        switch target {
+        case .auth: authAddress
+        case .dataset: datasetAddress
+        case .ranking: rankingAddress
+        case .interaction: interactionAddress
+        case .gateway: nil
+        }
+    }
+}
+
+public enum LogFormat: String, Sendable, CaseIterable { case text, json }
+
+/// TLS material for gRPC between services.
+public struct GRPCTLSConfiguration: Sendable, Hashable {
+    public var certificatePath: String
+    public var keyPath: String
+    /// When set, peers are verified against it and the server demands client certificates.
+    public var caPath: String?
+}
+
+/// The validated configuration of one `leaderboard` process.
+public struct LeaderboardConfiguration: Sendable {
+    public var targets: TargetSet
+    public var dataDirectory: String
+    public var postgres: PostgresURL?
+    public var databasePoolSize: Int
+    public var redis: RedisURL?
+    public var redisPoolSize: Int
+    public var redisTimeout: Duration
+    public var httpAddress: HostPort
+    public var grpcAddress: HostPort
+    public var operationsAddress: HostPort
+    public var remoteAddresses: [Target: HostPort]
+    public var grpcTLS: GRPCTLSConfiguration?
+    public var logLevel: Logger.Level
+    public var logFormat: LogFormat
+    public var shutdownGracePeriod: Duration
+
+    /// Reads flags and environment; throws every problem at once.
+    public init(arguments: [String], environment: [String: String]) throws(ConfigurationError) {
+        let (raw, problems) = RawConfiguration.parse(
+            arguments: arguments, environment: environment, settings: CoreSettings.all)
+        try self.init(raw: raw, problems: problems)
+    }
+
+    public init(raw: RawConfiguration, problems: [ConfigurationProblem] = []) throws(ConfigurationError) {
+        var reader = ConfigurationReader(raw: raw, problems: problems)
+        targets = reader.parse(CoreSettings.target, Target.parseList) ?? TargetSet(Target.allCases)
+        dataDirectory = reader.string(CoreSettings.dataDirectory)
+        if dataDirectory.isEmpty { reader.fail(CoreSettings.dataDirectory, "must not be empty") }
+
+        postgres = raw[CoreSettings.databaseURL].isSet ? reader.parse(CoreSettings.databaseURL, PostgresURL.parse) : nil
+        databasePoolSize = reader.integer(CoreSettings.databasePoolSize, in: 1...1000)
+        redis = raw[CoreSettings.redisURL].isSet ? reader.parse(CoreSettings.redisURL, RedisURL.parse) : nil
+        redisPoolSize = reader.integer(CoreSettings.redisPoolSize, in: 1...256)
+        redisTimeout = .milliseconds(reader.integer(CoreSettings.redisTimeoutMilliseconds, in: 10...600_000))
+
+        let fallback = HostPort(host: "127.0.0.1", port: 0)
+        httpAddress = reader.parse(CoreSettings.httpAddress, HostPort.parseListener) ?? fallback
+        grpcAddress = reader.parse(CoreSettings.grpcAddress, HostPort.parseListener) ?? fallback
+        operationsAddress = reader.parse(CoreSettings.operationsAddress, HostPort.parseListener) ?? fallback
+
+        var remote: [Target: HostPort] = [:]
+        for target in Target.allCases {
+            guard let setting = CoreSettings.address(of: target) else { continue }
+            let needed = targets.remoteDependencies.contains(target)
+            if raw[setting].isSet {
+                if let address = reader.parse(setting, HostPort.parseRemote) {
+                    remote[target] = address
+                }
+            } else if needed {
+                let users = targets.startOrder.filter { $0.dependencies.contains(target) }.map(\.rawValue)
+                reader.fail(setting, "required: \(users.joined(separator: ", ")) calls \(target) which is not local")
+            }
+        }
+        remoteAddresses = remote
+
+        let certificate = reader.string(CoreSettings.grpcTLSCertificate)
+        let key = reader.string(CoreSettings.grpcTLSKey)
+        let ca = reader.string(CoreSettings.grpcTLSCA)
+        if certificate.isEmpty != key.isEmpty {
+            reader.fail(
+                certificate.isEmpty ? CoreSettings.grpcTLSCertificate : CoreSettings.grpcTLSKey,
+                "grpc-tls-cert and grpc-tls-key must be set together")
+        }
+        if !ca.isEmpty, certificate.isEmpty {
+            reader.fail(CoreSettings.grpcTLSCA, "needs grpc-tls-cert and grpc-tls-key")
+        }
+        for setting in [CoreSettings.grpcTLSCertificate, CoreSettings.grpcTLSKey, CoreSettings.grpcTLSCA] {
+            let path = reader.string(setting)
+            if !path.isEmpty, !FileSystem.isReadableFile(path) { reader.fail(setting, "cannot read file '\(path)'") }
+        }
+        grpcTLS =
+            certificate.isEmpty || key.isEmpty
+            ? nil : GRPCTLSConfiguration(certificatePath: certificate, keyPath: key, caPath: ca.isEmpty ? nil : ca)
+
+        logLevel = reader.parse(CoreSettings.logLevel) { text throws(SettingParseError) in
+            guard let level = Logger.Level(rawValue: text.lowercased()) else {
+                throw SettingParseError("must be one of trace, debug, info, notice, warning, error, critical")
+            }
+            return level
+        } ?? .info
+        logFormat = reader.choice(CoreSettings.logFormat, as: LogFormat.self) ?? .text
+        shutdownGracePeriod = .seconds(reader.integer(CoreSettings.shutdownGraceSeconds, in: 0...3600))
+        try reader.check()
+    }
+
+    /// True when no external database is configured: each service keeps a SQLite file under ``dataDirectory``.
+    public var isEmbeddedStorage: Bool { postgres == nil }
+}

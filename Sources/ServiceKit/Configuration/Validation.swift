@@ -1,0 +1,106 @@
+/// Collects problems while typed values are read from a ``RawConfiguration``.
+///
+/// Each reader returns a usable placeholder on failure so validation continues and every problem is reported.
+public struct ConfigurationReader {
+    public let raw: RawConfiguration
+    public private(set) var problems: [ConfigurationProblem]
+
+    public init(raw: RawConfiguration, problems: [ConfigurationProblem] = []) {
+        self.raw = raw
+        self.problems = problems
+    }
+
+    public mutating func fail(_ setting: Setting, _ message: String) {
+        problems.append(ConfigurationProblem(origin: raw[setting].origin, message: message))
+    }
+
+    public func string(_ setting: Setting) -> String { raw[setting].value }
+
+    /// Reads a value through a parser that throws a ``SettingParseError`` describing what is wrong.
+    public mutating func parse<T>(_ setting: Setting, _ parser: (String) throws(SettingParseError) -> T) -> T? {
+        let value = raw[setting]
+        do {
+            return try parser(value.value)
+        } catch {
+            problems.append(ConfigurationProblem(origin: value.origin, message: error.message))
+            return nil
+        }
+    }
+
+    public mutating func integer(_ setting: Setting, in range: ClosedRange<Int>) -> Int {
+        parse(setting) { text throws(SettingParseError) in
+            guard let number = Int(text), range.contains(number) else {
+                throw SettingParseError("not an integer in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return number
+        } ?? range.lowerBound
+    }
+
+    public mutating func choice<T: RawRepresentable & CaseIterable>(_ setting: Setting, as type: T.Type) -> T?
+    where T.RawValue == String {
+        parse(setting) { text throws(SettingParseError) in
+            guard let value = T(rawValue: text.lowercased()) else {
+                throw SettingParseError("must be one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return value
+        }
+    }
+
+    /// Throws every collected problem at once.
+    public func check() throws(ConfigurationError) {
+        if !problems.isEmpty { throw ConfigurationError(problems: problems) }
+    }
+}
+
+/// Why a single setting value is invalid; the text is shown to the operator after the setting's name.
+public struct SettingParseError: Error, Sendable {
+    public let message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+}
+
+/// A `host:port` pair for listeners and remote services.
+public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// A listener address; port 0 lets the OS choose.
+    public static func parseListener(_ text: String) throws(SettingParseError) -> HostPort {
+        try parse(text, allowZeroPort: true)
+    }
+
+    /// A remote address; needs a real port.
+    public static func parseRemote(_ text: String) throws(SettingParseError) -> HostPort {
+        try parse(text, allowZeroPort: false)
+    }
+
+    /// Accepts `host:port` and `[v6]:port`; port 0 (listeners only) asks the OS for a free port.
+    public static func parse(_ text: String, allowZeroPort: Bool = true) throws(SettingParseError) -> HostPort {
+        var host: Substring
+        var portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                throw SettingParseError("not a host:port address")
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { throw SettingParseError("not a host:port address") }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (allowZeroPort ? 0 : 1)...65535 ~= port else {
+            throw SettingParseError("not a host:port address")
+        }
+        return HostPort(host: String(host), port: port)
+    }
+}

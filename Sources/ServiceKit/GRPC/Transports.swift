@@ -1,0 +1,99 @@
+public import GRPCCore
+public import GRPCInProcessTransport
+public import GRPCNIOTransportHTTP2
+public import ServiceLifecycle
+
+/// A gRPC client for one service, over whichever transport the topology chose.
+///
+/// Callers wrap it in the generated client once (`switch channel { case .inProcess(let c): X.Client(wrapping: c) … }`)
+/// and keep the generated `ClientProtocol`, so in-process and remote topologies run the same code.
+public enum ServiceChannel: Sendable {
+    case inProcess(GRPCClient<InProcessTransport.Client>)
+    case http2(GRPCClient<HTTP2ClientTransport.Posix>)
+}
+
+/// Builds gRPC servers and clients from the process configuration.
+public enum GRPCTransports {
+    public static func serverSecurity(_ tls: GRPCTLSConfiguration?) -> HTTP2ServerTransport.Posix.TransportSecurity {
+        guard let tls else { return .plaintext }
+        let chain: [TLSConfig.CertificateSource] = [.file(path: tls.certificatePath, format: .pem)]
+        let key: TLSConfig.PrivateKeySource = .file(path: tls.keyPath, format: .pem)
+        guard let ca = tls.caPath else { return .tls(certificateChain: chain, privateKey: key) }
+        return .mTLS(certificateChain: chain, privateKey: key) { config in
+            config.trustRoots = .certificates([.file(path: ca, format: .pem)])
+            config.clientCertificateVerification = .noHostnameVerification
+        }
+    }
+
+    public static func clientSecurity(_ tls: GRPCTLSConfiguration?) -> HTTP2ClientTransport.Posix.TransportSecurity {
+        guard let tls else { return .plaintext }
+        let chain: [TLSConfig.CertificateSource] = [.file(path: tls.certificatePath, format: .pem)]
+        let key: TLSConfig.PrivateKeySource = .file(path: tls.keyPath, format: .pem)
+        return .mTLS(certificateChain: chain, privateKey: key) { config in
+            if let ca = tls.caPath { config.trustRoots = .certificates([.file(path: ca, format: .pem)]) }
+            config.serverCertificateVerification = .noHostnameVerification
+        }
+    }
+
+    /// An HTTP/2 server for `services` on `address` (port 0: the OS picks; read it from `listeningAddress`).
+    public static func makeHTTP2Server(
+        address: HostPort,
+        tls: GRPCTLSConfiguration?,
+        services: [any RegistrableRPCService]
+    ) -> GRPCServer<HTTP2ServerTransport.Posix> {
+        GRPCServer(
+            transport: HTTP2ServerTransport.Posix(
+                address: .ipv4(host: address.host, port: address.port),
+                transportSecurity: serverSecurity(tls),
+                config: .defaults { $0.rpc.maxRequestPayloadSize = 8 * 1024 * 1024 }
+            ),
+            services: services
+        )
+    }
+
+    public static func makeHTTP2Client(address: HostPort, tls: GRPCTLSConfiguration?) throws
+        -> GRPCClient<HTTP2ClientTransport.Posix>
+    {
+        GRPCClient(
+            transport: try HTTP2ClientTransport.Posix(
+                target: .dns(host: address.host, port: address.port),
+                transportSecurity: clientSecurity(tls),
+                config: .defaults { $0.http2.maxFrameSize = 1 << 20 }
+            )
+        )
+    }
+}
+
+/// Runs a gRPC server as a lifecycle `Service`: graceful shutdown stops accepting and lets in-flight calls finish.
+public struct GRPCServerService<Transport: ServerTransport>: Service {
+    public let server: GRPCServer<Transport>
+
+    public init(_ server: GRPCServer<Transport>) {
+        self.server = server
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await server.serve()
+        } onGracefulShutdown: {
+            server.beginGracefulShutdown()
+        }
+    }
+}
+
+/// Runs a gRPC client's connections as a lifecycle `Service`.
+public struct GRPCClientService<Transport: ClientTransport>: Service {
+    public let client: GRPCClient<Transport>
+
+    public init(_ client: GRPCClient<Transport>) {
+        self.client = client
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await client.runConnections()
+        } onGracefulShutdown: {
+            client.beginGracefulShutdown()
+        }
+    }
+}

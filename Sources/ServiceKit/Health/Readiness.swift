@@ -1,0 +1,105 @@
+public import GRPCCore
+public import Logging
+import GRPCInProcessTransport
+import GRPCNIOTransportHTTP2
+public import ServiceLifecycle
+import SwiftProtobuf
+
+/// One line of a readiness report.
+public struct ReadinessCheck: Sendable, Hashable {
+    public let name: String
+    public let ready: Bool
+    /// Safe to show publicly: a status word, never an internal error text.
+    public let detail: String
+}
+
+/// Answers "can this process do its work?": every service it serves or calls reports SERVING over
+/// grpc.health.v1 (in-process or remote), and Redis answers PING when configured.
+public struct ReadinessProbe: Sendable {
+    public let targets: Set<Target>
+    let channels: [Target: ServiceChannel]
+    let redis: RedisClient?
+
+    public init(targets: Set<Target>, channels: [Target: ServiceChannel], redis: RedisClient?) {
+        self.targets = targets
+        self.channels = channels
+        self.redis = redis
+    }
+
+    public func check(timeout: Duration = .seconds(2)) async -> [ReadinessCheck] {
+        await withTaskGroup(of: ReadinessCheck.self) { group in
+            for target in targets.sorted() {
+                guard let name = target.grpcServiceName, let channel = channels[target] else { continue }
+                group.addTask { await Self.checkService(target, name: name, channel: channel, timeout: timeout) }
+            }
+            if let redis {
+                group.addTask {
+                    do {
+                        try await redis.ping()
+                        return ReadinessCheck(name: "redis", ready: true, detail: "ok")
+                    } catch {
+                        return ReadinessCheck(name: "redis", ready: false, detail: "unreachable")
+                    }
+                }
+            }
+            var checks: [ReadinessCheck] = []
+            for await check in group { checks.append(check) }
+            return checks.sorted { $0.name < $1.name }
+        }
+    }
+
+    private static func checkService(_ target: Target, name: String, channel: ServiceChannel, timeout: Duration) async
+        -> ReadinessCheck
+    {
+        var options = CallOptions.defaults
+        options.timeout = timeout
+        let request = Grpc_Health_V1_HealthCheckRequest.with { $0.service = name }
+        do {
+            let response: Grpc_Health_V1_HealthCheckResponse
+            switch channel {
+            case .inProcess(let client):
+                response = try await Grpc_Health_V1_Health.Client(wrapping: client).check(request, options: options)
+            case .http2(let client):
+                response = try await Grpc_Health_V1_Health.Client(wrapping: client).check(request, options: options)
+            }
+            let serving = response.status == .serving
+            return ReadinessCheck(name: target.rawValue, ready: serving, detail: serving ? "SERVING" : "NOT_SERVING")
+        } catch {
+            return ReadinessCheck(name: target.rawValue, ready: false, detail: "unreachable")
+        }
+    }
+}
+
+/// Keeps a service's health status in step with its storage: NOT_SERVING while its database (or Redis) fails.
+struct ReadinessMonitor: Service {
+    let target: Target
+    let database: ServiceDatabase
+    let redis: RedisClient?
+    let health: HealthRegistry
+    let logger: Logger
+    var interval: Duration = .seconds(5)
+
+    func run() async throws {
+        var lastHealthy = true
+        while !Task.isShuttingDownGracefully {
+            var healthy = true
+            do {
+                try await database.ping()
+                try await redis?.ping()
+            } catch {
+                healthy = false
+                if lastHealthy { logger.error("storage check failed", metadata: ["error": "\(error)"]) }
+            }
+            if healthy != lastHealthy {
+                health.set(target, healthy ? .serving : .notServing)
+                if healthy { logger.notice("storage recovered") }
+                lastHealthy = healthy
+            }
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
+        }
+    }
+}

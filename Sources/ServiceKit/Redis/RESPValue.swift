@@ -1,0 +1,67 @@
+/// A Redis reply.
+public enum RESPValue: Sendable, Hashable {
+    case simpleString(String)
+    case error(String)
+    case integer(Int64)
+    case bulkString([UInt8])
+    case null
+    case array([RESPValue])
+
+    /// The reply as text, for status, bulk and integer replies.
+    public var string: String? {
+        switch self {
+        case .simpleString(let text): text
+        case .bulkString(let bytes): String(decoding: bytes, as: UTF8.self)
+        case .integer(let number): String(number)
+        default: nil
+        }
+    }
+
+    public var bytes: [UInt8]? {
+        switch self {
+        case .bulkString(let bytes): bytes
+        case .simpleString(let text): Array(text.utf8)
+        default: nil
+        }
+    }
+
+    public var integer: Int64? {
+        switch self {
+        case .integer(let number): number
+        case .bulkString, .simpleString: string.flatMap { Int64($0) }
+        default: nil
+        }
+    }
+
+    public var double: Double? { string.flatMap { Double($0) } }
+
+    public var array: [RESPValue]? {
+        if case .array(let values) = self { return values }
+        return nil
+    }
+
+    public var isNull: Bool { self == .null }
+}
+
+/// Errors of the Redis client. `description` never includes passwords or payloads.
+public struct RedisClientError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        case connectionFailed
+        case connectionClosed
+        case timeout
+        case protocolError
+        /// The server answered with an error reply.
+        case server
+        case unexpectedReply
+    }
+
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { "redis \(kind): \(message)" }
+}

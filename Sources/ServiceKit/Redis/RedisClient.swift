@@ -1,0 +1,158 @@
+public import Logging
+import Crypto
+import Foundation
+public import NIOCore
+public import NIOPosix
+public import ServiceLifecycle
+import Synchronization
+
+/// A pool of pipelined Redis connections.
+///
+/// Commands are spread round-robin over `poolSize` connections, each pipelining any number of concurrent commands
+/// (hiredis parses replies inside the NIO pipeline, so no event loop ever blocks). A connection that fails or times
+/// out is dropped and re-established on next use. Blocking commands (BLPOP, MULTI across awaits) are not supported
+/// and not needed: atomic multi-step work uses Lua scripts.
+public final class RedisClient: Sendable {
+    public let url: RedisURL
+    let timeout: Duration
+    let group: any EventLoopGroup
+    let logger: Logger
+    private let slots: [SlotBox]
+    private let next = Atomic<Int>(0)
+    private let closed = Atomic<Bool>(false)
+
+    private enum Slot: Sendable {
+        case idle
+        case connecting(EventLoopFuture<RedisConnection>)
+        case connected(RedisConnection)
+    }
+
+    /// One pool slot; a class because `Mutex` cannot live in an array.
+    private final class SlotBox: Sendable {
+        let state = Mutex(Slot.idle)  // requests and close callbacks race on it
+
+        func withLock<T: Sendable>(_ body: (inout Slot) -> T) -> T { state.withLock { body(&$0) } }
+    }
+
+    public init(
+        url: RedisURL,
+        poolSize: Int,
+        timeout: Duration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
+        self.url = url
+        self.timeout = timeout
+        self.group = group
+        self.logger = logger
+        slots = (0..<max(1, poolSize)).map { _ in SlotBox() }
+    }
+
+    /// Sends one command. Server error replies throw ``RedisClientError`` with kind `.server`.
+    @discardableResult
+    public func send(_ arguments: [RedisArgument]) async throws -> RESPValue {
+        guard !closed.load(ordering: .relaxed) else { throw RedisClientError(.connectionClosed, "client closed") }
+        let index = next.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count
+        let connection = try await connection(at: index)
+        do {
+            return try await connection.send(arguments, timeout: timeout)
+        } catch let error as RedisClientError where error.kind == .connectionClosed && !closed.load(ordering: .relaxed) {
+            // The connection died before this command was written; one retry on a fresh one.
+            let fresh = try await self.connection(at: index)
+            return try await fresh.send(arguments, timeout: timeout)
+        }
+    }
+
+    /// PING, for readiness checks.
+    public func ping() async throws {
+        let reply = try await send(["PING"])
+        guard reply.string == "PONG" else { throw RedisClientError(.unexpectedReply, "PING did not answer PONG") }
+    }
+
+    /// Runs a Lua script by SHA, loading it on the first NOSCRIPT.
+    public func evaluate(_ script: RedisScript, keys: [String], arguments: [RedisArgument]) async throws -> RESPValue {
+        let tail = [RedisArgument(keys.count)] + keys.map { RedisArgument($0) } + arguments
+        do {
+            return try await send(["EVALSHA", RedisArgument(script.sha1)] + tail)
+        } catch let error as RedisClientError where error.kind == .server && error.message.hasPrefix("NOSCRIPT") {
+            return try await send(["EVAL", RedisArgument(script.source)] + tail)
+        }
+    }
+
+    /// Closes every connection; later commands fail.
+    public func close() async {
+        closed.store(true, ordering: .relaxed)
+        for slot in slots {
+            let state = slot.withLock { state -> Slot in
+                defer { state = .idle }
+                return state
+            }
+            switch state {
+            case .connected(let connection): await connection.close()
+            case .connecting(let future): if let connection = try? await future.get() { await connection.close() }
+            case .idle: break
+            }
+        }
+    }
+
+    private func connection(at index: Int) async throws -> RedisConnection {
+        let slot = slots[index]
+        enum Action { case use(RedisConnection), wait(EventLoopFuture<RedisConnection>), connect(EventLoopPromise<RedisConnection>) }
+        let action = slot.withLock { state -> Action in
+            switch state {
+            case .connected(let connection) where connection.isActive:
+                return .use(connection)
+            case .connecting(let future):
+                return .wait(future)
+            case .connected, .idle:
+                let promise = group.any().makePromise(of: RedisConnection.self)
+                state = .connecting(promise.futureResult)
+                return .connect(promise)
+            }
+        }
+        switch action {
+        case .use(let connection):
+            return connection
+        case .wait(let future):
+            return try await future.get()
+        case .connect(let promise):
+            do {
+                let connection = try await RedisConnection.connect(to: url, timeout: timeout, group: group)
+                slot.withLock { (state: inout Slot) in state = .connected(connection) }
+                connection.channel.closeFuture.whenComplete { [logger] _ in
+                    slot.withLock { state in
+                        if case .connected(let current) = state, current.channel === connection.channel {
+                            state = .idle
+                        }
+                    }
+                    logger.debug("redis connection closed", metadata: ["slot": "\(index)"])
+                }
+                promise.succeed(connection)
+                return connection
+            } catch {
+                slot.withLock { (state: inout Slot) in state = .idle }
+                promise.fail(error)
+                throw error
+            }
+        }
+    }
+}
+
+extension RedisClient: Service {
+    /// Keeps the pool open until graceful shutdown, then closes it.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await close()
+    }
+}
+
+/// A Lua script with its SHA-1, run with EVALSHA.
+public struct RedisScript: Sendable {
+    public let source: String
+    public let sha1: String
+
+    public init(_ source: String) {
+        self.source = source
+        sha1 = Insecure.SHA1.hash(data: Array(source.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}

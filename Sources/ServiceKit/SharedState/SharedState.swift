@@ -1,0 +1,40 @@
+public import Logging
+public import ServiceLifecycle
+
+/// The shared-state implementations of one process: Redis-backed in production, in-process when embedded.
+public struct SharedState: Sendable {
+    public let cache: any Cache
+    public let rateLimiter: any RateLimiter
+    public let nonces: any NonceStore
+    public let ranks: any RankIndex
+    public let events: any EventBus
+    /// Set when Redis backs the state; readiness checks ping it.
+    public let redis: RedisClient?
+    /// Long-running parts (Redis pool, pub/sub subscriber) to run for the life of the process.
+    public let services: [any Service]
+
+    public static func inProcess(clock: any WallClock = SystemWallClock()) -> SharedState {
+        SharedState(
+            cache: InMemoryCache(clock: clock),
+            rateLimiter: InMemoryGCRARateLimiter(),
+            nonces: InMemoryNonceStore(clock: clock),
+            ranks: InMemoryRankIndex(),
+            events: InProcessEventBus(),
+            redis: nil,
+            services: []
+        )
+    }
+
+    public static func redis(_ client: RedisClient, logger: Logger) -> SharedState {
+        let events = RedisEventBus(client: client, logger: logger)
+        return SharedState(
+            cache: RedisCache(client: client),
+            rateLimiter: RedisGCRARateLimiter(client: client),
+            nonces: RedisNonceStore(client: client),
+            ranks: RedisRankIndex(client: client),
+            events: events,
+            redis: client,
+            services: [client, events]
+        )
+    }
+}

@@ -1,0 +1,151 @@
+public import Logging
+public import PostgresNIO
+public import SQLiteNIO
+import NIOSSL
+import NIOPosix
+import Foundation
+
+/// One service's database: its own PostgreSQL schema, or its own SQLite file in the embedded configuration.
+///
+/// Repositories switch on this once, at construction, and keep the concrete store.
+public enum ServiceDatabase: Sendable {
+    case postgres(PostgresStore)
+    case sqlite(SQLiteStore)
+
+    /// A cheap round trip, for readiness checks.
+    public func ping() async throws {
+        switch self {
+        case .postgres(let store): try await store.ping()
+        case .sqlite(let store): try await store.ping()
+        }
+    }
+}
+
+/// Why storage could not be used. `description` is safe to log and show (no passwords).
+public struct StorageError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// A PostgreSQL connection pool whose connections use the service's schema (`search_path`).
+public final class PostgresStore: Sendable {
+    public let client: PostgresClient
+    public let schema: String
+    public let url: PostgresURL
+
+    /// - Parameter schema: a fixed identifier chosen by code (`auth`, `ranking`, …), never user input.
+    public init(url: PostgresURL, schema: String, maximumConnections: Int, logger: Logger) {
+        precondition(schema.allSatisfy { $0.isASCII && ($0.isLowercase || $0 == "_") }, "schema must be [a-z_]")
+        self.url = url
+        self.schema = schema
+        var configuration = PostgresClient.Configuration(
+            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
+            tls: Self.tls(url.tls))
+        configuration.options.maximumConnections = maximumConnections
+        configuration.options.additionalStartupParameters = [("search_path", schema)]
+        configuration.options.connectTimeout = .seconds(5)
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+    }
+
+    static func tls(_ mode: PostgresURL.TLSMode) -> PostgresClient.Configuration.TLS {
+        switch mode {
+        case .disable: .disable
+        case .prefer: .prefer(.makeClientConfiguration())
+        case .require: .require(.makeClientConfiguration())
+        }
+    }
+
+    public func ping() async throws {
+        try await client.query("SELECT 1")
+    }
+
+    /// Opens and closes one connection, so an unreachable or misconfigured server is reported clearly at start.
+    public static func checkReachable(_ url: PostgresURL, logger: Logger) async throws(StorageError) {
+        var configuration = PostgresConnection.Configuration(
+            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
+            tls: {
+                switch url.tls {
+                case .disable: .disable
+                case .prefer: .prefer(try! .init(configuration: .makeClientConfiguration()))  // default config cannot fail
+                case .require: .require(try! .init(configuration: .makeClientConfiguration()))  // default config cannot fail
+                }
+            }())
+        configuration.options.connectTimeout = .seconds(5)
+        do {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try await connection.close()
+        } catch let error as PSQLError {
+            let reason = error.serverInfo?[.message] ?? error.underlying.map { "\($0)" } ?? "\(error.code)"
+            throw StorageError("cannot connect to \(url): \(reason)")
+        } catch {
+            throw StorageError("cannot connect to \(url): \(error)")
+        }
+    }
+}
+
+/// One SQLite file, one connection, every use serialised so transactions never interleave.
+public final class SQLiteStore: Sendable {
+    public let path: String
+    private let connection: SQLiteConnection
+    private let lock = AsyncSerialLock()
+
+    private init(path: String, connection: SQLiteConnection) {
+        self.path = path
+        self.connection = connection
+    }
+
+    /// Opens (creating if needed) the file with WAL journaling and foreign keys on. `:memory:` opens a private
+    /// in-memory database, for tests.
+    public static func open(path: String, logger: Logger) async throws(StorageError) -> SQLiteStore {
+        do {
+            if path != ":memory:" {
+                try FileSystem.createDirectory((path as NSString).deletingLastPathComponent)
+            }
+            let connection = try await SQLiteConnection.open(
+                storage: path == ":memory:" ? .memory : .file(path: path), logger: logger)
+            let store = SQLiteStore(path: path, connection: connection)
+            for pragma in [
+                "PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON", "PRAGMA busy_timeout = 5000",
+                "PRAGMA synchronous = NORMAL",
+            ] {
+                _ = try await connection.query(pragma)
+            }
+            return store
+        } catch {
+            throw StorageError("cannot open SQLite database '\(path)': \(error)")
+        }
+    }
+
+    /// Runs statements with exclusive use of the connection (no transaction).
+    public func withConnection<T>(_ body: (SQLiteConnection) async throws -> T) async throws -> T {
+        try await lock.withLock { try await body(connection) }
+    }
+
+    /// Runs `body` in `BEGIN IMMEDIATE … COMMIT`; any throw rolls back.
+    public func withTransaction<T>(_ body: (SQLiteConnection) async throws -> T) async throws -> T {
+        try await lock.withLock {
+            _ = try await connection.query("BEGIN IMMEDIATE")
+            do {
+                let result = try await body(connection)
+                _ = try await connection.query("COMMIT")
+                return result
+            } catch {
+                _ = try? await connection.query("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    public func ping() async throws {
+        _ = try await withConnection { try await $0.query("SELECT 1") }
+    }
+
+    public func close() async {
+        await lock.withLock { try? await connection.close() }
+    }
+}
