@@ -62,6 +62,7 @@ let package = Package(
         .target(
             name: "LeaderboardAPI",
             dependencies: [grpcCore, grpcProtobuf, swiftProtobuf],
+            exclude: ["Generated/PROTOS.sha256"],
             swiftSettings: strictSettings
         ),
         .target(
@@ -100,7 +101,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ServiceKitTests",
-            dependencies: ["ServiceKit", grpcCore, grpcInProcess, logging, nioCore],
+            dependencies: [
+                "ServiceKit", grpcCore, grpcInProcess, grpcProtobuf, swiftProtobuf, logging, nioCore, lifecycle,
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -113,7 +119,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ServiceKit", grpcCore, grpcHTTP2, logging],
+            dependencies: [
+                "ServiceKit", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging,
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: strictSettings
         ),
     ]

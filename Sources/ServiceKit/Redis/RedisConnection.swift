@@ -115,7 +115,12 @@ struct RedisConnection: Sendable {
             channel.pipeline.fireErrorCaught(RedisClientError(.timeout, "no reply within \(timeout)"))
         }
         promise.futureResult.whenComplete { _ in timer.cancel() }
-        channel.writeAndFlush(RedisCommand(arguments: arguments, reply: promise), promise: nil)
+        // A write to a closed channel never reaches the handler, so its reply would never come: fail it here.
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { _ in
+            promise.fail(RedisClientError(.connectionClosed, "connection closed before the command was sent"))
+        }
+        channel.writeAndFlush(RedisCommand(arguments: arguments, reply: promise), promise: written)
         let reply = try await promise.futureResult.get()
         if case .error(let message) = reply { throw RedisClientError(.server, message) }
         return reply

@@ -15,7 +15,7 @@ public protocol EventBus: Sendable {
     func subscribe(to channel: String) async throws -> EventSubscription
 }
 
-/// A stream of payloads from one channel. Iterate it; stop iterating (or cancel the task) to unsubscribe.
+/// A stream of payloads from one channel. Iterate it in a task; cancelling that task ends the subscription.
 public struct EventSubscription: AsyncSequence, Sendable {
     public typealias Element = [UInt8]
     let stream: AsyncStream<[UInt8]>
@@ -161,9 +161,10 @@ public final class RedisEventBus: EventBus, Service {
                 }
                 link.attach(subscriber)
                 backoff = .milliseconds(100)
-                try await withGracefulShutdownHandler {
+                // closeFuture ignores cancellation: close the channel on cancellation and on shutdown alike.
+                try await withTaskCancellationOrGracefulShutdownHandler {
                     try await subscriber.channel.closeFuture.get()
-                } onGracefulShutdown: {
+                } onCancelOrGracefulShutdown: {
                     subscriber.channel.close(promise: nil)
                 }
                 link.detach()
@@ -235,8 +236,10 @@ final class SubscriberLink: Sendable {
     /// Sends without awaiting the confirmation (used from synchronous unsubscribe paths).
     func sendWithoutReply(_ arguments: [RedisArgument]) {
         guard let connection = state.withLock({ $0.connection }) else { return }
-        let promise = connection.channel.eventLoop.makePromise(of: RESPValue.self)
-        promise.futureResult.whenFailure { _ in }
-        connection.channel.writeAndFlush(RedisCommand(arguments: arguments, reply: promise), promise: nil)
+        let reply = connection.channel.eventLoop.makePromise(of: RESPValue.self)
+        let written = connection.channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { reply.fail($0) }
+        reply.futureResult.whenFailure { _ in }  // nobody waits for an UNSUBSCRIBE confirmation
+        connection.channel.writeAndFlush(RedisCommand(arguments: arguments, reply: reply), promise: written)
     }
 }

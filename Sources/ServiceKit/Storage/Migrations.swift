@@ -38,7 +38,13 @@ public enum MigrationRunner {
             throw StorageError("duplicate migration versions")
         }
         switch database {
-        case .postgres(let store): return try await apply(ordered, postgres: store, logger: logger)
+        case .postgres(let store):
+            do {
+                return try await apply(ordered, postgres: store, logger: logger)
+            } catch let error as PostgresTransactionError {
+                // Report what failed inside the transaction, not the wrapper.
+                throw error.closureError ?? error.beginError ?? error.commitError ?? error
+            }
         case .sqlite(let store): return try await apply(ordered, sqlite: store, logger: logger)
         }
     }

@@ -1,0 +1,182 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import PostgresNIO
+import ServiceKit
+import SwiftProtobuf
+import Synchronization
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A `leaderboard` process started by a test: its announced addresses, its output, and a clean stop.
+final class LeaderboardProcess: Sendable {
+    let process: Process
+    private let output = CapturedOutput()
+
+    /// The built executable next to the test bundle (`swift build --build-tests` builds both).
+    static var executable: URL {
+        let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [bundleDirectory, bundleDirectory.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("leaderboard")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/leaderboard")
+    }
+
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        // Only what the test gives: no LEADERBOARD_* from the developer's shell.
+        var base = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("LEADERBOARD_") }
+        base.merge(environment) { _, new in new }
+        process.environment = base
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        out.fileHandleForReading.readabilityHandler = { [output] handle in
+            let text = String(decoding: handle.availableData, as: UTF8.self)
+            output.text.withLock { $0.stdout += text }
+        }
+        err.fileHandleForReading.readabilityHandler = { [output] handle in
+            let text = String(decoding: handle.availableData, as: UTF8.self)
+            output.text.withLock { $0.stderr += text }
+        }
+        try process.run()
+    }
+
+    var standardOutput: String { output.text.withLock { $0.stdout } }
+    var standardError: String { output.text.withLock { $0.stderr } }
+
+    /// Waits for a line `<prefix><value>` on standard output and returns the value.
+    func announced(_ prefix: String, within limit: Duration = .seconds(60)) async throws -> String {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            for line in standardOutput.split(separator: "\n") where line.hasPrefix(prefix) {
+                return String(line.dropFirst(prefix.count))
+            }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ProcessFailure("no '\(prefix)' line; stderr:\n\(standardError.suffix(3000))")
+    }
+
+    func grpcPort() async throws -> Int {
+        let address = try await announced("grpc listening on ")
+        return try #require(Int(address.split(separator: ":").last ?? ""))
+    }
+
+    func httpBase(_ name: String = "gateway") async throws -> String {
+        try await announced("\(name) listening on ")
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    func stop(within limit: Duration = .seconds(30)) async throws -> Int32 {
+        if process.isRunning { process.terminate() }
+        return try await exitStatus(within: limit)
+    }
+
+    func exitStatus(within limit: Duration = .seconds(30)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + limit
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                kill(process.processIdentifier, SIGKILL)
+                throw ProcessFailure("did not exit within \(limit)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// What a child process printed so far.
+final class CapturedOutput: Sendable {
+    let text = Mutex<(stdout: String, stderr: String)>(("", ""))  // appended by pipe handlers on their own threads
+}
+
+struct ProcessFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+enum EndToEnd {
+    static let environment = ProcessInfo.processInfo.environment
+    static var postgresURL: String? { environment["TEST_POSTGRES_URL"] }
+    static var redisURL: String? { environment["TEST_REDIS_URL"] }
+    static var requireServers: Bool { environment["TEST_REQUIRE_SERVERS"] == "1" }
+
+    static func temporaryDirectory() -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lb-e2e-\(UUID().uuidString)")
+        return url.path
+    }
+
+    /// GET, returning status and body.
+    static func get(_ url: String) async throws -> (Int, [String: Any]) {
+        let (data, response) = try await URLSession.shared.data(from: try #require(URL(string: url)))
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let body = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+        return (status, body)
+    }
+
+    /// Polls until the URL answers `status` (a freshly started process may need a moment).
+    static func waitFor(_ url: String, status expected: Int, within limit: Duration = .seconds(30)) async throws
+        -> [String: Any]
+    {
+        let deadline = ContinuousClock.now + limit
+        var last: (Int, [String: Any]) = (0, [:])
+        while ContinuousClock.now < deadline {
+            if let result = try? await get(url) {
+                last = result
+                if result.0 == expected { return result.1 }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ProcessFailure("\(url) answered \(last.0) \(last.1), expected \(expected)")
+    }
+
+    /// grpc.health.v1 Check over HTTP/2, as a load balancer or Kubernetes probe would call it.
+    static func grpcHealth(port: Int, service: String) async throws -> Grpc_Health_V1_HealthCheckResponse.ServingStatus {
+        try await withGRPCClient(
+            transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+        ) { client in
+            try await Grpc_Health_V1_Health.Client(wrapping: client).check(.with { $0.service = service }).status
+        }
+    }
+
+    /// A database of its own on the test Postgres, so parallel tests never share schemas.
+    static func freshPostgresDatabase() async throws -> String? {
+        guard let text = postgresURL else {
+            if requireServers { Issue.record("TEST_POSTGRES_URL is not set (run scripts/test)") }
+            return nil
+        }
+        let url = try PostgresURL.parse(text)
+        let name = "e2e_" + UUID().uuidString.lowercased().filter(\.isLetter).prefix(16)
+        let connection = try await PostgresConnection.connect(
+            configuration: .init(
+                host: url.host, port: url.port, username: url.username, password: url.password,
+                database: url.database, tls: .disable),
+            id: 1, logger: .init(label: "e2e"))
+        try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: .init(label: "e2e"))
+        try await connection.close()
+        return "postgres://\(url.username)@\(url.host):\(url.port)/\(name)?sslmode=disable"
+    }
+
+    /// Production-style storage settings when the servers are available, else nothing (embedded).
+    static func productionSettings() async throws -> [String] {
+        guard let database = try await freshPostgresDatabase() else { return [] }
+        guard let redis = redisURL else {
+            if requireServers { Issue.record("TEST_REDIS_URL is not set (run scripts/test)") }
+            return ["--database-url", database]
+        }
+        return ["--database-url", database, "--redis-url", redis]
+    }
+}

@@ -1,0 +1,120 @@
+import ServiceKit
+import Testing
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    @Test("with nothing set, everything runs embedded on loopback")
+    func defaults() throws {
+        let configuration = try LeaderboardConfiguration(arguments: [], environment: [:])
+        #expect(configuration.targets.startOrder == Target.allCases)
+        #expect(configuration.isEmbeddedStorage)
+        #expect(configuration.redis == nil)
+        #expect(configuration.httpAddress == HostPort(host: "127.0.0.1", port: 8080))
+        #expect(configuration.dataDirectory == "./data")
+    }
+
+    @Test("a flag wins over the environment, which wins over the default")
+    func precedence() throws {
+        let configuration = try LeaderboardConfiguration(
+            arguments: ["--http-address=0.0.0.0:1"],
+            environment: ["LEADERBOARD_HTTP_ADDRESS": "127.0.0.1:2", "LEADERBOARD_GRPC_ADDRESS": "127.0.0.1:3"])
+        #expect(configuration.httpAddress.port == 1)
+        #expect(configuration.grpcAddress.port == 3)
+    }
+
+    @Test("every problem is reported at once, each naming the setting as it was given")
+    func allProblems() throws {
+        let error = try #require(throws: ConfigurationError.self) {
+            try LeaderboardConfiguration(
+                arguments: ["--target", "rankings", "--bogus", "x", "--log-level"],
+                environment: [
+                    "LEADERBOARD_DATABASE_URL": "mysql://db", "LEADERBOARD_REDIS_URL": "redis://h/99",
+                    "LEADERBOARD_TYPO": "1",
+                ])
+        }
+        #expect(
+            error.problems.map(\.description).sorted() == [
+                "CONFIG ERROR: --bogus: unknown flag",
+                "CONFIG ERROR: --log-level: missing value",
+                "CONFIG ERROR: --target: unknown target 'rankings'; valid: all, auth, dataset, ranking, interaction, gateway",
+                "CONFIG ERROR: LEADERBOARD_DATABASE_URL: not a postgres:// URL",
+                "CONFIG ERROR: LEADERBOARD_REDIS_URL: redis database must be a number 0...15",
+                "CONFIG ERROR: LEADERBOARD_TYPO: unknown setting",
+            ])
+    }
+
+    @Test(
+        "URLs are validated with a reason",
+        arguments: [
+            ("postgres://localhost/db", "postgres URL has no user name"),
+            ("postgres://u@localhost", "postgres URL has no database name"),
+            ("postgres://u@localhost/db?sslmode=maybe", "sslmode must be disable, prefer or require"),
+            ("http://u@localhost/db", "not a postgres:// URL"),
+        ])
+    func postgresURLs(text: String, message: String) {
+        #expect(throws: SettingParseError.self) { try PostgresURL.parse(text) }
+        do {
+            _ = try PostgresURL.parse(text)
+        } catch {
+            #expect(error.message == message)
+        }
+    }
+
+    @Test("a Postgres URL keeps its parts and never prints the password")
+    func postgresURL() throws {
+        let url = try PostgresURL.parse("postgres://app:s%40cret@db.internal:6543/leaderboard?sslmode=require")
+        #expect(url.username == "app")
+        #expect(url.password == "s@cret")
+        #expect(url.port == 6543)
+        #expect(url.tls == .require)
+        #expect(!"\(url)".contains("cret"))
+    }
+
+    @Test("a service whose dependency runs elsewhere needs that dependency's address")
+    func remoteAddresses() throws {
+        let error = try #require(throws: ConfigurationError.self) {
+            try LeaderboardConfiguration(arguments: ["--target", "interaction"], environment: [:])
+        }
+        #expect(error.problems.map(\.origin).sorted() == ["LEADERBOARD_AUTH_ADDRESS", "LEADERBOARD_RANKING_ADDRESS"])
+        let configuration = try LeaderboardConfiguration(
+            arguments: ["--target", "interaction", "--auth-address", "auth:9090", "--ranking-address", "[::1]:9091"],
+            environment: [:])
+        #expect(configuration.remoteAddresses[.ranking] == HostPort(host: "::1", port: 9091))
+    }
+
+    @Test("TLS settings must come as a pair and point at readable files")
+    func tls() throws {
+        let error = try #require(throws: ConfigurationError.self) {
+            try LeaderboardConfiguration(arguments: ["--grpc-tls-cert", "/nonexistent.pem"], environment: [:])
+        }
+        #expect(error.problems.count == 2)
+    }
+}
+
+@Suite("Targets")
+struct TargetTests {
+    @Test(
+        "target lists parse to dependency order",
+        arguments: [
+            ("all", ["auth", "dataset", "ranking", "interaction", "gateway"]),
+            ("gateway,auth", ["auth", "gateway"]),
+            (" Ranking , ranking ", ["ranking"]),
+        ])
+    func parse(text: String, expected: [String]) throws {
+        #expect(try Target.parseList(text).startOrder.map(\.rawValue) == expected)
+    }
+
+    @Test("remote dependencies are what local modules call but do not run")
+    func remote() {
+        #expect(TargetSet([.ranking]).remoteDependencies == [.auth, .dataset])
+        #expect(TargetSet(Target.allCases).remoteDependencies.isEmpty)
+        #expect(TargetSet([.gateway]).remoteDependencies == [.auth, .dataset, .ranking, .interaction])
+    }
+
+    @Test("every target starts after everything it calls")
+    func order() {
+        for target in Target.allCases {
+            for dependency in target.dependencies { #expect(dependency < target) }
+        }
+    }
+}

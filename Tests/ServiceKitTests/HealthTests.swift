@@ -1,0 +1,66 @@
+import GRPCCore
+import GRPCInProcessTransport
+import ServiceKit
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import SwiftProtobuf
+import Testing
+
+@Suite("grpc.health.v1")
+struct HealthTests {
+    /// Serves the registry in-process (still serialising every message) and hands a client to `body`.
+    func withHealth(
+        _ registry: HealthRegistry,
+        _ body: (Grpc_Health_V1_Health.Client<InProcessTransport.Client>) async throws -> Void
+    ) async throws {
+        let transport = InProcessTransport()
+        let server = GRPCServer(transport: transport.server, services: [HealthRPCService(registry: registry)])
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await server.serve() }
+            try await withGRPCClient(transport: transport.client) { client in
+                try await body(Grpc_Health_V1_Health.Client(wrapping: client))
+            }
+            server.beginGracefulShutdown()
+        }
+    }
+
+    @Test("Check answers per service and for the whole process; unknown services are NOT_FOUND")
+    func check() async throws {
+        let registry = HealthRegistry()
+        registry.set(.auth, .serving)
+        registry.set(.ranking, .notServing)
+        try await withHealth(registry) { health in
+            let auth = try await health.check(.with { $0.service = "leaderboard.auth.v1.AuthService" })
+            #expect(auth.status == .serving)
+            #expect(try await health.check(.with { $0.service = "" }).status == .notServing)
+            await #expect(throws: RPCError.self) { try await health.check(.with { $0.service = "nope" }) }
+            registry.set(.ranking, .serving)
+            #expect(try await health.check(.with { $0.service = "" }).status == .serving)
+            let all = try await health.list(.init()).statuses
+            #expect(Set(all.keys) == ["", "leaderboard.auth.v1.AuthService", "leaderboard.ranking.v1.RankingService"])
+        }
+    }
+
+    @Test("Watch sends the current status, then each change, and ends at shutdown with NOT_SERVING")
+    func watch() async throws {
+        let registry = HealthRegistry()
+        registry.set(.dataset, .serving)
+        try await withHealth(registry) { health in
+            try await testGracefulShutdown { trigger in
+                try await withThrowingDiscardingTaskGroup { group in
+                    group.addTask { try await registry.run() }
+                    try await health.watch(.with { $0.service = "leaderboard.dataset.v1.DatasetService" }) { response in
+                        var seen: [Grpc_Health_V1_HealthCheckResponse.ServingStatus] = []
+                        for try await message in response.messages {
+                            seen.append(message.status)
+                            if seen.count == 1 { registry.set(.dataset, .notServing) }
+                            if seen.count == 2 { registry.set(.dataset, .serving) }
+                            if seen.count == 3 { trigger.triggerGracefulShutdown() }
+                        }
+                        #expect(seen == [.serving, .notServing, .serving, .notServing])
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import ServiceKit
+import Testing
+
+@Suite("RankIndex contract", .timeLimit(.minutes(1)))
+struct RankIndexContractTests {
+    func make(_ backend: SharedBackend) throws -> (any RankIndex, RedisClient?) {
+        switch backend {
+        case .inProcess: return (InMemoryRankIndex(), nil)
+        case .redis:
+            let client = try TestEnvironment.redisClient()
+            return (RedisRankIndex(client: client, prefix: TestEnvironment.uniquePrefix("rank")), client)
+        }
+    }
+
+    @Test("ranks run from the highest score, 0-based, with ranges and counts", arguments: SharedBackend.available)
+    func ordering(backend: SharedBackend) async throws {
+        let (index, client) = try make(backend)
+        try await index.upsert(
+            [.init(member: "a", score: 10), .init(member: "b", score: 30), .init(member: "c", score: 20)], in: "v1")
+        #expect(try await index.rank(of: "b", in: "v1") == 0)
+        #expect(try await index.rank(of: "c", in: "v1") == 1)
+        #expect(try await index.rank(of: "a", in: "v1") == 2)
+        #expect(try await index.rank(of: "zz", in: "v1") == nil)
+        #expect(try await index.count(in: "v1") == 3)
+        #expect(try await index.count(in: "other") == 0)
+        #expect(try await index.range(in: "v1", offset: 1, limit: 5).map(\.member) == ["c", "a"])
+        #expect(try await index.range(in: "v1", offset: 3, limit: 5).isEmpty)
+        #expect(try await index.score(of: "c", in: "v1") == 20)
+        await client?.close()
+    }
+
+    @Test("equal scores rank the larger member first, like ZREVRANK", arguments: SharedBackend.available)
+    func ties(backend: SharedBackend) async throws {
+        let (index, client) = try make(backend)
+        try await index.upsert(
+            [.init(member: "m1", score: 5), .init(member: "m3", score: 5), .init(member: "m2", score: 5)], in: "t")
+        #expect(try await index.range(in: "t", offset: 0, limit: 3).map(\.member) == ["m3", "m2", "m1"])
+        await client?.close()
+    }
+
+    @Test("updating a score moves the member; removing it and the board work", arguments: SharedBackend.available)
+    func updateAndRemove(backend: SharedBackend) async throws {
+        let (index, client) = try make(backend)
+        try await index.upsert([.init(member: "a", score: 1), .init(member: "b", score: 2)], in: "u")
+        try await index.upsert("a", score: 3, in: "u")
+        #expect(try await index.rank(of: "a", in: "u") == 0)
+        #expect(try await index.count(in: "u") == 2)
+        #expect(try await index.remove("a", from: "u"))
+        #expect(try await index.remove("a", from: "u") == false)
+        #expect(try await index.rank(of: "b", in: "u") == 0)
+        try await index.removeBoard("u")
+        #expect(try await index.count(in: "u") == 0)
+        await client?.close()
+    }
+
+    @Test("the in-process index agrees with Redis after thousands of random operations")
+    func differential() async throws {
+        guard TestEnvironment.hasRedis else { return }
+        let client = try TestEnvironment.redisClient()
+        let redis = RedisRankIndex(client: client, prefix: TestEnvironment.uniquePrefix("rank-diff"))
+        let local = InMemoryRankIndex()
+        var generator = SeededGenerator(seed: 7)
+        for _ in 0..<3000 {
+            let member = "r\(Int.random(in: 0..<2500, using: &generator))"
+            if Int.random(in: 0..<10, using: &generator) == 0 {
+                let removedLocal = try await local.remove(member, from: "b")
+                let removedRedis = try await redis.remove(member, from: "b")
+                #expect(removedLocal == removedRedis)
+            } else {
+                // Few distinct scores, so ties are common.
+                let score = Double(Int.random(in: 0..<50, using: &generator)) / 2
+                try await local.upsert(member, score: score, in: "b")
+                try await redis.upsert(member, score: score, in: "b")
+            }
+        }
+        let count = try await local.count(in: "b")
+        #expect(try await redis.count(in: "b") == count)
+        let localAll = try await local.range(in: "b", offset: 0, limit: count)
+        let redisAll = try await redis.range(in: "b", offset: 0, limit: count)
+        #expect(localAll == redisAll)
+        for probe in stride(from: 0, to: 2500, by: 97) {
+            let member = "r\(probe)"
+            let expected = try await redis.rank(of: member, in: "b")
+            #expect(try await local.rank(of: member, in: "b") == expected)
+        }
+        await client.close()
+    }
+
+    @Test("the in-process index ranks correctly across chunk splits")
+    func manyMembers() async throws {
+        let index = InMemoryRankIndex()
+        let entries = (0..<5000).map { RankEntry(member: "m\($0)", score: Double(($0 * 7919) % 5000)) }
+        try await index.upsert(entries, in: "big")
+        #expect(try await index.count(in: "big") == 5000)
+        for entry in entries.prefix(200) {
+            // Scores are a permutation of 0..<5000, so the rank is fully determined.
+            #expect(try await index.rank(of: entry.member, in: "big") == 4999 - Int(entry.score))
+        }
+        let page = try await index.range(in: "big", offset: 2500, limit: 3).map(\.score)
+        #expect(page == [2499, 2498, 2497])
+    }
+}
