@@ -1,3 +1,4 @@
+import Foundation
 import ServiceKit
 import Testing
 
@@ -115,6 +116,20 @@ struct TargetTests {
     func order() {
         for target in Target.allCases {
             for dependency in target.dependencies { #expect(dependency < target) }
+        }
+    }
+}
+
+@Suite("Documentation")
+struct DocumentationTests {
+    @Test("the README's configuration table lists every setting with its flag and default")
+    func readmeListsEverySetting() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        for setting in CoreSettings.all {
+            let defaultText = setting.defaultValue.isEmpty ? "—" : "`\(setting.defaultValue)`"
+            #expect(readme.contains("| `\(setting.flag)` | `\(setting.environmentVariable)` | \(defaultText) |"))
         }
     }
 }
