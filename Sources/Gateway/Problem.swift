@@ -90,10 +90,20 @@ public struct Problem: Error, Sendable, Equatable {
             "instance": instance,
             "request_id": requestID,
         ]
-        // Only strings and integers above: serialization cannot fail.
-        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
-        var fields = headers
-        fields[.contentType] = "application/problem+json"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return jsonResponse(body, status: status, contentType: "application/problem+json", headers: headers)
     }
+}
+
+/// A JSON response from plain values (strings, numbers, arrays and dictionaries of them), keys sorted.
+func jsonResponse(
+    _ object: [String: Any],
+    status: HTTPResponse.Status,
+    contentType: String = "application/json",
+    headers: HTTPFields = [:]
+) -> Response {
+    // Callers pass only JSON-representable values, so serialization cannot fail.
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+    var fields = headers
+    fields[.contentType] = contentType
+    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }

@@ -7,7 +7,7 @@ public import ServiceKit
 public enum OperationsRoutes {
     public static func add(to router: Router<GatewayRequestContext>, readiness: ReadinessProbe) {
         router.get("/health/live") { _, _ in
-            json(["status": "ok"], status: .ok)
+            jsonResponse(["status": "ok"], status: .ok)
         }
         router.get("/health/ready") { _, _ in
             let checks = await readiness.check()
@@ -16,7 +16,7 @@ public enum OperationsRoutes {
                 "status": ready ? "ready" : "not_ready",
                 "checks": Dictionary(uniqueKeysWithValues: checks.map { ($0.name, $0.detail) }),
             ]
-            return json(body, status: ready ? .ok : .serviceUnavailable)
+            return jsonResponse(body, status: ready ? .ok : .serviceUnavailable)
         }
         router.get("/metrics") { _, _ in
             Response(
@@ -24,13 +24,5 @@ public enum OperationsRoutes {
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: MetricsSetup.exposition())))
         }
-    }
-
-    static func json(_ object: [String: Any], status: HTTPResponse.Status) -> Response {
-        // Only strings and string dictionaries: serialization cannot fail.
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-        return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

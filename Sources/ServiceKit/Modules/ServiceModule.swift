@@ -65,7 +65,9 @@ public struct ModuleContext: Sendable {
     /// The channel to another target (local: in-process; remote: HTTP/2). Only dependencies are reachable.
     public func channel(for target: Target) throws -> ServiceChannel {
         guard let channel = channels[target] else {
-            throw StorageError("no channel to \(target): it is neither local nor configured with an address")
+            throw StartupError(
+                origin: CoreSettings.address(of: target)?.environmentVariable ?? "LEADERBOARD_TARGET",
+                message: "\(target) is neither local nor given an address")
         }
         return channel
     }

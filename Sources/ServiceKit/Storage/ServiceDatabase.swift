@@ -66,17 +66,17 @@ public final class PostgresStore: Sendable {
 
     /// Opens and closes one connection, so an unreachable or misconfigured server is reported clearly at start.
     public static func checkReachable(_ url: PostgresURL, logger: Logger) async throws(StorageError) {
-        var configuration = PostgresConnection.Configuration(
-            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
-            tls: {
+        do {
+            let tls: PostgresConnection.Configuration.TLS =
                 switch url.tls {
                 case .disable: .disable
-                case .prefer: .prefer(try! .init(configuration: .makeClientConfiguration()))  // default config cannot fail
-                case .require: .require(try! .init(configuration: .makeClientConfiguration()))  // default config cannot fail
+                case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
                 }
-            }())
-        configuration.options.connectTimeout = .seconds(5)
-        do {
+            var configuration = PostgresConnection.Configuration(
+                host: url.host, port: url.port, username: url.username, password: url.password,
+                database: url.database, tls: tls)
+            configuration.options.connectTimeout = .seconds(5)
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
             try await connection.close()
         } catch let error as PSQLError {
