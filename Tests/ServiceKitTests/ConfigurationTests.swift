@@ -83,6 +83,22 @@ struct ConfigurationTests {
         #expect(configuration.remoteAddresses[.ranking] == HostPort(host: "::1", port: 9091))
     }
 
+    @Test(
+        "IP literals are told apart from host names",
+        arguments: [("127.0.0.1", true), ("0.0.0.0", true), ("::1", true), ("auth", false), ("256.1.1.1", false),
+            ("10.0.0", false), ("db.internal", false)])
+    func ipLiterals(host: String, isIP: Bool) {
+        #expect(HostPort(host: host, port: 1).isIPLiteral == isIP)
+    }
+
+    @Test("the gRPC listener must be an IP address; remote services may be host names")
+    func grpcListener() throws {
+        let error = try #require(throws: ConfigurationError.self) {
+            try LeaderboardConfiguration(arguments: ["--grpc-address", "localhost:9090"], environment: [:])
+        }
+        #expect(error.problems.map(\.origin) == ["--grpc-address"])
+    }
+
     @Test("TLS settings must come as a pair and point at readable files")
     func tls() throws {
         let error = try #require(throws: ConfigurationError.self) {

@@ -119,6 +119,9 @@ public struct LeaderboardConfiguration: Sendable {
         grpcAddress = reader.parse(CoreSettings.grpcAddress, HostPort.parseListener) ?? fallback
         operationsAddress = reader.parse(CoreSettings.operationsAddress, HostPort.parseListener) ?? fallback
 
+        if !grpcAddress.isIPLiteral {
+            reader.fail(CoreSettings.grpcAddress, "the gRPC listener needs an IP address (e.g. 0.0.0.0:9090)")
+        }
         var remote: [Target: HostPort] = [:]
         for target in Target.allCases {
             guard let setting = CoreSettings.address(of: target) else { continue }

@@ -73,6 +73,16 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
+    /// Whether the host is an IPv6 literal (it contains a colon once brackets are removed).
+    public var isIPv6: Bool { host.contains(":") }
+
+    /// Whether the host is an IP literal rather than a name.
+    public var isIPLiteral: Bool {
+        if isIPv6 { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { part in UInt8(part) != nil && !part.isEmpty }
+    }
+
     /// A listener address; port 0 lets the OS choose.
     public static func parseListener(_ text: String) throws(SettingParseError) -> HostPort {
         try parse(text, allowZeroPort: true)

@@ -35,6 +35,14 @@ public enum GRPCTransports {
         }
     }
 
+    /// The resolver target: IP literals stay IP targets, because a `.dns` target would send the IP as the TLS
+    /// server name (SNI), which TLS forbids and NIOSSL rejects.
+    static func target(_ address: HostPort) -> any ResolvableTarget {
+        if address.isIPv6 { return .ipv6(address: address.host, port: address.port) }
+        if address.isIPLiteral { return .ipv4(address: address.host, port: address.port) }
+        return .dns(host: address.host, port: address.port)
+    }
+
     /// An HTTP/2 server for `services` on `address` (port 0: the OS picks; read it from `listeningAddress`).
     public static func makeHTTP2Server(
         address: HostPort,
@@ -43,7 +51,8 @@ public enum GRPCTransports {
     ) -> GRPCServer<HTTP2ServerTransport.Posix> {
         GRPCServer(
             transport: HTTP2ServerTransport.Posix(
-                address: .ipv4(host: address.host, port: address.port),
+                address: address.isIPv6
+                    ? .ipv6(host: address.host, port: address.port) : .ipv4(host: address.host, port: address.port),
                 transportSecurity: serverSecurity(tls),
                 config: .defaults { $0.rpc.maxRequestPayloadSize = 8 * 1024 * 1024 }
             ),
@@ -56,7 +65,7 @@ public enum GRPCTransports {
     {
         GRPCClient(
             transport: try HTTP2ClientTransport.Posix(
-                target: .dns(host: address.host, port: address.port),
+                target: target(address),
                 transportSecurity: clientSecurity(tls),
                 config: .defaults { $0.http2.maxFrameSize = 1 << 20 }
             )

@@ -19,18 +19,27 @@ public struct ReadinessProbe: Sendable {
     public let targets: Set<Target>
     let channels: [Target: ServiceChannel]
     let redis: RedisClient?
+    let logger: Logger
 
-    public init(targets: Set<Target>, channels: [Target: ServiceChannel], redis: RedisClient?) {
+    public init(
+        targets: Set<Target>,
+        channels: [Target: ServiceChannel],
+        redis: RedisClient?,
+        logger: Logger = Logger(label: "readiness")
+    ) {
         self.targets = targets
         self.channels = channels
         self.redis = redis
+        self.logger = logger
     }
 
     public func check(timeout: Duration = .seconds(2)) async -> [ReadinessCheck] {
         await withTaskGroup(of: ReadinessCheck.self) { group in
             for target in targets.sorted() {
                 guard let name = target.grpcServiceName, let channel = channels[target] else { continue }
-                group.addTask { await Self.checkService(target, name: name, channel: channel, timeout: timeout) }
+                group.addTask { [logger] in
+                    await Self.checkService(target, name: name, channel: channel, timeout: timeout, logger: logger)
+                }
             }
             if let redis {
                 group.addTask {
@@ -38,6 +47,7 @@ public struct ReadinessProbe: Sendable {
                         try await redis.ping()
                         return ReadinessCheck(name: "redis", ready: true, detail: "ok")
                     } catch {
+                        logger.warning("readiness: redis unreachable", metadata: ["error": "\(error)"])
                         return ReadinessCheck(name: "redis", ready: false, detail: "unreachable")
                     }
                 }
@@ -48,9 +58,9 @@ public struct ReadinessProbe: Sendable {
         }
     }
 
-    private static func checkService(_ target: Target, name: String, channel: ServiceChannel, timeout: Duration) async
-        -> ReadinessCheck
-    {
+    private static func checkService(
+        _ target: Target, name: String, channel: ServiceChannel, timeout: Duration, logger: Logger
+    ) async -> ReadinessCheck {
         var options = CallOptions.defaults
         options.timeout = timeout
         let request = Grpc_Health_V1_HealthCheckRequest.with { $0.service = name }
@@ -65,6 +75,8 @@ public struct ReadinessProbe: Sendable {
             let serving = response.status == .serving
             return ReadinessCheck(name: target.rawValue, ready: serving, detail: serving ? "SERVING" : "NOT_SERVING")
         } catch {
+            // The operator sees why; the HTTP response only says "unreachable".
+            logger.warning("readiness: \(target) unreachable", metadata: ["error": "\(error)"])
             return ReadinessCheck(name: target.rawValue, ready: false, detail: "unreachable")
         }
     }

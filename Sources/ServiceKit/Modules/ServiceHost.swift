@@ -63,7 +63,8 @@ public struct ServiceHost {
             let readiness = ReadinessProbe(
                 targets: Set(serviceTargets + (targets.contains(.gateway) ? Target.gateway.dependencies : [])),
                 channels: channels,
-                redis: shared.redis)
+                redis: shared.redis,
+                logger: logger)
 
             func context(for target: Target?) -> ModuleContext {
                 ModuleContext(
