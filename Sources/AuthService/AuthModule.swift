@@ -1,5 +1,5 @@
-public import ServiceKit
 public import GRPCCore
+public import ServiceKit
 public import ServiceLifecycle
 
 /// Wiring of the Auth target: storage, RPC services and background work, built from a `ModuleContext`.

@@ -1,9 +1,9 @@
+public import GRPCCore
 public import Hummingbird
 public import Logging
 import NIOCore
 public import ServiceKit
 public import ServiceLifecycle
-public import GRPCCore
 
 /// The router every gateway (and operations-only) app uses: middleware in order, then the routes.
 ///

@@ -1,7 +1,7 @@
+import Foundation
 public import GRPCCore
 public import HTTPTypes
 public import Hummingbird
-import Foundation
 import Logging
 import ServiceKit
 

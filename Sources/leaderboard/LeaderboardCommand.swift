@@ -118,7 +118,9 @@ struct MigrateCommand: AsyncParsableCommand {
             let applied = try await ServiceHost(configuration: configuration, logger: logger).migrate(
                 definitions: moduleDefinition(for:))
             for (target, versions) in applied.sorted(by: { $0.key < $1.key }) {
-                print("\(target): \(versions.isEmpty ? "up to date" : "applied \(versions.map(String.init).joined(separator: ", "))")")
+                print(
+                    "\(target): \(versions.isEmpty ? "up to date" : "applied \(versions.map(String.init).joined(separator: ", "))")"
+                )
             }
         } catch let error as StartupError {
             printError(error.description)

@@ -99,15 +99,18 @@ struct BadConfigurationTests {
 
     @Test("an unreachable database or Redis at start is one STARTUP ERROR line naming the setting")
     func unreachable() async throws {
-        let database = try LeaderboardProcess(["serve"] + ephemeral, environment: [
-            "LEADERBOARD_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?sslmode=disable"
-        ])
+        let database = try LeaderboardProcess(
+            ["serve"] + ephemeral,
+            environment: [
+                "LEADERBOARD_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?sslmode=disable"
+            ])
         #expect(try await database.exitStatus() == 1)
         #expect(database.standardError.contains("STARTUP ERROR: LEADERBOARD_DATABASE_URL: cannot connect"))
         let directory = EndToEnd.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let redis = try LeaderboardProcess(
-            ["serve", "--data-dir", directory] + ephemeral, environment: ["LEADERBOARD_REDIS_URL": "redis://127.0.0.1:1"])
+            ["serve", "--data-dir", directory] + ephemeral,
+            environment: ["LEADERBOARD_REDIS_URL": "redis://127.0.0.1:1"])
         #expect(try await redis.exitStatus() == 1)
         #expect(redis.standardError.contains("STARTUP ERROR: LEADERBOARD_REDIS_URL: cannot reach"))
     }

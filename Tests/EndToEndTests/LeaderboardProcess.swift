@@ -8,7 +8,7 @@ import Synchronization
 import Testing
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// A `leaderboard` process started by a test: its announced addresses, its output, and a clean stop.
@@ -144,7 +144,8 @@ enum EndToEnd {
     }
 
     /// grpc.health.v1 Check over HTTP/2, as a load balancer or Kubernetes probe would call it.
-    static func grpcHealth(port: Int, service: String) async throws -> Grpc_Health_V1_HealthCheckResponse.ServingStatus {
+    static func grpcHealth(port: Int, service: String) async throws -> Grpc_Health_V1_HealthCheckResponse.ServingStatus
+    {
         try await withGRPCClient(
             transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
         ) { client in

@@ -79,7 +79,8 @@ struct GatewayRouterTests {
     func notFound() async throws {
         try await withRouter(registry: HealthRegistry(), targets: []) { router in
             try await Application(router: router).test(.router) { client in
-                try await client.execute(uri: "/api/v1/nope", method: .get, headers: [.init("X-Request-ID")!: "req-42"]) {
+                try await client.execute(uri: "/api/v1/nope", method: .get, headers: [.init("X-Request-ID")!: "req-42"])
+                {
                     response in
                     #expect(response.status == .notFound)
                     #expect(response.headers[.contentType] == "application/problem+json")
@@ -94,11 +95,15 @@ struct GatewayRouterTests {
         }
     }
 
-    @Test("an unusable request id is replaced by a generated one", arguments: ["has space", String(repeating: "a", count: 200), "<script>"])
+    @Test(
+        "an unusable request id is replaced by a generated one",
+        arguments: ["has space", String(repeating: "a", count: 200), "<script>"])
     func requestIDSanitised(candidate: String) async throws {
         try await withRouter(registry: HealthRegistry(), targets: []) { router in
             try await Application(router: router).test(.router) { client in
-                try await client.execute(uri: "/health/live", method: .get, headers: [.init("X-Request-ID")!: candidate]) {
+                try await client.execute(
+                    uri: "/health/live", method: .get, headers: [.init("X-Request-ID")!: candidate]
+                ) {
                     response in
                     let id = try #require(response.headers[.init("X-Request-ID")!])
                     #expect(id != candidate)

@@ -85,8 +85,10 @@ struct ConfigurationTests {
 
     @Test(
         "IP literals are told apart from host names",
-        arguments: [("127.0.0.1", true), ("0.0.0.0", true), ("::1", true), ("auth", false), ("256.1.1.1", false),
-            ("10.0.0", false), ("db.internal", false)])
+        arguments: [
+            ("127.0.0.1", true), ("0.0.0.0", true), ("::1", true), ("auth", false), ("256.1.1.1", false),
+            ("10.0.0", false), ("db.internal", false),
+        ])
     func ipLiterals(host: String, isIP: Bool) {
         #expect(HostPort(host: host, port: 1).isIPLiteral == isIP)
     }

@@ -74,7 +74,8 @@ struct MigrationContractTests {
     func appliesOnce(backend: StorageBackend) async throws {
         try await withTestDatabase(backend) { (database: ServiceDatabase) async throws in
             let logger = TestEnvironment.logger
-            #expect(try await MigrationRunner.apply([Self.seed, Self.widgets], to: database, logger: logger) == [1, 2])
+            #expect(
+                try await MigrationRunner.apply([Self.seed, Self.widgets], to: database, logger: logger) == [1, 2])
             #expect(try await MigrationRunner.apply([Self.widgets, Self.seed], to: database, logger: logger) == [])
             #expect(try await countRows("widgets", in: database) == 2)
         }
@@ -117,7 +118,8 @@ struct MigrationContractTests {
             let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
                 for _ in 0..<4 {
                     group.addTask {
-                        try await MigrationRunner.apply([Self.widgets, Self.seed], to: database, logger: TestEnvironment.logger)
+                        try await MigrationRunner.apply(
+                            [Self.widgets, Self.seed], to: database, logger: TestEnvironment.logger)
                     }
                 }
                 return try await group.reduce(into: [Int]()) { $0 += $1 }

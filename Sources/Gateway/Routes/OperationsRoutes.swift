@@ -1,6 +1,6 @@
-public import Hummingbird
-import HTTPTypes
 import Foundation
+import HTTPTypes
+public import Hummingbird
 public import ServiceKit
 
 /// `/health/live`, `/health/ready` and `/metrics`: never rate limited, never cached.

@@ -156,12 +156,13 @@ public struct LeaderboardConfiguration: Sendable {
             certificate.isEmpty || key.isEmpty
             ? nil : GRPCTLSConfiguration(certificatePath: certificate, keyPath: key, caPath: ca.isEmpty ? nil : ca)
 
-        logLevel = reader.parse(CoreSettings.logLevel) { text throws(SettingParseError) in
-            guard let level = Logger.Level(rawValue: text.lowercased()) else {
-                throw SettingParseError("must be one of trace, debug, info, notice, warning, error, critical")
-            }
-            return level
-        } ?? .info
+        logLevel =
+            reader.parse(CoreSettings.logLevel) { text throws(SettingParseError) in
+                guard let level = Logger.Level(rawValue: text.lowercased()) else {
+                    throw SettingParseError("must be one of trace, debug, info, notice, warning, error, critical")
+                }
+                return level
+            } ?? .info
         logFormat = reader.choice(CoreSettings.logFormat, as: LogFormat.self) ?? .text
         shutdownGracePeriod = .seconds(reader.integer(CoreSettings.shutdownGraceSeconds, in: 0...3600))
         try reader.check()

@@ -1,7 +1,7 @@
 public import GRPCCore
-public import Logging
 import GRPCInProcessTransport
 import GRPCNIOTransportHTTP2
+public import Logging
 public import ServiceLifecycle
 import SwiftProtobuf
 

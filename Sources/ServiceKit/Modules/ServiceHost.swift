@@ -1,7 +1,7 @@
-public import Logging
 import GRPCCore
 import GRPCInProcessTransport
 import GRPCNIOTransportHTTP2
+public import Logging
 import PostgresNIO
 public import ServiceLifecycle
 import UnixSignals
@@ -82,7 +82,8 @@ public struct ServiceHost {
                 moduleServices += module.services
                 if let database = databases[target] {
                     moduleServices.append(
-                        ReadinessMonitor(target: target, database: database, redis: shared.redis, health: health,
+                        ReadinessMonitor(
+                            target: target, database: database, redis: shared.redis, health: health,
                             logger: logger.with("target", target)))
                 }
                 health.set(target, .serving)
@@ -104,14 +105,15 @@ public struct ServiceHost {
             // Last to start, first to stop: watchers learn NOT_SERVING before the servers drain.
             services.append(health)
 
-            let serviceGroup = ServiceGroup(
-                configuration: .init(
-                    services: services.map { .init(service: $0) },
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    cancellationSignals: [],
-                    logger: logger
-                ))
-            try await serviceGroup.run()
+            var groupConfiguration = ServiceGroupConfiguration(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                cancellationSignals: [],
+                logger: logger
+            )
+            // Past the grace period, whatever is still draining is cancelled.
+            groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGracePeriod
+            try await ServiceGroup(configuration: groupConfiguration).run()
         }
     }
 

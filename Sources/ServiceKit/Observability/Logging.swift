@@ -1,5 +1,5 @@
-public import Logging
 import Foundation
+public import Logging
 
 /// Process-wide logging setup: text for people, JSON lines for log shippers.
 public enum LoggingSetup {

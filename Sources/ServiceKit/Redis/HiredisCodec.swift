@@ -1,8 +1,9 @@
 import CHiredis
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Parses Redis replies with hiredis's reader; runs inside the NIO pipeline, so parsing never blocks a loop.
 final class HiredisReplyDecoder: ByteToMessageDecoder {

@@ -1,6 +1,6 @@
-public import Logging
 import Crypto
 import Foundation
+public import Logging
 public import NIOCore
 public import NIOPosix
 public import ServiceLifecycle
@@ -56,7 +56,8 @@ public final class RedisClient: Sendable {
         let connection = try await connection(at: index)
         do {
             return try await connection.send(arguments, timeout: timeout)
-        } catch let error as RedisClientError where error.kind == .connectionClosed && !closed.load(ordering: .relaxed) {
+        } catch let error as RedisClientError where error.kind == .connectionClosed && !closed.load(ordering: .relaxed)
+        {
             // The connection died before this command was written; one retry on a fresh one.
             let fresh = try await self.connection(at: index)
             return try await fresh.send(arguments, timeout: timeout)
@@ -97,7 +98,10 @@ public final class RedisClient: Sendable {
 
     private func connection(at index: Int) async throws -> RedisConnection {
         let slot = slots[index]
-        enum Action { case use(RedisConnection), wait(EventLoopFuture<RedisConnection>), connect(EventLoopPromise<RedisConnection>) }
+        enum Action {
+            case use(RedisConnection), wait(EventLoopFuture<RedisConnection>), connect(
+                EventLoopPromise<RedisConnection>)
+        }
         let action = slot.withLock { state -> Action in
             switch state {
             case .connected(let connection) where connection.isActive:

@@ -157,7 +157,8 @@ public final class RedisEventBus: EventBus, Service {
                     })
                 // One SUBSCRIBE per channel: each answers with exactly one confirmation.
                 for channel in registry.channels {
-                    _ = try await subscriber.send(["SUBSCRIBE", RedisArgument(prefix + channel)], timeout: client.timeout)
+                    _ = try await subscriber.send(
+                        ["SUBSCRIBE", RedisArgument(prefix + channel)], timeout: client.timeout)
                 }
                 link.attach(subscriber)
                 backoff = .milliseconds(100)
@@ -168,7 +169,9 @@ public final class RedisEventBus: EventBus, Service {
                     subscriber.channel.close(promise: nil)
                 }
                 link.detach()
-                if !Task.isShuttingDownGracefully { logger.warning("redis event subscriber disconnected; reconnecting") }
+                if !Task.isShuttingDownGracefully {
+                    logger.warning("redis event subscriber disconnected; reconnecting")
+                }
             } catch {
                 link.detach()
                 logger.warning("redis event subscriber cannot connect", metadata: ["error": "\(error)"])

@@ -48,7 +48,8 @@ public struct RedisNonceStore: NonceStore {
     public func claim(_ nonce: String, scope: String, ttl: Duration) async throws -> Bool {
         let reply = try await client.send([
             // The scope length keeps (scope "a:b", nonce "c") apart from (scope "a", nonce "b:c").
-            "SET", RedisArgument("\(prefix)\(scope.utf8.count):\(scope):\(nonce)"), "1", "NX", "PX", RedisArgument(max(1, ttl.milliseconds)),
+            "SET", RedisArgument("\(prefix)\(scope.utf8.count):\(scope):\(nonce)"), "1", "NX", "PX",
+            RedisArgument(max(1, ttl.milliseconds)),
         ])
         return !reply.isNull
     }

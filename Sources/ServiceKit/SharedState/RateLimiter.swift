@@ -50,7 +50,8 @@ public enum GCRA {
         if now < allowAt {
             let remaining = max(0, Int((now - (tat - tolerance)) / interval))
             return (
-                RateLimitDecision(allowed: false, remaining: remaining, retryAfter: allowAt - now, resetAfter: tat - now),
+                RateLimitDecision(
+                    allowed: false, remaining: remaining, retryAfter: allowAt - now, resetAfter: tat - now),
                 nil
             )
         }

@@ -1,6 +1,6 @@
-public import Logging
 import Crypto
 import Foundation
+public import Logging
 import PostgresNIO
 import SQLiteNIO
 
@@ -135,7 +135,8 @@ public enum MigrationRunner {
                 _ = try await connection.query(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)",
                     [.integer(migration.version), .text(migration.name), .text(migration.checksum(postgres: false))])
-                logger.info("applied migration", metadata: ["file": "\(store.path)", "version": "\(migration.version)"])
+                logger.info(
+                    "applied migration", metadata: ["file": "\(store.path)", "version": "\(migration.version)"])
             }
             return todo.map(\.version)
         }

@@ -1,9 +1,9 @@
+import Foundation
 public import Logging
+import NIOPosix
+import NIOSSL
 public import PostgresNIO
 public import SQLiteNIO
-import NIOSSL
-import NIOPosix
-import Foundation
 
 /// One service's database: its own PostgreSQL schema, or its own SQLite file in the embedded configuration.
 ///
