@@ -14,7 +14,7 @@ struct LeaderboardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leaderboard",
         abstract: "Global leaderboard for LLM-inference benchmarks.",
-        subcommands: [ServeCommand.self, MigrateCommand.self],
+        subcommands: [ServeCommand.self, MigrateCommand.self, BenchCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }
