@@ -47,7 +47,10 @@ public enum RESPValue: Sendable, Hashable {
 public struct RedisClientError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
         case connectionFailed
+        /// The connection closed with the command in flight: Redis may or may not have run it.
         case connectionClosed
+        /// The connection was already closed when the command was written: Redis never saw it.
+        case notSent
         case timeout
         case protocolError
         /// The server answered with an error reply.

@@ -56,9 +56,9 @@ public final class RedisClient: Sendable {
         let connection = try await connection(at: index)
         do {
             return try await connection.send(arguments, timeout: timeout)
-        } catch let error as RedisClientError where error.kind == .connectionClosed && !closed.load(ordering: .relaxed)
-        {
-            // The connection died before this command was written; one retry on a fresh one.
+        } catch let error as RedisClientError where error.kind == .notSent && !closed.load(ordering: .relaxed) {
+            // Redis never saw the command, so one retry on a fresh connection cannot apply it twice. A command in
+            // flight when a connection drops is not retried: SET NX or a rate-limit script must not run twice.
             let fresh = try await self.connection(at: index)
             return try await fresh.send(arguments, timeout: timeout)
         }

@@ -118,7 +118,7 @@ struct RedisConnection: Sendable {
         // A write to a closed channel never reaches the handler, so its reply would never come: fail it here.
         let written = channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { _ in
-            promise.fail(RedisClientError(.connectionClosed, "connection closed before the command was sent"))
+            promise.fail(RedisClientError(.notSent, "connection closed before the command was sent"))
         }
         channel.writeAndFlush(RedisCommand(arguments: arguments, reply: promise), promise: written)
         let reply = try await promise.futureResult.get()
