@@ -108,22 +108,28 @@ struct RedisConnection: Sendable {
     /// Sends one command; a reply slower than `timeout` closes the connection (failing everything in flight on
     /// it) because a pipelined connection cannot skip one reply.
     func send(_ arguments: [RedisArgument], timeout: Duration) async throws -> RESPValue {
-        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
+        let reply = write(arguments)
         let channel = self.channel
         // Fails every command in flight with .timeout and closes; the pool reconnects on next use.
         let timer = channel.eventLoop.scheduleTask(in: .microseconds(timeout.microseconds)) {
             channel.pipeline.fireErrorCaught(RedisClientError(.timeout, "no reply within \(timeout)"))
         }
-        promise.futureResult.whenComplete { _ in timer.cancel() }
-        // A write to a closed channel never reaches the handler, so its reply would never come: fail it here.
+        reply.whenComplete { _ in timer.cancel() }
+        let value = try await reply.get()
+        if case .error(let message) = value { throw RedisClientError(.server, message) }
+        return value
+    }
+
+    /// Writes one command and returns its reply, which always completes: a write to a closed channel never reaches
+    /// the handler, so it fails here with `.notSent`.
+    func write(_ arguments: [RedisArgument]) -> EventLoopFuture<RESPValue> {
+        let reply = channel.eventLoop.makePromise(of: RESPValue.self)
         let written = channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { _ in
-            promise.fail(RedisClientError(.notSent, "connection closed before the command was sent"))
+            reply.fail(RedisClientError(.notSent, "connection closed before the command was sent"))
         }
-        channel.writeAndFlush(RedisCommand(arguments: arguments, reply: promise), promise: written)
-        let reply = try await promise.futureResult.get()
-        if case .error(let message) = reply { throw RedisClientError(.server, message) }
-        return reply
+        channel.writeAndFlush(RedisCommand(arguments: arguments, reply: reply), promise: written)
+        return reply.futureResult
     }
 
     var isActive: Bool { channel.isActive }

@@ -239,10 +239,6 @@ final class SubscriberLink: Sendable {
     /// Sends without awaiting the confirmation (used from synchronous unsubscribe paths).
     func sendWithoutReply(_ arguments: [RedisArgument]) {
         guard let connection = state.withLock({ $0.connection }) else { return }
-        let reply = connection.channel.eventLoop.makePromise(of: RESPValue.self)
-        let written = connection.channel.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenFailure { reply.fail($0) }
-        reply.futureResult.whenFailure { _ in }  // nobody waits for an UNSUBSCRIBE confirmation
-        connection.channel.writeAndFlush(RedisCommand(arguments: arguments, reply: reply), promise: written)
+        _ = connection.write(arguments)  // nobody waits for an UNSUBSCRIBE confirmation
     }
 }
