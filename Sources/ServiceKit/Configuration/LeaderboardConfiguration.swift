@@ -49,10 +49,14 @@ public enum CoreSettings {
     public static let shutdownGraceSeconds = Setting(
         "shutdown-grace-seconds", default: "30", help: "How long SIGTERM waits for in-flight calls before exiting.")
 
+    public static let publicURL = Setting(
+        "public-url",
+        help: "The gateway's public base URL, used in links sent to users. Empty: http://<http-address>.")
+
     public static let all: [Setting] = [
         target, dataDirectory, databaseURL, databasePoolSize, redisURL, redisPoolSize, redisTimeoutMilliseconds,
         httpAddress, grpcAddress, operationsAddress, authAddress, datasetAddress, rankingAddress, interactionAddress,
-        grpcTLSCertificate, grpcTLSKey, grpcTLSCA, logLevel, logFormat, shutdownGraceSeconds,
+        grpcTLSCertificate, grpcTLSKey, grpcTLSCA, logLevel, logFormat, shutdownGraceSeconds, publicURL,
     ]
 
     /// The setting holding the address of a remote target.
@@ -94,15 +98,29 @@ public struct LeaderboardConfiguration: Sendable {
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
     public var shutdownGracePeriod: Duration
+    /// Base URL of the public gateway, without a trailing slash.
+    public var publicURL: String
+    /// Every raw value, for modules that read their own settings (``ModuleDefinition/settings``).
+    public var raw: RawConfiguration
 
-    /// Reads flags and environment; throws every problem at once.
-    public init(arguments: [String], environment: [String: String]) throws(ConfigurationError) {
-        let (raw, problems) = RawConfiguration.parse(
-            arguments: arguments, environment: environment, settings: CoreSettings.all)
-        try self.init(raw: raw, problems: problems)
+    /// Reads flags and environment; throws every problem at once, the modules' included.
+    public init(
+        arguments: [String],
+        environment: [String: String],
+        modules: [ModuleDefinition] = []
+    ) throws(ConfigurationError) {
+        var settings = CoreSettings.all
+        for setting in modules.flatMap(\.settings) where !settings.contains(setting) { settings.append(setting) }
+        let (raw, problems) = RawConfiguration.parse(arguments: arguments, environment: environment, settings: settings)
+        try self.init(raw: raw, problems: problems, modules: modules)
     }
 
-    public init(raw: RawConfiguration, problems: [ConfigurationProblem] = []) throws(ConfigurationError) {
+    public init(
+        raw: RawConfiguration,
+        problems: [ConfigurationProblem] = [],
+        modules: [ModuleDefinition] = []
+    ) throws(ConfigurationError) {
+        self.raw = raw
         var reader = ConfigurationReader(raw: raw, problems: problems)
         targets = reader.parse(CoreSettings.target, Target.parseList) ?? TargetSet(Target.allCases)
         dataDirectory = reader.string(CoreSettings.dataDirectory)
@@ -165,6 +183,14 @@ public struct LeaderboardConfiguration: Sendable {
             } ?? .info
         logFormat = reader.choice(CoreSettings.logFormat, as: LogFormat.self) ?? .text
         shutdownGracePeriod = .seconds(reader.integer(CoreSettings.shutdownGraceSeconds, in: 0...3600))
+        let publicText = reader.string(CoreSettings.publicURL)
+        publicURL = publicText.isEmpty ? "http://\(httpAddress)" : String(publicText.reversed().drop { $0 == "/" }.reversed())
+        if !publicText.isEmpty, !(publicText.hasPrefix("http://") || publicText.hasPrefix("https://")) {
+            reader.fail(CoreSettings.publicURL, "must start with http:// or https://")
+        }
+        for module in modules where targets.contains(module.target) {
+            module.validate(&reader, self)
+        }
         try reader.check()
     }
 

@@ -83,6 +83,9 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
         return parts.count == 4 && parts.allSatisfy { part in UInt8(part) != nil && !part.isEmpty }
     }
 
+    /// Whether the host is this machine (localhost, 127.0.0.0/8 or ::1).
+    public var isLoopback: Bool { host == "localhost" || host == "::1" || (isIPLiteral && host.hasPrefix("127.")) }
+
     /// A listener address; port 0 lets the OS choose.
     public static func parseListener(_ text: String) throws(SettingParseError) -> HostPort {
         try parse(text, allowZeroPort: true)

@@ -14,15 +14,23 @@ public protocol ServiceModule: Sendable {
 public struct ModuleDefinition: Sendable {
     public let target: Target
     public let migrations: [Migration]
+    /// The module's own settings, parsed and documented with the core ones.
+    public let settings: [Setting]
+    /// Checks the module's settings at start (when the target is selected), adding every problem to the reader.
+    public let validate: @Sendable (inout ConfigurationReader, LeaderboardConfiguration) -> Void
     public let make: @Sendable (ModuleContext) async throws -> any ServiceModule
 
     public init(
         target: Target,
         migrations: [Migration] = [],
+        settings: [Setting] = [],
+        validate: @escaping @Sendable (inout ConfigurationReader, LeaderboardConfiguration) -> Void = { _, _ in },
         make: @escaping @Sendable (ModuleContext) async throws -> any ServiceModule
     ) {
         self.target = target
         self.migrations = migrations
+        self.settings = settings
+        self.validate = validate
         self.make = make
     }
 }
