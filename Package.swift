@@ -19,12 +19,15 @@ let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "sw
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 
 /// A service target: its own module, built on ServiceKit and the generated contract only.
 func serviceTarget(_ name: String) -> Target {
     .target(
         name: name,
-        dependencies: ["ServiceKit", "LeaderboardAPI", grpcCore, grpcProtobuf, logging],
+        dependencies: [
+            "ServiceKit", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, logging, lifecycle, crypto,
+        ],
         swiftSettings: strictSettings
     )
 }

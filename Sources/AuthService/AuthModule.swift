@@ -1,20 +1,92 @@
 public import GRPCCore
+public import Logging
 public import ServiceKit
 public import ServiceLifecycle
 
 /// Wiring of the Auth target: storage, RPC services and background work, built from a `ModuleContext`.
-///
-/// Its RPCs arrive with the Auth issue; until then the module owns its schema and reports health.
 public struct AuthModule: ServiceModule {
-    public static let definition = ModuleDefinition(target: .auth, migrations: AuthMigrations.all) { context in
-        AuthModule(context: context)
-    }
+    public static let definition = ModuleDefinition(
+        target: .auth, migrations: AuthMigrations.all, settings: AuthSettings.all,
+        validate: { reader, core in _ = AuthConfiguration.read(&reader, core: core) },
+        make: { context in try await AuthModule(context: context) })
 
     public let rpcServices: [any RegistrableRPCService]
     public let services: [any Service]
 
-    init(context: ModuleContext) {
-        rpcServices = []
-        services = []
+    init(context: ModuleContext, random: any RandomSource = SystemRandomSource(), mailer: (any Mailer)? = nil)
+        async throws
+    {
+        var reader = ConfigurationReader(raw: context.configuration.raw)
+        let configuration = AuthConfiguration.read(&reader, core: context.configuration)
+        try reader.check()
+        guard let database = context.database else {
+            throw StartupError(origin: "LEADERBOARD_TARGET", message: "auth needs its database")
+        }
+        let masterKey = try configuration.loadMasterKey(random: random)
+        try await Self.checkMasterKey(masterKey, database: database, logger: context.logger)
+        let mailer =
+            mailer
+            ?? configuration.smtp.map { SMTPMailer(url: $0, from: configuration.mailFrom) as any Mailer }
+            ?? LogMailer(logger: context.logger)
+        let devices = DeviceAuthority(
+            database: database, logger: context.logger, clock: context.clock, random: random,
+            nonces: context.shared.nonces, mailer: mailer, masterKey: masterKey,
+            powDifficulty: configuration.powDifficulty, secretOverlap: configuration.secretOverlap,
+            publicURL: configuration.publicURL)
+        let keys = APIKeyAuthority(database: database, logger: context.logger, clock: context.clock, random: random)
+        rpcServices = [AuthRPCService(devices: devices, keys: keys)]
+        services = [AuthHousekeeping(devices: devices, logger: context.logger)]
+    }
+
+    /// Refuses to start with a master key other than the one that sealed the stored secrets.
+    static func checkMasterKey(_ key: MasterKey, database: ServiceDatabase, logger: Logger) async throws {
+        let stored = try await database.transaction(logger: logger) { sql in
+            try await AuthRepository(sql).setMetadataIfAbsent("master_key_fingerprint", key.fingerprint)
+        }
+        guard stored == key.fingerprint else {
+            throw StartupError(
+                origin: AuthSettings.masterKey.environmentVariable,
+                message: "this master key (fingerprint \(key.fingerprint)) is not the one that sealed the stored "
+                    + "device secrets (fingerprint \(stored))")
+        }
+    }
+
+    /// Operator keys straight on the database, for `leaderboard admin keys` (works before any key exists).
+    public static func apiKeys(database: ServiceDatabase, logger: Logger) -> APIKeyAuthority {
+        APIKeyAuthority(database: database, logger: logger, clock: SystemWallClock(), random: SystemRandomSource())
+    }
+}
+
+/// Purges expired codes, links and rotation overlaps every ten minutes (and once at start).
+struct AuthHousekeeping: Service {
+    let devices: DeviceAuthority
+    let logger: Logger
+    var interval: Duration = .seconds(600)
+
+    func run() async throws {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            do {
+                let counts = try await devices.purge()
+                if counts != AuthRepository.PurgeCounts() {
+                    logger.info(
+                        "auth housekeeping",
+                        metadata: [
+                            "codes": "\(counts.codes)", "verifications": "\(counts.verifications)",
+                            "previous_secrets": "\(counts.previousSecrets)",
+                            "abandoned_devices": "\(counts.abandonedDevices)",
+                        ])
+                }
+            } catch {
+                logger.warning("auth housekeeping failed", metadata: ["error": "\(error)"])
+            }
+            try? await gracefulShutdownOrCancel(for: interval)
+        }
+    }
+}
+
+extension AuthHousekeeping {
+    /// Sleeps for `duration`, returning early on graceful shutdown or cancellation.
+    func gracefulShutdownOrCancel(for duration: Duration) async throws {
+        try await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
     }
 }

@@ -1,0 +1,227 @@
+import Foundation
+import GRPCCore
+import LeaderboardAPI
+import ServiceKit
+import SwiftProtobuf
+
+/// `leaderboard.auth.v1.AuthService`: maps protobuf messages to the domain and back; the rules live in
+/// ``DeviceAuthority`` and ``APIKeyAuthority``.
+struct AuthRPCService: Leaderboard_Auth_V1_AuthService.SimpleServiceProtocol {
+    let devices: DeviceAuthority
+    let keys: APIKeyAuthority
+
+    func registerDevice(request: Leaderboard_Auth_V1_RegisterDeviceRequest, context: ServerContext) async throws
+        -> Leaderboard_Auth_V1_RegisterDeviceResponse
+    {
+        let registration = try await devices.register(
+            hardwareHash: request.hardwareHash, gpuHash: request.gpuHash, hardwareInfo: request.hardwareInfoJson,
+            gpuInfo: request.gpuInfoJson)
+        return .with {
+            $0.machineID = registration.machineID
+            $0.registrationCode = RegistrationCode.display(registration.code)
+            $0.expiresAt = .init(microsecondsSinceEpoch: registration.expiresAt)
+        }
+    }
+
+    func getChallenge(request: Leaderboard_Auth_V1_GetChallengeRequest, context: ServerContext) async throws
+        -> Leaderboard_Auth_V1_Challenge
+    {
+        let challenge = devices.challenge()
+        return .with {
+            $0.challengeID = challenge.id
+            $0.challenge = challenge.bytes.base64URLEncoded
+            $0.difficultyBits = Int32(challenge.difficulty)
+            $0.expiresAt = .init(microsecondsSinceEpoch: challenge.expiresAt)
+        }
+    }
+
+    func verifyDevice(request: Leaderboard_Auth_V1_VerifyDeviceRequest, context: ServerContext) async throws
+        -> Leaderboard_Auth_V1_VerifyDeviceResponse
+    {
+        let started = try await devices.requestVerification(
+            code: request.registrationCode, email: request.email, challengeID: request.challengeID,
+            solution: request.powSolution)
+        return .with {
+            $0.machineID = started.machineID
+            $0.state = Self.state(started.state)
+            $0.linkExpiresAt = .init(microsecondsSinceEpoch: started.linkExpiresAt)
+        }
+    }
+
+    func confirmEmail(request: Leaderboard_Auth_V1_ConfirmEmailRequest, context: ServerContext) async throws
+        -> Leaderboard_Auth_V1_ConfirmEmailResponse
+    {
+        let device = try await devices.confirmEmail(token: request.token)
+        return .with {
+            $0.machineID = device.machineID
+            $0.state = Self.state(device.state)
+        }
+    }
+
+    func activateDevice(request: Leaderboard_Auth_V1_ActivateDeviceRequest, context: ServerContext) async throws
+        -> Leaderboard_Auth_V1_DeviceSecret
+    {
+        Self.secret(try await devices.activate(machineID: request.machineID, code: request.registrationCode))
+    }
+
+    func getDeviceStatus(request: Leaderboard_Auth_V1_GetDeviceStatusRequest, context: ServerContext) async throws
+        -> Leaderboard_Auth_V1_Device
+    {
+        Self.device(try await devices.status(machineID: request.machineID))
+    }
+
+    func rotateDeviceSecret(request: Leaderboard_Auth_V1_RotateDeviceSecretRequest, context: ServerContext)
+        async throws -> Leaderboard_Auth_V1_DeviceSecret
+    {
+        Self.secret(try await devices.rotate(machineID: request.machineID))
+    }
+
+    func verifySignature(request: Leaderboard_Auth_V1_VerifySignatureRequest, context: ServerContext) async throws
+        -> Leaderboard_Auth_V1_VerifySignatureResponse
+    {
+        let version: SignedRequest.Version
+        switch request.version {
+        case .v1: version = .v1
+        case .v2: version = .v2
+        default:
+            throw AuthError.invalid(
+                "unsupported_signature_version", "X-Signature-Version must be 1 (or absent) or 2.")
+        }
+        let signed = SignedRequest(
+            version: version, machineID: request.machineID, requestTime: request.requestTime, nonce: request.nonce,
+            signature: request.signature, method: request.method, path: request.path, query: request.query,
+            body: Array(request.body), bodySHA256: Array(request.bodySha256))
+        let device = try await devices.verify(signed)
+        return .with { $0.device = Self.device(device) }
+    }
+
+    func authenticateDeviceKey(request: Leaderboard_Auth_V1_AuthenticateDeviceKeyRequest, context: ServerContext)
+        async throws -> Leaderboard_Auth_V1_Device
+    {
+        Self.device(try await devices.authenticate(apiKey: request.apiKey))
+    }
+
+    func wrapKeyForDevice(request: Leaderboard_Auth_V1_WrapKeyForDeviceRequest, context: ServerContext) async throws
+        -> Leaderboard_Auth_V1_WrappedKey
+    {
+        let wrapped = try await devices.wrapKey(
+            machineID: request.machineID, context: request.context, key: Array(request.key))
+        return .with {
+            $0.nonce = Data(wrapped.nonce)
+            $0.ciphertext = Data(wrapped.ciphertext)
+            $0.tag = Data(wrapped.tag)
+            $0.hkdfSalt = Data(wrapped.salt)
+            $0.context = wrapped.context
+        }
+    }
+
+    func createApiKey(request: Leaderboard_Auth_V1_CreateApiKeyRequest, context: ServerContext) async throws
+        -> Leaderboard_Auth_V1_CreateApiKeyResponse
+    {
+        var permissions = Set<Permission>()
+        for permission in request.permissions {
+            guard let mapped = Self.permission(permission) else {
+                throw AuthError.invalid("invalid_permissions", "permissions are read, write and admin.")
+            }
+            permissions.insert(mapped)
+        }
+        let created = try await keys.create(
+            name: request.name, permissions: permissions, rateLimitPerMinute: Int(request.rateLimitPerMinute),
+            expiresAt: request.hasExpiresAt ? request.expiresAt.microsecondsSinceEpoch : nil)
+        return .with {
+            $0.key = Self.apiKey(created.key)
+            $0.secret = created.secret
+        }
+    }
+
+    func listApiKeys(request: Leaderboard_Auth_V1_ListApiKeysRequest, context: ServerContext) async throws
+        -> Leaderboard_Auth_V1_ListApiKeysResponse
+    {
+        let page = try await keys.list(
+            cursor: request.page.cursor, limit: Int(request.page.limit), includeRevoked: request.includeRevoked)
+        return .with {
+            $0.keys = page.keys.map(Self.apiKey)
+            $0.page.nextCursor = page.nextCursor
+        }
+    }
+
+    func revokeApiKey(request: Leaderboard_Auth_V1_RevokeApiKeyRequest, context: ServerContext) async throws
+        -> Leaderboard_Auth_V1_ApiKey
+    {
+        Self.apiKey(try await keys.revoke(id: request.keyID))
+    }
+
+    func authenticateApiKey(request: Leaderboard_Auth_V1_AuthenticateApiKeyRequest, context: ServerContext)
+        async throws -> Leaderboard_Auth_V1_ApiKey
+    {
+        guard let needed = Self.permission(request.requiredPermission) else {
+            throw AuthError.invalid("invalid_permissions", "required_permission must be read, write or admin.")
+        }
+        return Self.apiKey(try await keys.authenticate(secret: request.secret, needed: needed))
+    }
+
+    // MARK: mapping
+
+    static func state(_ state: DeviceState) -> Leaderboard_Auth_V1_DeviceState {
+        switch state {
+        case .registered: .registered
+        case .pendingEmail: .pendingEmail
+        case .verified: .verified
+        case .active: .active
+        case .revoked: .revoked
+        }
+    }
+
+    static func permission(_ permission: Leaderboard_Auth_V1_Permission) -> Permission? {
+        switch permission {
+        case .read: .read
+        case .write: .write
+        case .admin: .admin
+        default: nil
+        }
+    }
+
+    static func permission(_ permission: Permission) -> Leaderboard_Auth_V1_Permission {
+        switch permission {
+        case .read: .read
+        case .write: .write
+        case .admin: .admin
+        }
+    }
+
+    static func device(_ device: DeviceRecord) -> Leaderboard_Auth_V1_Device {
+        .with {
+            $0.machineID = device.machineID
+            $0.state = state(device.state)
+            $0.hardwareHash = device.hardwareHash
+            $0.gpuHash = device.gpuHash
+            $0.hardwareInfoJson = device.hardwareInfo
+            $0.gpuInfoJson = device.gpuInfo
+            $0.registeredAt = .init(microsecondsSinceEpoch: device.registeredAt)
+            if let verifiedAt = device.verifiedAt { $0.verifiedAt = .init(microsecondsSinceEpoch: verifiedAt) }
+            if let rotated = device.secretRotatedAt { $0.secretRotatedAt = .init(microsecondsSinceEpoch: rotated) }
+        }
+    }
+
+    static func secret(_ issued: DeviceAuthority.IssuedSecret) -> Leaderboard_Auth_V1_DeviceSecret {
+        .with {
+            $0.machineID = issued.machineID
+            $0.secret = issued.secret
+            if let until = issued.previousValidUntil { $0.previousValidUntil = .init(microsecondsSinceEpoch: until) }
+        }
+    }
+
+    static func apiKey(_ key: APIKeyRecord) -> Leaderboard_Auth_V1_ApiKey {
+        .with {
+            $0.keyID = key.id
+            $0.name = key.name
+            $0.prefix = key.prefix
+            $0.permissions = key.permissions.sorted().map(permission)
+            $0.rateLimitPerMinute = Int32(clamping: key.rateLimitPerMinute)
+            $0.createdAt = .init(microsecondsSinceEpoch: key.createdAt)
+            if let expiresAt = key.expiresAt { $0.expiresAt = .init(microsecondsSinceEpoch: expiresAt) }
+            if let revokedAt = key.revokedAt { $0.revokedAt = .init(microsecondsSinceEpoch: revokedAt) }
+            if let lastUsedAt = key.lastUsedAt { $0.lastUsedAt = .init(microsecondsSinceEpoch: lastUsedAt) }
+        }
+    }
+}
