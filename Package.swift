@@ -89,8 +89,8 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "ServiceKit", "LeaderboardAPI", grpcCore, grpcProtobuf, hummingbird, logging, metrics,
-                .product(name: "HTTPTypes", package: "swift-http-types"),
+                "ServiceKit", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, hummingbird, logging, metrics,
+                crypto, .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strictSettings
         ),

@@ -5,11 +5,46 @@ import NIOCore
 public import ServiceKit
 public import ServiceLifecycle
 
+/// Per-IP limits of the public route classes (GCRA; ARCHITECTURE.md §5).
+public struct GatewayPolicies: Sendable {
+    /// Device registration and activation.
+    public var registration = RateLimitPolicy(name: "register", limit: 5, period: .seconds(60))
+    /// Verification requests and email-link confirmations.
+    public var verification = RateLimitPolicy(name: "verify", limit: 5, period: .seconds(60))
+    /// Proof-of-work challenges (cheap and stateless, but not free).
+    public var challenge = RateLimitPolicy(name: "challenge", limit: 30, period: .seconds(60))
+
+    public init() {}
+}
+
+/// What the gateway's routes need: the services behind it (nil for an operations-only app), shared state, time.
+public struct GatewayDependencies: Sendable {
+    public var readiness: ReadinessProbe
+    public var services: GatewayServices?
+    public var rateLimiter: any RateLimiter
+    public var clock: any WallClock
+    public var policies: GatewayPolicies
+
+    public init(
+        readiness: ReadinessProbe,
+        services: GatewayServices? = nil,
+        rateLimiter: any RateLimiter = InMemoryGCRARateLimiter(),
+        clock: any WallClock = SystemWallClock(),
+        policies: GatewayPolicies = GatewayPolicies()
+    ) {
+        self.readiness = readiness
+        self.services = services
+        self.rateLimiter = rateLimiter
+        self.clock = clock
+        self.policies = policies
+    }
+}
+
 /// The router every gateway (and operations-only) app uses: middleware in order, then the routes.
 ///
 /// Request id outermost (so every response carries it), then the access log and metrics (which see the final
 /// status), then problem+json conversion, then the routes.
-public func buildGatewayRouter(readiness: ReadinessProbe) -> Router<GatewayRequestContext> {
+public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<GatewayRequestContext> {
     let router = Router(context: GatewayRequestContext.self)
     router.addMiddleware {
         RequestIDMiddleware()
@@ -17,7 +52,12 @@ public func buildGatewayRouter(readiness: ReadinessProbe) -> Router<GatewayReque
         MetricsMiddleware<GatewayRequestContext>()
         ProblemMiddleware()
     }
-    OperationsRoutes.add(to: router, readiness: readiness)
+    OperationsRoutes.add(to: router, readiness: dependencies.readiness)
+    if let services = dependencies.services {
+        DeviceRoutes.add(to: router, dependencies: dependencies, auth: services.auth)
+        APIKeyRoutes.add(to: router, dependencies: dependencies, auth: services.auth)
+        VerifyPages.add(to: router, dependencies: dependencies, auth: services.auth)
+    }
     return router
 }
 
@@ -43,14 +83,19 @@ public func buildGatewayApplication(
 /// The gateway target: public REST/WebSocket in front of the four services.
 public struct GatewayModule: ServiceModule {
     public static let definition = ModuleDefinition(target: .gateway) { context in
-        GatewayModule(context: context)
+        try GatewayModule(context: context)
     }
 
     public let rpcServices: [any RegistrableRPCService] = []
     public let services: [any Service]
 
-    init(context: ModuleContext) {
-        let router = buildGatewayRouter(readiness: context.readiness)
+    init(context: ModuleContext) throws {
+        let dependencies = GatewayDependencies(
+            readiness: context.readiness,
+            services: try GatewayServices(channels: context.channel(for:)),
+            rateLimiter: context.shared.rateLimiter,
+            clock: context.clock)
+        let router = buildGatewayRouter(dependencies)
         services = [
             buildGatewayApplication(
                 router: router, address: context.configuration.httpAddress, name: "gateway", logger: context.logger)
@@ -61,6 +106,6 @@ public struct GatewayModule: ServiceModule {
 /// `/metrics` and `/health/*` for a process that does not run the gateway, on `--ops-address`.
 public func buildOperationsService(context: ModuleContext) -> any Service {
     buildGatewayApplication(
-        router: buildGatewayRouter(readiness: context.readiness),
+        router: buildGatewayRouter(GatewayDependencies(readiness: context.readiness, clock: context.clock)),
         address: context.configuration.operationsAddress, name: "ops", logger: context.logger)
 }

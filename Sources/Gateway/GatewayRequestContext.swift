@@ -1,18 +1,38 @@
 public import Hummingbird
+import NIOCore
 
 /// Per-request state shared by the gateway's middleware and routes.
 public struct GatewayRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The request id: the client's `X-Request-ID` if sane, else generated. Echoed in the response and problems.
     public var requestID: String
+    /// The peer's IP address (no port); empty when unknown (in-process tests).
+    public var clientIP: String
+    /// Set by ``DeviceSignatureMiddleware`` once a signed request verified.
+    public var device: AuthenticatedDevice?
+    /// Set by ``APIKeyMiddleware`` once a Bearer key authenticated.
+    public var apiKey: AuthenticatedKey?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         requestID = ""
+        clientIP = source.channel.remoteAddress?.ipAddress ?? ""
     }
 
     public init(source: some RequestContextSource) {
         coreContext = .init(source: source)
         requestID = ""
+        clientIP = ""
     }
+}
+
+/// The device a signed request came from.
+public struct AuthenticatedDevice: Sendable, Equatable {
+    public let machineID: String
+}
+
+/// The operator key behind a Bearer token.
+public struct AuthenticatedKey: Sendable, Equatable {
+    public let keyID: String
+    public let rateLimitPerMinute: Int
 }

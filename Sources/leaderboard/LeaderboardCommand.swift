@@ -14,7 +14,7 @@ struct LeaderboardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leaderboard",
         abstract: "Global leaderboard for LLM-inference benchmarks.",
-        subcommands: [ServeCommand.self, MigrateCommand.self, BenchCommand.self],
+        subcommands: [ServeCommand.self, MigrateCommand.self, AdminCommand.self, BenchCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }
@@ -33,18 +33,32 @@ func moduleDefinition(for target: Target) -> ModuleDefinition {
 /// Help text for the settings, generated from the one settings table.
 let settingsHelp: String = {
     var lines = ["Settings (flag, or environment variable; flags win):"]
-    for setting in CoreSettings.all {
-        let defaultText = setting.defaultValue.isEmpty ? "" : " [default: \(setting.defaultValue)]"
-        lines.append("  \(setting.flag) / \(setting.environmentVariable)\(defaultText)")
-        lines.append("      \(setting.help)")
+    func describe(_ settings: [Setting]) {
+        for setting in settings {
+            let defaultText = setting.defaultValue.isEmpty ? "" : " [default: \(setting.defaultValue)]"
+            lines.append("  \(setting.flag) / \(setting.environmentVariable)\(defaultText)")
+            lines.append("      \(setting.help)")
+        }
+    }
+    describe(CoreSettings.all)
+    for definition in allModules where !definition.settings.isEmpty {
+        lines.append("")
+        lines.append("\(definition.target) settings:")
+        describe(definition.settings)
     }
     return lines.joined(separator: "\n")
 }()
 
+/// Every module, for the settings they add.
+let allModules = Target.allCases.map(moduleDefinition(for:))
+
 /// Reads and validates configuration, printing every problem and exiting 1 when there are any.
-func loadConfiguration(_ arguments: [String]) throws -> LeaderboardConfiguration {
+/// `checkModules: false` parses the modules' settings without requiring what only starting them needs.
+func loadConfiguration(_ arguments: [String], checkModules: Bool = true) throws -> LeaderboardConfiguration {
     do {
-        return try LeaderboardConfiguration(arguments: arguments, environment: ProcessInfo.processInfo.environment)
+        return try LeaderboardConfiguration(
+            arguments: arguments, environment: ProcessInfo.processInfo.environment,
+            modules: checkModules ? allModules : allModules.map(\.parsingOnly))
     } catch {
         printError(error.description)
         throw ExitCode.failure
@@ -111,7 +125,7 @@ struct MigrateCommand: AsyncParsableCommand {
     var settings: [String] = []
 
     func run() async throws {
-        let configuration = try loadConfiguration(settings)
+        let configuration = try loadConfiguration(settings, checkModules: false)
         LoggingSetup.bootstrap(level: configuration.logLevel, format: configuration.logFormat)
         let logger = Logger(label: "leaderboard")
         do {

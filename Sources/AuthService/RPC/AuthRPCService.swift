@@ -18,7 +18,7 @@ struct AuthRPCService: Leaderboard_Auth_V1_AuthService.SimpleServiceProtocol {
             gpuInfo: request.gpuInfoJson)
         return .with {
             $0.machineID = registration.machineID
-            $0.registrationCode = RegistrationCode.display(registration.code)
+            $0.registrationCode = registration.code
             $0.expiresAt = .init(microsecondsSinceEpoch: registration.expiresAt)
         }
     }

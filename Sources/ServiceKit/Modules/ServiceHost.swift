@@ -131,6 +131,24 @@ public struct ServiceHost {
         return applied
     }
 
+    /// Opens one target's database with its migrations applied, for the duration of `body` (operator commands such
+    /// as `leaderboard admin keys`, which work on storage directly).
+    public func withDatabase<Result: Sendable>(
+        of target: Target,
+        definitions: (Target) -> ModuleDefinition,
+        _ body: (ServiceDatabase) async throws -> Result
+    ) async throws -> Result {
+        var result: Result?
+        try await withStorage(for: [target], definitions: definitions, applyMigrations: true) { databases in
+            guard let database = databases[target] else {
+                throw StartupError(origin: "LEADERBOARD_TARGET", message: "\(target) has no storage")
+            }
+            result = try await body(database)
+        }
+        guard let result else { throw CancellationError() }
+        return result
+    }
+
     /// Opens each target's database, keeps PostgreSQL pools running around `body` (after applying migrations when
     /// asked), and closes everything afterwards.
     private func withStorage(

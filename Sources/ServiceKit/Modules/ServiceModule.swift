@@ -33,6 +33,11 @@ public struct ModuleDefinition: Sendable {
         self.validate = validate
         self.make = make
     }
+
+    /// The same module with its settings parsed but not checked: for commands that do not start it.
+    public var parsingOnly: ModuleDefinition {
+        ModuleDefinition(target: target, migrations: migrations, settings: settings, make: make)
+    }
 }
 
 /// Everything a module may use, handed to it at construction.

@@ -1,0 +1,50 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LeaderboardAPI
+import Logging
+import ServiceKit
+import SwiftProtobuf
+
+/// Operator routes: `Authorization: Bearer <api key>` must name a live key with the permission; the key's own
+/// per-minute limit applies (429 with `Retry-After` past it).
+struct APIKeyMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    let auth: any Leaderboard_Auth_V1_AuthService.ClientProtocol
+    let permission: Leaderboard_Auth_V1_Permission
+    let rateLimiter: any RateLimiter
+    let clock: any WallClock
+
+
+    func handle(
+        _ request: Request,
+        context: GatewayRequestContext,
+        next: (Request, GatewayRequestContext) async throws -> Response
+    ) async throws -> Response {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            var problem = Problem(
+                .unauthorized, code: "missing_api_key", detail: "This route needs Authorization: Bearer <api key>.")
+            problem.headers[.wwwAuthenticate] = "Bearer"
+            throw problem
+        }
+        let permission = permission
+        let key = try await auth.authenticateApiKey(
+            .with {
+                $0.secret = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
+                $0.requiredPermission = permission
+            })
+        let policy = RateLimitPolicy(
+            name: "api-key", limit: max(1, Int(key.rateLimitPerMinute)), period: .seconds(60))
+        let decision = try await rateLimiter.acquire(
+            key: "api-key:\(key.keyID)", policy: policy, cost: 1, now: clock.microsecondsSinceEpoch())
+        guard decision.allowed else {
+            throw Problem.rateLimited(
+                policy: policy, decision: decision, detail: "This API key is over its limit of \(policy.limit)/min.")
+        }
+        var context = context
+        context.apiKey = AuthenticatedKey(keyID: key.keyID, rateLimitPerMinute: Int(key.rateLimitPerMinute))
+        context.logger[metadataKey: "api_key_id"] = "\(key.keyID)"
+        return try await next(request, context)
+    }
+}

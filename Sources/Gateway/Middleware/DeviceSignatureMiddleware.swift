@@ -1,0 +1,89 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LeaderboardAPI
+import Logging
+import ServiceKit
+import SwiftProtobuf
+
+extension HTTPField.Name {
+    static let deviceID = Self("X-Device-ID")!
+    static let requestTime = Self("X-Request-Time")!
+    static let nonce = Self("X-Nonce")!
+    static let signature = Self("X-Signature")!
+    static let signatureVersion = Self("X-Signature-Version")!
+    static let apiKey = Self("X-API-Key")!
+}
+
+/// Applied to every route marked signed: collects the body, has AuthService verify the signature (v1 or v2, see
+/// docs/SIGNING.md) and consume the nonce, and puts the device on the context. The body stays readable for the route.
+struct DeviceSignatureMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    let auth: any Leaderboard_Auth_V1_AuthService.ClientProtocol
+    var maximumBodySize = 1 << 20
+
+
+    func handle(
+        _ request: Request,
+        context: GatewayRequestContext,
+        next: (Request, GatewayRequestContext) async throws -> Response
+    ) async throws -> Response {
+        let headers = request.headers
+        guard let deviceID = headers[.deviceID], let time = headers[.requestTime], let nonce = headers[.nonce],
+            let signature = headers[.signature]
+        else {
+            throw Problem(
+                .unauthorized, code: "missing_signature",
+                detail: "This route needs a signed request: X-Device-ID, X-Request-Time, X-Nonce and X-Signature.")
+        }
+        let version: Leaderboard_Auth_V1_SignatureVersion
+        switch headers[.signatureVersion] {
+        case nil, "1": version = .v1
+        case "2": version = .v2
+        default:
+            throw Problem(
+                .badRequest, code: "unsupported_signature_version", detail: "X-Signature-Version must be 1 or 2.")
+        }
+        var request = request
+        let body = try await collectBody(&request, limit: maximumBodySize)
+        let target = request.head.path ?? "/"
+        let (path, query) = splitTarget(target)
+        let verification = Leaderboard_Auth_V1_VerifySignatureRequest.with {
+            $0.version = version
+            $0.machineID = deviceID
+            $0.requestTime = time
+            $0.nonce = nonce
+            $0.signature = signature
+            $0.method = request.method.rawValue
+            $0.path = path
+            $0.query = query
+            if version == .v1 {
+                $0.body = Data(body.readableBytesView)
+            } else {
+                $0.bodySha256 = Data(SHA256.hash(data: body.readableBytesView))
+            }
+        }
+        let response = try await auth.verifySignature(verification)
+        var context = context
+        context.device = AuthenticatedDevice(machineID: response.device.machineID)
+        context.logger[metadataKey: "machine_id"] = "\(response.device.machineID)"
+        return try await next(request, context)
+    }
+}
+
+/// Splits a request target into its path and query exactly as sent (no decoding), the query without its `?`.
+func splitTarget(_ target: String) -> (path: String, query: String) {
+    guard let mark = target.firstIndex(of: "?") else { return (target, "") }
+    return (String(target[..<mark]), String(target[target.index(after: mark)...]))
+}
+
+/// Reads the whole body, keeping it on the request; too large is a 413 problem.
+func collectBody(_ request: inout Request, limit: Int) async throws -> ByteBuffer {
+    do {
+        return try await request.collectBody(upTo: limit)
+    } catch let error as HTTPError where error.status == .contentTooLarge {
+        throw Problem(.contentTooLarge, code: "payload_too_large", detail: "The body is larger than \(limit) bytes.")
+    }
+}

@@ -1,0 +1,47 @@
+import HTTPTypes
+import Hummingbird
+import ServiceKit
+
+extension HTTPField.Name {
+    static let rateLimitPolicy = Self("RateLimit-Policy")!
+    static let rateLimit = Self("RateLimit")!
+}
+
+extension Problem {
+    /// A 429 for `policy`, with `Retry-After` and the `RateLimit-Policy` / `RateLimit` headers
+    /// (draft-ietf-httpapi-ratelimit-headers) describing the quota and when it refills.
+    static func rateLimited(policy: RateLimitPolicy, decision: RateLimitDecision, detail: String) -> Problem {
+        var problem = Problem(.tooManyRequests, code: "rate_limited", detail: detail)
+        problem.headers[.retryAfter] = "\(wholeSeconds(decision.retryAfter))"
+        problem.headers[.rateLimitPolicy] = "\"\(policy.name)\";q=\(policy.limit);w=\(policy.period.components.seconds)"
+        problem.headers[.rateLimit] = "\"\(policy.name)\";r=\(decision.remaining);t=\(wholeSeconds(decision.resetAfter))"
+        return problem
+    }
+
+    /// Microseconds rounded up to whole seconds, at least 1.
+    private static func wholeSeconds(_ microseconds: Int64) -> Int64 { max(1, (microseconds + 999_999) / 1_000_000) }
+}
+
+/// Limits a route class per client IP (GCRA through the shared limiter): 429 past the limit.
+struct ClientRateLimitMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    let policy: RateLimitPolicy
+    let rateLimiter: any RateLimiter
+    let clock: any WallClock
+
+    func handle(
+        _ request: Request,
+        context: GatewayRequestContext,
+        next: (Request, GatewayRequestContext) async throws -> Response
+    ) async throws -> Response {
+        let decision = try await rateLimiter.acquire(
+            key: "ip:\(context.clientIP)", policy: policy, cost: 1, now: clock.microsecondsSinceEpoch())
+        guard decision.allowed else {
+            throw Problem.rateLimited(
+                policy: policy, decision: decision,
+                detail: "Too many requests of this kind from your address; try again later.")
+        }
+        return try await next(request, context)
+    }
+}
