@@ -102,10 +102,21 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "ServiceKit", logging,
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "ServiceKitTests",
             dependencies: [
-                "ServiceKit", grpcCore, grpcInProcess, grpcProtobuf, swiftProtobuf, logging, nioCore, lifecycle,
+                "ServiceKit", "TestSupport", grpcCore, grpcInProcess, grpcProtobuf, swiftProtobuf, logging, nioCore,
+                nioPosix, lifecycle, crypto,
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
@@ -113,9 +124,18 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "AuthServiceTests",
+            dependencies: [
+                "AuthService", "ServiceKit", "TestSupport", "LeaderboardAPI", grpcCore, grpcInProcess, grpcProtobuf,
+                swiftProtobuf, logging, crypto,
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "ServiceKit", grpcCore, hummingbird,
+                "Gateway", "AuthService", "ServiceKit", "TestSupport", "LeaderboardAPI", grpcCore, grpcInProcess,
+                swiftProtobuf, hummingbird, logging, crypto,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings

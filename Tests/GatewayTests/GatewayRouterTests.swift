@@ -23,7 +23,7 @@ struct GatewayRouterTests {
                 var channels: [Target: ServiceChannel] = [:]
                 for target in targets { channels[target] = .inProcess(client) }
                 let router = buildGatewayRouter(
-                    readiness: ReadinessProbe(targets: targets, channels: channels, redis: nil))
+                    GatewayDependencies(readiness: ReadinessProbe(targets: targets, channels: channels, redis: nil)))
                 try await body(router)
             }
             server.beginGracefulShutdown()

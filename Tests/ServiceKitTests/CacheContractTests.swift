@@ -1,4 +1,5 @@
 import ServiceKit
+import TestSupport
 import Testing
 
 @Suite("Cache contract", .timeLimit(.minutes(1)))

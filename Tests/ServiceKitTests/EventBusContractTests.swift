@@ -1,5 +1,6 @@
 import ServiceKit
 import ServiceLifecycle
+import TestSupport
 import Testing
 
 @Suite("EventBus contract", .timeLimit(.minutes(1)))

@@ -2,62 +2,8 @@ import Foundation
 import PostgresNIO
 import SQLiteNIO
 import ServiceKit
+import TestSupport
 import Testing
-
-/// Which database backend a storage contract case runs against.
-enum StorageBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    case sqlite
-    case postgres
-
-    var testDescription: String { rawValue }
-
-    static var available: [StorageBackend] { TestEnvironment.hasPostgres ? [.sqlite, .postgres] : [.sqlite] }
-}
-
-/// A fresh database for one test: a temporary SQLite file, or a PostgreSQL schema of its own (dropped after).
-func withTestDatabase(_ backend: StorageBackend, _ body: (ServiceDatabase) async throws -> Void) async throws {
-    switch backend {
-    case .sqlite:
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lb-\(UUID().uuidString)")
-        let store = try await SQLiteStore.open(path: directory.path + "/test.sqlite", logger: TestEnvironment.logger)
-        do {
-            try await body(.sqlite(store))
-        } catch {
-            await store.close()
-            throw error
-        }
-        await store.close()
-        try? FileManager.default.removeItem(at: directory)
-    case .postgres:
-        let url = try TestEnvironment.postgres()
-        let schema = "t_" + UUID().uuidString.lowercased().filter(\.isLetter).prefix(12)
-        let store = PostgresStore(url: url, schema: schema, maximumConnections: 4, logger: TestEnvironment.logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await store.client.run() }
-            defer { group.cancelAll() }
-            do {
-                try await body(.postgres(store))
-            } catch {
-                _ = try? await store.client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"))
-                throw error
-            }
-            _ = try await store.client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"))
-        }
-    }
-}
-
-/// Counts rows of a table through either backend.
-func countRows(_ table: String, in database: ServiceDatabase) async throws -> Int {
-    switch database {
-    case .sqlite(let store):
-        let rows = try await store.withConnection { try await $0.query("SELECT COUNT(*) AS n FROM \(table)") }
-        return rows.first?.column("n")?.integer ?? -1
-    case .postgres(let store):
-        let rows = try await store.client.query(PostgresQuery(unsafeSQL: "SELECT COUNT(*)::int FROM \(table)"))
-        for try await count in rows.decode(Int.self) { return count }
-        return -1
-    }
-}
 
 @Suite("Migration runner contract", .timeLimit(.minutes(1)))
 struct MigrationContractTests {

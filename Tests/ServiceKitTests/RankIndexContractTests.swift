@@ -1,4 +1,5 @@
 import ServiceKit
+import TestSupport
 import Testing
 
 @Suite("RankIndex contract", .timeLimit(.minutes(1)))

@@ -1,4 +1,5 @@
 import ServiceKit
+import TestSupport
 import Testing
 
 @Suite("Redis client", .enabled(if: TestEnvironment.hasRedis), .timeLimit(.minutes(1)))

@@ -1,0 +1,114 @@
+public import Foundation
+public import Logging
+import PostgresNIO
+import SQLiteNIO
+public import ServiceKit
+public import Testing
+
+/// The real servers `scripts/test` starts. Outside it, server-backed cases are left out; under it
+/// (`TEST_REQUIRE_SERVERS=1`) a missing server fails the test instead of skipping it.
+public enum TestEnvironment {
+    public static let environment = ProcessInfo.processInfo.environment
+    public static let requireServers = environment["TEST_REQUIRE_SERVERS"] == "1"
+    public static let logger = Logger(label: "test")
+
+    public static var redisURL: RedisURL? { environment["TEST_REDIS_URL"].flatMap { try? RedisURL.parse($0) } }
+    public static var postgresURL: PostgresURL? { environment["TEST_POSTGRES_URL"].flatMap { try? PostgresURL.parse($0) } }
+
+    public static var hasRedis: Bool { redisURL != nil || requireServers }
+    public static var hasPostgres: Bool { postgresURL != nil || requireServers }
+
+    public static func redisClient(poolSize: Int = 2, timeout: Duration = .seconds(2)) throws -> RedisClient {
+        let url = try #require(redisURL, "TEST_REDIS_URL is not set (run scripts/test)")
+        return RedisClient(url: url, poolSize: poolSize, timeout: timeout, logger: logger)
+    }
+
+    public static func postgres() throws -> PostgresURL {
+        try #require(postgresURL, "TEST_POSTGRES_URL is not set (run scripts/test)")
+    }
+
+    /// A key prefix no other test uses, so suites run in parallel against one Redis.
+    public static func uniquePrefix(_ name: String) -> String {
+        "test:\(name):\(UUID().uuidString.prefix(8)):"
+    }
+}
+
+/// Which implementation of a shared-state protocol a contract case runs against.
+public enum SharedBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case inProcess
+    case redis
+
+    public var testDescription: String { rawValue }
+
+    /// In-process always; Redis when available (or required).
+    public static var available: [SharedBackend] { TestEnvironment.hasRedis ? [.inProcess, .redis] : [.inProcess] }
+}
+
+/// Polls a condition until it holds or the deadline passes (no fixed sleeps).
+public func eventually(
+    within limit: Duration = .seconds(5),
+    _ condition: () async throws -> Bool
+) async throws -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+/// Which database backend a storage contract case runs against.
+public enum StorageBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case sqlite
+    case postgres
+
+    public var testDescription: String { rawValue }
+
+    public static var available: [StorageBackend] { TestEnvironment.hasPostgres ? [.sqlite, .postgres] : [.sqlite] }
+}
+
+/// A fresh database for one test: a temporary SQLite file, or a PostgreSQL schema of its own (dropped after).
+public func withTestDatabase(_ backend: StorageBackend, _ body: (ServiceDatabase) async throws -> Void) async throws {
+    switch backend {
+    case .sqlite:
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lb-\(UUID().uuidString)")
+        let store = try await SQLiteStore.open(path: directory.path + "/test.sqlite", logger: TestEnvironment.logger)
+        do {
+            try await body(.sqlite(store))
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+        try? FileManager.default.removeItem(at: directory)
+    case .postgres:
+        let url = try TestEnvironment.postgres()
+        let schema = "t_" + UUID().uuidString.lowercased().filter(\.isLetter).prefix(12)
+        let store = PostgresStore(url: url, schema: schema, maximumConnections: 4, logger: TestEnvironment.logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.client.run() }
+            defer { group.cancelAll() }
+            do {
+                try await body(.postgres(store))
+            } catch {
+                _ = try? await store.client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"))
+                throw error
+            }
+            _ = try await store.client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"))
+        }
+    }
+}
+
+/// Counts rows of a table through either backend.
+public func countRows(_ table: String, in database: ServiceDatabase) async throws -> Int {
+    switch database {
+    case .sqlite(let store):
+        let rows = try await store.withConnection { try await $0.query("SELECT COUNT(*) AS n FROM \(table)") }
+        return rows.first?.column("n")?.integer ?? -1
+    case .postgres(let store):
+        let rows = try await store.client.query(PostgresQuery(unsafeSQL: "SELECT COUNT(*)::int FROM \(table)"))
+        for try await count in rows.decode(Int.self) { return count }
+        return -1
+    }
+}
+
