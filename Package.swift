@@ -143,7 +143,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "ServiceKit", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging,
+                "ServiceKit", "TestSupport", crypto, grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging,
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strictSettings

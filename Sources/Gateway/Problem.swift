@@ -44,6 +44,11 @@ public struct Problem: Error, Sendable, Equatable {
             return problem
         case let rpc as RPCError:
             let status = httpStatus(for: rpc.code)
+            // A service may say why it is unavailable (e.g. email_unavailable): its coded details are client-safe.
+            // Every other 5xx, and an uncoded 503 from the transport, says nothing about internals.
+            if rpc.code == .unavailable, let code = rpc.serviceErrorCode {
+                return Problem(status, code: code, detail: rpc.message)
+            }
             if status.code >= 500 { return serverError(status, grpcCode: rpc.code) }
             return Problem(status, code: rpc.serviceErrorCode ?? defaultCode(status), detail: rpc.message)
         case let http as any HTTPResponseError:

@@ -136,3 +136,17 @@ struct MailAndStartTests {
             environment: [:], modules: [AuthModule.definition])
     }
 }
+
+@Suite("Auth documentation")
+struct AuthDocumentationTests {
+    @Test("the README lists every AuthService setting with its flag and default")
+    func readmeListsAuthSettings() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        for setting in AuthSettings.all {
+            let defaultText = setting.defaultValue.isEmpty ? "—" : "`\(setting.defaultValue)`"
+            #expect(readme.contains("| `\(setting.flag)` | `\(setting.environmentVariable)` | \(defaultText) | \(setting.help) |"))
+        }
+    }
+}

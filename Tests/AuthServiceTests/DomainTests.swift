@@ -160,3 +160,33 @@ struct DomainTests {
         #expect(key.grants(.read) && key.grants(.write) && !key.grants(.admin))
     }
 }
+
+@Suite("docs/SIGNING.md")
+struct SigningDocumentTests {
+    @Test("the worked example's signatures are what the server computes")
+    func workedExample() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let document = try String(contentsOf: root.appendingPathComponent("docs/SIGNING.md"), encoding: .utf8)
+        var values: [String: String] = [:]
+        for line in document.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":"), !line.hasPrefix(" "), !line.hasPrefix("|") else { continue }
+            values[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        let secret = try #require(values["secret"])
+        let body = Array(try #require(values["body"]).utf8)
+        #expect(Array(SHA256.hash(data: body)).hexEncoded == values["body_sha256"])
+        func request(_ version: SignedRequest.Version, method: String, path: String, query: String, body: [UInt8]) throws -> SignedRequest {
+            SignedRequest(
+                version: version, machineID: try #require(values["device_id"]), requestTime: try #require(values["request_time"]),
+                nonce: try #require(values["nonce"]), signature: "", method: method, path: path, query: query, body: body,
+                bodySHA256: Array(SHA256.hash(data: body)))
+        }
+        let path = try #require(values["path"])
+        let query = try #require(values["query"])
+        let method = try #require(values["method"])
+        #expect(SignedRequest.sign(try request(.v1, method: method, path: path, query: query, body: body).message, secret: secret) == values["v1 signature"])
+        #expect(SignedRequest.sign(try request(.v2, method: method, path: path, query: query, body: body).message, secret: secret) == values["v2 signature"])
+        #expect(SignedRequest.sign(try request(.v2, method: "GET", path: "/api/v1/devices/status", query: "", body: []).message, secret: secret) == values["v2 empty GET"])
+    }
+}

@@ -89,6 +89,11 @@ struct BadConfigurationTests {
             (["serve", "--database-url", "mysql://db/x"], "CONFIG ERROR: --database-url: not a postgres:// URL"),
             (["serve", "--redis-url", "http://x"], "CONFIG ERROR: --redis-url: not a redis:// URL"),
             (["serve", "--target", "ranking"], "CONFIG ERROR: LEADERBOARD_AUTH_ADDRESS: required"),
+            (
+                ["serve", "--database-url", "postgres://u@127.0.0.1:1/db"],
+                "CONFIG ERROR: LEADERBOARD_AUTH_MASTER_KEY: required with a database URL"
+            ),
+            (["serve", "--smtp-url", "http://mail"], "CONFIG ERROR: --smtp-url: not an smtp:// or smtps:// URL"),
         ])
     func configurationErrors(arguments: [String], expected: String) async throws {
         let process = try LeaderboardProcess(arguments)
@@ -102,7 +107,8 @@ struct BadConfigurationTests {
         let database = try LeaderboardProcess(
             ["serve"] + ephemeral,
             environment: [
-                "LEADERBOARD_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?sslmode=disable"
+                "LEADERBOARD_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?sslmode=disable",
+                "LEADERBOARD_AUTH_MASTER_KEY": Data(repeating: 1, count: 32).base64EncodedString(),
             ])
         #expect(try await database.exitStatus() == 1)
         #expect(database.standardError.contains("STARTUP ERROR: LEADERBOARD_DATABASE_URL: cannot connect"))
@@ -122,7 +128,10 @@ struct BadConfigurationTests {
         let storage = try await EndToEnd.productionSettings().prefix(2)
         let first = try LeaderboardProcess(["migrate", "--data-dir", directory] + storage)
         #expect(try await first.exitStatus() == 0)
-        #expect(first.standardOutput.contains("auth: up to date"))
+        #expect(first.standardOutput.contains("auth: applied 1"))
         #expect(first.standardOutput.contains("interaction: up to date"))
+        let second = try LeaderboardProcess(["migrate", "--data-dir", directory] + storage)
+        #expect(try await second.exitStatus() == 0)
+        #expect(second.standardOutput.contains("auth: up to date"))
     }
 }

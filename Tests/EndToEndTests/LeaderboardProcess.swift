@@ -171,13 +171,32 @@ enum EndToEnd {
         return "postgres://\(url.username)@\(url.host):\(url.port)/\(name)?sslmode=disable"
     }
 
-    /// Production-style storage settings when the servers are available, else nothing (embedded).
+    /// Production-style storage settings when the servers are available, else nothing (embedded). A database
+    /// needs a configured master key; every process of one system gets the same one.
     static func productionSettings() async throws -> [String] {
         guard let database = try await freshPostgresDatabase() else { return [] }
+        let key = ["--auth-master-key", Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()]
         guard let redis = redisURL else {
             if requireServers { Issue.record("TEST_REDIS_URL is not set (run scripts/test)") }
-            return ["--database-url", database]
+            return ["--database-url", database] + key
         }
-        return ["--database-url", database, "--redis-url", redis]
+        return ["--database-url", database, "--redis-url", redis] + key
+    }
+
+    /// Any HTTP request; returns status, headers and the JSON body (empty when not JSON).
+    static func send(
+        _ method: String, _ url: String, json: [String: Any]? = nil, body: Data? = nil, headers: [String: String] = [:]
+    ) async throws -> (status: Int, headers: [String: String], json: [String: Any], text: String) {
+        var request = URLRequest(url: try #require(URL(string: url)))
+        request.httpMethod = method
+        if let json { request.httpBody = try JSONSerialization.data(withJSONObject: json) } else { request.httpBody = body }
+        if request.httpBody != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = try #require(response as? HTTPURLResponse)
+        var fields: [String: String] = [:]
+        for case (let name as String, let value as String) in http.allHeaderFields { fields[name.lowercased()] = value }
+        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+        return (http.statusCode, fields, object, String(decoding: data, as: UTF8.self))
     }
 }

@@ -124,6 +124,14 @@ struct GatewayRouterTests {
                     code: .alreadyExists, message: "That code was already used.",
                     metadata: [errorCodeMetadataKey: "registration_code_used"])
             }
+            router.get("/mail") { _, _ -> Response in
+                throw RPCError(
+                    code: .unavailable, message: "The verification email could not be sent; try again later.",
+                    metadata: [errorCodeMetadataKey: "email_unavailable"])
+            }
+            router.get("/down") { _, _ -> Response in
+                throw RPCError(code: .unavailable, message: "connection refused to 10.0.0.7:9090")
+            }
             router.get("/plain") { _, _ -> Response in
                 struct Oops: Error {}
                 throw Oops()
@@ -141,6 +149,17 @@ struct GatewayRouterTests {
                     let body = try json(response.body)
                     #expect(body["code"] as? String == "registration_code_used")
                     #expect(body["detail"] as? String == "That code was already used.")
+                }
+                try await client.execute(uri: "/mail", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    let body = try json(response.body)
+                    #expect(body["code"] as? String == "email_unavailable")
+                }
+                try await client.execute(uri: "/down", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(!String(buffer: response.body).contains("10.0.0.7"))
+                    let body = try json(response.body)
+                    #expect(body["code"] as? String == "service_unavailable")
                 }
                 try await client.execute(uri: "/plain", method: .get) { response in
                     #expect(response.status == .internalServerError)
