@@ -95,7 +95,9 @@ public struct APIKeyAuthority: Sendable {
         guard secret.hasPrefix(SecretToken.apiKeyPrefix), secret.utf8.count < 128 else { throw AuthError.invalidAPIKey }
         let now = clock.microsecondsSinceEpoch()
         let hash = SecretToken.lookupHash(secret)
-        let found = try await database.withExecutor(logger: logger) { try await AuthRepository($0).apiKey(secretHash: hash) }
+        let found = try await database.withExecutor(logger: logger) {
+            try await AuthRepository($0).apiKey(secretHash: hash)
+        }
         // The lookup is by hash, so a match is exact; compare anyway so no early exit depends on the secret.
         guard var key = found, constantTimeEqual(Array(key.secretHash.utf8), Array(hash.utf8)) else {
             throw AuthError.invalidAPIKey
@@ -103,7 +105,9 @@ public struct APIKeyAuthority: Sendable {
         try key.authorize(needed, now: now)
         if now - (key.lastUsedAt ?? 0) >= Self.lastUsedResolution {
             let id = key.id
-            try await database.withExecutor(logger: logger) { try await AuthRepository($0).touchAPIKey(id: id, at: now) }
+            try await database.withExecutor(logger: logger) {
+                try await AuthRepository($0).touchAPIKey(id: id, at: now)
+            }
             key.lastUsedAt = now
         }
         return key

@@ -18,12 +18,16 @@ public enum AuthSettings {
         "mail-from", default: "leaderboard@localhost", help: "Sender address of verification emails.")
     public static let powDifficulty = Setting(
         "pow-difficulty", default: "18",
-        help: "Leading zero bits the verification proof of work needs (each bit doubles the work; 18 ≈ 1–3 s in a browser).")
+        help:
+            "Leading zero bits the verification proof of work needs (each bit doubles the work; 18 ≈ 1–3 s in a browser)."
+    )
     public static let secretOverlapSeconds = Setting(
         "secret-overlap-seconds", default: "600",
         help: "After a device secret is rotated, how long the previous one keeps verifying.")
 
-    public static let all: [Setting] = [masterKey, masterKeyFile, smtpURL, mailFrom, powDifficulty, secretOverlapSeconds]
+    public static let all: [Setting] = [
+        masterKey, masterKeyFile, smtpURL, mailFrom, powDifficulty, secretOverlapSeconds,
+    ]
 }
 
 /// Validated Auth settings.
@@ -85,11 +89,17 @@ public struct AuthConfiguration: Sendable {
             if !FileManager.default.fileExists(atPath: path), create {
                 try FileSystem.createDirectory((path as NSString).deletingLastPathComponent)
                 let text = Data(random.bytes(32)).base64EncodedString() + "\n"
-                guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
-                else { throw StartupError(origin: AuthSettings.masterKeyFile.environmentVariable, message: "cannot create '\(path)'") }
+                guard
+                    FileManager.default.createFile(
+                        atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+                else {
+                    throw StartupError(
+                        origin: AuthSettings.masterKeyFile.environmentVariable, message: "cannot create '\(path)'")
+                }
             }
             guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-                let bytes = [UInt8](base64URLEncoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32
+                let bytes = [UInt8](base64URLEncoded: text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                bytes.count == 32
             else {
                 throw StartupError(
                     origin: AuthSettings.masterKeyFile.environmentVariable,

@@ -32,7 +32,8 @@ struct DeviceAuthority: Sendable {
         self.nonces = nonces
         self.mailer = mailer
         self.masterKey = masterKey
-        self.proofOfWork = ProofOfWork(keyBytes: masterKey.derive("pow"), difficulty: powDifficulty, lifetime: .seconds(600))
+        self.proofOfWork = ProofOfWork(
+            keyBytes: masterKey.derive("pow"), difficulty: powDifficulty, lifetime: .seconds(600))
         self.policy = SignaturePolicy()
         self.secretOverlap = secretOverlap
         self.publicURL = publicURL
@@ -212,7 +213,9 @@ struct DeviceAuthority: Sendable {
 
     func status(machineID: String) async throws -> DeviceRecord {
         let machineID = try DeviceIdentity.machineID(machineID)
-        guard let device = try await database.withExecutor(logger: logger, { try await AuthRepository($0).device(machineID) })
+        guard
+            let device = try await database.withExecutor(
+                logger: logger, { try await AuthRepository($0).device(machineID) })
         else { throw AuthError.unknownDevice }
         return device
     }
@@ -244,7 +247,9 @@ struct DeviceAuthority: Sendable {
         let now = clock.microsecondsSinceEpoch()
         let signature = try policy.checkFormat(request, now: now)
         guard let machineID = try? DeviceIdentity.machineID(request.machineID) else { throw AuthError.unknownDevice }
-        guard let device = try await database.withExecutor(logger: logger, { try await AuthRepository($0).device(machineID) })
+        guard
+            let device = try await database.withExecutor(
+                logger: logger, { try await AuthRepository($0).device(machineID) })
         else { throw AuthError.unknownDevice }
         try device.state.requireActive()
         let secrets = try device.validSecrets(at: now).map { try openSecret($0, machineID: machineID) }
@@ -281,7 +286,8 @@ struct DeviceAuthority: Sendable {
         let device = try await status(machineID: machineID)
         try device.state.requireActive()
         guard let stored = device.secret else { throw AuthError.deviceNotActive }
-        return try KeyWrap.wrap(key, secret: try openSecret(stored, machineID: device.machineID), context: context, random: random)
+        return try KeyWrap.wrap(
+            key, secret: try openSecret(stored, machineID: device.machineID), context: context, random: random)
     }
 
     /// One housekeeping pass: expired codes and links (a day past expiry), ended rotation overlaps, and devices

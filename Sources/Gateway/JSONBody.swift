@@ -50,7 +50,8 @@ struct JSONBody {
     static func read(_ request: inout Request, limit: Int = 64 << 10) async throws -> JSONBody {
         let buffer = try await collectBody(&request, limit: limit)
         if buffer.readableBytes == 0 { return JSONBody(fields: [:]) }
-        guard case .object(let fields)? = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))
+        guard
+            case .object(let fields)? = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))
         else {
             throw Problem(.badRequest, code: "invalid_json", detail: "The body must be one JSON object.")
         }

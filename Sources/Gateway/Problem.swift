@@ -107,7 +107,8 @@ func jsonResponse(
     headers: HTTPFields = [:]
 ) -> Response {
     // Callers pass only JSON-representable values, so serialization cannot fail.
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+    let data =
+        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
     var fields = headers
     fields[.contentType] = contentType
     return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))

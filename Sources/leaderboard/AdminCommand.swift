@@ -53,9 +53,12 @@ struct KeysCommand: AsyncParsableCommand {
                 parsed.insert(permission)
             }
             if let expiresInDays, expiresInDays <= 0 { throw ValidationError("--expires-in-days must be positive") }
-            let expiresAt = expiresInDays.map { Int64(Date().timeIntervalSince1970 * 1_000_000) + Int64($0) * 86_400_000_000 }
+            let expiresAt = expiresInDays.map {
+                Int64(Date().timeIntervalSince1970 * 1_000_000) + Int64($0) * 86_400_000_000
+            }
             let (key, secret) = try await withAPIKeys(settings) { keys in
-                try await keys.create(name: name, permissions: parsed, rateLimitPerMinute: rateLimit, expiresAt: expiresAt)
+                try await keys.create(
+                    name: name, permissions: parsed, rateLimitPerMinute: rateLimit, expiresAt: expiresAt)
             }
             if json {
                 var object = keyJSON(key)
@@ -96,13 +99,18 @@ struct KeysCommand: AsyncParsableCommand {
                 printJSON(["keys": keys.map(keyJSON)])
                 return
             }
-            print("ID                    PREFIX        PERMISSIONS        RATE/MIN  LAST USED             STATE      NAME")
+            print(
+                "ID                    PREFIX        PERMISSIONS        RATE/MIN  LAST USED             STATE      NAME"
+            )
             for key in keys {
-                let state = key.revokedAt != nil ? "revoked" : (key.expiresAt.map { $0 <= nowMicroseconds() } ?? false) ? "expired" : "active"
+                let state =
+                    key.revokedAt != nil
+                    ? "revoked" : (key.expiresAt.map { $0 <= nowMicroseconds() } ?? false) ? "expired" : "active"
                 let columns = [
                     key.id.padding(toLength: 22, withPad: " ", startingAt: 0),
                     key.prefix.padding(toLength: 14, withPad: " ", startingAt: 0),
-                    key.permissions.sorted().map(\.rawValue).joined(separator: ",").padding(toLength: 19, withPad: " ", startingAt: 0),
+                    key.permissions.sorted().map(\.rawValue).joined(separator: ",").padding(
+                        toLength: 19, withPad: " ", startingAt: 0),
                     String(key.rateLimitPerMinute).padding(toLength: 10, withPad: " ", startingAt: 0),
                     (key.lastUsedAt.map(rfc3339) ?? "never").padding(toLength: 22, withPad: " ", startingAt: 0),
                     state.padding(toLength: 11, withPad: " ", startingAt: 0),

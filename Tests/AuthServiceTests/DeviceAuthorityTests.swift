@@ -49,7 +49,8 @@ struct AuthorityHarness {
     /// Asks for the email and returns the token from the link in it.
     func requestLink(code: String, email: String = "owner@example.org") async throws -> String {
         let pow = solvedChallenge()
-        _ = try await authority.requestVerification(code: code, email: email, challengeID: pow.id, solution: pow.solution)
+        _ = try await authority.requestVerification(
+            code: code, email: email, challengeID: pow.id, solution: pow.solution)
         let body = try #require(mailer.messages.last?.body)
         let line = try #require(body.split(separator: "\n").first { $0.contains("/verify/confirm?token=") })
         #expect(line.hasPrefix("https://leaderboard.example/verify/confirm?token="))
@@ -90,7 +91,9 @@ func authErrorCode(_ body: () async throws -> Void) async -> String? {
 
 @Suite("DeviceAuthority on both storage backends", .timeLimit(.minutes(2)))
 struct DeviceAuthorityTests {
-    @Test("register → verify by email → activate once → signed requests → rotation with overlap", arguments: StorageBackend.available)
+    @Test(
+        "register → verify by email → activate once → signed requests → rotation with overlap",
+        arguments: StorageBackend.available)
     func lifeCycle(_ backend: StorageBackend) async throws {
         try await AuthorityHarness.with(backend, overlap: .seconds(600)) { h in
             let registration = try await h.register()
@@ -99,15 +102,22 @@ struct DeviceAuthorityTests {
             #expect(h.mailer.messages.count == 1)
             #expect(h.mailer.messages[0].to == "owner@example.org")
             #expect(try await h.authority.status(machineID: registration.machineID).state == .pendingEmail)
-            #expect(await authErrorCode { _ = try await h.authority.activate(machineID: registration.machineID, code: registration.code) } == "device_not_verified")
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.activate(machineID: registration.machineID, code: registration.code)
+                } == "device_not_verified")
 
             let verified = try await h.authority.confirmEmail(token: token)
             #expect(verified.state == .verified)
-            #expect(try await h.authority.confirmEmail(token: token).state == .verified)  // following it twice is harmless
+            // Following the link twice is harmless.
+            #expect(try await h.authority.confirmEmail(token: token).state == .verified)
 
             let issued = try await h.authority.activate(machineID: registration.machineID, code: registration.code)
             #expect(issued.secret.hasPrefix("lbd_"))
-            #expect(await authErrorCode { _ = try await h.authority.activate(machineID: registration.machineID, code: registration.code) } == "registration_code_used")
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.activate(machineID: registration.machineID, code: registration.code)
+                } == "registration_code_used")
 
             // Signed requests: accepted once per nonce; a wrong secret or tampered body is a mismatch.
             let request = h.signed(registration.machineID, secret: issued.secret, nonce: "nonce-0001")
@@ -116,7 +126,10 @@ struct DeviceAuthorityTests {
             var tampered = h.signed(registration.machineID, secret: issued.secret)
             tampered.body = Array(#"{"tps":1e9}"#.utf8)
             #expect(await authErrorCode { _ = try await h.authority.verify(tampered) } == "signature_mismatch")
-            #expect(await authErrorCode { _ = try await h.authority.verify(h.signed(registration.machineID, secret: "lbd_guess")) } == "signature_mismatch")
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.verify(h.signed(registration.machineID, secret: "lbd_guess"))
+                } == "signature_mismatch")
             #expect(try await h.authority.authenticate(apiKey: issued.secret).machineID == registration.machineID)
 
             // Rotation: both secrets verify during the overlap, only the new one after it.
@@ -126,14 +139,21 @@ struct DeviceAuthorityTests {
             _ = try await h.authority.verify(h.signed(registration.machineID, secret: issued.secret))
             _ = try await h.authority.verify(h.signed(registration.machineID, secret: rotated.secret))
             h.clock.advance(by: .seconds(601))
-            #expect(await authErrorCode { _ = try await h.authority.verify(h.signed(registration.machineID, secret: issued.secret)) } == "signature_mismatch")
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.verify(h.signed(registration.machineID, secret: issued.secret))
+                } == "signature_mismatch")
             _ = try await h.authority.verify(h.signed(registration.machineID, secret: rotated.secret))
-            #expect(await authErrorCode { _ = try await h.authority.authenticate(apiKey: issued.secret) } == "invalid_api_key")
+            #expect(
+                await authErrorCode { _ = try await h.authority.authenticate(apiKey: issued.secret) }
+                    == "invalid_api_key")
             #expect(try await h.authority.authenticate(apiKey: rotated.secret).machineID == registration.machineID)
         }
     }
 
-    @Test("the secret is stored sealed, never in clear, and its key wrap opens only with it", arguments: StorageBackend.available)
+    @Test(
+        "the secret is stored sealed, never in clear, and its key wrap opens only with it",
+        arguments: StorageBackend.available)
     func secretsAtRest(_ backend: StorageBackend) async throws {
         try await AuthorityHarness.with(backend) { h in
             let device = try await h.activeDevice()
@@ -149,7 +169,9 @@ struct DeviceAuthorityTests {
         }
     }
 
-    @Test("registration: same hardware, same id and a fresh code; verified hardware cannot re-register", arguments: StorageBackend.available)
+    @Test(
+        "registration: same hardware, same id and a fresh code; verified hardware cannot re-register",
+        arguments: StorageBackend.available)
     func registration(_ backend: StorageBackend) async throws {
         try await AuthorityHarness.with(backend) { h in
             let first = try await h.register()
@@ -157,54 +179,106 @@ struct DeviceAuthorityTests {
             #expect(first.machineID == second.machineID)
             #expect(first.code != second.code)
             // The replaced code is gone.
-            #expect(await authErrorCode { _ = try await h.requestLink(code: first.code) } == "invalid_registration_code")
+            #expect(
+                await authErrorCode { _ = try await h.requestLink(code: first.code) } == "invalid_registration_code")
             let otherGPU = try await h.register(gpu: "gpu-2")
             #expect(otherGPU.machineID != first.machineID)
 
             _ = try await h.authority.confirmEmail(token: try await h.requestLink(code: second.code))
             #expect(await authErrorCode { _ = try await h.register() } == "device_already_registered")
-            #expect(await authErrorCode { _ = try await h.authority.register(hardwareHash: "nope", gpuHash: AuthorityHarness.hardwareHash("g"), hardwareInfo: "", gpuInfo: "") } == "invalid_hardware_hash")
-            #expect(await authErrorCode { _ = try await h.authority.register(hardwareHash: AuthorityHarness.hardwareHash("h"), gpuHash: "", hardwareInfo: "", gpuInfo: "") } == "invalid_gpu_hash")
-            #expect(await authErrorCode { _ = try await h.authority.register(hardwareHash: AuthorityHarness.hardwareHash("h"), gpuHash: AuthorityHarness.hardwareHash("g"), hardwareInfo: String(repeating: "x", count: 17_000), gpuInfo: "") } == "invalid_hardware_info")
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.register(
+                        hardwareHash: "nope", gpuHash: AuthorityHarness.hardwareHash("g"), hardwareInfo: "", gpuInfo: ""
+                    )
+                } == "invalid_hardware_hash")
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.register(
+                        hardwareHash: AuthorityHarness.hardwareHash("h"), gpuHash: "", hardwareInfo: "", gpuInfo: "")
+                } == "invalid_gpu_hash")
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.register(
+                        hardwareHash: AuthorityHarness.hardwareHash("h"), gpuHash: AuthorityHarness.hardwareHash("g"),
+                        hardwareInfo: String(repeating: "x", count: 17_000), gpuInfo: "")
+                } == "invalid_hardware_info")
         }
     }
 
-    @Test("codes expire after 24 h; wrong codes and codes of other devices are refused", arguments: StorageBackend.available)
+    @Test(
+        "codes expire after 24 h; wrong codes and codes of other devices are refused",
+        arguments: StorageBackend.available)
     func codes(_ backend: StorageBackend) async throws {
         try await AuthorityHarness.with(backend) { h in
             let registration = try await h.register()
-            #expect(await authErrorCode { _ = try await h.requestLink(code: "ABCD-EFGH-JKMN") } == "invalid_registration_code")
-            #expect(await authErrorCode { _ = try await h.requestLink(code: "not a code") } == "invalid_registration_code")
+            #expect(
+                await authErrorCode { _ = try await h.requestLink(code: "ABCD-EFGH-JKMN") }
+                    == "invalid_registration_code")
+            #expect(
+                await authErrorCode { _ = try await h.requestLink(code: "not a code") } == "invalid_registration_code")
             let other = try await h.register("rig-2")
-            #expect(await authErrorCode { _ = try await h.authority.activate(machineID: registration.machineID, code: other.code) } == "invalid_registration_code")
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.activate(machineID: registration.machineID, code: other.code)
+                } == "invalid_registration_code")
             h.clock.advance(by: .seconds(24 * 3600 + 1))
-            #expect(await authErrorCode { _ = try await h.requestLink(code: registration.code) } == "registration_code_expired")
+            #expect(
+                await authErrorCode { _ = try await h.requestLink(code: registration.code) }
+                    == "registration_code_expired")
             #expect(h.mailer.messages.isEmpty)
         }
     }
 
-    @Test("proof of work: a wrong or reused solution is refused; a typo elsewhere does not burn the challenge", arguments: StorageBackend.available)
+    @Test(
+        "proof of work: a wrong or reused solution is refused; a typo elsewhere does not burn the challenge",
+        arguments: StorageBackend.available)
     func proofOfWork(_ backend: StorageBackend) async throws {
         try await AuthorityHarness.with(backend) { h in
             let registration = try await h.register()
             let challenge = h.authority.challenge()
             let solution = ProofOfWork.solve(bytes: challenge.bytes, difficulty: challenge.difficulty)
             var wrong = 0
-            while ProofOfWork.leadingZeroBits(SHA256.hash(data: challenge.bytes + Array("w\(wrong)".utf8))) >= challenge.difficulty { wrong += 1 }
-            #expect(await authErrorCode { _ = try await h.authority.requestVerification(code: registration.code, email: "a@example.org", challengeID: challenge.id, solution: "w\(wrong)") } == "invalid_pow_solution")
-            #expect(await authErrorCode { _ = try await h.authority.requestVerification(code: registration.code, email: "a@example.org", challengeID: "forged", solution: solution) } == "invalid_challenge")
-            #expect(await authErrorCode { _ = try await h.authority.requestVerification(code: registration.code, email: "not-an-email", challengeID: challenge.id, solution: solution) } == "invalid_email")
-            _ = try await h.authority.requestVerification(code: registration.code, email: "a@example.org", challengeID: challenge.id, solution: solution)
+            while ProofOfWork.leadingZeroBits(SHA256.hash(data: challenge.bytes + Array("w\(wrong)".utf8)))
+                >= challenge.difficulty
+            { wrong += 1 }
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.requestVerification(
+                        code: registration.code, email: "a@example.org", challengeID: challenge.id,
+                        solution: "w\(wrong)")
+                } == "invalid_pow_solution")
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.requestVerification(
+                        code: registration.code, email: "a@example.org", challengeID: "forged", solution: solution)
+                } == "invalid_challenge")
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.requestVerification(
+                        code: registration.code, email: "not-an-email", challengeID: challenge.id, solution: solution)
+                } == "invalid_email")
+            _ = try await h.authority.requestVerification(
+                code: registration.code, email: "a@example.org", challengeID: challenge.id, solution: solution)
             let again = try await h.register()
-            #expect(await authErrorCode { _ = try await h.authority.requestVerification(code: again.code, email: "a@example.org", challengeID: challenge.id, solution: solution) } == "challenge_used")
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.requestVerification(
+                        code: again.code, email: "a@example.org", challengeID: challenge.id, solution: solution)
+                } == "challenge_used")
             h.clock.advance(by: .seconds(601))
             let late = h.solvedChallenge()
             h.clock.advance(by: .seconds(601))
-            #expect(await authErrorCode { _ = try await h.authority.requestVerification(code: again.code, email: "a@example.org", challengeID: late.id, solution: late.solution) } == "challenge_expired")
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.requestVerification(
+                        code: again.code, email: "a@example.org", challengeID: late.id, solution: late.solution)
+                } == "challenge_expired")
         }
     }
 
-    @Test("email: a failed send leaves nothing behind; five links a day per device", arguments: StorageBackend.available)
+    @Test(
+        "email: a failed send leaves nothing behind; five links a day per device", arguments: StorageBackend.available)
     func emails(_ backend: StorageBackend) async throws {
         try await AuthorityHarness.with(backend) { h in
             let registration = try await h.register()
@@ -213,46 +287,79 @@ struct DeviceAuthorityTests {
             #expect(try await countRows("email_verifications", in: h.database) == 0)
             h.mailer.setFailing(false)
             for _ in 0..<5 { _ = try await h.requestLink(code: registration.code) }
-            #expect(await authErrorCode { _ = try await h.requestLink(code: registration.code) } == "too_many_verification_emails")
+            #expect(
+                await authErrorCode { _ = try await h.requestLink(code: registration.code) }
+                    == "too_many_verification_emails")
             #expect(h.mailer.messages.count == 5)
         }
     }
 
-    @Test("links: expired, unknown and malformed links are refused; only the followed link's device verifies", arguments: StorageBackend.available)
+    @Test(
+        "links: expired, unknown and malformed links are refused; only the followed link's device verifies",
+        arguments: StorageBackend.available)
     func links(_ backend: StorageBackend) async throws {
         try await AuthorityHarness.with(backend) { h in
             let registration = try await h.register()
             let token = try await h.requestLink(code: registration.code)
-            #expect(await authErrorCode { _ = try await h.authority.confirmEmail(token: "short") } == "invalid_verification_link")
-            #expect(await authErrorCode { _ = try await h.authority.confirmEmail(token: String(repeating: "A", count: 43)) } == "invalid_verification_link")
+            #expect(
+                await authErrorCode { _ = try await h.authority.confirmEmail(token: "short") }
+                    == "invalid_verification_link")
+            #expect(
+                await authErrorCode { _ = try await h.authority.confirmEmail(token: String(repeating: "A", count: 43)) }
+                    == "invalid_verification_link")
             h.clock.advance(by: .seconds(24 * 3600 + 1))
-            #expect(await authErrorCode { _ = try await h.authority.confirmEmail(token: token) } == "verification_link_expired")
+            #expect(
+                await authErrorCode { _ = try await h.authority.confirmEmail(token: token) }
+                    == "verification_link_expired")
             #expect(try await h.authority.status(machineID: registration.machineID).state == .pendingEmail)
         }
     }
 
-    @Test("signed requests from unknown, unverified or not yet activated devices are refused", arguments: StorageBackend.available)
+    @Test(
+        "signed requests from unknown, unverified or not yet activated devices are refused",
+        arguments: StorageBackend.available)
     func deviceStates(_ backend: StorageBackend) async throws {
         try await AuthorityHarness.with(backend) { h in
             let registration = try await h.register()
-            #expect(await authErrorCode { _ = try await h.authority.verify(h.signed(registration.machineID, secret: "lbd_x")) } == "device_not_verified")
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.verify(h.signed(registration.machineID, secret: "lbd_x"))
+                } == "device_not_verified")
             _ = try await h.authority.confirmEmail(token: try await h.requestLink(code: registration.code))
-            #expect(await authErrorCode { _ = try await h.authority.verify(h.signed(registration.machineID, secret: "lbd_x")) } == "device_not_active")
-            #expect(await authErrorCode { _ = try await h.authority.verify(h.signed(String(repeating: "0", count: 32), secret: "lbd_x")) } == "unknown_device")
-            #expect(await authErrorCode { _ = try await h.authority.verify(h.signed("../../etc", secret: "lbd_x")) } == "unknown_device")
-            #expect(await authErrorCode { _ = try await h.authority.rotate(machineID: registration.machineID) } == "device_not_active")
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.verify(h.signed(registration.machineID, secret: "lbd_x"))
+                } == "device_not_active")
+            #expect(
+                await authErrorCode {
+                    _ = try await h.authority.verify(h.signed(String(repeating: "0", count: 32), secret: "lbd_x"))
+                } == "unknown_device")
+            #expect(
+                await authErrorCode { _ = try await h.authority.verify(h.signed("../../etc", secret: "lbd_x")) }
+                    == "unknown_device")
+            #expect(
+                await authErrorCode { _ = try await h.authority.rotate(machineID: registration.machineID) }
+                    == "device_not_active")
             #expect(await authErrorCode { _ = try await h.authority.status(machineID: "zz") } == "invalid_machine_id")
             let device = try await h.activeDevice("rig-9")
-            let stale = h.signed(device.machineID, secret: device.secret, time: h.clock.microsecondsSinceEpoch() - 301_000_000)
+            let stale = h.signed(
+                device.machineID, secret: device.secret, time: h.clock.microsecondsSinceEpoch() - 301_000_000)
             #expect(await authErrorCode { _ = try await h.authority.verify(stale) } == "request_time_stale")
-            let future = h.signed(device.machineID, secret: device.secret, time: h.clock.microsecondsSinceEpoch() + 301_000_000)
+            let future = h.signed(
+                device.machineID, secret: device.secret, time: h.clock.microsecondsSinceEpoch() + 301_000_000)
             #expect(await authErrorCode { _ = try await h.authority.verify(future) } == "request_time_future")
-            #expect(await authErrorCode { _ = try await h.authority.authenticate(apiKey: "lbd_unknown") } == "invalid_api_key")
-            #expect(await authErrorCode { _ = try await h.authority.authenticate(apiKey: "lbk_operator") } == "invalid_api_key")
+            #expect(
+                await authErrorCode { _ = try await h.authority.authenticate(apiKey: "lbd_unknown") }
+                    == "invalid_api_key")
+            #expect(
+                await authErrorCode { _ = try await h.authority.authenticate(apiKey: "lbk_operator") }
+                    == "invalid_api_key")
         }
     }
 
-    @Test("housekeeping purges expired codes and links, ended overlaps and abandoned devices", arguments: StorageBackend.available)
+    @Test(
+        "housekeeping purges expired codes and links, ended overlaps and abandoned devices",
+        arguments: StorageBackend.available)
     func purge(_ backend: StorageBackend) async throws {
         try await AuthorityHarness.with(backend, overlap: .seconds(60)) { h in
             let abandoned = try await h.register("abandoned")
@@ -262,10 +369,13 @@ struct DeviceAuthorityTests {
             #expect(try await h.authority.purge() == .init())
             h.clock.advance(by: .seconds(2 * 24 * 3600 + 1))  // a day past the 24 h expiry
             let counts = try await h.authority.purge()
-            #expect(counts == .init(codes: 2, verifications: 2, previousSecrets: 1, abandonedDevices: 0))  // both devices' codes and links
+            // Both devices' codes and links, and the ended overlap.
+            #expect(counts == .init(codes: 2, verifications: 2, previousSecrets: 1, abandonedDevices: 0))
             h.clock.advance(by: .seconds(30 * 24 * 3600))
             #expect(try await h.authority.purge().abandonedDevices == 1)
-            #expect(await authErrorCode { _ = try await h.authority.status(machineID: abandoned.machineID) } == "unknown_device")
+            #expect(
+                await authErrorCode { _ = try await h.authority.status(machineID: abandoned.machineID) }
+                    == "unknown_device")
             #expect(try await h.authority.status(machineID: active.machineID).state == .active)
         }
     }

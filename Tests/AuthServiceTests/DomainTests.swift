@@ -13,18 +13,28 @@ struct DomainTests {
 
     @Test("machine ids derive from both hashes: same hardware, same id; any change, a new id")
     func machineIDs() throws {
-        let first = DeviceIdentity.machineID(hardwareHash: try DeviceIdentity.hardwareHash(hardware, field: "h"), gpuHash: try DeviceIdentity.hardwareHash(gpu, field: "g"))
-        let again = DeviceIdentity.machineID(hardwareHash: try DeviceIdentity.hardwareHash(hardware.uppercased(), field: "h"), gpuHash: try DeviceIdentity.hardwareHash(gpu, field: "g"))
-        let otherGPU = DeviceIdentity.machineID(hardwareHash: try DeviceIdentity.hardwareHash(hardware, field: "h"), gpuHash: String(repeating: "ef", count: 32))
+        let first = DeviceIdentity.machineID(
+            hardwareHash: try DeviceIdentity.hardwareHash(hardware, field: "h"),
+            gpuHash: try DeviceIdentity.hardwareHash(gpu, field: "g"))
+        let again = DeviceIdentity.machineID(
+            hardwareHash: try DeviceIdentity.hardwareHash(hardware.uppercased(), field: "h"),
+            gpuHash: try DeviceIdentity.hardwareHash(gpu, field: "g"))
+        let otherGPU = DeviceIdentity.machineID(
+            hardwareHash: try DeviceIdentity.hardwareHash(hardware, field: "h"),
+            gpuHash: String(repeating: "ef", count: 32))
         #expect(first == again)
         #expect(first != otherGPU)
         #expect(first.count == 32 && first.allSatisfy(\.isHexDigit))
         // Independently: first 16 bytes of SHA-256 over the documented input.
-        let expected = Array(SHA256.hash(data: Array("leaderboard.machine-id.v1\n\(hardware)\n\(gpu.lowercased())".utf8)).prefix(16)).hexEncoded
+        let expected = Array(
+            SHA256.hash(data: Array("leaderboard.machine-id.v1\n\(hardware)\n\(gpu.lowercased())".utf8)).prefix(16)
+        ).hexEncoded
         #expect(first == expected)
     }
 
-    @Test("malformed hashes are refused with the field's own code", arguments: ["", "abc", String(repeating: "g", count: 64), String(repeating: "a", count: 200)])
+    @Test(
+        "malformed hashes are refused with the field's own code",
+        arguments: ["", "abc", String(repeating: "g", count: 64), String(repeating: "a", count: 200)])
     func malformedHashes(_ text: String) {
         #expect(throws: AuthError.self) { try DeviceIdentity.hardwareHash(text, field: "hardware_hash") }
         do {
@@ -66,16 +76,22 @@ struct DomainTests {
         #expect(checked.bytes == challenge.bytes)
 
         var wrong = 0
-        while ProofOfWork.leadingZeroBits(SHA256.hash(data: challenge.bytes + Array("x\(wrong)".utf8))) >= 10 { wrong += 1 }
+        while ProofOfWork.leadingZeroBits(SHA256.hash(data: challenge.bytes + Array("x\(wrong)".utf8))) >= 10 {
+            wrong += 1
+        }
         #expect(throws: AuthError.self) { try pow.check(id: challenge.id, solution: "x\(wrong)", now: now) }
         #expect(throws: ProofOfWork.invalidChallenge) { try pow.check(id: "nonsense", solution: solution, now: now) }
         // A challenge with the difficulty byte lowered to 0 no longer carries our MAC.
         var bytes = [UInt8](base64URLEncoded: challenge.id)!
         bytes[24] = 0
-        #expect(throws: ProofOfWork.invalidChallenge) { try pow.check(id: bytes.base64URLEncoded, solution: solution, now: now) }
+        #expect(throws: ProofOfWork.invalidChallenge) {
+            try pow.check(id: bytes.base64URLEncoded, solution: solution, now: now)
+        }
         // Another server's key does not validate ours.
         let other = ProofOfWork(keyBytes: Array(repeating: 8, count: 32), difficulty: 10, lifetime: .seconds(600))
-        #expect(throws: ProofOfWork.invalidChallenge) { try other.check(id: challenge.id, solution: solution, now: now) }
+        #expect(throws: ProofOfWork.invalidChallenge) {
+            try other.check(id: challenge.id, solution: solution, now: now)
+        }
         do {
             _ = try pow.check(id: challenge.id, solution: solution, now: now + 601_000_000)
             Issue.record("an expired challenge passed")
@@ -108,7 +124,10 @@ struct DomainTests {
     func signatureFormats() throws {
         let policy = SignaturePolicy()
         let now: Int64 = 1_767_225_600_000_000
-        func request(time: String = "1767225600", nonce: String = "abcdefgh1234", signature: String = String(repeating: "0", count: 64)) -> SignedRequest {
+        func request(
+            time: String = "1767225600", nonce: String = "abcdefgh1234",
+            signature: String = String(repeating: "0", count: 64)
+        ) -> SignedRequest {
             SignedRequest(
                 version: .v1, machineID: "0123456789abcdef0123456789abcdef", requestTime: time, nonce: nonce,
                 signature: signature, method: "GET", path: "/", query: "", body: [], bodySHA256: [])
@@ -140,7 +159,9 @@ struct DomainTests {
         #expect(try key.open(sealed, purpose: "device-secret:a") == Array("lbd_secret".utf8))
         #expect(!sealed.hexEncoded.contains(Array("lbd_secret".utf8).hexEncoded))
         #expect(throws: (any Error).self) { try key.open(sealed, purpose: "device-secret:b") }
-        #expect(throws: (any Error).self) { try MasterKey(bytes: Array(repeating: 2, count: 32)).open(sealed, purpose: "device-secret:a") }
+        #expect(throws: (any Error).self) {
+            try MasterKey(bytes: Array(repeating: 2, count: 32)).open(sealed, purpose: "device-secret:a")
+        }
         #expect(key.fingerprint != MasterKey(bytes: Array(repeating: 2, count: 32)).fingerprint)
     }
 
@@ -176,17 +197,30 @@ struct SigningDocumentTests {
         let secret = try #require(values["secret"])
         let body = Array(try #require(values["body"]).utf8)
         #expect(Array(SHA256.hash(data: body)).hexEncoded == values["body_sha256"])
-        func request(_ version: SignedRequest.Version, method: String, path: String, query: String, body: [UInt8]) throws -> SignedRequest {
+        func request(_ version: SignedRequest.Version, method: String, path: String, query: String, body: [UInt8])
+            throws -> SignedRequest
+        {
             SignedRequest(
-                version: version, machineID: try #require(values["device_id"]), requestTime: try #require(values["request_time"]),
-                nonce: try #require(values["nonce"]), signature: "", method: method, path: path, query: query, body: body,
+                version: version, machineID: try #require(values["device_id"]),
+                requestTime: try #require(values["request_time"]),
+                nonce: try #require(values["nonce"]), signature: "", method: method, path: path, query: query,
+                body: body,
                 bodySHA256: Array(SHA256.hash(data: body)))
         }
         let path = try #require(values["path"])
         let query = try #require(values["query"])
         let method = try #require(values["method"])
-        #expect(SignedRequest.sign(try request(.v1, method: method, path: path, query: query, body: body).message, secret: secret) == values["v1 signature"])
-        #expect(SignedRequest.sign(try request(.v2, method: method, path: path, query: query, body: body).message, secret: secret) == values["v2 signature"])
-        #expect(SignedRequest.sign(try request(.v2, method: "GET", path: "/api/v1/devices/status", query: "", body: []).message, secret: secret) == values["v2 empty GET"])
+        #expect(
+            SignedRequest.sign(
+                try request(.v1, method: method, path: path, query: query, body: body).message, secret: secret)
+                == values["v1 signature"])
+        #expect(
+            SignedRequest.sign(
+                try request(.v2, method: method, path: path, query: query, body: body).message, secret: secret)
+                == values["v2 signature"])
+        #expect(
+            SignedRequest.sign(
+                try request(.v2, method: "GET", path: "/api/v1/devices/status", query: "", body: []).message,
+                secret: secret) == values["v2 empty GET"])
     }
 }

@@ -10,7 +10,9 @@ import Testing
 
 /// The real binary, everything in one process, embedded and on PostgreSQL/Redis: a device goes through its whole
 /// life over HTTP with the link delivered by SMTP, and an operator key made by the CLI drives the admin routes.
-@Suite("Devices and operator keys through the real binary", .serialized, .timeLimit(.minutes(5)), .enabled(if: ExternalTools.hasPythonPackages))
+@Suite(
+    "Devices and operator keys through the real binary", .serialized, .timeLimit(.minutes(5)),
+    .enabled(if: ExternalTools.hasPythonPackages))
 struct DeviceAuthEndToEndTests {
     enum Storage: String, CaseIterable, CustomTestStringConvertible {
         case embedded
@@ -20,23 +22,34 @@ struct DeviceAuthEndToEndTests {
 
     static var storages: [Storage] { TestEnvironment.hasPostgres ? [.embedded, .production] : [.embedded] }
 
-    func sign(_ secret: String, version: Int, machineID: String, method: String, path: String, time: String, nonce: String, body: String) throws -> String {
+    func sign(
+        _ secret: String, version: Int, machineID: String, method: String, path: String, time: String, nonce: String,
+        body: String
+    ) throws -> String {
         try ExternalTools.run(
             ExternalTools.python,
-            [ExternalTools.pythonScripts.appendingPathComponent("sign.py").path, secret, "\(version)", machineID, method, path, "", time, nonce],
+            [
+                ExternalTools.pythonScripts.appendingPathComponent("sign.py").path, secret, "\(version)", machineID,
+                method, path, "", time, nonce,
+            ],
             input: Data(body.utf8))
     }
 
-    @Test("register → verify by emailed link → activate → signed status → replay refused → rotate; admin keys from the CLI", arguments: storages)
+    @Test(
+        "register → verify by emailed link → activate → signed status → replay refused → rotate; admin keys from the CLI",
+        arguments: storages)
     func lifeCycle(_ storage: Storage) async throws {
         let directory = EndToEnd.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let sink = try SMTPSink()
         defer { sink.stop() }
-        let settings = ["--data-dir", directory] + (storage == .production ? try await EndToEnd.productionSettings() : [])
+        let settings =
+            ["--data-dir", directory] + (storage == .production ? try await EndToEnd.productionSettings() : [])
         let server = try LeaderboardProcess(
-            ["serve", "--smtp-url", "smtp://127.0.0.1:\(sink.port)?tls=none", "--pow-difficulty", "10",
-             "--public-url", "http://public.example"] + ephemeral + settings)
+            [
+                "serve", "--smtp-url", "smtp://127.0.0.1:\(sink.port)?tls=none", "--pow-difficulty", "10",
+                "--public-url", "http://public.example",
+            ] + ephemeral + settings)
         let base = try await server.httpBase()
         _ = try await EndToEnd.waitFor(base + "/health/ready", status: 200)
         if storage == .embedded {
@@ -45,7 +58,8 @@ struct DeviceAuthEndToEndTests {
         }
 
         let hardware = Array(SHA256.hash(data: Array(UUID().uuidString.utf8))).hexEncoded
-        let registered = try await EndToEnd.send("POST", base + "/api/v1/devices/register", json: ["hardware_hash": hardware, "gpu_hash": hardware])
+        let registered = try await EndToEnd.send(
+            "POST", base + "/api/v1/devices/register", json: ["hardware_hash": hardware, "gpu_hash": hardware])
         #expect(registered.status == 201)
         let machineID = try #require(registered.json["machine_id"] as? String)
         let code = try #require(registered.json["registration_code"] as? String)
@@ -63,26 +77,40 @@ struct DeviceAuthEndToEndTests {
             }
             return bits
         }
-        while zeroBits(Array(SHA256.hash(data: challengeBytes + Array(String(counter, radix: 36).utf8)))) < difficulty { counter += 1 }
+        while zeroBits(Array(SHA256.hash(data: challengeBytes + Array(String(counter, radix: 36).utf8)))) < difficulty {
+            counter += 1
+        }
         let verify = try await EndToEnd.send(
             "POST", base + "/api/v1/devices/verify",
-            json: ["registration_code": code, "email": "owner@example.org", "challenge_id": challenge.json["challenge_id"] ?? "", "pow_solution": String(counter, radix: 36)])
+            json: [
+                "registration_code": code, "email": "owner@example.org",
+                "challenge_id": challenge.json["challenge_id"] ?? "", "pow_solution": String(counter, radix: 36),
+            ])
         #expect(verify.status == 202, "\(verify.text)")
         let email = try await sink.message(number: 1)
-        let line = try #require(email.split(whereSeparator: \.isNewline).first { $0.hasPrefix("http://public.example/verify/confirm?token=") })
+        let line = try #require(
+            email.split(whereSeparator: \.isNewline).first {
+                $0.hasPrefix("http://public.example/verify/confirm?token=")
+            })
         let confirm = try await EndToEnd.send("GET", base + line.dropFirst("http://public.example".count))
         #expect(confirm.status == 200 && confirm.text.contains("is verified"))
 
-        let activated = try await EndToEnd.send("POST", base + "/api/v1/devices/activate", json: ["machine_id": machineID, "registration_code": code])
+        let activated = try await EndToEnd.send(
+            "POST", base + "/api/v1/devices/activate", json: ["machine_id": machineID, "registration_code": code])
         let secret = try #require(activated.json["secret"] as? String)
         #expect(!server.standardOutput.contains(secret) && !server.standardError.contains(secret))
 
         func signedStatus(_ key: String, nonce: String = UUID().uuidString) async throws -> Int {
             let time = "\(Int(Date().timeIntervalSince1970))"
-            let signature = try sign(key, version: 2, machineID: machineID, method: "GET", path: "/api/v1/devices/status", time: time, nonce: nonce, body: "")
+            let signature = try sign(
+                key, version: 2, machineID: machineID, method: "GET", path: "/api/v1/devices/status", time: time,
+                nonce: nonce, body: "")
             return try await EndToEnd.send(
                 "GET", base + "/api/v1/devices/status",
-                headers: ["X-Device-ID": machineID, "X-Request-Time": time, "X-Nonce": nonce, "X-Signature": signature, "X-Signature-Version": "2"]
+                headers: [
+                    "X-Device-ID": machineID, "X-Request-Time": time, "X-Nonce": nonce, "X-Signature": signature,
+                    "X-Signature-Version": "2",
+                ]
             ).status
         }
         #expect(try await signedStatus(secret, nonce: "e2e-nonce-1") == 200)
@@ -90,7 +118,9 @@ struct DeviceAuthEndToEndTests {
 
         let time = "\(Int(Date().timeIntervalSince1970))"
         let nonce = UUID().uuidString
-        let signature = try sign(secret, version: 1, machineID: machineID, method: "POST", path: "/api/v1/devices/rotate", time: time, nonce: nonce, body: "{}")
+        let signature = try sign(
+            secret, version: 1, machineID: machineID, method: "POST", path: "/api/v1/devices/rotate", time: time,
+            nonce: nonce, body: "{}")
         let rotated = try await EndToEnd.send(
             "POST", base + "/api/v1/devices/rotate", body: Data("{}".utf8),
             headers: ["X-Device-ID": machineID, "X-Request-Time": time, "X-Nonce": nonce, "X-Signature": signature])
@@ -98,11 +128,14 @@ struct DeviceAuthEndToEndTests {
         #expect(try await signedStatus(newSecret) == 200)
 
         // An operator key made by the CLI on the same storage works against the running server.
-        let created = try LeaderboardProcess(["admin", "keys", "create", "--name", "e2e", "--permission", "admin", "--json"] + settings)
+        let created = try LeaderboardProcess(
+            ["admin", "keys", "create", "--name", "e2e", "--permission", "admin", "--json"] + settings)
         #expect(try await created.exitStatus() == 0)
         let key = try #require(
-            (try JSONSerialization.jsonObject(with: Data(created.standardOutput.utf8)) as? [String: Any])?["secret"] as? String)
-        let listed = try await EndToEnd.send("GET", base + "/api/v1/admin/keys", headers: ["Authorization": "Bearer \(key)"])
+            (try JSONSerialization.jsonObject(with: Data(created.standardOutput.utf8)) as? [String: Any])?["secret"]
+                as? String)
+        let listed = try await EndToEnd.send(
+            "GET", base + "/api/v1/admin/keys", headers: ["Authorization": "Bearer \(key)"])
         #expect(listed.status == 200)
         #expect((listed.json["keys"] as? [[String: Any]])?.first?["name"] as? String == "e2e")
         #expect(try await server.stop() == 0)

@@ -189,7 +189,11 @@ enum EndToEnd {
     ) async throws -> (status: Int, headers: [String: String], json: [String: Any], text: String) {
         var request = URLRequest(url: try #require(URL(string: url)))
         request.httpMethod = method
-        if let json { request.httpBody = try JSONSerialization.data(withJSONObject: json) } else { request.httpBody = body }
+        if let json {
+            request.httpBody = try JSONSerialization.data(withJSONObject: json)
+        } else {
+            request.httpBody = body
+        }
         if request.httpBody != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         let (data, response) = try await URLSession.shared.data(for: request)

@@ -105,7 +105,8 @@ struct AuthGateway: Sendable {
         secret: String, nonce: String = UUID().uuidString.lowercased(), sentBody: String? = nil
     ) async throws -> Reply {
         let time = "\(Int(Date().timeIntervalSince1970))"
-        let (path, query) = uri.firstIndex(of: "?").map { (String(uri[..<$0]), String(uri[uri.index(after: $0)...])) } ?? (uri, "")
+        let (path, query) =
+            uri.firstIndex(of: "?").map { (String(uri[..<$0]), String(uri[uri.index(after: $0)...])) } ?? (uri, "")
         let signature = try ExternalTools.run(
             ExternalTools.python,
             [
@@ -148,7 +149,10 @@ struct AuthGateway: Sendable {
         let count = try sink.messages().count
         let verify = try await request(
             .post, "/api/v1/devices/verify",
-            json: ["registration_code": device.code, "email": "o@example.org", "challenge_id": pow.id, "pow_solution": pow.solution])
+            json: [
+                "registration_code": device.code, "email": "o@example.org", "challenge_id": pow.id,
+                "pow_solution": pow.solution,
+            ])
         try #require(verify.status == .accepted, "\(verify.text)")
         let link = try Self.link(in: try await sink.message(number: count + 1))
         try #require(try await request(.get, link).status == .ok)
@@ -159,7 +163,8 @@ struct AuthGateway: Sendable {
 
     /// The path and query of the verification link in an email.
     static func link(in message: String) throws -> String {
-        let line = try #require(message.split(whereSeparator: \.isNewline).first { $0.hasPrefix(publicURL + "/verify/confirm?token=") })
+        let line = try #require(
+            message.split(whereSeparator: \.isNewline).first { $0.hasPrefix(publicURL + "/verify/confirm?token=") })
         return String(line.dropFirst(publicURL.count))
     }
 }
@@ -195,7 +200,8 @@ struct DeviceLifecycleTests {
             #expect(email.contains(RegistrationCode.display(device.code)))
             let link = try AuthGateway.link(in: email)
             let early = try await gateway.request(
-                .post, "/api/v1/devices/activate", json: ["machine_id": device.machineID, "registration_code": device.code])
+                .post, "/api/v1/devices/activate",
+                json: ["machine_id": device.machineID, "registration_code": device.code])
             #expect(early.status == .forbidden && early.code == "device_not_verified")
 
             let confirmed = try await gateway.request(.get, link)
@@ -204,22 +210,26 @@ struct DeviceLifecycleTests {
             #expect(confirmed.headers[HTTPField.Name("Referrer-Policy")!] == "no-referrer")
 
             let activated = try await gateway.request(
-                .post, "/api/v1/devices/activate", json: ["machine_id": device.machineID, "registration_code": device.code])
+                .post, "/api/v1/devices/activate",
+                json: ["machine_id": device.machineID, "registration_code": device.code])
             #expect(activated.status == .ok)
             #expect(activated.headers[.cacheControl] == "no-store")
             let secret = try #require(activated["secret"])
             let again = try await gateway.request(
-                .post, "/api/v1/devices/activate", json: ["machine_id": device.machineID, "registration_code": device.code])
+                .post, "/api/v1/devices/activate",
+                json: ["machine_id": device.machineID, "registration_code": device.code])
             #expect(again.status == .conflict && again.code == "registration_code_used")
 
             // Signed call, then the same nonce again, then a body changed after signing.
             let statusURI = version == 2 ? "/api/v1/devices/status?include=hardware&b=1" : "/api/v1/devices/status"
             let nonce = "replay-\(UUID().uuidString)"
-            let status = try await gateway.signed(.get, statusURI, version: version, machineID: device.machineID, secret: secret, nonce: nonce)
+            let status = try await gateway.signed(
+                .get, statusURI, version: version, machineID: device.machineID, secret: secret, nonce: nonce)
             #expect(status.status == .ok, "\(status.text)")
             #expect(status["state"] == "active")
             #expect((status.json["hardware_info"] as? [String: String]) == ["cpu": "EPYC"])
-            let replay = try await gateway.signed(.get, statusURI, version: version, machineID: device.machineID, secret: secret, nonce: nonce)
+            let replay = try await gateway.signed(
+                .get, statusURI, version: version, machineID: device.machineID, secret: secret, nonce: nonce)
             #expect(replay.status == .conflict && replay.code == "nonce_reused")
             let tampered = try await gateway.signed(
                 .post, "/api/v1/devices/rotate", body: #"{"reason":"scheduled"}"#, version: version,
@@ -227,19 +237,24 @@ struct DeviceLifecycleTests {
             #expect(tampered.status == .unauthorized && tampered.code == "signature_mismatch")
             if version == 2 {
                 // v2 also binds the method, path and query.
-                var reordered = try await gateway.signed(.get, "/api/v1/devices/status?b=1&include=hardware", version: 2, machineID: device.machineID, secret: secret)
+                var reordered = try await gateway.signed(
+                    .get, "/api/v1/devices/status?b=1&include=hardware", version: 2, machineID: device.machineID,
+                    secret: secret)
                 #expect(reordered.status == .ok)  // signed as sent, so fine
-                reordered = try await gateway.signed(.get, "/api/v1/devices/status?b=1", version: 2, machineID: device.machineID, secret: "lbd_wrong")
+                reordered = try await gateway.signed(
+                    .get, "/api/v1/devices/status?b=1", version: 2, machineID: device.machineID, secret: "lbd_wrong")
                 #expect(reordered.code == "signature_mismatch")
             }
 
             let rotated = try await gateway.signed(
-                .post, "/api/v1/devices/rotate", body: "{}", version: version, machineID: device.machineID, secret: secret)
+                .post, "/api/v1/devices/rotate", body: "{}", version: version, machineID: device.machineID,
+                secret: secret)
             #expect(rotated.status == .ok)
             let newSecret = try #require(rotated["secret"])
             #expect(newSecret != secret && rotated["previous_secret_valid_until"] != nil)
             for key in [secret, newSecret] {
-                let reply = try await gateway.signed(.get, "/api/v1/devices/status", version: version, machineID: device.machineID, secret: key)
+                let reply = try await gateway.signed(
+                    .get, "/api/v1/devices/status", version: version, machineID: device.machineID, secret: key)
                 #expect(reply.status == .ok)
             }
         }
@@ -248,49 +263,112 @@ struct DeviceLifecycleTests {
     @Test("every bad input is a distinct problem+json code with a fitting status")
     func badInput() async throws {
         try await AuthGateway.with(.sqlite) { gateway in
-            func expect(_ reply: AuthGateway.Reply, _ status: HTTPResponse.Status, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            func expect(
+                _ reply: AuthGateway.Reply, _ status: HTTPResponse.Status, _ code: String,
+                sourceLocation: SourceLocation = #_sourceLocation
+            ) {
                 #expect(reply.status == status, "\(reply.text)", sourceLocation: sourceLocation)
                 #expect(reply.code == code, sourceLocation: sourceLocation)
                 #expect(reply.headers[.contentType] == "application/problem+json", sourceLocation: sourceLocation)
             }
             let hash = AuthGateway.hash("x")
-            expect(try await gateway.request(.post, "/api/v1/devices/register", raw: "{not json"), .badRequest, "invalid_json")
-            expect(try await gateway.request(.post, "/api/v1/devices/register", raw: "[1,2]"), .badRequest, "invalid_json")
-            expect(try await gateway.request(.post, "/api/v1/devices/register", json: ["gpu_hash": hash]), .badRequest, "missing_field")
-            expect(try await gateway.request(.post, "/api/v1/devices/register", json: ["hardware_hash": 5, "gpu_hash": hash]), .badRequest, "invalid_field_type")
-            expect(try await gateway.request(.post, "/api/v1/devices/register", json: ["hardware_hash": "xyz", "gpu_hash": hash]), .badRequest, "invalid_hardware_hash")
-            expect(try await gateway.request(.post, "/api/v1/devices/register", json: ["hardware_hash": hash, "gpu_hash": "'; DROP TABLE devices;--"]), .badRequest, "invalid_gpu_hash")
-            expect(try await gateway.request(.post, "/api/v1/devices/register", raw: "{\"hardware_hash\":\"" + String(repeating: "a", count: 70_000) + "\"}"), .contentTooLarge, "payload_too_large")
+            expect(
+                try await gateway.request(.post, "/api/v1/devices/register", raw: "{not json"), .badRequest,
+                "invalid_json")
+            expect(
+                try await gateway.request(.post, "/api/v1/devices/register", raw: "[1,2]"), .badRequest, "invalid_json")
+            expect(
+                try await gateway.request(.post, "/api/v1/devices/register", json: ["gpu_hash": hash]), .badRequest,
+                "missing_field")
+            expect(
+                try await gateway.request(
+                    .post, "/api/v1/devices/register", json: ["hardware_hash": 5, "gpu_hash": hash]), .badRequest,
+                "invalid_field_type")
+            expect(
+                try await gateway.request(
+                    .post, "/api/v1/devices/register", json: ["hardware_hash": "xyz", "gpu_hash": hash]), .badRequest,
+                "invalid_hardware_hash")
+            expect(
+                try await gateway.request(
+                    .post, "/api/v1/devices/register",
+                    json: ["hardware_hash": hash, "gpu_hash": "'; DROP TABLE devices;--"]), .badRequest,
+                "invalid_gpu_hash")
+            expect(
+                try await gateway.request(
+                    .post, "/api/v1/devices/register",
+                    raw: "{\"hardware_hash\":\"" + String(repeating: "a", count: 70_000) + "\"}"), .contentTooLarge,
+                "payload_too_large")
 
             let device = try await gateway.register()
             let pow = try await gateway.solvedChallenge()
-            expect(try await gateway.request(.post, "/api/v1/devices/verify", json: ["registration_code": "ZZZZ-ZZZZ-ZZZZ", "email": "a@example.org", "challenge_id": pow.id, "pow_solution": pow.solution]), .badRequest, "invalid_registration_code")
-            expect(try await gateway.request(.post, "/api/v1/devices/verify", json: ["registration_code": device.code, "email": "a@example.org", "challenge_id": pow.id, "pow_solution": "0"]), .badRequest, "invalid_pow_solution")
-            expect(try await gateway.request(.post, "/api/v1/devices/verify", json: ["registration_code": device.code, "email": "a@example.org", "challenge_id": "bogus", "pow_solution": pow.solution]), .badRequest, "invalid_challenge")
-            expect(try await gateway.request(.post, "/api/v1/devices/verify", json: ["registration_code": device.code, "email": "nobody", "challenge_id": pow.id, "pow_solution": pow.solution]), .badRequest, "invalid_email")
-            expect(try await gateway.request(.post, "/api/v1/devices/confirm", json: ["token": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]), .notFound, "invalid_verification_link")
+            expect(
+                try await gateway.request(
+                    .post, "/api/v1/devices/verify",
+                    json: [
+                        "registration_code": "ZZZZ-ZZZZ-ZZZZ", "email": "a@example.org", "challenge_id": pow.id,
+                        "pow_solution": pow.solution,
+                    ]), .badRequest, "invalid_registration_code")
+            expect(
+                try await gateway.request(
+                    .post, "/api/v1/devices/verify",
+                    json: [
+                        "registration_code": device.code, "email": "a@example.org", "challenge_id": pow.id,
+                        "pow_solution": "0",
+                    ]), .badRequest, "invalid_pow_solution")
+            expect(
+                try await gateway.request(
+                    .post, "/api/v1/devices/verify",
+                    json: [
+                        "registration_code": device.code, "email": "a@example.org", "challenge_id": "bogus",
+                        "pow_solution": pow.solution,
+                    ]), .badRequest, "invalid_challenge")
+            expect(
+                try await gateway.request(
+                    .post, "/api/v1/devices/verify",
+                    json: [
+                        "registration_code": device.code, "email": "nobody", "challenge_id": pow.id,
+                        "pow_solution": pow.solution,
+                    ]), .badRequest, "invalid_email")
+            expect(
+                try await gateway.request(
+                    .post, "/api/v1/devices/confirm", json: ["token": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]),
+                .notFound, "invalid_verification_link")
             let badLink = try await gateway.request(.get, "/verify/confirm?token=%3Cscript%3E")
             #expect(badLink.status == .notFound && !badLink.text.contains("<script>"))
 
             // Signatures.
             expect(try await gateway.request(.get, "/api/v1/devices/status"), .unauthorized, "missing_signature")
-            expect(try await gateway.signed(.get, "/api/v1/devices/status", version: 1, machineID: String(repeating: "0", count: 32), secret: "lbd_x"), .unauthorized, "unknown_device")
-            expect(try await gateway.signed(.get, "/api/v1/devices/status", version: 1, machineID: device.machineID, secret: "lbd_x"), .forbidden, "device_not_verified")
+            expect(
+                try await gateway.signed(
+                    .get, "/api/v1/devices/status", version: 1, machineID: String(repeating: "0", count: 32),
+                    secret: "lbd_x"), .unauthorized, "unknown_device")
+            expect(
+                try await gateway.signed(
+                    .get, "/api/v1/devices/status", version: 1, machineID: device.machineID, secret: "lbd_x"),
+                .forbidden, "device_not_verified")
             let active = try await gateway.activeDevice()
             var headers: HTTPFields = [:]
             headers[HTTPField.Name("X-Device-ID")!] = active.machineID
             headers[HTTPField.Name("X-Nonce")!] = "nonce-12345678"
             headers[HTTPField.Name("X-Signature")!] = String(repeating: "0", count: 64)
             headers[HTTPField.Name("X-Request-Time")!] = "\(Int(Date().timeIntervalSince1970) - 400)"
-            expect(try await gateway.request(.get, "/api/v1/devices/status", headers: headers), .unauthorized, "request_time_stale")
+            expect(
+                try await gateway.request(.get, "/api/v1/devices/status", headers: headers), .unauthorized,
+                "request_time_stale")
             headers[HTTPField.Name("X-Request-Time")!] = "\(Int(Date().timeIntervalSince1970) + 400)"
-            expect(try await gateway.request(.get, "/api/v1/devices/status", headers: headers), .unauthorized, "request_time_future")
+            expect(
+                try await gateway.request(.get, "/api/v1/devices/status", headers: headers), .unauthorized,
+                "request_time_future")
             headers[HTTPField.Name("X-Request-Time")!] = "\(Int(Date().timeIntervalSince1970))"
             headers[HTTPField.Name("X-Signature-Version")!] = "3"
-            expect(try await gateway.request(.get, "/api/v1/devices/status", headers: headers), .badRequest, "unsupported_signature_version")
+            expect(
+                try await gateway.request(.get, "/api/v1/devices/status", headers: headers), .badRequest,
+                "unsupported_signature_version")
             headers[HTTPField.Name("X-Signature-Version")!] = "1"
             headers[HTTPField.Name("X-Signature")!] = "not-hex"
-            expect(try await gateway.request(.get, "/api/v1/devices/status", headers: headers), .badRequest, "invalid_signature_format")
+            expect(
+                try await gateway.request(.get, "/api/v1/devices/status", headers: headers), .badRequest,
+                "invalid_signature_format")
         }
     }
 
@@ -298,8 +376,10 @@ struct DeviceLifecycleTests {
     func adminKeys() async throws {
         try await AuthGateway.with(.sqlite) { gateway in
             let keys = AuthModule.apiKeys(database: gateway.database, logger: TestEnvironment.logger)
-            let admin = try await keys.create(name: "root", permissions: [.admin], rateLimitPerMinute: 1000, expiresAt: nil)
-            let reader = try await keys.create(name: "reader", permissions: [.read], rateLimitPerMinute: 1000, expiresAt: nil)
+            let admin = try await keys.create(
+                name: "root", permissions: [.admin], rateLimitPerMinute: 1000, expiresAt: nil)
+            let reader = try await keys.create(
+                name: "reader", permissions: [.read], rateLimitPerMinute: 1000, expiresAt: nil)
             func bearer(_ secret: String) -> HTTPFields { [.authorization: "Bearer \(secret)"] }
 
             let missing = try await gateway.request(.get, "/api/v1/admin/keys")
@@ -311,30 +391,40 @@ struct DeviceLifecycleTests {
             #expect(denied.status == .forbidden && denied.code == "insufficient_permission")
 
             let created = try await gateway.request(
-                .post, "/api/v1/admin/keys", json: ["name": "ci", "permissions": ["write"], "rate_limit_per_minute": 2],
+                .post, "/api/v1/admin/keys",
+                json: ["name": "ci", "permissions": ["write"], "rate_limit_per_minute": 2],
                 headers: bearer(admin.secret))
             #expect(created.status == .created, "\(created.text)")
             let ciSecret = try #require(created["secret"])
             let ciID = try #require(created["key_id"])
             let badPermission = try await gateway.request(
-                .post, "/api/v1/admin/keys", json: ["name": "x", "permissions": ["root"]], headers: bearer(admin.secret))
+                .post, "/api/v1/admin/keys", json: ["name": "x", "permissions": ["root"]], headers: bearer(admin.secret)
+            )
             #expect(badPermission.status == .badRequest && badPermission.code == "invalid_permissions")
 
             let listed = try await gateway.request(.get, "/api/v1/admin/keys?limit=10", headers: bearer(admin.secret))
             let names = (listed.json["keys"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
             #expect(Set(names ?? []) == ["root", "reader", "ci"])
             #expect(!listed.text.contains(ciSecret))
-            let badCursor = try await gateway.request(.get, "/api/v1/admin/keys?cursor=zzz", headers: bearer(admin.secret))
+            let badCursor = try await gateway.request(
+                .get, "/api/v1/admin/keys?cursor=zzz", headers: bearer(admin.secret))
             #expect(badCursor.status == .badRequest && badCursor.code == "invalid_cursor")
 
-            let revoked = try await gateway.request(.delete, "/api/v1/admin/keys/\(ciID)", headers: bearer(admin.secret))
+            let revoked = try await gateway.request(
+                .delete, "/api/v1/admin/keys/\(ciID)", headers: bearer(admin.secret))
             #expect(revoked.status == .ok && revoked["revoked_at"] != nil)
-            let unknown = try await gateway.request(.delete, "/api/v1/admin/keys/key_0000", headers: bearer(admin.secret))
+            let unknown = try await gateway.request(
+                .delete, "/api/v1/admin/keys/key_0000", headers: bearer(admin.secret))
             #expect(unknown.status == .notFound && unknown.code == "unknown_api_key")
 
             // A key limited to 2/min: the third call in a row is 429 with Retry-After and the RateLimit headers.
-            let limited = try await keys.create(name: "slow", permissions: [.admin], rateLimitPerMinute: 2, expiresAt: nil)
-            for _ in 0..<2 { #expect(try await gateway.request(.get, "/api/v1/admin/keys", headers: bearer(limited.secret)).status == .ok) }
+            let limited = try await keys.create(
+                name: "slow", permissions: [.admin], rateLimitPerMinute: 2, expiresAt: nil)
+            for _ in 0..<2 {
+                #expect(
+                    try await gateway.request(.get, "/api/v1/admin/keys", headers: bearer(limited.secret)).status == .ok
+                )
+            }
             let over = try await gateway.request(.get, "/api/v1/admin/keys", headers: bearer(limited.secret))
             #expect(over.status == .tooManyRequests && over.code == "rate_limited")
             #expect(Int(over.headers[.retryAfter] ?? "") ?? 0 >= 1)
@@ -350,13 +440,16 @@ struct DeviceLifecycleTests {
             _ = try await gateway.register()
             _ = try await gateway.register()
             let third = try await gateway.request(
-                .post, "/api/v1/devices/register", json: ["hardware_hash": AuthGateway.hash("a"), "gpu_hash": AuthGateway.hash("b")])
+                .post, "/api/v1/devices/register",
+                json: ["hardware_hash": AuthGateway.hash("a"), "gpu_hash": AuthGateway.hash("b")])
             #expect(third.status == .tooManyRequests && third.code == "rate_limited")
             #expect(third.headers[HTTPField.Name("RateLimit")!]?.hasPrefix("\"register\";r=0;t=") == true)
         }
     }
 
-    @Test("the verify page's own script solves a challenge the server accepts (Node)", .enabled(if: ExternalTools.node != nil))
+    @Test(
+        "the verify page's own script solves a challenge the server accepts (Node)",
+        .enabled(if: ExternalTools.node != nil))
     func pageScript() async throws {
         try await AuthGateway.with(.sqlite) { gateway in
             let device = try await gateway.register()
@@ -379,7 +472,10 @@ struct DeviceLifecycleTests {
                 ])
             let verify = try await gateway.request(
                 .post, "/api/v1/devices/verify",
-                json: ["registration_code": device.code, "email": "o@example.org", "challenge_id": challengeID, "pow_solution": solution])
+                json: [
+                    "registration_code": device.code, "email": "o@example.org", "challenge_id": challengeID,
+                    "pow_solution": solution,
+                ])
             #expect(verify.status == .accepted, "\(verify.text)")
         }
     }

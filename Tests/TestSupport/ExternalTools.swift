@@ -20,7 +20,9 @@ public enum ExternalTools {
 
     /// Node, when installed (scripts/test installs it) — for the verify page's script.
     public static var node: String? {
-        ["/usr/bin/node", "/usr/local/bin/node", "/usr/bin/nodejs"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        ["/usr/bin/node", "/usr/local/bin/node", "/usr/bin/nodejs"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
     }
 
     /// Runs a program to completion; throws with its stderr when it fails. Returns stdout.
@@ -84,7 +86,8 @@ public final class SMTPSink: @unchecked Sendable {
         }
         guard let port = Int(String(decoding: line, as: UTF8.self)) else {
             process.terminate()
-            throw ExternalTools.ToolFailure(command: "smtp_sink.py", output: "did not report a port (is aiosmtpd installed?)")
+            throw ExternalTools.ToolFailure(
+                command: "smtp_sink.py", output: "did not report a port (is aiosmtpd installed?)")
         }
         self.port = port
     }

@@ -13,7 +13,9 @@ public enum TestEnvironment {
     public static let logger = Logger(label: "test")
 
     public static var redisURL: RedisURL? { environment["TEST_REDIS_URL"].flatMap { try? RedisURL.parse($0) } }
-    public static var postgresURL: PostgresURL? { environment["TEST_POSTGRES_URL"].flatMap { try? PostgresURL.parse($0) } }
+    public static var postgresURL: PostgresURL? {
+        environment["TEST_POSTGRES_URL"].flatMap { try? PostgresURL.parse($0) }
+    }
 
     public static var hasRedis: Bool { redisURL != nil || requireServers }
     public static var hasPostgres: Bool { postgresURL != nil || requireServers }
@@ -111,4 +113,3 @@ public func countRows(_ table: String, in database: ServiceDatabase) async throw
         return -1
     }
 }
-

@@ -57,8 +57,10 @@ enum RegistrationCode {
     /// For display and email: `ABCD-EFGH-JKMN`.
     static func display(_ code: String) -> String {
         let characters = Array(code)
-        return stride(from: 0, to: characters.count, by: 4).map { String(characters[$0..<min($0 + 4, characters.count)]) }
-            .joined(separator: "-")
+        return stride(from: 0, to: characters.count, by: 4).map {
+            String(characters[$0..<min($0 + 4, characters.count)])
+        }
+        .joined(separator: "-")
     }
 }
 
@@ -70,7 +72,9 @@ enum EmailAddress {
         let parts = address.split(separator: "@", omittingEmptySubsequences: false)
         guard address.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64,
             parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
-            address.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7f && !"<>()[],;:\\\"".unicodeScalars.contains($0) })
+            address.unicodeScalars.allSatisfy({
+                $0.value > 0x20 && $0.value != 0x7f && !"<>()[],;:\\\"".unicodeScalars.contains($0)
+            })
         else { throw .invalid("invalid_email", "The email address is not valid.") }
         return String(parts[0]) + "@" + parts[1].lowercased()
     }

@@ -38,14 +38,16 @@ struct ProofOfWork: Sendable {
         guard constantTimeEqual(mac(bytes), Array(decoded.suffix(16))) else { throw Self.invalidChallenge }
         let expiresAt = bytes[16..<24].reduce(Int64(0)) { $0 << 8 | Int64($1) } * 1_000_000
         guard now < expiresAt else {
-            throw AuthError(code: "challenge_expired", detail: "The challenge has expired; fetch a new one.",
+            throw AuthError(
+                code: "challenge_expired", detail: "The challenge has expired; fetch a new one.",
                 status: .failedPrecondition)
         }
         let difficulty = Int(bytes[24])
         guard (1...64).contains(solution.utf8.count), solution.utf8.allSatisfy({ (0x21...0x7e).contains($0) }),
             Self.leadingZeroBits(SHA256.hash(data: bytes + Array(solution.utf8))) >= difficulty
         else {
-            throw AuthError.invalid("invalid_pow_solution", "The proof-of-work solution is not valid for the challenge.")
+            throw AuthError.invalid(
+                "invalid_pow_solution", "The proof-of-work solution is not valid for the challenge.")
         }
         return Challenge(id: id, bytes: bytes, difficulty: difficulty, expiresAt: expiresAt)
     }
@@ -54,7 +56,8 @@ struct ProofOfWork: Sendable {
         Array(Array(HMAC<SHA256>.authenticationCode(for: bytes, using: SymmetricKey(data: keyBytes))).prefix(16))
     }
 
-    static let invalidChallenge = AuthError.invalid("invalid_challenge", "The challenge id is not one this server issued.")
+    static let invalidChallenge = AuthError.invalid(
+        "invalid_challenge", "The challenge id is not one this server issued.")
 
     static func leadingZeroBits(_ digest: some Sequence<UInt8>) -> Int {
         var count = 0

@@ -62,9 +62,11 @@ struct SignaturePolicy: Sendable {
         }
         if seconds > nowSeconds + window.seconds {
             throw .unauthenticated(
-                "request_time_future", "X-Request-Time is more than \(window.seconds) s in the future; check the clock.")
+                "request_time_future", "X-Request-Time is more than \(window.seconds) s in the future; check the clock."
+            )
         }
-        guard (8...128).contains(request.nonce.utf8.count), request.nonce.utf8.allSatisfy({ (0x21...0x7e).contains($0) })
+        guard (8...128).contains(request.nonce.utf8.count),
+            request.nonce.utf8.allSatisfy({ (0x21...0x7e).contains($0) })
         else { throw .invalid("invalid_nonce", "X-Nonce must be 8 to 128 printable ASCII characters.") }
         guard request.signature.utf8.count == 64, let signature = [UInt8](hexEncoded: request.signature) else {
             throw .invalid("invalid_signature_format", "X-Signature must be 64 hexadecimal digits (HMAC-SHA256).")

@@ -36,8 +36,10 @@ struct MasterKey: Sendable {
 
     /// A key for one purpose, derived with HKDF-SHA256 (info `leaderboard.<purpose>.v1`).
     func derive(_ purpose: String) -> [UInt8] {
-        HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Array("leaderboard.\(purpose).v1".utf8), outputByteCount: 32)
-            .withUnsafeBytes { Array($0) }
+        HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: key, info: Array("leaderboard.\(purpose).v1".utf8), outputByteCount: 32
+        )
+        .withUnsafeBytes { Array($0) }
     }
 }
 
@@ -78,13 +80,15 @@ struct KeyWrap: Sendable {
             material, using: derivedKey(secret: secret, salt: salt, context: context),
             nonce: AES.GCM.Nonce(data: random.bytes(12)), authenticating: Array(context.utf8))
         return KeyWrap(
-            nonce: Array(box.nonce), ciphertext: Array(box.ciphertext), tag: Array(box.tag), salt: salt, context: context)
+            nonce: Array(box.nonce), ciphertext: Array(box.ciphertext), tag: Array(box.tag), salt: salt,
+            context: context)
     }
 
     func unwrap(secret: String) throws -> [UInt8] {
         let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonce), ciphertext: ciphertext, tag: tag)
         return Array(
-            try AES.GCM.open(box, using: Self.derivedKey(secret: secret, salt: salt, context: context),
+            try AES.GCM.open(
+                box, using: Self.derivedKey(secret: secret, salt: salt, context: context),
                 authenticating: Array(context.utf8)))
     }
 }

@@ -64,7 +64,9 @@ struct AuthRepository: Sendable {
 
     static func device(_ row: SQLRow) throws -> DeviceRecord {
         let stateText = try row.string("state")
-        guard let state = DeviceState(rawValue: stateText) else { throw StorageError("unknown device state '\(stateText)'") }
+        guard let state = DeviceState(rawValue: stateText) else {
+            throw StorageError("unknown device state '\(stateText)'")
+        }
         func secret(_ sealed: String, _ hash: String) throws -> StoredSecret? {
             guard let bytes = try row.optionalBytes(sealed), let hash = try row.optionalString(hash) else { return nil }
             return StoredSecret(sealed: bytes, hash: hash)
@@ -86,7 +88,10 @@ struct AuthRepository: Sendable {
     func insert(_ code: RegistrationCodeRecord) async throws {
         try await sql.execute(
             "INSERT INTO registration_codes (code, machine_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5)",
-            [.text(code.code), .text(code.machineID), .integer(code.createdAt), .integer(code.expiresAt), SQLValue(code.usedAt)])
+            [
+                .text(code.code), .text(code.machineID), .integer(code.createdAt), .integer(code.expiresAt),
+                SQLValue(code.usedAt),
+            ])
     }
 
     func code(_ code: String) async throws -> RegistrationCodeRecord? {
@@ -102,7 +107,8 @@ struct AuthRepository: Sendable {
     }
 
     func markUsed(code: String, at time: Int64) async throws {
-        try await sql.execute("UPDATE registration_codes SET used_at = $1 WHERE code = $2", [.integer(time), .text(code)])
+        try await sql.execute(
+            "UPDATE registration_codes SET used_at = $1 WHERE code = $2", [.integer(time), .text(code)])
     }
 
     /// Forgets the device's unused codes (a new registration supersedes them).
@@ -142,7 +148,8 @@ struct AuthRepository: Sendable {
 
     func confirm(tokenHash: String, at time: Int64) async throws {
         try await sql.execute(
-            "UPDATE email_verifications SET confirmed_at = $1 WHERE token_hash = $2", [.integer(time), .text(tokenHash)])
+            "UPDATE email_verifications SET confirmed_at = $1 WHERE token_hash = $2",
+            [.integer(time), .text(tokenHash)])
     }
 
     func deleteVerification(tokenHash: String) async throws {
@@ -212,7 +219,9 @@ struct AuthRepository: Sendable {
     }
 
     static func apiKey(_ row: SQLRow) throws -> APIKeyRecord {
-        let permissions = try row.string("permissions").split(separator: ",").compactMap { Permission(rawValue: String($0)) }
+        let permissions = try row.string("permissions").split(separator: ",").compactMap {
+            Permission(rawValue: String($0))
+        }
         return APIKeyRecord(
             id: try row.string("key_id"), name: try row.string("name"), prefix: try row.string("prefix"),
             secretHash: try row.string("secret_hash"), permissions: Set(permissions),
@@ -224,7 +233,9 @@ struct AuthRepository: Sendable {
     // MARK: metadata and housekeeping
 
     func metadata(_ name: String) async throws -> String? {
-        try await sql.first("SELECT value FROM auth_metadata WHERE name = $1", [.text(name)]).map { try $0.string("value") }
+        try await sql.first("SELECT value FROM auth_metadata WHERE name = $1", [.text(name)]).map {
+            try $0.string("value")
+        }
     }
 
     /// Stores the value unless one is already stored; returns the stored value.

@@ -16,7 +16,6 @@ struct APIKeyMiddleware: RouterMiddleware {
     let rateLimiter: any RateLimiter
     let clock: any WallClock
 
-
     func handle(
         _ request: Request,
         context: GatewayRequestContext,

@@ -24,7 +24,6 @@ struct DeviceSignatureMiddleware: RouterMiddleware {
     let auth: any Leaderboard_Auth_V1_AuthService.ClientProtocol
     var maximumBodySize = 1 << 20
 
-
     func handle(
         _ request: Request,
         context: GatewayRequestContext,

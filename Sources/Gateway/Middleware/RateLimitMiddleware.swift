@@ -14,7 +14,8 @@ extension Problem {
         var problem = Problem(.tooManyRequests, code: "rate_limited", detail: detail)
         problem.headers[.retryAfter] = "\(wholeSeconds(decision.retryAfter))"
         problem.headers[.rateLimitPolicy] = "\"\(policy.name)\";q=\(policy.limit);w=\(policy.period.components.seconds)"
-        problem.headers[.rateLimit] = "\"\(policy.name)\";r=\(decision.remaining);t=\(wholeSeconds(decision.resetAfter))"
+        problem.headers[.rateLimit] =
+            "\"\(policy.name)\";r=\(decision.remaining);t=\(wholeSeconds(decision.resetAfter))"
         return problem
     }
 

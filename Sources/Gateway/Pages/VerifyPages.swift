@@ -45,7 +45,9 @@ enum VerifyPages {
                 }
                 return page(
                     status: problem.status, title: "Verification failed",
-                    body: "<p>\(escape(problem.detail))</p><p>Request a new link from <a href=\"/verify\">the verify page</a>.</p>")
+                    body:
+                        "<p>\(escape(problem.detail))</p><p>Request a new link from <a href=\"/verify\">the verify page</a>.</p>"
+                )
             }
         }
     }

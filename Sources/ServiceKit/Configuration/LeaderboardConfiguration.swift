@@ -184,7 +184,8 @@ public struct LeaderboardConfiguration: Sendable {
         logFormat = reader.choice(CoreSettings.logFormat, as: LogFormat.self) ?? .text
         shutdownGracePeriod = .seconds(reader.integer(CoreSettings.shutdownGraceSeconds, in: 0...3600))
         let publicText = reader.string(CoreSettings.publicURL)
-        publicURL = publicText.isEmpty ? "http://\(httpAddress)" : String(publicText.reversed().drop { $0 == "/" }.reversed())
+        publicURL =
+            publicText.isEmpty ? "http://\(httpAddress)" : String(publicText.reversed().drop { $0 == "/" }.reversed())
         if !publicText.isEmpty, !(publicText.hasPrefix("http://") || publicText.hasPrefix("https://")) {
             reader.fail(CoreSettings.publicURL, "must start with http:// or https://")
         }

@@ -131,7 +131,8 @@ public struct SMTPMailer: Mailer {
 
     private static func tlsHandler(host: String) throws -> NIOSSLClientHandler {
         let context = try NIOSSLContext(configuration: .makeClientConfiguration())
-        return try NIOSSLClientHandler(context: context, serverHostname: HostPort(host: host, port: 0).isIPLiteral ? nil : host)
+        return try NIOSSLClientHandler(
+            context: context, serverHostname: HostPort(host: host, port: 0).isIPLiteral ? nil : host)
     }
 
     /// Headers and body with CRLF line ends and dot-stuffing (RFC 5321 §4.5.2).
