@@ -1,7 +1,7 @@
 public import Foundation
 public import ServiceKit
 import Synchronization
-public import Testing
+import Testing
 
 /// Helper programs the tests run: Python (`TEST_PYTHON`, a venv `scripts/test` makes with aiosmtpd) and Node.
 public enum ExternalTools {

@@ -111,7 +111,11 @@ public struct SMTPMailer: Mailer {
             var capabilities = try await command("EHLO leaderboard", expect: [250], step: "EHLO")
             if url.security == .opportunistic, capabilities.offers("STARTTLS") {
                 _ = try await command("STARTTLS", expect: [220], step: "STARTTLS")
-                try await channel.channel.pipeline.addHandler(try Self.tlsHandler(host: url.host), position: .first)
+                // The handler is made on the channel's event loop: it is not Sendable.
+                let host = url.host
+                try await channel.channel.eventLoop.submit { [pipeline = channel.channel.pipeline] in
+                    try pipeline.syncOperations.addHandler(try Self.tlsHandler(host: host), position: .first)
+                }.get()
                 capabilities = try await command("EHLO leaderboard", expect: [250], step: "EHLO after STARTTLS")
             } else if url.security == .opportunistic, url.username != nil {
                 throw SMTPError(description: "\(url) does not offer STARTTLS; refusing to send credentials in clear")
