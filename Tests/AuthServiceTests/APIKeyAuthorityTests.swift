@@ -203,9 +203,7 @@ struct MailAndStartTests {
 struct AuthDocumentationTests {
     @Test("the README lists every AuthService setting with its flag and default")
     func readmeListsAuthSettings() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try TestEnvironment.repositoryFile("README.md")
         for setting in AuthSettings.all {
             let defaultText = setting.defaultValue.isEmpty ? "—" : "`\(setting.defaultValue)`"
             #expect(

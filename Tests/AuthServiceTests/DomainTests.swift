@@ -186,9 +186,7 @@ struct DomainTests {
 struct SigningDocumentTests {
     @Test("the worked example's signatures are what the server computes")
     func workedExample() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let document = try String(contentsOf: root.appendingPathComponent("docs/SIGNING.md"), encoding: .utf8)
+        let document = try TestEnvironment.repositoryFile("docs/SIGNING.md")
         var values: [String: String] = [:]
         for line in document.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":"), !line.hasPrefix(" "), !line.hasPrefix("|") else { continue }

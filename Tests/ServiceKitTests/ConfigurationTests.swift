@@ -1,5 +1,6 @@
 import Foundation
 import ServiceKit
+import TestSupport
 import Testing
 
 @Suite("Configuration")
@@ -142,9 +143,7 @@ struct TargetTests {
 struct DocumentationTests {
     @Test("the README's configuration table lists every setting with its flag and default")
     func readmeListsEverySetting() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try TestEnvironment.repositoryFile("README.md")
         for setting in CoreSettings.all {
             let defaultText = setting.defaultValue.isEmpty ? "—" : "`\(setting.defaultValue)`"
             #expect(readme.contains("| `\(setting.flag)` | `\(setting.environmentVariable)` | \(defaultText) |"))

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Logging
 import PostgresNIO
 import SQLiteNIO
@@ -27,6 +27,15 @@ public enum TestEnvironment {
 
     public static func postgres() throws -> PostgresURL {
         try #require(postgresURL, "TEST_POSTGRES_URL is not set (run scripts/test)")
+    }
+
+    /// The repository's root directory (for README.md, docs/ and scripts the tests check or run).
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The text of a file in the repository, e.g. `README.md`.
+    public static func repositoryFile(_ path: String) throws -> String {
+        try String(contentsOf: repositoryRoot.appendingPathComponent(path), encoding: .utf8)
     }
 
     /// A key prefix no other test uses, so suites run in parallel against one Redis.
