@@ -11,7 +11,7 @@ import SwiftProtobuf
 struct APIKeyMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
-    let auth: any Leaderboard_Auth_V1_AuthService.ClientProtocol
+    let auth: AuthClient
     let permission: Leaderboard_Auth_V1_Permission
     let rateLimiter: any RateLimiter
     let clock: any WallClock

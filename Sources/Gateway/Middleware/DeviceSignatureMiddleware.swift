@@ -13,7 +13,6 @@ extension HTTPField.Name {
     static let nonce = Self("X-Nonce")!
     static let signature = Self("X-Signature")!
     static let signatureVersion = Self("X-Signature-Version")!
-    static let apiKey = Self("X-API-Key")!
 }
 
 /// Applied to every route marked signed: collects the body, has AuthService verify the signature (v1 or v2, see
@@ -21,7 +20,7 @@ extension HTTPField.Name {
 struct DeviceSignatureMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
-    let auth: any Leaderboard_Auth_V1_AuthService.ClientProtocol
+    let auth: AuthClient
     var maximumBodySize = 1 << 20
 
     func handle(
