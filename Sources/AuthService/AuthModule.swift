@@ -22,8 +22,8 @@ public struct AuthModule: ServiceModule {
         guard let database = context.database else {
             throw StartupError(origin: "LEADERBOARD_TARGET", message: "auth needs its database")
         }
-        let masterKey = try configuration.loadMasterKey(random: random)
-        try await Self.checkMasterKey(masterKey, database: database, logger: context.logger)
+        let masterKey = try configuration.masterKey.load(random: random)
+        try await masterKey.checkFingerprint(in: database, table: "auth_metadata", logger: context.logger)
         let mailer =
             mailer
             ?? configuration.smtp.map { SMTPMailer(url: $0, from: configuration.mailFrom) as any Mailer }
@@ -36,19 +36,6 @@ public struct AuthModule: ServiceModule {
         let keys = APIKeyAuthority(database: database, logger: context.logger, clock: context.clock, random: random)
         rpcServices = [AuthRPCService(devices: devices, keys: keys)]
         services = [AuthHousekeeping(devices: devices, logger: context.logger)]
-    }
-
-    /// Refuses to start with a master key other than the one that sealed the stored secrets.
-    static func checkMasterKey(_ key: MasterKey, database: ServiceDatabase, logger: Logger) async throws {
-        let stored = try await database.transaction(logger: logger) { sql in
-            try await AuthRepository(sql).setMetadataIfAbsent("master_key_fingerprint", key.fingerprint)
-        }
-        guard stored == key.fingerprint else {
-            throw StartupError(
-                origin: AuthSettings.masterKey.environmentVariable,
-                message: "this master key (fingerprint \(key.fingerprint)) is not the one that sealed the stored "
-                    + "device secrets (fingerprint \(stored))")
-        }
     }
 
     /// Operator keys straight on the database, for `leaderboard admin keys` (works before any key exists).

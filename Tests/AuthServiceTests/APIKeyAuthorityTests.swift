@@ -156,12 +156,11 @@ struct MailAndStartTests {
         try await withTestDatabase(backend) { database in
             _ = try await MigrationRunner.apply(AuthMigrations.all, to: database, logger: TestEnvironment.logger)
             let first = MasterKey(bytes: Array(repeating: 1, count: 32))
-            try await AuthModule.checkMasterKey(first, database: database, logger: TestEnvironment.logger)
-            try await AuthModule.checkMasterKey(first, database: database, logger: TestEnvironment.logger)
+            try await first.checkFingerprint(in: database, table: "auth_metadata", logger: TestEnvironment.logger)
+            try await first.checkFingerprint(in: database, table: "auth_metadata", logger: TestEnvironment.logger)
             await #expect(throws: StartupError.self) {
-                try await AuthModule.checkMasterKey(
-                    MasterKey(bytes: Array(repeating: 2, count: 32)), database: database, logger: TestEnvironment.logger
-                )
+                try await MasterKey(bytes: Array(repeating: 2, count: 32)).checkFingerprint(
+                    in: database, table: "auth_metadata", logger: TestEnvironment.logger)
             }
         }
     }
@@ -175,10 +174,10 @@ struct MailAndStartTests {
         var reader = ConfigurationReader(raw: core.raw)
         let configuration = AuthConfiguration.read(&reader, core: core)
         try reader.check()
-        let key = try configuration.loadMasterKey(random: SystemRandomSource())
-        let again = try configuration.loadMasterKey(random: SystemRandomSource())
+        let key = try configuration.masterKey.load(random: SystemRandomSource())
+        let again = try configuration.masterKey.load(random: SystemRandomSource())
         #expect(key.fingerprint == again.fingerprint)
-        let attributes = try FileManager.default.attributesOfItem(atPath: directory + "/auth-master.key")
+        let attributes = try FileManager.default.attributesOfItem(atPath: directory + "/master.key")
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
 
         #expect(throws: ConfigurationError.self) {
@@ -188,11 +187,11 @@ struct MailAndStartTests {
         }
         #expect(throws: ConfigurationError.self) {
             _ = try LeaderboardConfiguration(
-                arguments: ["--auth-master-key", "short"], environment: [:], modules: [AuthModule.definition])
+                arguments: ["--master-key", "short"], environment: [:], modules: [AuthModule.definition])
         }
         _ = try LeaderboardConfiguration(
             arguments: [
-                "--database-url", "postgres://u@127.0.0.1/db", "--auth-master-key",
+                "--database-url", "postgres://u@127.0.0.1/db", "--master-key",
                 Data(repeating: 4, count: 32).base64EncodedString(),
             ],
             environment: [:], modules: [AuthModule.definition])

@@ -91,7 +91,7 @@ struct BadConfigurationTests {
             (["serve", "--target", "ranking"], "CONFIG ERROR: LEADERBOARD_AUTH_ADDRESS: required"),
             (
                 ["serve", "--database-url", "postgres://u@127.0.0.1:1/db"],
-                "CONFIG ERROR: LEADERBOARD_AUTH_MASTER_KEY: required with a database URL"
+                "CONFIG ERROR: LEADERBOARD_MASTER_KEY: required with a database URL"
             ),
             (["serve", "--smtp-url", "http://mail"], "CONFIG ERROR: --smtp-url: not an smtp:// or smtps:// URL"),
         ])
@@ -108,7 +108,7 @@ struct BadConfigurationTests {
             ["serve"] + ephemeral,
             environment: [
                 "LEADERBOARD_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?sslmode=disable",
-                "LEADERBOARD_AUTH_MASTER_KEY": Data(repeating: 1, count: 32).base64EncodedString(),
+                "LEADERBOARD_MASTER_KEY": Data(repeating: 1, count: 32).base64EncodedString(),
             ])
         #expect(try await database.exitStatus() == 1)
         #expect(database.standardError.contains("STARTUP ERROR: LEADERBOARD_DATABASE_URL: cannot connect"))

@@ -53,7 +53,7 @@ struct DeviceAuthEndToEndTests {
         let base = try await server.httpBase()
         _ = try await EndToEnd.waitFor(base + "/health/ready", status: 200)
         if storage == .embedded {
-            let attributes = try FileManager.default.attributesOfItem(atPath: directory + "/auth-master.key")
+            let attributes = try FileManager.default.attributesOfItem(atPath: directory + "/master.key")
             #expect((attributes[.posixPermissions] as? Int) == 0o600)
         }
 

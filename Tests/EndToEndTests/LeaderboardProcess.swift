@@ -175,7 +175,7 @@ enum EndToEnd {
     /// needs a configured master key; every process of one system gets the same one.
     static func productionSettings() async throws -> [String] {
         guard let database = try await freshPostgresDatabase() else { return [] }
-        let key = ["--auth-master-key", Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()]
+        let key = ["--master-key", Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()]
         guard let redis = redisURL else {
             if requireServers { Issue.record("TEST_REDIS_URL is not set (run scripts/test)") }
             return ["--database-url", database] + key

@@ -45,7 +45,7 @@ struct AuthGateway: Sendable {
             let configuration = try LeaderboardConfiguration(
                 arguments: [
                     "--public-url", publicURL, "--pow-difficulty", "8", "--smtp-url",
-                    "smtp://127.0.0.1:\(sink.port)?tls=none", "--auth-master-key",
+                    "smtp://127.0.0.1:\(sink.port)?tls=none", "--master-key",
                     Data(repeating: 6, count: 32).base64EncodedString(),
                 ], environment: [:], modules: [AuthModule.definition])
             let readiness = ReadinessProbe(targets: [], channels: [:], redis: nil)

@@ -2,46 +2,6 @@ import Crypto
 import Foundation
 import ServiceKit
 
-/// The server master key: seals device secrets at rest and derives the other server keys.
-///
-/// Sealed format: `0x01 ‖ nonce (12) ‖ ciphertext ‖ tag (16)`, AES-256-GCM, with the purpose (e.g.
-/// `device-secret:<machine_id>`) as associated data so a sealed value cannot be moved to another row.
-struct MasterKey: Sendable {
-    /// Raw bytes: `SymmetricKey` is not `Sendable`.
-    private let bytes: [UInt8]
-    private var key: SymmetricKey { SymmetricKey(data: bytes) }
-
-    init(bytes: [UInt8]) {
-        precondition(bytes.count == 32, "the master key is 32 bytes")
-        self.bytes = bytes
-    }
-
-    /// Identifies the key without revealing it; stored so a start with another key is refused.
-    var fingerprint: String {
-        Array(SHA256.hash(data: Array("leaderboard.master-key.fingerprint\n".utf8) + bytes)).prefix(8).hexEncoded
-    }
-
-    func seal(_ plaintext: [UInt8], purpose: String) throws -> [UInt8] {
-        let box = try AES.GCM.seal(plaintext, using: key, authenticating: Array(purpose.utf8))
-        return [1] + Array(box.nonce) + Array(box.ciphertext) + Array(box.tag)
-    }
-
-    func open(_ sealed: [UInt8], purpose: String) throws -> [UInt8] {
-        guard sealed.count >= 29, sealed[0] == 1 else { throw StorageError("sealed value has an unknown format") }
-        let box = try AES.GCM.SealedBox(
-            nonce: AES.GCM.Nonce(data: sealed[1..<13]), ciphertext: sealed[13..<(sealed.count - 16)],
-            tag: sealed.suffix(16))
-        return Array(try AES.GCM.open(box, using: key, authenticating: Array(purpose.utf8)))
-    }
-
-    /// A key for one purpose, derived with HKDF-SHA256 (info `leaderboard.<purpose>.v1`).
-    func derive(_ purpose: String) -> [UInt8] {
-        HKDF<SHA256>.deriveKey(
-            inputKeyMaterial: key, info: Array("leaderboard.\(purpose).v1".utf8), outputByteCount: 32
-        )
-        .withUnsafeBytes { Array($0) }
-    }
-}
 
 /// Device secrets and operator API keys: a recognisable prefix and 32 random bytes in URL-safe base64.
 enum SecretToken {

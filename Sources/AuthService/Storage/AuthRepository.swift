@@ -232,20 +232,6 @@ struct AuthRepository: Sendable {
 
     // MARK: metadata and housekeeping
 
-    func metadata(_ name: String) async throws -> String? {
-        try await sql.first("SELECT value FROM auth_metadata WHERE name = $1", [.text(name)]).map {
-            try $0.string("value")
-        }
-    }
-
-    /// Stores the value unless one is already stored; returns the stored value.
-    func setMetadataIfAbsent(_ name: String, _ value: String) async throws -> String {
-        try await sql.execute(
-            "INSERT INTO auth_metadata (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-            [.text(name), .text(value)])
-        return try await metadata(name) ?? value
-    }
-
     /// What one housekeeping pass removed.
     struct PurgeCounts: Sendable, Equatable {
         var codes = 0
