@@ -22,12 +22,12 @@ let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummi
 let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 
 /// A service target: its own module, built on ServiceKit and the generated contract only.
-func serviceTarget(_ name: String) -> Target {
+func serviceTarget(_ name: String, extra: [Target.Dependency] = []) -> Target {
     .target(
         name: name,
         dependencies: [
             "ServiceKit", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, logging, lifecycle, crypto,
-        ],
+        ] + extra,
         swiftSettings: strictSettings
     )
 }
@@ -40,6 +40,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -83,7 +84,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         serviceTarget("AuthService"),
-        serviceTarget("DatasetService"),
+        serviceTarget("DatasetService", extra: [nioCore, nioPosix]),
         serviceTarget("RankingService"),
         serviceTarget("InteractionService"),
         .target(
@@ -91,6 +92,7 @@ let package = Package(
             dependencies: [
                 "ServiceKit", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, hummingbird, logging, metrics,
                 crypto, .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ],
             swiftSettings: strictSettings
         ),

@@ -57,6 +57,7 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
         DeviceRoutes.add(to: router, dependencies: dependencies, auth: services.auth)
         APIKeyRoutes.add(to: router, dependencies: dependencies, auth: services.auth)
         VerifyPages.add(to: router, dependencies: dependencies, auth: services.auth)
+        DatasetRoutes.add(to: router, dependencies: dependencies, auth: services.auth, datasets: services.datasets)
     }
     return router
 }

@@ -7,9 +7,14 @@ typealias AuthClient = any Leaderboard_Auth_V1_AuthService.ClientProtocol
 /// The gateway's clients of the services behind it, whichever transport reaches them.
 public struct GatewayServices: Sendable {
     public let auth: any Leaderboard_Auth_V1_AuthService.ClientProtocol
+    public let datasets: any Leaderboard_Dataset_V1_DatasetService.ClientProtocol
 
-    public init(auth: any Leaderboard_Auth_V1_AuthService.ClientProtocol) {
+    public init(
+        auth: any Leaderboard_Auth_V1_AuthService.ClientProtocol,
+        datasets: any Leaderboard_Dataset_V1_DatasetService.ClientProtocol
+    ) {
         self.auth = auth
+        self.datasets = datasets
     }
 
     /// Wraps each service's channel in its generated client.
@@ -17,6 +22,10 @@ public struct GatewayServices: Sendable {
         switch try channels(.auth) {
         case .inProcess(let client): auth = Leaderboard_Auth_V1_AuthService.Client(wrapping: client)
         case .http2(let client): auth = Leaderboard_Auth_V1_AuthService.Client(wrapping: client)
+        }
+        switch try channels(.dataset) {
+        case .inProcess(let client): datasets = Leaderboard_Dataset_V1_DatasetService.Client(wrapping: client)
+        case .http2(let client): datasets = Leaderboard_Dataset_V1_DatasetService.Client(wrapping: client)
         }
     }
 }

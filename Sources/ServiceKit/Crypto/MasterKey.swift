@@ -72,7 +72,9 @@ public enum MasterKeySource: Sendable, Equatable {
             if let bytes = [UInt8](base64URLEncoded: keyText), bytes.count == 32 { return .value(bytes) }
             reader.fail(MasterKeySettings.key, "must be base64 of exactly 32 bytes (e.g. openssl rand -base64 32)")
         } else if !keyFile.isEmpty {
-            if !FileSystem.isReadableFile(keyFile) { reader.fail(MasterKeySettings.file, "cannot read file '\(keyFile)'") }
+            if !FileSystem.isReadableFile(keyFile) {
+                reader.fail(MasterKeySettings.file, "cannot read file '\(keyFile)'")
+            }
             return .file(path: keyFile, create: false)
         } else if !core.isEmbeddedStorage {
             // Replicas sharing a database must share the key; a key generated per machine would lock them out.
@@ -94,7 +96,8 @@ public enum MasterKeySource: Sendable, Equatable {
                     FileManager.default.createFile(
                         atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
                 else {
-                    throw StartupError(origin: MasterKeySettings.file.environmentVariable, message: "cannot create '\(path)'")
+                    throw StartupError(
+                        origin: MasterKeySettings.file.environmentVariable, message: "cannot create '\(path)'")
                 }
             }
             guard let text = try? String(contentsOfFile: path, encoding: .utf8),

@@ -1,0 +1,261 @@
+import Crypto
+import Foundation
+import LeaderboardAPI
+import Logging
+import ServiceKit
+import Synchronization
+
+/// Dataset versions: atomic encrypted uploads, metadata, activation, per-device keys and verified reads of the stored
+/// ciphertext. Both the RPC service and the tests use it.
+struct DatasetAuthority: Sendable {
+    let database: ServiceDatabase
+    let blobs: any BlobStore
+    let logger: Logger
+    let clock: any WallClock
+    let random: any RandomSource
+    let masterKey: MasterKey
+    let defaultChunkSize: Int
+    /// Wraps a content key for one device (AuthService's `WrapKeyForDevice`).
+    let wrapKey:
+        @Sendable (_ machineID: String, _ context: String, _ key: [UInt8]) async throws ->
+            Leaderboard_Auth_V1_WrappedKey
+    /// Blob prefix and manifest per version: both immutable once uploaded, so kept after the first read.
+    private let layouts = LayoutCache()
+
+    static let chunkSizes = (64 << 10)...(64 << 20)
+
+    init(
+        database: ServiceDatabase, blobs: any BlobStore, logger: Logger, clock: any WallClock, random: any RandomSource,
+        masterKey: MasterKey, defaultChunkSize: Int,
+        wrapKey: @escaping @Sendable (String, String, [UInt8]) async throws -> Leaderboard_Auth_V1_WrappedKey
+    ) {
+        self.database = database
+        self.blobs = blobs
+        self.logger = logger
+        self.clock = clock
+        self.random = random
+        self.masterKey = masterKey
+        self.defaultChunkSize = defaultChunkSize
+        self.wrapKey = wrapKey
+    }
+
+    struct UploadHeader: Sendable {
+        var version: String
+        var name = ""
+        var description = ""
+        var chunkSize = 0
+        var activate = false
+        var minDurationSeconds = 0
+    }
+
+    /// Encrypts and stores a streamed upload; the version becomes visible only when everything is stored. Any
+    /// failure (bad input, a broken stream, a duplicate) leaves nothing behind.
+    func upload(_ header: UploadHeader, data: some AsyncSequence<[UInt8], any Error>) async throws -> DatasetRecord {
+        let version = try DatasetVersionName.validate(header.version)
+        let name = header.name.isEmpty ? version : header.name.trimmingCharacters(in: .whitespaces)
+        guard (1...200).contains(name.count),
+            name.unicodeScalars.allSatisfy({ $0.properties.generalCategory != .control })
+        else {
+            throw DatasetError.invalid("invalid_name", "name must be 1 to 200 characters without control characters.")
+        }
+        guard header.description.count <= 4000 else {
+            throw DatasetError.invalid("invalid_description", "description must be at most 4000 characters.")
+        }
+        let chunkSize = header.chunkSize == 0 ? defaultChunkSize : header.chunkSize
+        guard Self.chunkSizes.contains(chunkSize) else {
+            throw DatasetError.invalid("invalid_chunk_size", "chunk_size must be 0 (default) or 64 KiB to 64 MiB.")
+        }
+        guard (0...86_400).contains(header.minDurationSeconds) else {
+            throw DatasetError.invalid("invalid_min_duration", "min_duration_seconds must be 0 to 86400.")
+        }
+        guard try await record(version) == nil else { throw DatasetError.versionExists }
+
+        let key = random.bytes(32)
+        let staging = try await blobs.stage()
+        let prefix = "\(version).\(random.bytes(6).hexEncoded)"
+        var committed = false
+        do {
+            var assembler = ChunkAssembler(version: version, chunkSize: chunkSize, key: key)
+            for try await piece in data {
+                for chunk in try assembler.append(piece) {
+                    try await staging.write(name: Self.chunkName(chunk.index), bytes: chunk.sealed)
+                }
+            }
+            for chunk in try assembler.finish() {
+                try await staging.write(name: Self.chunkName(chunk.index), bytes: chunk.sealed)
+            }
+            let manifest = assembler.manifest()
+            try await staging.write(name: "manifest.json", bytes: try manifest.encoded())
+            try await staging.commit(as: prefix)
+            committed = true
+            let now = clock.microsecondsSinceEpoch()
+            let record = DatasetRecord(
+                version: version, name: name, description: header.description, active: header.activate,
+                createdAt: now, activatedAt: header.activate ? now : nil, minDurationSeconds: header.minDurationSeconds,
+                blobPrefix: prefix,
+                contentKeySealed: try masterKey.seal(key, purpose: Self.keyPurpose(version)), manifest: manifest)
+            try await database.transaction(logger: logger) { sql in
+                let repository = DatasetRepository(sql)
+                guard try await repository.version(version) == nil else { throw DatasetError.versionExists }
+                try await repository.insert(record)
+            }
+            logger.notice(
+                "dataset uploaded",
+                metadata: [
+                    "version": "\(version)", "bytes": "\(manifest.plaintextSize)", "chunks": "\(manifest.chunks.count)",
+                    "active": "\(header.activate)",
+                ])
+            return record
+        } catch {
+            await staging.abort()
+            if committed { try? await blobs.remove(prefix: prefix) }
+            throw error
+        }
+    }
+
+    static func chunkName(_ index: Int) -> String {
+        "chunk-" + String(String(index).reversed()).padding(toLength: 8, withPad: "0", startingAt: 0).reversed()
+    }
+
+    static func keyPurpose(_ version: String) -> String { "dataset-content-key:\(version)" }
+
+    func record(_ version: String) async throws -> DatasetRecord? {
+        let version = try DatasetVersionName.validate(version)
+        return try await database.withExecutor(logger: logger) { try await DatasetRepository($0).version(version) }
+    }
+
+    func get(_ version: String) async throws -> DatasetRecord {
+        guard let record = try await record(version) else { throw DatasetError.unknownVersion }
+        return record
+    }
+
+    func latest() async throws -> DatasetRecord {
+        guard
+            let record = try await database.withExecutor(
+                logger: logger, { try await DatasetRepository($0).latestActive() })
+        else { throw DatasetError.noActiveVersion }
+        return record
+    }
+
+    static let defaultPageSize = 50
+    static let maximumPageSize = 200
+
+    /// Newest first. The cursor is opaque to clients: base64url of `<created_at>:<version>`.
+    func list(cursor: String, limit: Int, includeInactive: Bool) async throws -> (
+        versions: [DatasetRecord], next: String
+    ) {
+        guard (0...Self.maximumPageSize).contains(limit) else {
+            throw DatasetError.invalid("invalid_limit", "limit must be 0 (default) to \(Self.maximumPageSize).")
+        }
+        var decoded: (Int64, String)?
+        if !cursor.isEmpty {
+            guard let bytes = [UInt8](base64URLEncoded: cursor), let text = String(validating: bytes, as: UTF8.self),
+                let colon = text.firstIndex(of: ":"), let time = Int64(text[..<colon]),
+                let version = try? DatasetVersionName.validate(String(text[text.index(after: colon)...]))
+            else { throw DatasetError.invalid("invalid_cursor", "The cursor is not one this server returned.") }
+            decoded = (time, version)
+        }
+        let after = decoded
+        let size = limit == 0 ? Self.defaultPageSize : limit
+        let rows = try await database.withExecutor(logger: logger) { sql in
+            try await DatasetRepository(sql).list(after: after, limit: size + 1, includeInactive: includeInactive)
+        }
+        let page = Array(rows.prefix(size))
+        let next =
+            rows.count > size
+            ? page.last.map { Array("\($0.createdAt):\($0.version)".utf8).base64URLEncoded } ?? "" : ""
+        return (page, next)
+    }
+
+    /// Activates or deactivates a version (again: no change).
+    func setActive(_ version: String, active: Bool) async throws -> DatasetRecord {
+        let version = try DatasetVersionName.validate(version)
+        let now = clock.microsecondsSinceEpoch()
+        let record = try await database.transaction(logger: logger) { sql in
+            let repository = DatasetRepository(sql)
+            guard var record = try await repository.version(version, lock: true) else {
+                throw DatasetError.unknownVersion
+            }
+            if record.active != active {
+                try await repository.setActive(version, active: active, at: now)
+                record.active = active
+                record.activatedAt = active ? now : nil
+            }
+            return record
+        }
+        logger.notice("dataset \(active ? "activated" : "deactivated")", metadata: ["version": "\(version)"])
+        return record
+    }
+
+    /// The version's content key wrapped for one device; only active versions hand out keys.
+    func key(version: String, machineID: String) async throws -> Leaderboard_Auth_V1_WrappedKey {
+        let record = try await get(version)
+        guard record.active else { throw DatasetError.notActive }
+        let key = try masterKey.open(record.contentKeySealed, purpose: Self.keyPurpose(record.version))
+        return try await wrapKey(machineID, "dataset:\(record.version)", key)
+    }
+
+    /// Prefix and manifest of a version, from memory after the first read.
+    func layout(_ version: String) async throws -> (prefix: String, manifest: Manifest) {
+        if let known = layouts.entries.withLock({ $0[version] }) { return known }
+        let record = try await get(version)
+        let layout = (record.blobPrefix, record.manifest)
+        layouts.entries.withLock { $0[version] = layout }
+        return layout
+    }
+
+    /// One stored chunk, read whole once and checked against the manifest before any of it is sent.
+    func chunk(version: String, index: Int) async throws -> [UInt8] {
+        let (prefix, manifest) = try await layout(try DatasetVersionName.validate(version))
+        guard manifest.chunks.indices.contains(index) else { throw DatasetError.unknownChunk }
+        return try await verifiedChunk(prefix: prefix, entry: manifest.chunks[index], version: version)
+    }
+
+    private func verifiedChunk(prefix: String, entry: ChunkEntry, version: String) async throws -> [UInt8] {
+        let bytes: [UInt8]
+        do {
+            bytes = try await blobs.read(prefix: prefix, name: Self.chunkName(entry.index), range: nil)
+        } catch {
+            logger.error(
+                "dataset chunk unreadable",
+                metadata: ["version": "\(version)", "chunk": "\(entry.index)", "error": "\(error)"])
+            throw DatasetError.corruptChunk
+        }
+        guard bytes.count == entry.ciphertextSize, Array(SHA256.hash(data: bytes)).hexEncoded == entry.ciphertextSHA256
+        else {
+            logger.error(
+                "dataset chunk corrupt: stored bytes do not match the manifest; restore it from a backup or re-upload the version",
+                metadata: ["version": "\(version)", "chunk": "\(entry.index)", "blob_prefix": "\(prefix)"])
+            throw DatasetError.corruptChunk
+        }
+        return bytes
+    }
+
+    /// The concatenated ciphertext bytes `range`, chunk by chunk (each checked before use), for `body`.
+    func ciphertext(version: String, range: Range<Int64>, _ body: ([UInt8]) async throws -> Void) async throws {
+        let (prefix, manifest) = try await layout(try DatasetVersionName.validate(version))
+        guard range.lowerBound >= 0, range.upperBound <= manifest.ciphertextSize, !range.isEmpty else {
+            throw DatasetError.rangeNotSatisfiable
+        }
+        for (entry, within) in manifest.pieces(of: range) {
+            let bytes = try await verifiedChunk(prefix: prefix, entry: entry, version: version)
+            try await body(Array(bytes[Int(within.lowerBound)..<Int(within.upperBound)]))
+        }
+    }
+
+    /// Removes staging leftovers and blob sets no version refers to (crashed uploads), if older than an hour so an
+    /// upload committing right now on another replica is never touched.
+    func sweep() async throws {
+        guard let store = blobs as? FileSystemBlobStore else { return }
+        let known = try await database.withExecutor(logger: logger) { try await DatasetRepository($0).blobPrefixes() }
+        let removed = try await store.sweep(keeping: known, olderThan: .seconds(3600))
+        if removed > 0 {
+            logger.notice("dataset sweep removed unreferenced blob sets", metadata: ["count": "\(removed)"])
+        }
+    }
+}
+
+/// Shared by copies of a ``DatasetAuthority`` (every request handler holds one).
+final class LayoutCache: Sendable {
+    let entries = Mutex<[String: (prefix: String, manifest: Manifest)]>([:])
+}

@@ -1,0 +1,144 @@
+import Foundation
+import NIOPosix
+import ServiceKit
+
+/// Where dataset ciphertext lives. A set of blobs is written into a staging area and becomes visible under its
+/// prefix only by ``BlobStaging/commit(as:)``, so an interrupted upload leaves nothing readable.
+///
+/// Names and prefixes are checked by ``BlobName`` before they reach an implementation: never built from unchecked
+/// input.
+protocol BlobStore: Sendable {
+    func stage() async throws -> any BlobStaging
+    /// Reads `range` of a blob (the whole blob when nil).
+    func read(prefix: String, name: String, range: Range<Int64>?) async throws -> [UInt8]
+    func remove(prefix: String) async throws
+    /// Every committed prefix (for sweeping ones no database row refers to).
+    func prefixes() async throws -> [String]
+}
+
+protocol BlobStaging: Sendable {
+    func write(name: String, bytes: [UInt8]) async throws
+    func commit(as prefix: String) async throws
+    /// Drops everything written; safe to call after a failed commit.
+    func abort() async
+}
+
+/// The only names the blob stores accept: 1–100 characters of `a–z A–Z 0–9 . _ -`, not starting with a dot.
+enum BlobName {
+    static func check(_ name: String) throws -> String {
+        let utf8 = Array(name.utf8)
+        guard (1...100).contains(utf8.count), utf8.first != UInt8(ascii: "."),
+            utf8.allSatisfy({
+                (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0)
+                    || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")
+            })
+        else { throw StorageError("refusing blob name '\(name)'") }
+        return name
+    }
+}
+
+/// Blobs as files: `<root>/<prefix>/<name>`, staged in `<root>/.staging/<random>/` and committed by one rename.
+/// File work runs on NIO's blocking-IO thread pool, never on the concurrency pool.
+struct FileSystemBlobStore: BlobStore {
+    let root: String
+
+    init(root: String) throws {
+        self.root = root
+        try FileSystem.createDirectory(root + "/.staging")
+    }
+
+    func stage() async throws -> any BlobStaging {
+        let directory = "\(root)/.staging/\(UUID().uuidString.lowercased())"
+        try await Self.blocking {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        }
+        return FileSystemStaging(root: root, directory: directory)
+    }
+
+    func read(prefix: String, name: String, range: Range<Int64>?) async throws -> [UInt8] {
+        let path = "\(root)/\(try BlobName.check(prefix))/\(try BlobName.check(name))"
+        return try await Self.blocking {
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw StorageError("blob \(prefix)/\(name) is missing")
+            }
+            defer { try? handle.close() }
+            if let range {
+                try handle.seek(toOffset: UInt64(range.lowerBound))
+                return Array(try handle.read(upToCount: Int(range.count)) ?? Data())
+            }
+            return Array(try handle.readToEnd() ?? Data())
+        }
+    }
+
+    func remove(prefix: String) async throws {
+        let path = "\(root)/\(try BlobName.check(prefix))"
+        try await Self.blocking {
+            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+        }
+    }
+
+    func prefixes() async throws -> [String] {
+        try await Self.blocking {
+            try FileManager.default.contentsOfDirectory(atPath: root).filter { !$0.hasPrefix(".") }.sorted()
+        }
+    }
+
+    /// Removes staging directories and committed prefixes not in `known`, when last modified before `age` ago.
+    /// Returns how many it removed.
+    func sweep(keeping known: Set<String>, olderThan age: Duration) async throws -> Int {
+        let root = root
+        let cutoff = Date().addingTimeInterval(-Double(age.components.seconds))
+        return try await Self.blocking {
+            let manager = FileManager.default
+            var candidates = try manager.contentsOfDirectory(atPath: root + "/.staging").map {
+                "\(root)/.staging/\($0)"
+            }
+            candidates += try manager.contentsOfDirectory(atPath: root)
+                .filter { !$0.hasPrefix(".") && !known.contains($0) }.map { "\(root)/\($0)" }
+            var removed = 0
+            for path in candidates {
+                let modified = (try? manager.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
+                if modified < cutoff {
+                    try manager.removeItem(atPath: path)
+                    removed += 1
+                }
+            }
+            return removed
+        }
+    }
+
+    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(work)
+    }
+}
+
+struct FileSystemStaging: BlobStaging {
+    let root: String
+    let directory: String
+
+    func write(name: String, bytes: [UInt8]) async throws {
+        let path = "\(directory)/\(try BlobName.check(name))"
+        try await FileSystemBlobStore.blocking {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw StorageError("cannot create \(path)")
+            }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            try handle.write(contentsOf: bytes)
+            try handle.synchronize()
+        }
+    }
+
+    func commit(as prefix: String) async throws {
+        let target = "\(root)/\(try BlobName.check(prefix))"
+        try await FileSystemBlobStore.blocking { try FileManager.default.moveItem(atPath: directory, toPath: target) }
+    }
+
+    func abort() async {
+        _ = try? await FileSystemBlobStore.blocking {
+            if FileManager.default.fileExists(atPath: directory) {
+                try FileManager.default.removeItem(atPath: directory)
+            }
+        }
+    }
+}

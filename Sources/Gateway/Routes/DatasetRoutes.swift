@@ -1,0 +1,330 @@
+import AsyncAlgorithms
+import Foundation
+import GRPCCore
+import HTTPTypes
+import Hummingbird
+import LeaderboardAPI
+import NIOCore
+import ServiceKit
+import SwiftProtobuf
+import Synchronization
+
+/// The DatasetService client the routes call.
+typealias DatasetClient = any Leaderboard_Dataset_V1_DatasetService.ClientProtocol
+
+/// `/api/v1/datasets/*` (metadata, manifests, the per-device key, ciphertext chunks and the whole ciphertext with
+/// `Range`) and `/api/v1/admin/datasets` (streaming upload, activation). Format: docs/DATASET-FORMAT.md.
+enum DatasetRoutes {
+    static func add(
+        to router: Router<GatewayRequestContext>, dependencies: GatewayDependencies, auth: AuthClient,
+        datasets: DatasetClient
+    ) {
+        let manifests = ManifestCache(datasets: datasets)
+        let public_ = router.group("/api/v1/datasets")
+        public_.get { request, _ in
+            let page = try await datasets.listDatasets(
+                .with {
+                    $0.page = try pageRequest(request)
+                    $0.includeInactive = false
+                })
+            return jsonResponse(
+                [
+                    "versions": page.versions.map { versionJSON($0) },
+                    "next_cursor": page.page.nextCursor.isEmpty ? NSNull() : page.page.nextCursor as Any,
+                ], status: .ok, headers: [.cacheControl: "public, max-age=30"])
+        }
+        public_.get("/latest") { _, _ in
+            let version = try await datasets.getLatestDataset(.with { $0.includeManifest = true })
+            return jsonResponse(versionJSON(version), status: .ok, headers: [.cacheControl: "public, max-age=30"])
+        }
+        public_.get("/{version}") { _, context in
+            let name = try context.parameters.require("version")
+            let version = try await datasets.getDataset(
+                .with {
+                    $0.version = name
+                    $0.includeManifest = true
+                })
+            return jsonResponse(versionJSON(version), status: .ok, headers: [.cacheControl: "public, max-age=30"])
+        }
+        public_.group("/{version}/key").add(middleware: DeviceSignatureMiddleware(auth: auth))
+            .get { _, context in
+                let machineID = try context.requireDevice().machineID
+                let name = try context.parameters.require("version")
+                let key = try await datasets.getDatasetKey(
+                    .with {
+                        $0.version = name
+                        $0.machineID = machineID
+                    })
+                return jsonResponse(
+                    [
+                        "version": key.version, "algorithm": "HKDF-SHA256/AES-256-GCM", "context": key.context,
+                        "hkdf_salt": key.hkdfSalt.base64EncodedString(), "nonce": key.nonce.base64EncodedString(),
+                        "ciphertext": key.ciphertext.base64EncodedString(), "tag": key.tag.base64EncodedString(),
+                    ], status: .ok, headers: DeviceRoutes.noStore)
+            }
+        public_.get("/{version}/chunks/{index}") { request, context in
+            let name = try context.parameters.require("version")
+            let manifest = try await manifests.manifest(name)
+            guard let index = Int(context.parameters.get("index") ?? ""), manifest.chunks.indices.contains(index) else {
+                throw Problem(
+                    .notFound, code: "unknown_chunk",
+                    detail: "Chunk indexes of this version run from 0 to \(manifest.chunks.count - 1).")
+            }
+            let chunk = manifest.chunks[index]
+            let etag = "\"\(chunk.ciphertextSha256)\""
+            var headers: HTTPFields = [
+                .eTag: etag, .cacheControl: "public, max-age=31536000, immutable",
+                .contentType: "application/octet-stream",
+            ]
+            if let match = request.headers[.ifNoneMatch], match == etag || match == "*" {
+                return Response(status: .notModified, headers: headers)
+            }
+            headers[.contentLength] = "\(chunk.ciphertextSize)"
+            let pieces = try await PieceStream.start { channel in
+                try await datasets.readChunk(
+                    .with {
+                        $0.version = name
+                        $0.index = Int64(index)
+                    }
+                ) { response in
+                    for try await piece in response.messages { await channel.send(ByteBuffer(bytes: piece.data)) }
+                }
+            }
+            return Response(status: .ok, headers: headers, body: pieces.body(contentLength: Int(chunk.ciphertextSize)))
+        }
+        public_.get("/{version}/download") { request, context in
+            let name = try context.parameters.require("version")
+            let manifest = try await manifests.manifest(name)
+            let size = manifest.ciphertextSize
+            var headers: HTTPFields = [
+                .acceptRanges: "bytes", .eTag: "\"\(manifest.plaintextSha256)-\(manifest.ciphertextSize)\"",
+                .cacheControl: "public, max-age=31536000, immutable", .contentType: "application/octet-stream",
+            ]
+            var status = HTTPResponse.Status.ok
+            var range: Range<Int64> = 0..<size
+            if let header = request.headers[.range] {
+                range = try ByteRange.parse(header, size: size)
+                status = .partialContent
+                headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(size)"
+            }
+            headers[.contentLength] = "\(range.count)"
+            if request.method == .head { return Response(status: status, headers: headers) }
+            let requested = range
+            let pieces = try await PieceStream.start { channel in
+                try await datasets.readCiphertext(
+                    .with {
+                        $0.version = name
+                        $0.offset = requested.lowerBound
+                        $0.length = Int64(requested.count)
+                    }
+                ) { response in
+                    for try await piece in response.messages { await channel.send(ByteBuffer(bytes: piece.data)) }
+                }
+            }
+            return Response(status: status, headers: headers, body: pieces.body(contentLength: Int(range.count)))
+        }
+
+        let admin = router.group("/api/v1/admin/datasets")
+            .add(
+                middleware: APIKeyMiddleware(
+                    auth: auth, permission: .admin, rateLimiter: dependencies.rateLimiter, clock: dependencies.clock))
+        admin.get { request, _ in
+            let includeInactive = request.uri.queryParameters["include_inactive"].map { $0 != "false" } ?? true
+            let page = try await datasets.listDatasets(
+                .with {
+                    $0.page = try pageRequest(request)
+                    $0.includeInactive = includeInactive
+                })
+            return jsonResponse(
+                [
+                    "versions": page.versions.map { versionJSON($0) },
+                    "next_cursor": page.page.nextCursor.isEmpty ? NSNull() : page.page.nextCursor as Any,
+                ], status: .ok, headers: DeviceRoutes.noStore)
+        }
+        admin.post { request, _ in
+            let query = request.uri.queryParameters
+            guard let version = query["version"].map(String.init) else {
+                throw Problem(
+                    .badRequest, code: "missing_field", detail: "The query parameter \"version\" is required.")
+            }
+            let header = try Leaderboard_Dataset_V1_UploadHeader.with {
+                $0.version = version
+                $0.name = query["name"].map(String.init) ?? ""
+                $0.description_p = query["description"].map(String.init) ?? ""
+                $0.activate = query["activate"].map { $0 == "true" || $0 == "1" } ?? false
+                $0.chunkSize = try integer(query["chunk_size"], name: "chunk_size")
+                $0.minDurationSeconds = Int32(
+                    clamping: try integer(query["min_duration_seconds"], name: "min_duration_seconds"))
+            }
+            let body = request.body
+            let uploaded = try await datasets.uploadDataset(
+                requestProducer: { writer in
+                    try await writer.write(.with { $0.header = header })
+                    for try await buffer in body {
+                        var buffer = buffer
+                        while buffer.readableBytes > 0 {
+                            let piece = buffer.readSlice(length: min(buffer.readableBytes, 256 << 10))!
+                            try await writer.write(.with { $0.data = Data(piece.readableBytesView) })
+                        }
+                    }
+                })
+            return jsonResponse(versionJSON(uploaded), status: .created, headers: DeviceRoutes.noStore)
+        }
+        admin.post("/{version}/activate") { _, context in
+            let name = try context.parameters.require("version")
+            let version = try await datasets.activateDataset(.with { $0.version = name })
+            return jsonResponse(versionJSON(version), status: .ok, headers: DeviceRoutes.noStore)
+        }
+        admin.post("/{version}/deactivate") { _, context in
+            let name = try context.parameters.require("version")
+            let version = try await datasets.deactivateDataset(.with { $0.version = name })
+            return jsonResponse(versionJSON(version), status: .ok, headers: DeviceRoutes.noStore)
+        }
+    }
+
+    static func integer(_ text: Substring?, name: String) throws -> Int64 {
+        guard let text else { return 0 }
+        guard let value = Int64(text), value >= 0 else {
+            throw Problem(.badRequest, code: "invalid_field_type", detail: "\(name) must be a non-negative integer.")
+        }
+        return value
+    }
+
+    static func pageRequest(_ request: Request) throws -> Leaderboard_Common_V1_PageRequest {
+        let query = request.uri.queryParameters
+        return try .with {
+            if let text = query["limit"] {
+                guard let limit = Int32(text) else {
+                    throw Problem(.badRequest, code: "invalid_limit", detail: "limit must be an integer.")
+                }
+                $0.limit = limit
+            }
+            $0.cursor = query["cursor"].map(String.init) ?? ""
+        }
+    }
+
+    static func versionJSON(_ version: Leaderboard_Dataset_V1_DatasetVersion) -> [String: Any] {
+        var json: [String: Any] = [
+            "version": version.version, "name": version.name, "description": version.description_p,
+            "active": version.active, "created_at": jsonValue(version.createdAt.rfc3339),
+            "activated_at": jsonValue(version.activatedAt.rfc3339),
+            "min_duration_seconds": Int(version.minDurationSeconds),
+        ]
+        if version.hasManifest {
+            let manifest = version.manifest
+            json["manifest"] =
+                [
+                    "format_version": Int(manifest.formatVersion), "version": manifest.version,
+                    "cipher": manifest.cipher,
+                    "chunk_size": manifest.chunkSize, "plaintext_size": manifest.plaintextSize,
+                    "ciphertext_size": manifest.ciphertextSize, "plaintext_sha256": manifest.plaintextSha256,
+                    "chunks": manifest.chunks.map { chunk -> [String: Any] in
+                        [
+                            "index": chunk.index, "plaintext_size": chunk.plaintextSize,
+                            "ciphertext_size": chunk.ciphertextSize, "ciphertext_offset": chunk.ciphertextOffset,
+                            "plaintext_sha256": chunk.plaintextSha256, "ciphertext_sha256": chunk.ciphertextSha256,
+                        ]
+                    },
+                ] as [String: Any]
+        }
+        return json
+    }
+}
+
+/// Manifests by version: immutable once uploaded, so each is fetched from DatasetService once per gateway.
+final class ManifestCache: Sendable {
+    let datasets: DatasetClient
+    private let known = Mutex<[String: Leaderboard_Dataset_V1_Manifest]>([:])
+
+    init(datasets: DatasetClient) { self.datasets = datasets }
+
+    func manifest(_ version: String) async throws -> Leaderboard_Dataset_V1_Manifest {
+        if let manifest = known.withLock({ $0[version] }) { return manifest }
+        let fetched = try await datasets.getDataset(
+            .with {
+                $0.version = version
+                $0.includeManifest = true
+            }
+        ).manifest
+        known.withLock { $0[version] = fetched }
+        return fetched
+    }
+}
+
+/// A server-streaming call whose pieces are handed to an HTTP response body one at a time: the call runs in its own
+/// task and waits for each piece to be written (so memory stays at one piece whatever the client's speed); the
+/// first piece is awaited before the response starts, so a call that fails at once (unknown version, a corrupt
+/// chunk) becomes a proper problem response instead of a truncated 200.
+struct PieceStream: Sendable {
+    let channel: AsyncThrowingChannel<ByteBuffer, any Error>
+    let task: Task<Void, Never>
+    let first: ByteBuffer?
+
+    static func start(
+        _ call: @escaping @Sendable (AsyncThrowingChannel<ByteBuffer, any Error>) async throws -> Void
+    ) async throws -> PieceStream {
+        let channel = AsyncThrowingChannel<ByteBuffer, any Error>()
+        let task = Task {
+            do {
+                try await call(channel)
+                channel.finish()
+            } catch {
+                channel.fail(error)
+            }
+        }
+        var iterator = channel.makeAsyncIterator()
+        do {
+            return PieceStream(channel: channel, task: task, first: try await iterator.next())
+        } catch {
+            task.cancel()
+            throw error
+        }
+    }
+
+    func body(contentLength: Int) -> ResponseBody {
+        ResponseBody(contentLength: contentLength) { writer in
+            defer { task.cancel() }
+            if let first { try await writer.write(first) }
+            for try await piece in channel { try await writer.write(piece) }
+            try await writer.finish(nil)
+        }
+    }
+}
+
+/// One `Range: bytes=…` range (RFC 9110 §14.1.2); several ranges or malformed ones are refused with 416.
+enum ByteRange {
+    static func parse(_ header: String, size: Int64) throws -> Range<Int64> {
+        func refuse(_ code: String, _ detail: String) -> Problem {
+            var problem = Problem(.rangeNotSatisfiable, code: code, detail: detail)
+            problem.headers[.contentRange] = "bytes */\(size)"
+            return problem
+        }
+        let text = header.trimmingCharacters(in: .whitespaces)
+        guard text.hasPrefix("bytes="), !text.contains(",") else {
+            throw refuse("invalid_range", "Range must be one range, bytes=first-last, bytes=first- or bytes=-suffix.")
+        }
+        let spec = text.dropFirst("bytes=".count)
+        let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].allSatisfy(\.isNumber), parts[1].allSatisfy(\.isNumber),
+            !(parts[0].isEmpty && parts[1].isEmpty), parts[0].count <= 18, parts[1].count <= 18
+        else {
+            throw refuse("invalid_range", "Range must be one range, bytes=first-last, bytes=first- or bytes=-suffix.")
+        }
+        let range: Range<Int64>
+        if parts[0].isEmpty {
+            let suffix = Int64(parts[1])!
+            range = max(0, size - suffix)..<size
+        } else {
+            let first = Int64(parts[0])!
+            let last = parts[1].isEmpty ? size - 1 : min(Int64(parts[1])!, size - 1)
+            guard first <= last else {
+                throw refuse("range_not_satisfiable", "The range starts after its end or past the \(size) bytes.")
+            }
+            range = first..<(last + 1)
+        }
+        guard !range.isEmpty, range.lowerBound < size else {
+            throw refuse("range_not_satisfiable", "The range is outside the \(size) bytes of the ciphertext.")
+        }
+        return range
+    }
+}
