@@ -96,10 +96,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "LeaderboardClient",
+            dependencies: [crypto],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "leaderboard",
             dependencies: [
                 "ServiceKit", "AuthService", "DatasetService", "RankingService", "InteractionService", "Gateway",
+                "LeaderboardClient", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, grpcHTTP2,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), lifecycle, logging,
             ],
             swiftSettings: strictSettings

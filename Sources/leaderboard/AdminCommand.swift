@@ -8,8 +8,8 @@ import ServiceKit
 struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
-        abstract: "Operator tasks (API keys, …) run against the services' storage.",
-        subcommands: [KeysCommand.self]
+        abstract: "Operator tasks: API keys (on the auth storage), datasets (through DatasetService).",
+        subcommands: [KeysCommand.self, DatasetsAdminCommand.self]
     )
 }
 

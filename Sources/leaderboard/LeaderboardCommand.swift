@@ -14,7 +14,9 @@ struct LeaderboardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leaderboard",
         abstract: "Global leaderboard for LLM-inference benchmarks.",
-        subcommands: [ServeCommand.self, MigrateCommand.self, AdminCommand.self, BenchCommand.self],
+        subcommands: [
+            ServeCommand.self, MigrateCommand.self, AdminCommand.self, ClientCommand.self, BenchCommand.self,
+        ],
         defaultSubcommand: ServeCommand.self
     )
 }

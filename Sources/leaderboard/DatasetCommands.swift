@@ -1,0 +1,275 @@
+import ArgumentParser
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import LeaderboardAPI
+import LeaderboardClient
+import Logging
+import ServiceKit
+import SwiftProtobuf
+
+/// `leaderboard admin datasets …`: talks to DatasetService over gRPC (`--dataset-address`, or this machine's
+/// `--grpc-address` for an all-in-one server), with the same TLS settings as `serve`.
+struct DatasetsAdminCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "datasets",
+        abstract: "Upload, list, activate and deactivate dataset versions.",
+        subcommands: [Upload.self, List.self, Activate.self, Deactivate.self]
+    )
+
+    struct Upload: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stream a file to DatasetService, which encrypts and stores it as a new version.",
+            discussion: settingsHelp)
+
+        @Argument(help: "The dataset file.")
+        var file: String
+
+        @Option(help: "The new version's name (letters, digits, '.', '_', '-').")
+        var version: String
+
+        @Flag(help: "Make it active (the one clients download by default) once stored.")
+        var activate = false
+
+        @Option(help: "A display name (default: the version).")
+        var name: String = ""
+
+        @Option(help: "A description.")
+        var description: String = ""
+
+        @Option(name: .customLong("chunk-size"), help: "Plaintext bytes per chunk (default: the server's).")
+        var chunkSize: Int = 0
+
+        @Option(name: .customLong("min-duration-seconds"), help: "Shortest valid benchmark run on this dataset.")
+        var minDurationSeconds: Int = 0
+
+        @Argument(parsing: .allUnrecognized, help: "Settings as --name value (same as serve).")
+        var settings: [String] = []
+
+        func run() async throws {
+            guard let handle = FileHandle(forReadingAtPath: file) else { throw ValidationError("cannot read \(file)") }
+            defer { try? handle.close() }
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int64) ?? 0
+            let header = Leaderboard_Dataset_V1_UploadHeader.with {
+                $0.version = version
+                $0.name = name
+                $0.description_p = description
+                $0.chunkSize = Int64(chunkSize)
+                $0.activate = activate
+                $0.minDurationSeconds = Int32(clamping: minDurationSeconds)
+            }
+            let started = ContinuousClock.now
+            let uploaded = try await withDatasetService(settings) { datasets in
+                try await datasets.uploadDataset(
+                    requestProducer: { writer in
+                        try await writer.write(.with { $0.header = header })
+                        var sent: Int64 = 0
+                        let bar = ProgressBar(total: size, label: "upload")
+                        while let data = try handle.read(upToCount: 256 << 10), !data.isEmpty {
+                            try await writer.write(.with { $0.data = data })
+                            sent += Int64(data.count)
+                            bar.update(sent)
+                        }
+                        bar.finish()
+                    })
+            }
+            let seconds = Double((ContinuousClock.now - started).components.seconds) + 0.001
+            print(
+                "uploaded \(uploaded.version): \(uploaded.manifest.plaintextSize) bytes in \(uploaded.manifest.chunks.count) chunks, "
+                    + "sha256 \(uploaded.manifest.plaintextSha256), \(uploaded.active ? "active" : "inactive") "
+                    + "(\(String(format: "%.1f", Double(uploaded.manifest.plaintextSize) / 1_048_576 / seconds)) MiB/s)"
+            )
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List versions, newest first.")
+
+        @Argument(parsing: .allUnrecognized, help: "Settings as --name value (same as serve).")
+        var settings: [String] = []
+
+        func run() async throws {
+            let versions = try await withDatasetService(settings) { datasets in
+                var all: [Leaderboard_Dataset_V1_DatasetVersion] = []
+                var cursor = ""
+                repeat {
+                    let page = try await datasets.listDatasets(
+                        .with {
+                            $0.includeInactive = true
+                            $0.page.limit = 200
+                            $0.page.cursor = cursor
+                        })
+                    all += page.versions
+                    cursor = page.page.nextCursor
+                } while !cursor.isEmpty
+                return all
+            }
+            for version in versions {
+                print("\(version.version)\t\(version.active ? "active" : "inactive")\t\(version.name)")
+            }
+        }
+    }
+
+    struct Activate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a version active.")
+        @Argument var version: String
+        @Argument(parsing: .allUnrecognized) var settings: [String] = []
+
+        func run() async throws {
+            let version = version
+            let result = try await withDatasetService(settings) {
+                try await $0.activateDataset(.with { $0.version = version })
+            }
+            print("\(result.version) is active")
+        }
+    }
+
+    struct Deactivate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop offering a version (its chunks stay readable).")
+        @Argument var version: String
+        @Argument(parsing: .allUnrecognized) var settings: [String] = []
+
+        func run() async throws {
+            let version = version
+            let result = try await withDatasetService(settings) {
+                try await $0.deactivateDataset(.with { $0.version = version })
+            }
+            print("\(result.version) is inactive")
+        }
+    }
+}
+
+/// Connects to DatasetService and runs `body`; an RPC error is printed as `code: detail` with exit status 1.
+func withDatasetService<Result: Sendable>(
+    _ settings: [String],
+    _ body: @Sendable (Leaderboard_Dataset_V1_DatasetService.Client<HTTP2ClientTransport.Posix>) async throws -> Result
+) async throws -> Result {
+    let configuration = try loadConfiguration(settings, checkModules: false)
+    let address = configuration.remoteAddresses[.dataset] ?? configuration.grpcAddress
+    do {
+        let client = try GRPCTransports.makeHTTP2Client(address: address, tls: configuration.grpcTLS)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.runConnections() }
+            defer { client.beginGracefulShutdown() }
+            return try await body(Leaderboard_Dataset_V1_DatasetService.Client(wrapping: client))
+        }
+    } catch let error as RPCError {
+        printError("\(error.serviceErrorCode ?? "\(error.code)"): \(error.message) (dataset service at \(address))")
+        throw ExitCode.failure
+    }
+}
+
+/// `leaderboard client …`: the public REST API as a benchmark client uses it.
+struct ClientCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "client",
+        abstract: "Use a leaderboard server as a benchmark client does.",
+        subcommands: [ClientDatasetsCommand.self]
+    )
+}
+
+struct ClientDatasetsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "datasets", abstract: "Datasets.", subcommands: [Download.self])
+
+    struct Download: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Download, verify and decrypt a dataset version; an interrupted download resumes.")
+
+        @Option(help: "The server's base URL.")
+        var server: String = "http://127.0.0.1:8080"
+
+        @Option(name: .customLong("machine-id"), help: "This device's machine id.")
+        var machineID: String
+
+        @Option(name: .customLong("secret-file"), help: "File holding this device's secret (lbd_…).")
+        var secretFile: String
+
+        @Option(help: "The version (default: the latest active one).")
+        var version: String?
+
+        @Option(name: .customLong("out"), help: "Where to write the decrypted dataset.")
+        var output: String
+
+        @Option(help: "Chunks downloaded at once.")
+        var parallel: Int = 4
+
+        func run() async throws {
+            guard let url = URL(string: server), url.scheme == "http" || url.scheme == "https" else {
+                throw ValidationError("--server must be an http:// or https:// URL")
+            }
+            guard let text = try? String(contentsOfFile: secretFile, encoding: .utf8) else {
+                throw ValidationError("cannot read --secret-file \(secretFile)")
+            }
+            var downloader = DatasetDownloader(
+                http: LeaderboardHTTP(baseURL: url),
+                credentials: DeviceCredentials(
+                    machineID: machineID, secret: text.trimmingCharacters(in: .whitespacesAndNewlines)))
+            downloader.parallelism = max(1, min(parallel, 32))
+            let bar = ProgressBar(total: 0, label: "download")
+            do {
+                let result = try await downloader.download(version: version, to: output) { progress in
+                    bar.update(progress.bytesDone, total: progress.bytesTotal)
+                }
+                bar.finish()
+                print(
+                    "\(result.version): \(result.bytes) bytes, sha256 \(result.plaintextSHA256) verified"
+                        + (result.resumedChunks > 0
+                            ? " (resumed; \(result.resumedChunks) chunks were already here)" : ""))
+            } catch let error as LeaderboardClientError {
+                bar.finish()
+                printError(error.description)
+                throw ExitCode.failure
+            }
+        }
+    }
+}
+
+/// A one-line progress bar on standard error.
+final class ProgressBar: Sendable {
+    private let state: Locked
+    private let label: String
+
+    init(total: Int64, label: String) {
+        state = Locked(total: total, started: ContinuousClock.now)
+        self.label = label
+    }
+
+    func update(_ done: Int64, total: Int64? = nil) {
+        let line = state.update(done: done, total: total, label: label)
+        if let line { FileHandle.standardError.write(Data(line.utf8)) }
+    }
+
+    func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+
+    final class Locked: @unchecked Sendable {
+        // Guarded by `lock`; updated from download tasks.
+        private let lock = NSLock()
+        private var total: Int64
+        private let started: ContinuousClock.Instant
+        private var lastPrinted = ContinuousClock.Instant.now - .seconds(1)
+
+        init(total: Int64, started: ContinuousClock.Instant) {
+            self.total = total
+            self.started = started
+        }
+
+        func update(done: Int64, total newTotal: Int64?, label: String) -> String? {
+            lock.lock()
+            defer { lock.unlock() }
+            if let newTotal { total = newTotal }
+            let now = ContinuousClock.now
+            guard now - lastPrinted >= .milliseconds(200) || done == total else { return nil }
+            lastPrinted = now
+            let fraction = total > 0 ? Double(done) / Double(total) : 0
+            let filled = Int(fraction * 30)
+            let seconds = max(
+                0.001,
+                Double((now - started).components.attoseconds) / 1e18 + Double((now - started).components.seconds))
+            return String(
+                format: "\r%@ [%@%@] %3.0f%% %.1f/%.1f MiB %.1f MiB/s", label, String(repeating: "#", count: filled),
+                String(repeating: " ", count: 30 - filled), fraction * 100, Double(done) / 1_048_576,
+                Double(total) / 1_048_576, Double(done) / 1_048_576 / seconds)
+        }
+    }
+}
