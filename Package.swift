@@ -140,9 +140,17 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "DatasetServiceTests",
+            dependencies: [
+                "DatasetService", "ServiceKit", "TestSupport", "LeaderboardAPI", grpcCore, swiftProtobuf, logging, crypto,
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "AuthService", "ServiceKit", "TestSupport", "LeaderboardAPI", grpcCore, grpcInProcess,
+                "Gateway", "AuthService", "DatasetService", "ServiceKit", "TestSupport", "LeaderboardAPI", grpcCore,
+                grpcInProcess,
                 swiftProtobuf, hummingbird, logging, crypto,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
