@@ -149,8 +149,8 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "AuthService", "DatasetService", "ServiceKit", "TestSupport", "LeaderboardAPI", grpcCore,
-                grpcInProcess,
+                "Gateway", "AuthService", "DatasetService", "ServiceKit", "TestSupport", "LeaderboardAPI",
+                "LeaderboardClient", grpcCore, grpcInProcess,
                 swiftProtobuf, hummingbird, logging, crypto,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

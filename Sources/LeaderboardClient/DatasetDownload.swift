@@ -26,7 +26,7 @@ public struct DatasetManifest: Sendable, Equatable {
     public let plaintextSHA256: String
     public let chunks: [Chunk]
 
-    init(json: [String: Any]) throws {
+    public init(json: [String: Any]) throws {
         func string(_ object: [String: Any], _ key: String) throws -> String {
             guard let value = object[key] as? String else { throw Self.bad(key) }
             return value
