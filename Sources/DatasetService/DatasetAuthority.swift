@@ -50,7 +50,11 @@ struct DatasetAuthority: Sendable {
 
     /// Encrypts and stores a streamed upload; the version becomes visible only when everything is stored. Any
     /// failure (bad input, a broken stream, a duplicate) leaves nothing behind.
-    func upload(_ header: UploadHeader, data: some AsyncSequence<[UInt8], any Error>) async throws -> DatasetRecord {
+    /// `progress` hears the window first (``window(chunkSize:)``), then the plaintext bytes stored after each chunk.
+    func upload(
+        _ header: UploadHeader, data: some AsyncSequence<[UInt8], any Error>,
+        progress: @Sendable (_ stored: Int64, _ window: Int64) async throws -> Void = { _, _ in }
+    ) async throws -> DatasetRecord {
         let version = try DatasetVersionName.validate(header.version)
         let name = header.name.isEmpty ? version : header.name.trimmingCharacters(in: .whitespaces)
         guard (1...200).contains(name.count),
@@ -76,9 +80,12 @@ struct DatasetAuthority: Sendable {
         var committed = false
         do {
             var assembler = ChunkAssembler(version: version, chunkSize: chunkSize, key: key)
+            let window = Self.window(chunkSize: chunkSize)
+            try await progress(0, window)
             for try await piece in data {
                 for chunk in try assembler.append(piece) {
                     try await staging.write(name: Self.chunkName(chunk.index), bytes: chunk.sealed)
+                    try await progress(assembler.storedPlaintext, window)
                 }
             }
             for chunk in try assembler.finish() {
@@ -112,6 +119,10 @@ struct DatasetAuthority: Sendable {
             throw error
         }
     }
+
+    /// How far a sender may run ahead of what is stored: the chunk being filled, the one held back until the next
+    /// byte shows it was not the last, and a megabyte of pieces in flight.
+    static func window(chunkSize: Int) -> Int64 { Int64(2 * chunkSize + (1 << 20)) }
 
     static func chunkName(_ index: Int) -> String {
         "chunk-" + String(String(index).reversed()).padding(toLength: 8, withPad: "0", startingAt: 0).reversed()

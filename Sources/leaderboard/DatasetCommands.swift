@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Gateway
 import LeaderboardAPI
 import LeaderboardClient
 import Logging
@@ -59,20 +60,13 @@ struct DatasetsAdminCommand: AsyncParsableCommand {
                 $0.minDurationSeconds = Int32(clamping: minDurationSeconds)
             }
             let started = ContinuousClock.now
+            let bar = ProgressBar(total: size, label: "upload")
             let uploaded = try await withDatasetService(settings) { datasets in
-                try await datasets.uploadDataset(
-                    requestProducer: { writer in
-                        try await writer.write(.with { $0.header = header })
-                        var sent: Int64 = 0
-                        let bar = ProgressBar(total: size, label: "upload")
-                        while let data = try handle.read(upToCount: 256 << 10), !data.isEmpty {
-                            try await writer.write(.with { $0.data = data })
-                            sent += Int64(data.count)
-                            bar.update(sent)
-                        }
-                        bar.finish()
-                    })
+                try await DatasetUploader.upload(to: datasets, header: header, pieces: FilePieces(handle: handle)) {
+                    bar.update($0)
+                }
             }
+            bar.finish()
             let seconds = Double((ContinuousClock.now - started).components.seconds) + 0.001
             print(
                 "uploaded \(uploaded.version): \(uploaded.manifest.plaintextSize) bytes in \(uploaded.manifest.chunks.count) chunks, "
@@ -272,4 +266,20 @@ final class ProgressBar: Sendable {
                 Double(total) / 1_048_576, Double(done) / 1_048_576 / seconds)
         }
     }
+}
+
+/// A file read in 1 MiB pieces.
+struct FilePieces: AsyncSequence, @unchecked Sendable {
+    // Read by the one upload that iterates it.
+    let handle: FileHandle
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let handle: FileHandle
+        mutating func next() async throws -> [UInt8]? {
+            guard let data = try handle.read(upToCount: 1 << 20), !data.isEmpty else { return nil }
+            return Array(data)
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: handle) }
 }

@@ -2,8 +2,8 @@ import Crypto
 import Foundation
 import LeaderboardAPI
 import Logging
-import SwiftProtobuf
 import ServiceKit
+import SwiftProtobuf
 import TestSupport
 import Testing
 
@@ -62,7 +62,8 @@ struct DatasetHarness {
                         $0.context = context + "|" + machineID
                     }
                 })
-            try await body(DatasetHarness(authority: authority, database: database, store: store, root: root, clock: clock))
+            try await body(
+                DatasetHarness(authority: authority, database: database, store: store, root: root, clock: clock))
         }
     }
 
@@ -71,8 +72,12 @@ struct DatasetHarness {
         return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) ^ seed }
     }
 
-    func upload(_ version: String, _ data: [UInt8], activate: Bool = true, chunkSize: Int = 64 << 10) async throws -> DatasetRecord {
-        try await authority.upload(.init(version: version, chunkSize: chunkSize, activate: activate), data: Pieces(data: data, pieceSize: 7000))
+    func upload(_ version: String, _ data: [UInt8], activate: Bool = true, chunkSize: Int = 64 << 10) async throws
+        -> DatasetRecord
+    {
+        try await authority.upload(
+            .init(version: version, chunkSize: chunkSize, activate: activate), data: Pieces(data: data, pieceSize: 7000)
+        )
     }
 
     /// Reads every chunk through the authority and decrypts with the key it hands out.
@@ -82,12 +87,16 @@ struct DatasetHarness {
         var plaintext: [UInt8] = []
         for entry in record.manifest.chunks {
             let sealed = try await authority.chunk(version: version, index: entry.index)
-            plaintext += try ChunkCipher.open(sealed, key: key, version: version, index: entry.index, final: entry.index == record.manifest.chunks.count - 1)
+            plaintext += try ChunkCipher.open(
+                sealed, key: key, version: version, index: entry.index,
+                final: entry.index == record.manifest.chunks.count - 1)
         }
         return plaintext
     }
 
-    var stagingIsEmpty: Bool { ((try? FileManager.default.contentsOfDirectory(atPath: root + "/.staging")) ?? []).isEmpty }
+    var stagingIsEmpty: Bool {
+        ((try? FileManager.default.contentsOfDirectory(atPath: root + "/.staging")) ?? []).isEmpty
+    }
 }
 
 func datasetErrorCode(_ body: () async throws -> Void) async -> String? {
@@ -103,7 +112,9 @@ func datasetErrorCode(_ body: () async throws -> Void) async -> String? {
 
 @Suite("DatasetAuthority on both storage backends", .timeLimit(.minutes(2)))
 struct DatasetAuthorityTests {
-    @Test("upload → manifest → key → chunks decrypt to the same bytes; the content key is sealed at rest", arguments: StorageBackend.available)
+    @Test(
+        "upload → manifest → key → chunks decrypt to the same bytes; the content key is sealed at rest",
+        arguments: StorageBackend.available)
     func roundTrip(_ backend: StorageBackend) async throws {
         try await DatasetHarness.with(backend) { h in
             let data = DatasetHarness.data(300_000)
@@ -119,11 +130,21 @@ struct DatasetAuthorityTests {
             var collected: [UInt8] = []
             try await h.authority.ciphertext(version: "v1", range: 65_000..<200_000) { collected += $0 }
             var whole: [UInt8] = []
-            for entry in record.manifest.chunks { whole += try await h.authority.chunk(version: "v1", index: entry.index) }
+            for entry in record.manifest.chunks {
+                whole += try await h.authority.chunk(version: "v1", index: entry.index)
+            }
             #expect(collected == Array(whole[65_000..<200_000]))
-            #expect(await datasetErrorCode { try await h.authority.ciphertext(version: "v1", range: 0..<(record.manifest.ciphertextSize + 1)) { _ in } } == "range_not_satisfiable")
-            #expect(await datasetErrorCode { _ = try await h.authority.chunk(version: "v1", index: 5) } == "unknown_chunk")
-            #expect(await datasetErrorCode { _ = try await h.authority.chunk(version: "nope", index: 0) } == "unknown_dataset_version")
+            #expect(
+                await datasetErrorCode {
+                    try await h.authority.ciphertext(version: "v1", range: 0..<(record.manifest.ciphertextSize + 1)) {
+                        _ in
+                    }
+                } == "range_not_satisfiable")
+            #expect(
+                await datasetErrorCode { _ = try await h.authority.chunk(version: "v1", index: 5) } == "unknown_chunk")
+            #expect(
+                await datasetErrorCode { _ = try await h.authority.chunk(version: "nope", index: 0) }
+                    == "unknown_dataset_version")
         }
     }
 
@@ -132,14 +153,17 @@ struct DatasetAuthorityTests {
         try await DatasetHarness.with(backend) { h in
             let data = DatasetHarness.data(200_000)
             await #expect(throws: Pieces.Dropped.self) {
-                _ = try await h.authority.upload(.init(version: "v1", activate: true), data: Pieces(data: data, pieceSize: 10_000, failAfter: 12))
+                _ = try await h.authority.upload(
+                    .init(version: "v1", activate: true), data: Pieces(data: data, pieceSize: 10_000, failAfter: 12))
             }
             #expect(await datasetErrorCode { _ = try await h.authority.get("v1") } == "unknown_dataset_version")
             let prefixes = try await h.store.prefixes()
             #expect(prefixes.isEmpty && h.stagingIsEmpty)
 
             _ = try await h.upload("v1", data)
-            #expect(await datasetErrorCode { _ = try await h.upload("v1", DatasetHarness.data(10)) } == "dataset_version_exists")
+            #expect(
+                await datasetErrorCode { _ = try await h.upload("v1", DatasetHarness.data(10)) }
+                    == "dataset_version_exists")
             #expect(try await h.store.prefixes().count == 1)
             #expect(h.stagingIsEmpty)
 
@@ -166,15 +190,22 @@ struct DatasetAuthorityTests {
                 (.init(version: "v1", minDurationSeconds: -1), "invalid_min_duration"),
             ]
             for (header, code) in cases {
-                #expect(await datasetErrorCode { _ = try await h.authority.upload(header, data: Pieces(data: data)) } == code)
+                #expect(
+                    await datasetErrorCode { _ = try await h.authority.upload(header, data: Pieces(data: data)) }
+                        == code)
             }
-            #expect(await datasetErrorCode { _ = try await h.authority.upload(.init(version: "v1"), data: Pieces(data: [])) } == "empty_dataset")
+            #expect(
+                await datasetErrorCode {
+                    _ = try await h.authority.upload(.init(version: "v1"), data: Pieces(data: []))
+                } == "empty_dataset")
             let prefixes = try await h.store.prefixes()
             #expect(prefixes.isEmpty && h.stagingIsEmpty)
         }
     }
 
-    @Test("activation decides the latest version and who gets keys; paging lists newest first", arguments: StorageBackend.available)
+    @Test(
+        "activation decides the latest version and who gets keys; paging lists newest first",
+        arguments: StorageBackend.available)
     func activation(_ backend: StorageBackend) async throws {
         try await DatasetHarness.with(backend) { h in
             #expect(await datasetErrorCode { _ = try await h.authority.latest() } == "no_active_dataset")
@@ -183,12 +214,16 @@ struct DatasetAuthorityTests {
                 h.clock.advance(by: .seconds(1))
             }
             #expect(try await h.authority.latest().version == "a2")
-            #expect(await datasetErrorCode { _ = try await h.authority.key(version: "a3", machineID: "m") } == "dataset_not_active")
+            #expect(
+                await datasetErrorCode { _ = try await h.authority.key(version: "a3", machineID: "m") }
+                    == "dataset_not_active")
             _ = try await h.authority.setActive("a3", active: true)
             #expect(try await h.authority.latest().version == "a3")
             _ = try await h.authority.setActive("a3", active: false)
             #expect(try await h.authority.latest().version == "a2")
-            #expect(await datasetErrorCode { _ = try await h.authority.setActive("zz", active: true) } == "unknown_dataset_version")
+            #expect(
+                await datasetErrorCode { _ = try await h.authority.setActive("zz", active: true) }
+                    == "unknown_dataset_version")
 
             var seen: [String] = []
             var cursor = ""
@@ -198,12 +233,19 @@ struct DatasetAuthorityTests {
                 cursor = page.next
             } while !cursor.isEmpty
             #expect(seen == ["a3", "a2", "a1"])
-            #expect(try await h.authority.list(cursor: "", limit: 10, includeInactive: false).versions.map(\.version) == ["a2", "a1"])
-            #expect(await datasetErrorCode { _ = try await h.authority.list(cursor: "!!", limit: 2, includeInactive: true) } == "invalid_cursor")
+            #expect(
+                try await h.authority.list(cursor: "", limit: 10, includeInactive: false).versions.map(\.version) == [
+                    "a2", "a1",
+                ])
+            #expect(
+                await datasetErrorCode { _ = try await h.authority.list(cursor: "!!", limit: 2, includeInactive: true) }
+                    == "invalid_cursor")
         }
     }
 
-    @Test("a chunk corrupted on disk is detected before any byte is served, as a clear error", arguments: StorageBackend.available)
+    @Test(
+        "a chunk corrupted on disk is detected before any byte is served, as a clear error",
+        arguments: StorageBackend.available)
     func corruption(_ backend: StorageBackend) async throws {
         try await DatasetHarness.with(backend) { h in
             let record = try await h.upload("v1", DatasetHarness.data(150_000))
@@ -211,11 +253,14 @@ struct DatasetAuthorityTests {
             var bytes = try #require(FileManager.default.contents(atPath: path))
             bytes[5] ^= 0xff
             try bytes.write(to: URL(fileURLWithPath: path))
-            #expect(await datasetErrorCode { _ = try await h.authority.chunk(version: "v1", index: 1) } == "chunk_unavailable")
+            #expect(
+                await datasetErrorCode { _ = try await h.authority.chunk(version: "v1", index: 1) }
+                    == "chunk_unavailable")
             _ = try await h.authority.chunk(version: "v1", index: 0)
             try FileManager.default.removeItem(atPath: path)
-            #expect(await datasetErrorCode { _ = try await h.authority.chunk(version: "v1", index: 1) } == "chunk_unavailable")
+            #expect(
+                await datasetErrorCode { _ = try await h.authority.chunk(version: "v1", index: 1) }
+                    == "chunk_unavailable")
         }
     }
 }
-

@@ -8,14 +8,19 @@ import Testing
 
 @Suite("Dataset format")
 struct DatasetDomainTests {
-    @Test("version names: letters, digits and . _ - only; nothing that walks paths", arguments: ["v1", "2026.11", "llm_bench-3.2", String(repeating: "a", count: 64)])
+    @Test(
+        "version names: letters, digits and . _ - only; nothing that walks paths",
+        arguments: ["v1", "2026.11", "llm_bench-3.2", String(repeating: "a", count: 64)])
     func validVersions(_ name: String) throws {
         #expect(try DatasetVersionName.validate(name) == name)
     }
 
     @Test(
         "version names with path characters or reserved words are refused",
-        arguments: ["", "../etc", "a/b", "a\\b", ".hidden", "-x", "a..b", "latest", "with space", "ünïcode", "a%2Fb", String(repeating: "a", count: 65)])
+        arguments: [
+            "", "../etc", "a/b", "a\\b", ".hidden", "-x", "a..b", "latest", "with space", "ünïcode", "a%2Fb",
+            String(repeating: "a", count: 65),
+        ])
     func invalidVersions(_ name: String) {
         #expect(throws: DatasetError.self) { try DatasetVersionName.validate(name) }
     }
@@ -27,16 +32,28 @@ struct DatasetDomainTests {
         let sealed = try ChunkCipher.seal(plaintext, key: key, version: "v1", index: 3, final: false)
         #expect(sealed.count == plaintext.count + 16)
         #expect(try ChunkCipher.open(sealed, key: key, version: "v1", index: 3, final: false) == plaintext)
-        #expect(throws: (any Error).self) { try ChunkCipher.open(sealed, key: key, version: "v1", index: 4, final: false) }
-        #expect(throws: (any Error).self) { try ChunkCipher.open(sealed, key: key, version: "v2", index: 3, final: false) }
-        #expect(throws: (any Error).self) { try ChunkCipher.open(sealed, key: key, version: "v1", index: 3, final: true) }
-        #expect(throws: (any Error).self) { try ChunkCipher.open(sealed, key: Array(repeating: 2, count: 32), version: "v1", index: 3, final: false) }
+        #expect(throws: (any Error).self) {
+            try ChunkCipher.open(sealed, key: key, version: "v1", index: 4, final: false)
+        }
+        #expect(throws: (any Error).self) {
+            try ChunkCipher.open(sealed, key: key, version: "v2", index: 3, final: false)
+        }
+        #expect(throws: (any Error).self) {
+            try ChunkCipher.open(sealed, key: key, version: "v1", index: 3, final: true)
+        }
+        #expect(throws: (any Error).self) {
+            try ChunkCipher.open(sealed, key: Array(repeating: 2, count: 32), version: "v1", index: 3, final: false)
+        }
         var flipped = sealed
         flipped[0] ^= 1
-        #expect(throws: (any Error).self) { try ChunkCipher.open(flipped, key: key, version: "v1", index: 3, final: false) }
+        #expect(throws: (any Error).self) {
+            try ChunkCipher.open(flipped, key: key, version: "v1", index: 3, final: false)
+        }
     }
 
-    @Test("the assembler splits any stream into chunks whose manifest describes them exactly", arguments: [1, 1000, 4096, 4097, 12_288, 20_000])
+    @Test(
+        "the assembler splits any stream into chunks whose manifest describes them exactly",
+        arguments: [1, 1000, 4096, 4097, 12_288, 20_000])
     func assembler(_ size: Int) throws {
         let key = Array(repeating: UInt8(7), count: 32)
         let data = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) }
@@ -76,10 +93,15 @@ struct DatasetDomainTests {
     @Test("a ciphertext range maps onto the chunks it covers")
     func pieces() {
         let chunks = (0..<3).map {
-            ChunkEntry(index: $0, plaintextSize: 84, ciphertextSize: 100, ciphertextOffset: Int64($0 * 100), plaintextSHA256: "", ciphertextSHA256: "")
+            ChunkEntry(
+                index: $0, plaintextSize: 84, ciphertextSize: 100, ciphertextOffset: Int64($0 * 100),
+                plaintextSHA256: "", ciphertextSHA256: "")
         }
-        let manifest = Manifest(version: "v", chunkSize: 84, plaintextSize: 252, ciphertextSize: 300, plaintextSHA256: "", chunks: chunks)
-        let pieces = manifest.pieces(of: 50..<250).map { "\($0.chunk.index):\($0.within.lowerBound)-\($0.within.upperBound)" }
+        let manifest = Manifest(
+            version: "v", chunkSize: 84, plaintextSize: 252, ciphertextSize: 300, plaintextSHA256: "", chunks: chunks)
+        let pieces = manifest.pieces(of: 50..<250).map {
+            "\($0.chunk.index):\($0.within.lowerBound)-\($0.within.upperBound)"
+        }
         #expect(pieces == ["0:50-100", "1:0-100", "2:0-50"])
         #expect(manifest.pieces(of: 100..<101).map(\.chunk.index) == [1])
     }
@@ -132,7 +154,9 @@ struct BlobStoreTests {
             #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/.staging").isEmpty)
             for bad in ["../x", "a/b", ".hidden", "", "x y"] {
                 await #expect(throws: StorageError.self) { try await staging.write(name: bad, bytes: []) }
-                await #expect(throws: StorageError.self) { _ = try await store.read(prefix: bad, name: "a", range: nil) }
+                await #expect(throws: StorageError.self) {
+                    _ = try await store.read(prefix: bad, name: "a", range: nil)
+                }
             }
         }
     }

@@ -19,11 +19,14 @@ struct DatasetRoutesTests {
 
     func adminKey(_ gateway: AuthGateway) async throws -> HTTPFields {
         let keys = AuthModule.apiKeys(database: gateway.database, logger: TestEnvironment.logger)
-        let created = try await keys.create(name: "ops", permissions: [.admin], rateLimitPerMinute: 10_000, expiresAt: nil)
+        let created = try await keys.create(
+            name: "ops", permissions: [.admin], rateLimitPerMinute: 10_000, expiresAt: nil)
         return [.authorization: "Bearer \(created.secret)"]
     }
 
-    func upload(_ gateway: AuthGateway, _ query: String, _ data: [UInt8], headers: HTTPFields) async throws -> AuthGateway.Reply {
+    func upload(_ gateway: AuthGateway, _ query: String, _ data: [UInt8], headers: HTTPFields) async throws
+        -> AuthGateway.Reply
+    {
         var headers = headers
         headers[.contentType] = "application/octet-stream"
         return AuthGateway.Reply(
@@ -31,12 +34,14 @@ struct DatasetRoutesTests {
                 uri: "/api/v1/admin/datasets?\(query)", method: .post, headers: headers, body: ByteBuffer(bytes: data)))
     }
 
-    @Test("upload → manifest → signed key → chunks and ranges decrypt to the upload", arguments: StorageBackend.available)
+    @Test(
+        "upload → manifest → signed key → chunks and ranges decrypt to the upload", arguments: StorageBackend.available)
     func roundTrip(_ backend: StorageBackend) async throws {
         try await AuthGateway.with(backend) { gateway in
             let admin = try await adminKey(gateway)
             let data = Self.data(200_000)
-            let uploaded = try await upload(gateway, "version=bench-1&activate=true&name=Bench%201", data, headers: admin)
+            let uploaded = try await upload(
+                gateway, "version=bench-1&activate=true&name=Bench%201", data, headers: admin)
             #expect(uploaded.status == .created, "\(uploaded.text)")
             let latest = try await gateway.request(.get, "/api/v1/datasets/latest")
             #expect(latest["version"] == "bench-1" && latest["name"] == "Bench 1")
@@ -44,7 +49,8 @@ struct DatasetRoutesTests {
             #expect(manifest.chunks.count == 4 && manifest.plaintextSHA256 == Array(SHA256.hash(data: data)).hexEncoded)
 
             let device = try await gateway.activeDevice()
-            let keyReply = try await gateway.signed(.get, "/api/v1/datasets/bench-1/key", version: 2, machineID: device.machineID, secret: device.secret)
+            let keyReply = try await gateway.signed(
+                .get, "/api/v1/datasets/bench-1/key", version: 2, machineID: device.machineID, secret: device.secret)
             #expect(keyReply.status == .ok, "\(keyReply.text)")
             #expect(keyReply.headers[.cacheControl] == "no-store")
             let key = try DatasetCrypto.unwrapKey(keyReply.json, secret: device.secret)
@@ -58,40 +64,61 @@ struct DatasetRoutesTests {
                 #expect(reply.headers[.cacheControl] == "public, max-age=31536000, immutable")
                 let bytes = Array(reply.response.body.readableBytesView)
                 concatenated += bytes
-                plaintext += try DatasetCrypto.decrypt(chunk: bytes, key: key, version: "bench-1", index: chunk.index, final: chunk.index == 3)
+                plaintext += try DatasetCrypto.decrypt(
+                    chunk: bytes, key: key, version: "bench-1", index: chunk.index, final: chunk.index == 3)
             }
             #expect(plaintext == data)
-            let cached = try await gateway.request(.get, "/api/v1/datasets/bench-1/chunks/0", headers: [.ifNoneMatch: "\"\(manifest.chunks[0].ciphertextSHA256)\""])
+            let cached = try await gateway.request(
+                .get, "/api/v1/datasets/bench-1/chunks/0",
+                headers: [.ifNoneMatch: "\"\(manifest.chunks[0].ciphertextSHA256)\""])
             #expect(cached.status == .notModified)
 
             let whole = try await gateway.request(.get, "/api/v1/datasets/bench-1/download")
             #expect(Array(whole.response.body.readableBytesView) == concatenated)
             #expect(whole.headers[.acceptRanges] == "bytes")
-            for (range, expected) in [("bytes=70000-140000", 70_000..<140_001), ("bytes=150000-", 150_000..<concatenated.count), ("bytes=-100", (concatenated.count - 100)..<concatenated.count)] {
-                let part = try await gateway.request(.get, "/api/v1/datasets/bench-1/download", headers: [.range: range])
+            for (range, expected) in [
+                ("bytes=70000-140000", 70_000..<140_001), ("bytes=150000-", 150_000..<concatenated.count),
+                ("bytes=-100", (concatenated.count - 100)..<concatenated.count),
+            ] {
+                let part = try await gateway.request(
+                    .get, "/api/v1/datasets/bench-1/download", headers: [.range: range])
                 #expect(part.status == .partialContent)
-                #expect(part.headers[.contentRange] == "bytes \(expected.lowerBound)-\(expected.upperBound - 1)/\(concatenated.count)")
+                #expect(
+                    part.headers[.contentRange]
+                        == "bytes \(expected.lowerBound)-\(expected.upperBound - 1)/\(concatenated.count)")
                 #expect(Array(part.response.body.readableBytesView) == Array(concatenated[expected]))
             }
         }
     }
 
-    @Test("bad input: unknown versions and chunks, path characters, malformed ranges, duplicates, no admin key, unverified devices")
+    @Test(
+        "bad input: unknown versions and chunks, path characters, malformed ranges, duplicates, no admin key, unverified devices"
+    )
     func badInput() async throws {
         try await AuthGateway.with(.sqlite) { gateway in
-            func expect(_ reply: AuthGateway.Reply, _ status: HTTPResponse.Status, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            func expect(
+                _ reply: AuthGateway.Reply, _ status: HTTPResponse.Status, _ code: String,
+                sourceLocation: SourceLocation = #_sourceLocation
+            ) {
                 #expect(reply.status == status, "\(reply.text)", sourceLocation: sourceLocation)
                 #expect(reply.code == code, sourceLocation: sourceLocation)
             }
             expect(try await gateway.request(.get, "/api/v1/datasets/latest"), .notFound, "no_active_dataset")
             let admin = try await adminKey(gateway)
-            expect(try await upload(gateway, "version=v1", Self.data(10), headers: [:]), .unauthorized, "missing_api_key")
+            expect(
+                try await upload(gateway, "version=v1", Self.data(10), headers: [:]), .unauthorized, "missing_api_key")
             expect(try await upload(gateway, "name=x", Self.data(10), headers: admin), .badRequest, "missing_field")
-            expect(try await upload(gateway, "version=..%2F..%2Fetc", Self.data(10), headers: admin), .badRequest, "invalid_version")
-            expect(try await upload(gateway, "version=v1&chunk_size=-5", Self.data(10), headers: admin), .badRequest, "invalid_field_type")
+            expect(
+                try await upload(gateway, "version=..%2F..%2Fetc", Self.data(10), headers: admin), .badRequest,
+                "invalid_version")
+            expect(
+                try await upload(gateway, "version=v1&chunk_size=-5", Self.data(10), headers: admin), .badRequest,
+                "invalid_field_type")
             expect(try await upload(gateway, "version=v1", [], headers: admin), .badRequest, "empty_dataset")
             #expect(try await upload(gateway, "version=v1", Self.data(100_000), headers: admin).status == .created)
-            expect(try await upload(gateway, "version=v1", Self.data(10), headers: admin), .conflict, "dataset_version_exists")
+            expect(
+                try await upload(gateway, "version=v1", Self.data(10), headers: admin), .conflict,
+                "dataset_version_exists")
 
             expect(try await gateway.request(.get, "/api/v1/datasets/v9"), .notFound, "unknown_dataset_version")
             expect(try await gateway.request(.get, "/api/v1/datasets/v1/chunks/2"), .notFound, "unknown_chunk")
@@ -105,13 +132,24 @@ struct DatasetRoutesTests {
 
             // Keys: inactive versions have none; an unverified device is refused before the service is asked.
             let device = try await gateway.activeDevice()
-            expect(try await gateway.signed(.get, "/api/v1/datasets/v1/key", version: 2, machineID: device.machineID, secret: device.secret), .badRequest, "dataset_not_active")
-            #expect(try await gateway.request(.post, "/api/v1/admin/datasets/v1/activate", headers: admin).status == .ok)
-            #expect(try await gateway.signed(.get, "/api/v1/datasets/v1/key", version: 1, machineID: device.machineID, secret: device.secret).status == .ok)
+            expect(
+                try await gateway.signed(
+                    .get, "/api/v1/datasets/v1/key", version: 2, machineID: device.machineID, secret: device.secret),
+                .badRequest, "dataset_not_active")
+            #expect(
+                try await gateway.request(.post, "/api/v1/admin/datasets/v1/activate", headers: admin).status == .ok)
+            #expect(
+                try await gateway.signed(
+                    .get, "/api/v1/datasets/v1/key", version: 1, machineID: device.machineID, secret: device.secret
+                ).status == .ok)
             let unverified = try await gateway.register()
-            expect(try await gateway.signed(.get, "/api/v1/datasets/v1/key", version: 2, machineID: unverified.machineID, secret: "lbd_x"), .forbidden, "device_not_verified")
+            expect(
+                try await gateway.signed(
+                    .get, "/api/v1/datasets/v1/key", version: 2, machineID: unverified.machineID, secret: "lbd_x"),
+                .forbidden, "device_not_verified")
             expect(try await gateway.request(.get, "/api/v1/datasets/v1/key"), .unauthorized, "missing_signature")
-            #expect(try await gateway.request(.post, "/api/v1/admin/datasets/v1/deactivate", headers: admin).status == .ok)
+            #expect(
+                try await gateway.request(.post, "/api/v1/admin/datasets/v1/deactivate", headers: admin).status == .ok)
             expect(try await gateway.request(.get, "/api/v1/datasets/latest"), .notFound, "no_active_dataset")
         }
     }

@@ -39,7 +39,8 @@ struct AuthGateway: Sendable {
     ) async throws {
         let sink = try SMTPSink()
         defer { sink.stop() }
-        let datasetDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-ds-\(UUID().uuidString)")
+        let datasetDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gw-ds-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: datasetDirectory) }
         try await withTestDatabase(backend) { database in
             try await withTestDatabase(backend) { datasetDatabase in

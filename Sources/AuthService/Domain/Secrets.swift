@@ -2,7 +2,6 @@ import Crypto
 import Foundation
 import ServiceKit
 
-
 /// Device secrets and operator API keys: a recognisable prefix and 32 random bytes in URL-safe base64.
 enum SecretToken {
     static let devicePrefix = "lbd_"

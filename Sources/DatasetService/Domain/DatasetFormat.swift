@@ -195,6 +195,9 @@ struct ChunkAssembler {
         return (index, sealed)
     }
 
+    /// Plaintext bytes in the chunks sealed so far.
+    var storedPlaintext: Int64 { entries.reduce(0) { $0 + $1.plaintextSize } }
+
     func manifest() -> Manifest {
         Manifest(
             version: version, chunkSize: Int64(chunkSize), plaintextSize: plaintextSize,

@@ -14,22 +14,30 @@ struct DatasetRPCService: Leaderboard_Dataset_V1_DatasetService.SimpleServicePro
     static let pieceSize = 256 << 10
 
     func uploadDataset(
-        request: RPCAsyncSequence<Leaderboard_Dataset_V1_UploadDatasetRequest, any Error>, context: ServerContext
-    ) async throws -> Leaderboard_Dataset_V1_DatasetVersion {
+        request: RPCAsyncSequence<Leaderboard_Dataset_V1_UploadDatasetRequest, any Error>,
+        response: RPCWriter<Leaderboard_Dataset_V1_UploadDatasetResponse>,
+        context: ServerContext
+    ) async throws {
         var iterator = request.makeAsyncIterator()
         guard let first = try await iterator.next(), case .header(let header)? = first.part else {
             throw DatasetError.invalid("missing_upload_header", "The first message of an upload must be its header.")
         }
-        let data = UploadData(iterator: iterator)
         let record = try await datasets.upload(
             .init(
                 version: header.version, name: header.name, description: header.description_p,
                 chunkSize: Int(clamping: header.chunkSize), activate: header.activate,
                 minDurationSeconds: Int(header.minDurationSeconds)),
-            data: data)
+            data: UploadData(iterator: iterator),
+            progress: { stored, window in
+                try await response.write(
+                    .with {
+                        $0.progress.storedBytes = stored
+                        $0.progress.windowBytes = window
+                    })
+            })
         await publish(record.version, kind: .uploaded)
         if record.active { await publish(record.version, kind: .activated) }
-        return Self.version(record, manifest: true)
+        try await response.write(.with { $0.version = Self.version(record, manifest: true) })
     }
 
     func getDataset(request: Leaderboard_Dataset_V1_GetDatasetRequest, context: ServerContext) async throws

@@ -109,16 +109,23 @@ enum DatasetRoutes {
             }
             headers[.contentLength] = "\(range.count)"
             if request.method == .head { return Response(status: status, headers: headers) }
-            let requested = range
+            // One call per chunk the range touches: whatever a transport buffers, at most one chunk is in flight.
+            let parts = manifest.chunks.compactMap { chunk -> Range<Int64>? in
+                let start = max(range.lowerBound, chunk.ciphertextOffset)
+                let end = min(range.upperBound, chunk.ciphertextOffset + chunk.ciphertextSize)
+                return start < end ? start..<end : nil
+            }
             let pieces = try await PieceStream.start { channel in
-                try await datasets.readCiphertext(
-                    .with {
-                        $0.version = name
-                        $0.offset = requested.lowerBound
-                        $0.length = Int64(requested.count)
+                for part in parts {
+                    try await datasets.readCiphertext(
+                        .with {
+                            $0.version = name
+                            $0.offset = part.lowerBound
+                            $0.length = Int64(part.count)
+                        }
+                    ) { response in
+                        for try await piece in response.messages { await channel.send(ByteBuffer(bytes: piece.data)) }
                     }
-                ) { response in
-                    for try await piece in response.messages { await channel.send(ByteBuffer(bytes: piece.data)) }
                 }
             }
             return Response(status: status, headers: headers, body: pieces.body(contentLength: Int(range.count)))
@@ -156,18 +163,8 @@ enum DatasetRoutes {
                 $0.minDurationSeconds = Int32(
                     clamping: try integer(query["min_duration_seconds"], name: "min_duration_seconds"))
             }
-            let body = request.body
-            let uploaded = try await datasets.uploadDataset(
-                requestProducer: { writer in
-                    try await writer.write(.with { $0.header = header })
-                    for try await buffer in body {
-                        var buffer = buffer
-                        while buffer.readableBytes > 0 {
-                            let piece = buffer.readSlice(length: min(buffer.readableBytes, 256 << 10))!
-                            try await writer.write(.with { $0.data = Data(piece.readableBytesView) })
-                        }
-                    }
-                })
+            let uploaded = try await DatasetUploader.upload(
+                to: datasets, header: header, pieces: request.body.map { Array($0.readableBytesView) })
             return jsonResponse(versionJSON(uploaded), status: .created, headers: DeviceRoutes.noStore)
         }
         admin.post("/{version}/activate") { _, context in

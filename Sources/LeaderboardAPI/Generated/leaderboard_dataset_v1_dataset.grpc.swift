@@ -25,12 +25,12 @@ public enum Leaderboard_Dataset_V1_DatasetService: Sendable {
             /// Request type for "UploadDataset".
             public typealias Input = Leaderboard_Dataset_V1_UploadDatasetRequest
             /// Response type for "UploadDataset".
-            public typealias Output = Leaderboard_Dataset_V1_DatasetVersion
+            public typealias Output = Leaderboard_Dataset_V1_UploadDatasetResponse
             /// Descriptor for "UploadDataset".
             public static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.dataset.v1.DatasetService"),
                 method: "UploadDataset",
-                type: .clientStreaming
+                type: .bidirectionalStreaming
             )
         }
         /// Namespace for "GetDataset" metadata.
@@ -211,8 +211,11 @@ extension Leaderboard_Dataset_V1_DatasetService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Client-streaming: first message a header, then the plaintext in any number of data messages.
-        /// > Atomic: the version becomes visible only after every chunk and the manifest are stored.
+        /// > First message a header, then the plaintext in any number of data messages. The service answers the header
+        /// > with an UploadProgress carrying the flow-control window, then one after every stored chunk, then the version.
+        /// > A client keeps at most window_bytes sent but not yet reported stored, so memory on both sides stays bounded
+        /// > whatever the transport buffers. Atomic: the version becomes visible only after every chunk and the manifest
+        /// > are stored.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Leaderboard_Dataset_V1_UploadDatasetRequest` messages.
@@ -220,11 +223,11 @@ extension Leaderboard_Dataset_V1_DatasetService {
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A streaming response of `Leaderboard_Dataset_V1_DatasetVersion` messages.
+        /// - Returns: A streaming response of `Leaderboard_Dataset_V1_UploadDatasetResponse` messages.
         func uploadDataset(
             request: GRPCCore.StreamingServerRequest<Leaderboard_Dataset_V1_UploadDatasetRequest>,
             context: GRPCCore.ServerContext
-        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Dataset_V1_DatasetVersion>
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Dataset_V1_UploadDatasetResponse>
 
         /// Handle the "GetDataset" method.
         ///
@@ -408,8 +411,11 @@ extension Leaderboard_Dataset_V1_DatasetService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Client-streaming: first message a header, then the plaintext in any number of data messages.
-        /// > Atomic: the version becomes visible only after every chunk and the manifest are stored.
+        /// > First message a header, then the plaintext in any number of data messages. The service answers the header
+        /// > with an UploadProgress carrying the flow-control window, then one after every stored chunk, then the version.
+        /// > A client keeps at most window_bytes sent but not yet reported stored, so memory on both sides stays bounded
+        /// > whatever the transport buffers. Atomic: the version becomes visible only after every chunk and the manifest
+        /// > are stored.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Leaderboard_Dataset_V1_UploadDatasetRequest` messages.
@@ -417,11 +423,11 @@ extension Leaderboard_Dataset_V1_DatasetService {
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A response containing a single `Leaderboard_Dataset_V1_DatasetVersion` message.
+        /// - Returns: A streaming response of `Leaderboard_Dataset_V1_UploadDatasetResponse` messages.
         func uploadDataset(
             request: GRPCCore.StreamingServerRequest<Leaderboard_Dataset_V1_UploadDatasetRequest>,
             context: GRPCCore.ServerContext
-        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Dataset_V1_DatasetVersion>
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Dataset_V1_UploadDatasetResponse>
 
         /// Handle the "GetDataset" method.
         ///
@@ -603,20 +609,24 @@ extension Leaderboard_Dataset_V1_DatasetService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Client-streaming: first message a header, then the plaintext in any number of data messages.
-        /// > Atomic: the version becomes visible only after every chunk and the manifest are stored.
+        /// > First message a header, then the plaintext in any number of data messages. The service answers the header
+        /// > with an UploadProgress carrying the flow-control window, then one after every stored chunk, then the version.
+        /// > A client keeps at most window_bytes sent but not yet reported stored, so memory on both sides stays bounded
+        /// > whatever the transport buffers. Atomic: the version becomes visible only after every chunk and the manifest
+        /// > are stored.
         ///
         /// - Parameters:
         ///   - request: A stream of `Leaderboard_Dataset_V1_UploadDatasetRequest` messages.
+        ///   - response: A response stream of `Leaderboard_Dataset_V1_UploadDatasetResponse` messages.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A `Leaderboard_Dataset_V1_DatasetVersion` to respond with.
         func uploadDataset(
             request: GRPCCore.RPCAsyncSequence<Leaderboard_Dataset_V1_UploadDatasetRequest, any Swift.Error>,
+            response: GRPCCore.RPCWriter<Leaderboard_Dataset_V1_UploadDatasetResponse>,
             context: GRPCCore.ServerContext
-        ) async throws -> Leaderboard_Dataset_V1_DatasetVersion
+        ) async throws
 
         /// Handle the "GetDataset" method.
         ///
@@ -794,7 +804,7 @@ extension Leaderboard_Dataset_V1_DatasetService.StreamingServiceProtocol {
         router.registerHandler(
             forMethod: Leaderboard_Dataset_V1_DatasetService.Method.UploadDataset.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Dataset_V1_UploadDatasetRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Dataset_V1_DatasetVersion>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Dataset_V1_UploadDatasetResponse>(),
             handler: { request, context in
                 try await self.uploadDataset(
                     request: request,
@@ -918,17 +928,6 @@ extension Leaderboard_Dataset_V1_DatasetService.StreamingServiceProtocol {
 // Default implementation of streaming methods from 'StreamingServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Leaderboard_Dataset_V1_DatasetService.ServiceProtocol {
-    public func uploadDataset(
-        request: GRPCCore.StreamingServerRequest<Leaderboard_Dataset_V1_UploadDatasetRequest>,
-        context: GRPCCore.ServerContext
-    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Dataset_V1_DatasetVersion> {
-        let response = try await self.uploadDataset(
-            request: request,
-            context: context
-        )
-        return GRPCCore.StreamingServerResponse(single: response)
-    }
-
     public func getDataset(
         request: GRPCCore.StreamingServerRequest<Leaderboard_Dataset_V1_GetDatasetRequest>,
         context: GRPCCore.ServerContext
@@ -1046,13 +1045,17 @@ extension Leaderboard_Dataset_V1_DatasetService.SimpleServiceProtocol {
     public func uploadDataset(
         request: GRPCCore.StreamingServerRequest<Leaderboard_Dataset_V1_UploadDatasetRequest>,
         context: GRPCCore.ServerContext
-    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Dataset_V1_DatasetVersion> {
-        return GRPCCore.ServerResponse<Leaderboard_Dataset_V1_DatasetVersion>(
-            message: try await self.uploadDataset(
-                request: request.messages,
-                context: context
-            ),
-            metadata: [:]
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Dataset_V1_UploadDatasetResponse> {
+        return GRPCCore.StreamingServerResponse<Leaderboard_Dataset_V1_UploadDatasetResponse>(
+            metadata: [:],
+            producer: { writer in
+                try await self.uploadDataset(
+                    request: request.messages,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
         )
     }
 
@@ -1217,13 +1220,16 @@ extension Leaderboard_Dataset_V1_DatasetService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Client-streaming: first message a header, then the plaintext in any number of data messages.
-        /// > Atomic: the version becomes visible only after every chunk and the manifest are stored.
+        /// > First message a header, then the plaintext in any number of data messages. The service answers the header
+        /// > with an UploadProgress carrying the flow-control window, then one after every stored chunk, then the version.
+        /// > A client keeps at most window_bytes sent but not yet reported stored, so memory on both sides stays bounded
+        /// > whatever the transport buffers. Atomic: the version becomes visible only after every chunk and the manifest
+        /// > are stored.
         ///
         /// - Parameters:
         ///   - request: A streaming request producing `Leaderboard_Dataset_V1_UploadDatasetRequest` messages.
         ///   - serializer: A serializer for `Leaderboard_Dataset_V1_UploadDatasetRequest` messages.
-        ///   - deserializer: A deserializer for `Leaderboard_Dataset_V1_DatasetVersion` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Dataset_V1_UploadDatasetResponse` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
@@ -1232,9 +1238,9 @@ extension Leaderboard_Dataset_V1_DatasetService {
         func uploadDataset<Result>(
             request: GRPCCore.StreamingClientRequest<Leaderboard_Dataset_V1_UploadDatasetRequest>,
             serializer: some GRPCCore.MessageSerializer<Leaderboard_Dataset_V1_UploadDatasetRequest>,
-            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Dataset_V1_DatasetVersion>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Dataset_V1_UploadDatasetResponse>,
             options: GRPCCore.CallOptions,
-            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Dataset_V1_DatasetVersion>) async throws -> Result
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Leaderboard_Dataset_V1_UploadDatasetResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "GetDataset" method.
@@ -1477,13 +1483,16 @@ extension Leaderboard_Dataset_V1_DatasetService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Client-streaming: first message a header, then the plaintext in any number of data messages.
-        /// > Atomic: the version becomes visible only after every chunk and the manifest are stored.
+        /// > First message a header, then the plaintext in any number of data messages. The service answers the header
+        /// > with an UploadProgress carrying the flow-control window, then one after every stored chunk, then the version.
+        /// > A client keeps at most window_bytes sent but not yet reported stored, so memory on both sides stays bounded
+        /// > whatever the transport buffers. Atomic: the version becomes visible only after every chunk and the manifest
+        /// > are stored.
         ///
         /// - Parameters:
         ///   - request: A streaming request producing `Leaderboard_Dataset_V1_UploadDatasetRequest` messages.
         ///   - serializer: A serializer for `Leaderboard_Dataset_V1_UploadDatasetRequest` messages.
-        ///   - deserializer: A deserializer for `Leaderboard_Dataset_V1_DatasetVersion` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Dataset_V1_UploadDatasetResponse` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
@@ -1492,13 +1501,11 @@ extension Leaderboard_Dataset_V1_DatasetService {
         public func uploadDataset<Result>(
             request: GRPCCore.StreamingClientRequest<Leaderboard_Dataset_V1_UploadDatasetRequest>,
             serializer: some GRPCCore.MessageSerializer<Leaderboard_Dataset_V1_UploadDatasetRequest>,
-            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Dataset_V1_DatasetVersion>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Dataset_V1_UploadDatasetResponse>,
             options: GRPCCore.CallOptions = .defaults,
-            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Dataset_V1_DatasetVersion>) async throws -> Result = { response in
-                try response.message
-            }
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Leaderboard_Dataset_V1_UploadDatasetResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable {
-            try await self.client.clientStreaming(
+            try await self.client.bidirectionalStreaming(
                 request: request,
                 descriptor: Leaderboard_Dataset_V1_DatasetService.Method.UploadDataset.descriptor,
                 serializer: serializer,
@@ -1835,8 +1842,11 @@ extension Leaderboard_Dataset_V1_DatasetService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Client-streaming: first message a header, then the plaintext in any number of data messages.
-    /// > Atomic: the version becomes visible only after every chunk and the manifest are stored.
+    /// > First message a header, then the plaintext in any number of data messages. The service answers the header
+    /// > with an UploadProgress carrying the flow-control window, then one after every stored chunk, then the version.
+    /// > A client keeps at most window_bytes sent but not yet reported stored, so memory on both sides stays bounded
+    /// > whatever the transport buffers. Atomic: the version becomes visible only after every chunk and the manifest
+    /// > are stored.
     ///
     /// - Parameters:
     ///   - request: A streaming request producing `Leaderboard_Dataset_V1_UploadDatasetRequest` messages.
@@ -1848,14 +1858,12 @@ extension Leaderboard_Dataset_V1_DatasetService.ClientProtocol {
     public func uploadDataset<Result>(
         request: GRPCCore.StreamingClientRequest<Leaderboard_Dataset_V1_UploadDatasetRequest>,
         options: GRPCCore.CallOptions = .defaults,
-        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Dataset_V1_DatasetVersion>) async throws -> Result = { response in
-            try response.message
-        }
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Leaderboard_Dataset_V1_UploadDatasetResponse>) async throws -> Result
     ) async throws -> Result where Result: Sendable {
         try await self.uploadDataset(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Dataset_V1_UploadDatasetRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Dataset_V1_DatasetVersion>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Dataset_V1_UploadDatasetResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2137,8 +2145,11 @@ extension Leaderboard_Dataset_V1_DatasetService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Client-streaming: first message a header, then the plaintext in any number of data messages.
-    /// > Atomic: the version becomes visible only after every chunk and the manifest are stored.
+    /// > First message a header, then the plaintext in any number of data messages. The service answers the header
+    /// > with an UploadProgress carrying the flow-control window, then one after every stored chunk, then the version.
+    /// > A client keeps at most window_bytes sent but not yet reported stored, so memory on both sides stays bounded
+    /// > whatever the transport buffers. Atomic: the version becomes visible only after every chunk and the manifest
+    /// > are stored.
     ///
     /// - Parameters:
     ///   - metadata: Additional metadata to send, defaults to empty.
@@ -2153,9 +2164,7 @@ extension Leaderboard_Dataset_V1_DatasetService.ClientProtocol {
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
         requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Leaderboard_Dataset_V1_UploadDatasetRequest>) async throws -> Void,
-        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Dataset_V1_DatasetVersion>) async throws -> Result = { response in
-            try response.message
-        }
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Leaderboard_Dataset_V1_UploadDatasetResponse>) async throws -> Result
     ) async throws -> Result where Result: Sendable {
         let request = GRPCCore.StreamingClientRequest<Leaderboard_Dataset_V1_UploadDatasetRequest>(
             metadata: metadata,

@@ -84,6 +84,56 @@ public nonisolated struct Leaderboard_Dataset_V1_UploadDatasetRequest: Sendable 
   public init() {}
 }
 
+public nonisolated struct Leaderboard_Dataset_V1_UploadProgress: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Plaintext bytes encrypted and stored so far.
+  public var storedBytes: Int64 = 0
+
+  /// Most plaintext bytes a client may have sent beyond stored_bytes.
+  public var windowBytes: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Leaderboard_Dataset_V1_UploadDatasetResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var part: Leaderboard_Dataset_V1_UploadDatasetResponse.OneOf_Part? = nil
+
+  public var progress: Leaderboard_Dataset_V1_UploadProgress {
+    get {
+      if case .progress(let v)? = part {return v}
+      return Leaderboard_Dataset_V1_UploadProgress()
+    }
+    set {part = .progress(newValue)}
+  }
+
+  public var version: Leaderboard_Dataset_V1_DatasetVersion {
+    get {
+      if case .version(let v)? = part {return v}
+      return Leaderboard_Dataset_V1_DatasetVersion()
+    }
+    set {part = .version(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Part: Equatable, Sendable {
+    case progress(Leaderboard_Dataset_V1_UploadProgress)
+    case version(Leaderboard_Dataset_V1_DatasetVersion)
+
+  }
+
+  public init() {}
+}
+
 public nonisolated struct Leaderboard_Dataset_V1_ChunkInfo: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -584,6 +634,108 @@ nonisolated extension Leaderboard_Dataset_V1_UploadDatasetRequest: SwiftProtobuf
   }
 
   public static func ==(lhs: Leaderboard_Dataset_V1_UploadDatasetRequest, rhs: Leaderboard_Dataset_V1_UploadDatasetRequest) -> Bool {
+    if lhs.part != rhs.part {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Leaderboard_Dataset_V1_UploadProgress: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UploadProgress"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}stored_bytes\0\u{3}window_bytes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.storedBytes) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.windowBytes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.storedBytes != 0 {
+      try visitor.visitSingularInt64Field(value: self.storedBytes, fieldNumber: 1)
+    }
+    if self.windowBytes != 0 {
+      try visitor.visitSingularInt64Field(value: self.windowBytes, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Leaderboard_Dataset_V1_UploadProgress, rhs: Leaderboard_Dataset_V1_UploadProgress) -> Bool {
+    if lhs.storedBytes != rhs.storedBytes {return false}
+    if lhs.windowBytes != rhs.windowBytes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Leaderboard_Dataset_V1_UploadDatasetResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UploadDatasetResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}progress\0\u{1}version\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Leaderboard_Dataset_V1_UploadProgress?
+        var hadOneofValue = false
+        if let current = self.part {
+          hadOneofValue = true
+          if case .progress(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.part = .progress(v)
+        }
+      }()
+      case 2: try {
+        var v: Leaderboard_Dataset_V1_DatasetVersion?
+        var hadOneofValue = false
+        if let current = self.part {
+          hadOneofValue = true
+          if case .version(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.part = .version(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.part {
+    case .progress?: try {
+      guard case .progress(let v)? = self.part else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .version?: try {
+      guard case .version(let v)? = self.part else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Leaderboard_Dataset_V1_UploadDatasetResponse, rhs: Leaderboard_Dataset_V1_UploadDatasetResponse) -> Bool {
     if lhs.part != rhs.part {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

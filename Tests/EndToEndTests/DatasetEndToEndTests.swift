@@ -1,0 +1,170 @@
+import Crypto
+import Foundation
+import ServiceKit
+import TestSupport
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// The real binary with a real dataset: uploaded by the CLI over gRPC, downloaded, checked and decrypted by the CLI
+/// (resuming after being killed) and by an independent Python client, with the server's memory watched.
+@Suite(
+    "Datasets through the real binary", .serialized, .timeLimit(.minutes(10)),
+    .enabled(if: ExternalTools.hasPythonPackages))
+struct DatasetEndToEndTests {
+    enum Storage: String, CustomTestStringConvertible {
+        case embedded
+        case production
+        var testDescription: String { rawValue }
+    }
+
+    /// 1 GiB embedded (the size the issue asks for); 64 MiB on PostgreSQL/Redis, where only metadata differs.
+    static var cases: [(Storage, Int)] {
+        [(.embedded, 1 << 30)] + (TestEnvironment.hasPostgres ? [(.production, 64 << 20)] : [])
+    }
+
+    @Test(
+        "upload → download → decrypt gives the same SHA-256; resume after a kill; Python decrypts it; memory stays flat",
+        arguments: cases)
+    func roundTrip(_ storage: Storage, size: Int) async throws {
+        let directory = EndToEnd.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let input = directory + "/input.bin"
+        try ExternalTools.run("/bin/sh", ["-c", "head -c \(size) /dev/urandom > '\(input)'"])
+        let expected = String(try ExternalTools.run("/usr/bin/env", ["sha256sum", input]).prefix(64))
+
+        let settings =
+            ["--data-dir", directory + "/data"]
+            + (storage == .production ? try await EndToEnd.productionSettings() : [])
+        let server = try LeaderboardProcess(["serve", "--pow-difficulty", "8"] + ephemeral + settings)
+        let base = try await server.httpBase()
+        let grpc = try await server.grpcPort()
+        _ = try await EndToEnd.waitFor(base + "/health/ready", status: 200)
+        let baseline = try Self.peakMemory(server.process.processIdentifier)
+
+        let device = try await EndToEnd.activeDevice(base: base) {
+            // Embedded mail goes to the log: the link is in the server's output.
+            try Self.lastLink(in: server.standardError + server.standardOutput)
+        }
+        let secretFile = directory + "/secret"
+        try device.secret.write(toFile: secretFile, atomically: true, encoding: .utf8)
+
+        let upload = try LeaderboardProcess(
+            [
+                "admin", "datasets", "upload", input, "--version", "e2e-1", "--activate", "--grpc-address",
+                "127.0.0.1:\(grpc)",
+            ])
+        #expect(try await upload.exitStatus(within: .seconds(400)) == 0, "\(upload.standardError.suffix(500))")
+        #expect(upload.standardOutput.contains("sha256 \(expected)"))
+
+        let output = directory + "/output.bin"
+        let download = [
+            "client", "datasets", "download", "--server", base, "--machine-id", device.machineID, "--secret-file",
+            secretFile, "--out", output,
+        ]
+        if storage == .embedded {
+            // Kill the first download once some chunks are in, then resume.
+            let first = try LeaderboardProcess(download + ["--parallel", "2"])
+            let started = try await eventually(within: .seconds(120)) {
+                let state = FileManager.default.contents(atPath: output + ".part.json")
+                let done =
+                    state.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["done"] as? [Any]
+                return (done?.count ?? 0) >= 8 || !first.process.isRunning
+            }
+            #expect(started)
+            kill(first.process.processIdentifier, SIGKILL)
+            _ = try await first.exitStatus()
+            #expect(
+                !FileManager.default.fileExists(atPath: output),
+                "the first download finished before it could be interrupted")
+        }
+        let second = try LeaderboardProcess(download)
+        #expect(try await second.exitStatus(within: .seconds(400)) == 0, "\(second.standardError.suffix(500))")
+        #expect(second.standardOutput.contains("sha256 \(expected) verified"))
+        if storage == .embedded { #expect(second.standardOutput.contains("resumed")) }
+        #expect(String(try ExternalTools.run("/usr/bin/env", ["sha256sum", output]).prefix(64)) == expected)
+        try FileManager.default.removeItem(atPath: output)
+
+        let python = try ExternalTools.run(
+            ExternalTools.python,
+            [
+                ExternalTools.pythonScripts.appendingPathComponent("decrypt_dataset.py").path, base, device.machineID,
+                secretFile, output,
+            ])
+        #expect(python == expected)
+        #expect(String(try ExternalTools.run("/usr/bin/env", ["sha256sum", output]).prefix(64)) == expected)
+
+        // The server streamed a whole dataset in and out twice; its peak memory grew by far less than the data.
+        let peak = try Self.peakMemory(server.process.processIdentifier)
+        #expect(
+            peak - baseline < 256 << 20,
+            "peak RSS grew by \((peak - baseline) >> 20) MiB for a \(size >> 20) MiB dataset")
+        #expect(try await server.stop() == 0)
+    }
+
+    /// VmHWM (peak resident set) of a process, in bytes.
+    static func peakMemory(_ pid: Int32) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") })
+        return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])) * 1024
+    }
+
+    static func lastLink(in log: String) throws -> String {
+        let range = try #require(log.range(of: "/verify/confirm?token=", options: .backwards))
+        let token = log[range.upperBound...].prefix { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }
+        return "/verify/confirm?token=" + token
+    }
+}
+
+extension EndToEnd {
+    /// Registers, verifies (solving the proof of work here; `link` finds the emailed link's path) and activates a
+    /// device against a running gateway.
+    static func activeDevice(base: String, link: () async throws -> String) async throws -> (
+        machineID: String, secret: String
+    ) {
+        let hardware = Array(SHA256.hash(data: Array(UUID().uuidString.utf8))).hexEncoded
+        let registered = try await send(
+            "POST", base + "/api/v1/devices/register", json: ["hardware_hash": hardware, "gpu_hash": hardware])
+        let machineID = try #require(registered.json["machine_id"] as? String)
+        let code = try #require(registered.json["registration_code"] as? String)
+        let challenge = try await send("GET", base + "/api/v1/devices/challenge")
+        let text = try #require(challenge.json["challenge"] as? String)
+        let bytes = try #require([UInt8](base64URLEncoded: text))
+        let difficulty = try #require(challenge.json["difficulty_bits"] as? Int)
+        var counter = 0
+        while leadingZeroBits(Array(SHA256.hash(data: bytes + Array(String(counter, radix: 36).utf8)))) < difficulty {
+            counter += 1
+        }
+        let verify = try await send(
+            "POST", base + "/api/v1/devices/verify",
+            json: [
+                "registration_code": code, "email": "owner@example.org",
+                "challenge_id": challenge.json["challenge_id"] ?? "", "pow_solution": String(counter, radix: 36),
+            ])
+        try #require(verify.status == 202, "\(verify.text)")
+        var confirmed = false
+        for _ in 0..<50 where !confirmed {
+            if let path = try? await link() { confirmed = try await send("GET", base + path).status == 200 }
+            if !confirmed { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        try #require(confirmed, "the verification link never arrived")
+        let activated = try await send(
+            "POST", base + "/api/v1/devices/activate", json: ["machine_id": machineID, "registration_code": code])
+        return (machineID, try #require(activated.json["secret"] as? String))
+    }
+
+    static func leadingZeroBits(_ digest: [UInt8]) -> Int {
+        var bits = 0
+        for byte in digest {
+            if byte == 0 {
+                bits += 8
+                continue
+            }
+            return bits + byte.leadingZeroBitCount
+        }
+        return bits
+    }
+}
