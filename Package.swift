@@ -142,7 +142,8 @@ let package = Package(
         .testTarget(
             name: "DatasetServiceTests",
             dependencies: [
-                "DatasetService", "ServiceKit", "TestSupport", "LeaderboardAPI", grpcCore, swiftProtobuf, logging, crypto,
+                "DatasetService", "ServiceKit", "TestSupport", "LeaderboardAPI", "LeaderboardClient", grpcCore,
+                swiftProtobuf, logging, crypto,
             ],
             swiftSettings: strictSettings
         ),

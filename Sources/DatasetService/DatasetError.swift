@@ -16,7 +16,7 @@ public struct DatasetError: CodedServiceError, Sendable, Equatable {
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code && lhs.detail == rhs.detail }
 }
 
-/// Every rejection the Dataset target makes (docs/DATASETS.md lists them with their HTTP status).
+/// Every rejection the Dataset target makes (docs/DATASET-FORMAT.md lists them with their HTTP status).
 extension DatasetError {
     static func invalid(_ code: String, _ detail: String) -> DatasetError {
         DatasetError(code: code, detail: detail, status: .invalidArgument)

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import LeaderboardClient
 import ServiceKit
 import TestSupport
 import Testing
@@ -174,6 +175,49 @@ struct BlobStoreTests {
             #expect(try await store.sweep(keeping: ["kept.1"], olderThan: .seconds(3600)) == 0)  // all too young
             #expect(try await store.sweep(keeping: ["kept.1"], olderThan: .seconds(-1)) == 2)
             #expect(try await store.prefixes() == ["kept.1"])
+        }
+    }
+}
+
+@Suite("docs/DATASET-FORMAT.md")
+struct DatasetFormatDocumentTests {
+    @Test("the worked example's chunks are what the service stores")
+    func workedExample() throws {
+        let document = try TestEnvironment.repositoryFile("docs/DATASET-FORMAT.md")
+        var values: [String: String] = [:]
+        for line in document.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":"), !line.hasPrefix(" "), !line.hasPrefix("|") else { continue }
+            values[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        let keyText = try #require(values["content key"])
+        let key = try #require([UInt8](hexEncoded: keyText))
+        let version = try #require(values["version"])
+        let plaintext = Array("hello, leaderboard\n".utf8)
+        let first = try ChunkCipher.seal(plaintext, key: key, version: version, index: 0, final: false)
+        let last = try ChunkCipher.seal(plaintext, key: key, version: version, index: 1, final: true)
+        #expect(first.hexEncoded == values["chunk 0 stored"])
+        #expect(last.hexEncoded == values["chunk 1 stored"])
+        #expect(ChunkCipher.nonce(index: 1).hexEncoded == values["chunk 1 nonce"])
+        // The key wrap example opens to the content key with the client library.
+        let wrapped: [String: Any] = [
+            "context": "dataset:\(version)", "hkdf_salt": values["hkdf_salt"] ?? "", "nonce": values["nonce"] ?? "",
+            "ciphertext": values["ciphertext"] ?? "", "tag": values["tag"] ?? "",
+        ]
+        #expect(try DatasetCrypto.unwrapKey(wrapped, secret: "lbd_Tq3vX9kLm2Pz8RwY4sN7bC1dF6gH0jK5eA2uV8xZ3Qa") == key)
+        #expect(try DatasetCrypto.decrypt(chunk: last, key: key, version: version, index: 1, final: true) == plaintext)
+    }
+}
+
+@Suite("Dataset documentation")
+struct DatasetDocumentationTests {
+    @Test("the README lists every DatasetService setting with its flag and default")
+    func readmeListsDatasetSettings() throws {
+        let readme = try TestEnvironment.repositoryFile("README.md")
+        for setting in DatasetSettings.all {
+            let defaultText = setting.defaultValue.isEmpty ? "—" : "`\(setting.defaultValue)`"
+            #expect(
+                readme.contains(
+                    "| `\(setting.flag)` | `\(setting.environmentVariable)` | \(defaultText) | \(setting.help) |"))
         }
     }
 }

@@ -20,8 +20,8 @@ enum DatasetRoutes {
         datasets: DatasetClient
     ) {
         let manifests = ManifestCache(datasets: datasets)
-        let public_ = router.group("/api/v1/datasets")
-        public_.get { request, _ in
+        let publicRoutes = router.group("/api/v1/datasets")
+        publicRoutes.get { request, _ in
             let page = try await datasets.listDatasets(
                 .with {
                     $0.page = try pageRequest(request)
@@ -33,11 +33,11 @@ enum DatasetRoutes {
                     "next_cursor": page.page.nextCursor.isEmpty ? NSNull() : page.page.nextCursor as Any,
                 ], status: .ok, headers: [.cacheControl: "public, max-age=30"])
         }
-        public_.get("/latest") { _, _ in
+        publicRoutes.get("/latest") { _, _ in
             let version = try await datasets.getLatestDataset(.with { $0.includeManifest = true })
             return jsonResponse(versionJSON(version), status: .ok, headers: [.cacheControl: "public, max-age=30"])
         }
-        public_.get("/{version}") { _, context in
+        publicRoutes.get("/{version}") { _, context in
             let name = try context.parameters.require("version")
             let version = try await datasets.getDataset(
                 .with {
@@ -46,7 +46,7 @@ enum DatasetRoutes {
                 })
             return jsonResponse(versionJSON(version), status: .ok, headers: [.cacheControl: "public, max-age=30"])
         }
-        public_.group("/{version}/key").add(middleware: DeviceSignatureMiddleware(auth: auth))
+        publicRoutes.group("/{version}/key").add(middleware: DeviceSignatureMiddleware(auth: auth))
             .get { _, context in
                 let machineID = try context.requireDevice().machineID
                 let name = try context.parameters.require("version")
@@ -62,7 +62,7 @@ enum DatasetRoutes {
                         "ciphertext": key.ciphertext.base64EncodedString(), "tag": key.tag.base64EncodedString(),
                     ], status: .ok, headers: DeviceRoutes.noStore)
             }
-        public_.get("/{version}/chunks/{index}") { request, context in
+        publicRoutes.get("/{version}/chunks/{index}") { request, context in
             let name = try context.parameters.require("version")
             let manifest = try await manifests.manifest(name)
             guard let index = Int(context.parameters.get("index") ?? ""), manifest.chunks.indices.contains(index) else {
@@ -92,7 +92,7 @@ enum DatasetRoutes {
             }
             return Response(status: .ok, headers: headers, body: pieces.body(contentLength: Int(chunk.ciphertextSize)))
         }
-        public_.get("/{version}/download") { request, context in
+        publicRoutes.get("/{version}/download") { request, context in
             let name = try context.parameters.require("version")
             let manifest = try await manifests.manifest(name)
             let size = manifest.ciphertextSize
