@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import LeaderboardAPI
 import Logging
 import ServiceKit
 import Synchronization
@@ -18,7 +17,7 @@ struct DatasetAuthority: Sendable {
     /// Wraps a content key for one device (AuthService's `WrapKeyForDevice`).
     let wrapKey:
         @Sendable (_ machineID: String, _ context: String, _ key: [UInt8]) async throws ->
-            Leaderboard_Auth_V1_WrappedKey
+            WrappedContentKey
     /// Blob prefix and manifest per version: both immutable once uploaded, so kept after the first read.
     private let layouts = LayoutCache()
 
@@ -27,7 +26,7 @@ struct DatasetAuthority: Sendable {
     init(
         database: ServiceDatabase, blobs: any BlobStore, logger: Logger, clock: any WallClock, random: any RandomSource,
         masterKey: MasterKey, defaultChunkSize: Int,
-        wrapKey: @escaping @Sendable (String, String, [UInt8]) async throws -> Leaderboard_Auth_V1_WrappedKey
+        wrapKey: @escaping @Sendable (String, String, [UInt8]) async throws -> WrappedContentKey
     ) {
         self.database = database
         self.blobs = blobs
@@ -199,7 +198,7 @@ struct DatasetAuthority: Sendable {
     }
 
     /// The version's content key wrapped for one device; only active versions hand out keys.
-    func key(version: String, machineID: String) async throws -> Leaderboard_Auth_V1_WrappedKey {
+    func key(version: String, machineID: String) async throws -> WrappedContentKey {
         let record = try await get(version)
         guard record.active else { throw DatasetError.notActive }
         let key = try masterKey.open(record.contentKeySealed, purpose: Self.keyPurpose(record.version))
@@ -269,4 +268,13 @@ struct DatasetAuthority: Sendable {
 /// Shared by copies of a ``DatasetAuthority`` (every request handler holds one).
 final class LayoutCache: Sendable {
     let entries = Mutex<[String: (prefix: String, manifest: Manifest)]>([:])
+}
+
+/// A content key wrapped for one device (AuthService does the wrapping: docs/DATASET-FORMAT.md, "Key wrap").
+struct WrappedContentKey: Sendable, Equatable {
+    var nonce: [UInt8]
+    var ciphertext: [UInt8]
+    var tag: [UInt8]
+    var salt: [UInt8]
+    var context: String
 }

@@ -70,12 +70,15 @@ public struct DatasetModule: ServiceModule {
             database: database, blobs: blobs, logger: context.logger, clock: context.clock, random: random,
             masterKey: masterKey, defaultChunkSize: configuration.chunkSize,
             wrapKey: { machineID, keyContext, key in
-                try await auth.wrapKeyForDevice(
+                let wrapped = try await auth.wrapKeyForDevice(
                     .with {
                         $0.machineID = machineID
                         $0.context = keyContext
                         $0.key = Data(key)
                     })
+                return WrappedContentKey(
+                    nonce: Array(wrapped.nonce), ciphertext: Array(wrapped.ciphertext), tag: Array(wrapped.tag),
+                    salt: Array(wrapped.hkdfSalt), context: wrapped.context)
             })
         rpcServices = [DatasetRPCService(datasets: datasets, events: context.shared.events)]
         services = [DatasetSweep(datasets: datasets, logger: context.logger)]

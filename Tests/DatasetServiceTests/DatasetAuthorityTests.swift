@@ -57,10 +57,7 @@ struct DatasetHarness {
                 random: SystemRandomSource(), masterKey: MasterKey(bytes: Array(repeating: 9, count: 32)),
                 defaultChunkSize: 64 << 10,
                 wrapKey: { machineID, context, key in
-                    .with {
-                        $0.ciphertext = Data(key)
-                        $0.context = context + "|" + machineID
-                    }
+                    WrappedContentKey(nonce: [], ciphertext: key, tag: [], salt: [], context: context + "|" + machineID)
                 })
             try await body(
                 DatasetHarness(authority: authority, database: database, store: store, root: root, clock: clock))
@@ -83,7 +80,7 @@ struct DatasetHarness {
     /// Reads every chunk through the authority and decrypts with the key it hands out.
     func decrypt(_ version: String) async throws -> [UInt8] {
         let record = try await authority.get(version)
-        let key = Array(try await authority.key(version: version, machineID: "m").ciphertext)
+        let key = try await authority.key(version: version, machineID: "m").ciphertext
         var plaintext: [UInt8] = []
         for entry in record.manifest.chunks {
             let sealed = try await authority.chunk(version: version, index: entry.index)
@@ -123,7 +120,7 @@ struct DatasetAuthorityTests {
             #expect(record.manifest.plaintextSHA256 == Array(SHA256.hash(data: data)).hexEncoded)
             #expect(try await h.decrypt("v1") == data)
             #expect(try await h.authority.latest().version == "v1")
-            let key = Array(try await h.authority.key(version: "v1", machineID: "m").ciphertext)
+            let key = try await h.authority.key(version: "v1", machineID: "m").ciphertext
             #expect(!record.contentKeySealed.hexEncoded.contains(key.hexEncoded))
             #expect(try await h.authority.key(version: "v1", machineID: "abc").context == "dataset:v1|abc")
 

@@ -85,10 +85,10 @@ struct DatasetRPCService: Leaderboard_Dataset_V1_DatasetService.SimpleServicePro
         let wrapped = try await datasets.key(version: request.version, machineID: request.machineID)
         return .with {
             $0.version = request.version
-            $0.nonce = wrapped.nonce
-            $0.ciphertext = wrapped.ciphertext
-            $0.tag = wrapped.tag
-            $0.hkdfSalt = wrapped.hkdfSalt
+            $0.nonce = Data(wrapped.nonce)
+            $0.ciphertext = Data(wrapped.ciphertext)
+            $0.tag = Data(wrapped.tag)
+            $0.hkdfSalt = Data(wrapped.salt)
             $0.context = wrapped.context
         }
     }
