@@ -148,6 +148,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "RankingServiceTests",
+            dependencies: ["RankingService", "ServiceKit", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "GatewayTests",
             dependencies: [
                 "Gateway", "AuthService", "DatasetService", "ServiceKit", "TestSupport", "LeaderboardAPI",

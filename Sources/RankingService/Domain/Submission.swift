@@ -1,0 +1,71 @@
+/// What a benchmark session reports, in the ranking domain's own types (the RPC layer converts from protobuf).
+/// Times are microseconds since the Unix epoch; latencies seconds; usages percent.
+struct SystemSample: Sendable, Equatable {
+    var cpuUsage = 0.0
+    var memoryUsage = 0.0
+    var gpuUsage = 0.0
+    var gpuMemoryUsage = 0.0
+    var gpuTemperature = 0.0
+    var powerWatts = 0.0
+}
+
+struct TestSample: Sendable, Equatable {
+    var tps = 0.0
+    var latency = 0.0
+    var concurrentCount = 0
+    var completedRequests: Int64 = 0
+    var failedRequests: Int64 = 0
+    var totalTokens: Int64 = 0
+}
+
+struct MetricSample: Sendable, Equatable {
+    var at: Int64
+    var system = SystemSample()
+    var test = TestSample()
+}
+
+struct BenchmarkResults: Sendable, Equatable {
+    var tps = 0.0
+    var avgLatency = 0.0
+    var p50Latency = 0.0
+    var p95Latency = 0.0
+    var p99Latency = 0.0
+    var concurrentCount = 0
+    var totalRequests: Int64 = 0
+    var successfulRequests: Int64 = 0
+    var failedRequests: Int64 = 0
+    var totalTokens: Int64 = 0
+    /// Seconds the client says the test ran.
+    var duration = 0.0
+}
+
+/// Everything one validation pass looks at: the session as started, what the client submitted, and the server's
+/// own facts (the device as registered, the dataset, the device's other submissions, the peer bucket).
+struct SubmissionFacts: Sendable {
+    /// Session.
+    var startedAt: Int64
+    var submittedAt: Int64
+    var alreadySubmitted = false
+    var metricsIntervalSeconds = 10
+    /// Fingerprint of the device when the session started and now (hardware, GPU hashes as registered).
+    var sessionFingerprint: DeviceFingerprint
+    var currentFingerprint: DeviceFingerprint
+    /// Dataset.
+    var datasetActive = true
+    var claimedChecksum: String
+    var datasetChecksum: String
+    var datasetMinimumDurationSeconds = 0
+    /// The device's submissions in the last 24 h, and how many it may make.
+    var submissionsToday = 0
+    var dailyLimit = 20
+    /// Accepted results of the same GPU, framework and model-size bucket (tokens per second).
+    var peerTPS: [Double] = []
+    /// What the client submitted.
+    var results: BenchmarkResults
+    var series: [MetricSample]
+}
+
+struct DeviceFingerprint: Sendable, Equatable {
+    var hardwareHash: String
+    var gpuHash: String
+}
