@@ -202,12 +202,6 @@ struct MailAndStartTests {
 struct AuthDocumentationTests {
     @Test("the README lists every AuthService setting with its flag and default")
     func readmeListsAuthSettings() throws {
-        let readme = try TestEnvironment.repositoryFile("README.md")
-        for setting in AuthSettings.all {
-            let defaultText = setting.defaultValue.isEmpty ? "—" : "`\(setting.defaultValue)`"
-            #expect(
-                readme.contains(
-                    "| `\(setting.flag)` | `\(setting.environmentVariable)` | \(defaultText) | \(setting.help) |"))
-        }
+        try TestEnvironment.expectREADMEListsSettings(AuthSettings.all)
     }
 }

@@ -212,12 +212,6 @@ struct DatasetFormatDocumentTests {
 struct DatasetDocumentationTests {
     @Test("the README lists every DatasetService setting with its flag and default")
     func readmeListsDatasetSettings() throws {
-        let readme = try TestEnvironment.repositoryFile("README.md")
-        for setting in DatasetSettings.all {
-            let defaultText = setting.defaultValue.isEmpty ? "—" : "`\(setting.defaultValue)`"
-            #expect(
-                readme.contains(
-                    "| `\(setting.flag)` | `\(setting.environmentVariable)` | \(defaultText) | \(setting.help) |"))
-        }
+        try TestEnvironment.expectREADMEListsSettings(DatasetSettings.all)
     }
 }

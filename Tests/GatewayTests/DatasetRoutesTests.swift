@@ -96,34 +96,28 @@ struct DatasetRoutesTests {
     )
     func badInput() async throws {
         try await AuthGateway.with(.sqlite) { gateway in
-            func expect(
-                _ reply: AuthGateway.Reply, _ status: HTTPResponse.Status, _ code: String,
-                sourceLocation: SourceLocation = #_sourceLocation
-            ) {
-                #expect(reply.status == status, "\(reply.text)", sourceLocation: sourceLocation)
-                #expect(reply.code == code, sourceLocation: sourceLocation)
-            }
-            expect(try await gateway.request(.get, "/api/v1/datasets/latest"), .notFound, "no_active_dataset")
+            expectProblem(try await gateway.request(.get, "/api/v1/datasets/latest"), .notFound, "no_active_dataset")
             let admin = try await adminKey(gateway)
-            expect(
+            expectProblem(
                 try await upload(gateway, "version=v1", Self.data(10), headers: [:]), .unauthorized, "missing_api_key")
-            expect(try await upload(gateway, "name=x", Self.data(10), headers: admin), .badRequest, "missing_field")
-            expect(
+            expectProblem(
+                try await upload(gateway, "name=x", Self.data(10), headers: admin), .badRequest, "missing_field")
+            expectProblem(
                 try await upload(gateway, "version=..%2F..%2Fetc", Self.data(10), headers: admin), .badRequest,
                 "invalid_version")
-            expect(
+            expectProblem(
                 try await upload(gateway, "version=v1&chunk_size=-5", Self.data(10), headers: admin), .badRequest,
                 "invalid_field_type")
-            expect(try await upload(gateway, "version=v1", [], headers: admin), .badRequest, "empty_dataset")
+            expectProblem(try await upload(gateway, "version=v1", [], headers: admin), .badRequest, "empty_dataset")
             #expect(try await upload(gateway, "version=v1", Self.data(100_000), headers: admin).status == .created)
-            expect(
+            expectProblem(
                 try await upload(gateway, "version=v1", Self.data(10), headers: admin), .conflict,
                 "dataset_version_exists")
 
-            expect(try await gateway.request(.get, "/api/v1/datasets/v9"), .notFound, "unknown_dataset_version")
-            expect(try await gateway.request(.get, "/api/v1/datasets/v1/chunks/2"), .notFound, "unknown_chunk")
-            expect(try await gateway.request(.get, "/api/v1/datasets/v1/chunks/-1"), .notFound, "unknown_chunk")
-            expect(try await gateway.request(.get, "/api/v1/datasets/v1/chunks/abc"), .notFound, "unknown_chunk")
+            expectProblem(try await gateway.request(.get, "/api/v1/datasets/v9"), .notFound, "unknown_dataset_version")
+            expectProblem(try await gateway.request(.get, "/api/v1/datasets/v1/chunks/2"), .notFound, "unknown_chunk")
+            expectProblem(try await gateway.request(.get, "/api/v1/datasets/v1/chunks/-1"), .notFound, "unknown_chunk")
+            expectProblem(try await gateway.request(.get, "/api/v1/datasets/v1/chunks/abc"), .notFound, "unknown_chunk")
             for bad in ["bytes=5-2", "bytes=999999-", "items=0-1", "bytes=0-1,5-6", "bytes=-", "bytes=x-y"] {
                 let reply = try await gateway.request(.get, "/api/v1/datasets/v1/download", headers: [.range: bad])
                 #expect(reply.status == .rangeNotSatisfiable, "\(bad)")
@@ -132,7 +126,7 @@ struct DatasetRoutesTests {
 
             // Keys: inactive versions have none; an unverified device is refused before the service is asked.
             let device = try await gateway.activeDevice()
-            expect(
+            expectProblem(
                 try await gateway.signed(
                     .get, "/api/v1/datasets/v1/key", version: 2, machineID: device.machineID, secret: device.secret),
                 .badRequest, "dataset_not_active")
@@ -143,14 +137,15 @@ struct DatasetRoutesTests {
                     .get, "/api/v1/datasets/v1/key", version: 1, machineID: device.machineID, secret: device.secret
                 ).status == .ok)
             let unverified = try await gateway.register()
-            expect(
+            expectProblem(
                 try await gateway.signed(
                     .get, "/api/v1/datasets/v1/key", version: 2, machineID: unverified.machineID, secret: "lbd_x"),
                 .forbidden, "device_not_verified")
-            expect(try await gateway.request(.get, "/api/v1/datasets/v1/key"), .unauthorized, "missing_signature")
+            expectProblem(
+                try await gateway.request(.get, "/api/v1/datasets/v1/key"), .unauthorized, "missing_signature")
             #expect(
                 try await gateway.request(.post, "/api/v1/admin/datasets/v1/deactivate", headers: admin).status == .ok)
-            expect(try await gateway.request(.get, "/api/v1/datasets/latest"), .notFound, "no_active_dataset")
+            expectProblem(try await gateway.request(.get, "/api/v1/datasets/latest"), .notFound, "no_active_dataset")
         }
     }
 }

@@ -281,37 +281,29 @@ struct DeviceLifecycleTests {
     @Test("every bad input is a distinct problem+json code with a fitting status")
     func badInput() async throws {
         try await AuthGateway.with(.sqlite) { gateway in
-            func expect(
-                _ reply: AuthGateway.Reply, _ status: HTTPResponse.Status, _ code: String,
-                sourceLocation: SourceLocation = #_sourceLocation
-            ) {
-                #expect(reply.status == status, "\(reply.text)", sourceLocation: sourceLocation)
-                #expect(reply.code == code, sourceLocation: sourceLocation)
-                #expect(reply.headers[.contentType] == "application/problem+json", sourceLocation: sourceLocation)
-            }
             let hash = AuthGateway.hash("x")
-            expect(
+            expectProblem(
                 try await gateway.request(.post, "/api/v1/devices/register", raw: "{not json"), .badRequest,
                 "invalid_json")
-            expect(
+            expectProblem(
                 try await gateway.request(.post, "/api/v1/devices/register", raw: "[1,2]"), .badRequest, "invalid_json")
-            expect(
+            expectProblem(
                 try await gateway.request(.post, "/api/v1/devices/register", json: ["gpu_hash": hash]), .badRequest,
                 "missing_field")
-            expect(
+            expectProblem(
                 try await gateway.request(
                     .post, "/api/v1/devices/register", json: ["hardware_hash": 5, "gpu_hash": hash]), .badRequest,
                 "invalid_field_type")
-            expect(
+            expectProblem(
                 try await gateway.request(
                     .post, "/api/v1/devices/register", json: ["hardware_hash": "xyz", "gpu_hash": hash]), .badRequest,
                 "invalid_hardware_hash")
-            expect(
+            expectProblem(
                 try await gateway.request(
                     .post, "/api/v1/devices/register",
                     json: ["hardware_hash": hash, "gpu_hash": "'; DROP TABLE devices;--"]), .badRequest,
                 "invalid_gpu_hash")
-            expect(
+            expectProblem(
                 try await gateway.request(
                     .post, "/api/v1/devices/register",
                     raw: "{\"hardware_hash\":\"" + String(repeating: "a", count: 70_000) + "\"}"), .contentTooLarge,
@@ -332,9 +324,10 @@ struct DeviceLifecycleTests {
             for bad in verifyCases {
                 var fields = valid
                 fields[bad.field] = bad.value
-                expect(try await gateway.request(.post, "/api/v1/devices/verify", json: fields), .badRequest, bad.code)
+                expectProblem(
+                    try await gateway.request(.post, "/api/v1/devices/verify", json: fields), .badRequest, bad.code)
             }
-            expect(
+            expectProblem(
                 try await gateway.request(
                     .post, "/api/v1/devices/confirm", json: ["token": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]),
                 .notFound, "invalid_verification_link")
@@ -342,12 +335,12 @@ struct DeviceLifecycleTests {
             #expect(badLink.status == .notFound && !badLink.text.contains("<script>"))
 
             // Signatures.
-            expect(try await gateway.request(.get, "/api/v1/devices/status"), .unauthorized, "missing_signature")
-            expect(
+            expectProblem(try await gateway.request(.get, "/api/v1/devices/status"), .unauthorized, "missing_signature")
+            expectProblem(
                 try await gateway.signed(
                     .get, "/api/v1/devices/status", version: 1, machineID: String(repeating: "0", count: 32),
                     secret: "lbd_x"), .unauthorized, "unknown_device")
-            expect(
+            expectProblem(
                 try await gateway.signed(
                     .get, "/api/v1/devices/status", version: 1, machineID: device.machineID, secret: "lbd_x"),
                 .forbidden, "device_not_verified")
@@ -357,21 +350,21 @@ struct DeviceLifecycleTests {
             headers[HTTPField.Name("X-Nonce")!] = "nonce-12345678"
             headers[HTTPField.Name("X-Signature")!] = String(repeating: "0", count: 64)
             headers[HTTPField.Name("X-Request-Time")!] = "\(Int(Date().timeIntervalSince1970) - 400)"
-            expect(
+            expectProblem(
                 try await gateway.request(.get, "/api/v1/devices/status", headers: headers), .unauthorized,
                 "request_time_stale")
             headers[HTTPField.Name("X-Request-Time")!] = "\(Int(Date().timeIntervalSince1970) + 400)"
-            expect(
+            expectProblem(
                 try await gateway.request(.get, "/api/v1/devices/status", headers: headers), .unauthorized,
                 "request_time_future")
             headers[HTTPField.Name("X-Request-Time")!] = "\(Int(Date().timeIntervalSince1970))"
             headers[HTTPField.Name("X-Signature-Version")!] = "3"
-            expect(
+            expectProblem(
                 try await gateway.request(.get, "/api/v1/devices/status", headers: headers), .badRequest,
                 "unsupported_signature_version")
             headers[HTTPField.Name("X-Signature-Version")!] = "1"
             headers[HTTPField.Name("X-Signature")!] = "not-hex"
-            expect(
+            expectProblem(
                 try await gateway.request(.get, "/api/v1/devices/status", headers: headers), .badRequest,
                 "invalid_signature_format")
         }
@@ -484,4 +477,14 @@ struct DeviceLifecycleTests {
             #expect(verify.status == .accepted, "\(verify.text)")
         }
     }
+}
+
+/// Expects a problem+json answer with this status and code.
+func expectProblem(
+    _ reply: AuthGateway.Reply, _ status: HTTPResponse.Status, _ code: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(reply.status == status, "\(reply.text)", sourceLocation: sourceLocation)
+    #expect(reply.code == code, sourceLocation: sourceLocation)
+    #expect(reply.headers[.contentType] == "application/problem+json", sourceLocation: sourceLocation)
 }

@@ -143,10 +143,6 @@ struct TargetTests {
 struct DocumentationTests {
     @Test("the README's configuration table lists every setting with its flag and default")
     func readmeListsEverySetting() throws {
-        let readme = try TestEnvironment.repositoryFile("README.md")
-        for setting in CoreSettings.all {
-            let defaultText = setting.defaultValue.isEmpty ? "—" : "`\(setting.defaultValue)`"
-            #expect(readme.contains("| `\(setting.flag)` | `\(setting.environmentVariable)` | \(defaultText) |"))
-        }
+        try TestEnvironment.expectREADMEListsSettings(CoreSettings.all)
     }
 }

@@ -38,6 +38,18 @@ public enum TestEnvironment {
         try String(contentsOf: repositoryRoot.appendingPathComponent(path), encoding: .utf8)
     }
 
+    /// Checks the README's configuration tables list each setting with its flag, variable, default and help.
+    public static func expectREADMEListsSettings(
+        _ settings: [Setting], sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let readme = try repositoryFile("README.md")
+        for setting in settings {
+            let defaultText = setting.defaultValue.isEmpty ? "—" : "`\(setting.defaultValue)`"
+            let row = "| `\(setting.flag)` | `\(setting.environmentVariable)` | \(defaultText) | \(setting.help) |"
+            #expect(readme.contains(row), "README.md lacks: \(row)", sourceLocation: sourceLocation)
+        }
+    }
+
     /// A key prefix no other test uses, so suites run in parallel against one Redis.
     public static func uniquePrefix(_ name: String) -> String {
         "test:\(name):\(UUID().uuidString.prefix(8)):"

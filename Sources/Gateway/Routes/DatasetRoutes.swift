@@ -27,11 +27,7 @@ enum DatasetRoutes {
                     $0.page = try pageRequest(request)
                     $0.includeInactive = false
                 })
-            return jsonResponse(
-                [
-                    "versions": page.versions.map { versionJSON($0) },
-                    "next_cursor": page.page.nextCursor.isEmpty ? NSNull() : page.page.nextCursor as Any,
-                ], status: .ok, headers: [.cacheControl: "public, max-age=30"])
+            return listResponse(page, headers: [.cacheControl: "public, max-age=30"])
         }
         publicRoutes.get("/latest") { _, _ in
             let version = try await datasets.getLatestDataset(.with { $0.includeManifest = true })
@@ -142,11 +138,7 @@ enum DatasetRoutes {
                     $0.page = try pageRequest(request)
                     $0.includeInactive = includeInactive
                 })
-            return jsonResponse(
-                [
-                    "versions": page.versions.map { versionJSON($0) },
-                    "next_cursor": page.page.nextCursor.isEmpty ? NSNull() : page.page.nextCursor as Any,
-                ], status: .ok, headers: DeviceRoutes.noStore)
+            return listResponse(page, headers: DeviceRoutes.noStore)
         }
         admin.post { request, _ in
             let query = request.uri.queryParameters
@@ -177,6 +169,14 @@ enum DatasetRoutes {
             let version = try await datasets.deactivateDataset(.with { $0.version = name })
             return jsonResponse(versionJSON(version), status: .ok, headers: DeviceRoutes.noStore)
         }
+    }
+
+    static func listResponse(_ page: Leaderboard_Dataset_V1_ListDatasetsResponse, headers: HTTPFields) -> Response {
+        jsonResponse(
+            [
+                "versions": page.versions.map { versionJSON($0) },
+                "next_cursor": page.page.nextCursor.isEmpty ? NSNull() : page.page.nextCursor as Any,
+            ], status: .ok, headers: headers)
     }
 
     static func integer(_ text: Substring?, name: String) throws -> Int64 {
