@@ -99,6 +99,11 @@ public struct RedisGCRARateLimiter: RateLimiter {
 
     /// Mirrors ``GCRA/evaluate(storedTAT:now:policy:cost:)`` exactly; numbers are integer microseconds, which Lua's
     /// doubles hold exactly, and are returned as strings because Redis truncates Lua numbers.
+    ///
+    /// A key outlives its TAT by a minute: Redis expires it on its own clock while decisions use the caller's `now`,
+    /// so a replica whose clock trails Redis's (or a caller whose `now` runs slower than real time) would otherwise
+    /// find the key gone early and grant a fresh burst. A TAT in the past decides exactly like a missing key, so the
+    /// margin changes no decision; it only keeps idle keys a minute longer.
     static let script = RedisScript(
         """
         local now = tonumber(ARGV[1])
@@ -114,7 +119,7 @@ public struct RedisGCRARateLimiter: RateLimiter {
           local remaining = math.max(0, math.floor((now - (tat - tolerance)) / interval))
           return {'0', tostring(remaining), string.format('%d', allow_at - now), string.format('%d', tat - now)}
         end
-        redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
+        redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 60000)
         local remaining = math.max(0, math.floor((now - allow_at) / interval))
         return {'1', tostring(remaining), '0', string.format('%d', new_tat - now)}
         """
