@@ -123,9 +123,7 @@ struct DatasetAuthority: Sendable {
     /// byte shows it was not the last, and a megabyte of pieces in flight.
     static func window(chunkSize: Int) -> Int64 { Int64(2 * chunkSize + (1 << 20)) }
 
-    static func chunkName(_ index: Int) -> String {
-        "chunk-" + String(String(index).reversed()).padding(toLength: 8, withPad: "0", startingAt: 0).reversed()
-    }
+    static func chunkName(_ index: Int) -> String { String(format: "chunk-%08d", index) }
 
     static func keyPurpose(_ version: String) -> String { "dataset-content-key:\(version)" }
 

@@ -143,7 +143,7 @@ public struct DatasetDownloader: Sendable {
 
         let part = output + ".part"
         let statePath = output + ".part.json"
-        let state = ResumeState.load(statePath, manifest: manifest)
+        let state = ResumeState.load(statePath, part: part, manifest: manifest)
         let file = try PartFile(path: part, size: manifest.plaintextSize, keep: !state.done.isEmpty)
         defer { file.close() }
         let resumed = state.done.count
@@ -227,7 +227,8 @@ struct ResumeState: Codable, Sendable {
     var chunkSize: Int64
     var done: Set<Int>
 
-    static func load(_ path: String, manifest: DatasetManifest) -> ResumeState {
+    /// The saved state if it describes this manifest and its part file is still there; else a fresh one.
+    static func load(_ path: String, part: String, manifest: DatasetManifest) -> ResumeState {
         let fresh = ResumeState(
             version: manifest.version, plaintextSHA256: manifest.plaintextSHA256, chunkSize: manifest.chunkSize,
             done: [])
@@ -235,7 +236,7 @@ struct ResumeState: Codable, Sendable {
             let state = try? JSONDecoder().decode(ResumeState.self, from: data),
             state.version == fresh.version, state.plaintextSHA256 == fresh.plaintextSHA256,
             state.chunkSize == fresh.chunkSize,
-            FileManager.default.fileExists(atPath: path.replacingOccurrences(of: ".part.json", with: ".part"))
+            FileManager.default.fileExists(atPath: part)
         else { return fresh }
         return state
     }

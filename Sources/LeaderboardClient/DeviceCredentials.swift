@@ -25,12 +25,10 @@ public struct DeviceCredentials: Sendable {
         let query = components?.percentEncodedQuery ?? ""
         let message = [
             method.uppercased(), path.isEmpty ? "/" : path, query, requestTime, nonce,
-            SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined(),
+            hex(SHA256.hash(data: body)),
         ].joined(separator: "\n")
-        let signature = HMAC<SHA256>.authenticationCode(
-            for: Array(message.utf8), using: SymmetricKey(data: Array(secret.utf8))
-        )
-        .map { String(format: "%02x", $0) }.joined()
+        let signature = hex(
+            HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: SymmetricKey(data: Array(secret.utf8))))
         return [
             "X-Device-ID": machineID, "X-Request-Time": requestTime, "X-Nonce": nonce, "X-Signature": signature,
             "X-Signature-Version": "2",

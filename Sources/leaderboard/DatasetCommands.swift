@@ -8,6 +8,7 @@ import LeaderboardClient
 import Logging
 import ServiceKit
 import SwiftProtobuf
+import Synchronization
 
 /// `leaderboard admin datasets …`: talks to DatasetService over gRPC (`--dataset-address`, or this machine's
 /// `--grpc-address` for an all-in-one server), with the same TLS settings as `serve`.
@@ -219,53 +220,43 @@ struct ClientDatasetsCommand: AsyncParsableCommand {
     }
 }
 
-/// A one-line progress bar on standard error.
+/// A one-line progress bar on standard error, updated from any task, redrawn at most five times a second.
 final class ProgressBar: Sendable {
-    private let state: Locked
+    private struct State {
+        var total: Int64
+        var lastDrawn: ContinuousClock.Instant
+    }
+
+    private let state: Mutex<State>
+    private let started = ContinuousClock.now
     private let label: String
 
     init(total: Int64, label: String) {
-        state = Locked(total: total, started: ContinuousClock.now)
+        state = Mutex(State(total: total, lastDrawn: .now - .seconds(1)))
         self.label = label
     }
 
     func update(_ done: Int64, total: Int64? = nil) {
-        let line = state.update(done: done, total: total, label: label)
-        if let line { FileHandle.standardError.write(Data(line.utf8)) }
+        let now = ContinuousClock.now
+        let current: Int64? = state.withLock { state in
+            if let total { state.total = total }
+            guard now - state.lastDrawn >= .milliseconds(200) || done == state.total else { return nil }
+            state.lastDrawn = now
+            return state.total
+        }
+        guard let total = current else { return }
+        let fraction = total > 0 ? Double(done) / Double(total) : 0
+        let filled = Int(fraction * 30)
+        let elapsed = now - started
+        let seconds = max(0.001, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        let line = String(
+            format: "\r%@ [%@%@] %3.0f%% %.1f/%.1f MiB %.1f MiB/s", label, String(repeating: "#", count: filled),
+            String(repeating: " ", count: 30 - filled), fraction * 100, Double(done) / 1_048_576,
+            Double(total) / 1_048_576, Double(done) / 1_048_576 / seconds)
+        FileHandle.standardError.write(Data(line.utf8))
     }
 
     func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
-
-    final class Locked: @unchecked Sendable {
-        // Guarded by `lock`; updated from download tasks.
-        private let lock = NSLock()
-        private var total: Int64
-        private let started: ContinuousClock.Instant
-        private var lastPrinted = ContinuousClock.Instant.now - .seconds(1)
-
-        init(total: Int64, started: ContinuousClock.Instant) {
-            self.total = total
-            self.started = started
-        }
-
-        func update(done: Int64, total newTotal: Int64?, label: String) -> String? {
-            lock.lock()
-            defer { lock.unlock() }
-            if let newTotal { total = newTotal }
-            let now = ContinuousClock.now
-            guard now - lastPrinted >= .milliseconds(200) || done == total else { return nil }
-            lastPrinted = now
-            let fraction = total > 0 ? Double(done) / Double(total) : 0
-            let filled = Int(fraction * 30)
-            let seconds = max(
-                0.001,
-                Double((now - started).components.attoseconds) / 1e18 + Double((now - started).components.seconds))
-            return String(
-                format: "\r%@ [%@%@] %3.0f%% %.1f/%.1f MiB %.1f MiB/s", label, String(repeating: "#", count: filled),
-                String(repeating: " ", count: 30 - filled), fraction * 100, Double(done) / 1_048_576,
-                Double(total) / 1_048_576, Double(done) / 1_048_576 / seconds)
-        }
-    }
 }
 
 /// A file read in 1 MiB pieces.

@@ -39,22 +39,22 @@ struct APIKeyAuthorityTests {
             let used = try await keys.authenticate(secret: secret, needed: .read)
             #expect(used.id == key.id && used.lastUsedAt == clock.microsecondsSinceEpoch())
             #expect(
-                await authErrorCode { _ = try await keys.authenticate(secret: secret, needed: .admin) }
+                await serviceErrorCode { _ = try await keys.authenticate(secret: secret, needed: .admin) }
                     == "insufficient_permission")
             #expect(
-                await authErrorCode { _ = try await keys.authenticate(secret: "lbk_wrong", needed: .read) }
+                await serviceErrorCode { _ = try await keys.authenticate(secret: "lbk_wrong", needed: .read) }
                     == "invalid_api_key")
             #expect(
-                await authErrorCode { _ = try await keys.authenticate(secret: "Bearer x", needed: .read) }
+                await serviceErrorCode { _ = try await keys.authenticate(secret: "Bearer x", needed: .read) }
                     == "invalid_api_key")
 
             let revoked = try await keys.revoke(id: key.id)
             #expect(revoked.revokedAt != nil)
             #expect(try await keys.revoke(id: key.id).revokedAt == revoked.revokedAt)  // again: no change
             #expect(
-                await authErrorCode { _ = try await keys.authenticate(secret: secret, needed: .read) }
+                await serviceErrorCode { _ = try await keys.authenticate(secret: secret, needed: .read) }
                     == "api_key_revoked")
-            #expect(await authErrorCode { _ = try await keys.revoke(id: "key_missing") } == "unknown_api_key")
+            #expect(await serviceErrorCode { _ = try await keys.revoke(id: "key_missing") } == "unknown_api_key")
         }
     }
 
@@ -66,27 +66,27 @@ struct APIKeyAuthorityTests {
                 name: "short", permissions: [.read], rateLimitPerMinute: 10, expiresAt: now + 60_000_000)
             clock.advance(by: .seconds(61))
             #expect(
-                await authErrorCode { _ = try await keys.authenticate(secret: secret, needed: .read) }
+                await serviceErrorCode { _ = try await keys.authenticate(secret: secret, needed: .read) }
                     == "api_key_expired")
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await keys.create(name: "", permissions: [.read], rateLimitPerMinute: 0, expiresAt: nil)
                 } == "invalid_name")
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await keys.create(
                         name: "a\u{0}b", permissions: [.read], rateLimitPerMinute: 0, expiresAt: nil)
                 } == "invalid_name")
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await keys.create(name: "x", permissions: [], rateLimitPerMinute: 0, expiresAt: nil)
                 } == "invalid_permissions")
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await keys.create(name: "x", permissions: [.read], rateLimitPerMinute: -1, expiresAt: nil)
                 } == "invalid_rate_limit")
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await keys.create(name: "x", permissions: [.read], rateLimitPerMinute: 0, expiresAt: 1)
                 } == "invalid_expiry")
 
@@ -113,11 +113,11 @@ struct APIKeyAuthorityTests {
                             $0.name == "short"
                         }.map(\.id)))
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await keys.list(cursor: "'; DROP TABLE api_keys; --", limit: 2, includeRevoked: false)
                 } == "invalid_cursor")
             #expect(
-                await authErrorCode { _ = try await keys.list(cursor: "", limit: 1000, includeRevoked: false) }
+                await serviceErrorCode { _ = try await keys.list(cursor: "", limit: 1000, includeRevoked: false) }
                     == "invalid_limit")
         }
     }

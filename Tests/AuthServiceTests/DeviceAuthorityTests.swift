@@ -77,18 +77,6 @@ struct AuthorityHarness {
     }
 }
 
-/// Runs `body` and returns the code of the AuthError it throws (nil when it succeeds).
-func authErrorCode(_ body: () async throws -> Void) async -> String? {
-    do {
-        try await body()
-        return nil
-    } catch let error as AuthError {
-        return error.code
-    } catch {
-        return "unexpected: \(error)"
-    }
-}
-
 @Suite("DeviceAuthority on both storage backends", .timeLimit(.minutes(2)))
 struct DeviceAuthorityTests {
     @Test(
@@ -103,7 +91,7 @@ struct DeviceAuthorityTests {
             #expect(h.mailer.messages[0].to == "owner@example.org")
             #expect(try await h.authority.status(machineID: registration.machineID).state == .pendingEmail)
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.activate(machineID: registration.machineID, code: registration.code)
                 } == "device_not_verified")
 
@@ -115,19 +103,19 @@ struct DeviceAuthorityTests {
             let issued = try await h.authority.activate(machineID: registration.machineID, code: registration.code)
             #expect(issued.secret.hasPrefix("lbd_"))
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.activate(machineID: registration.machineID, code: registration.code)
                 } == "registration_code_used")
 
             // Signed requests: accepted once per nonce; a wrong secret or tampered body is a mismatch.
             let request = h.signed(registration.machineID, secret: issued.secret, nonce: "nonce-0001")
             #expect(try await h.authority.verify(request).machineID == registration.machineID)
-            #expect(await authErrorCode { _ = try await h.authority.verify(request) } == "nonce_reused")
+            #expect(await serviceErrorCode { _ = try await h.authority.verify(request) } == "nonce_reused")
             var tampered = h.signed(registration.machineID, secret: issued.secret)
             tampered.body = Array(#"{"tps":1e9}"#.utf8)
-            #expect(await authErrorCode { _ = try await h.authority.verify(tampered) } == "signature_mismatch")
+            #expect(await serviceErrorCode { _ = try await h.authority.verify(tampered) } == "signature_mismatch")
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.verify(h.signed(registration.machineID, secret: "lbd_guess"))
                 } == "signature_mismatch")
             #expect(try await h.authority.authenticate(apiKey: issued.secret).machineID == registration.machineID)
@@ -140,12 +128,12 @@ struct DeviceAuthorityTests {
             _ = try await h.authority.verify(h.signed(registration.machineID, secret: rotated.secret))
             h.clock.advance(by: .seconds(601))
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.verify(h.signed(registration.machineID, secret: issued.secret))
                 } == "signature_mismatch")
             _ = try await h.authority.verify(h.signed(registration.machineID, secret: rotated.secret))
             #expect(
-                await authErrorCode { _ = try await h.authority.authenticate(apiKey: issued.secret) }
+                await serviceErrorCode { _ = try await h.authority.authenticate(apiKey: issued.secret) }
                     == "invalid_api_key")
             #expect(try await h.authority.authenticate(apiKey: rotated.secret).machineID == registration.machineID)
         }
@@ -180,25 +168,25 @@ struct DeviceAuthorityTests {
             #expect(first.code != second.code)
             // The replaced code is gone.
             #expect(
-                await authErrorCode { _ = try await h.requestLink(code: first.code) } == "invalid_registration_code")
+                await serviceErrorCode { _ = try await h.requestLink(code: first.code) } == "invalid_registration_code")
             let otherGPU = try await h.register(gpu: "gpu-2")
             #expect(otherGPU.machineID != first.machineID)
 
             _ = try await h.authority.confirmEmail(token: try await h.requestLink(code: second.code))
-            #expect(await authErrorCode { _ = try await h.register() } == "device_already_registered")
+            #expect(await serviceErrorCode { _ = try await h.register() } == "device_already_registered")
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.register(
                         hardwareHash: "nope", gpuHash: AuthorityHarness.hardwareHash("g"), hardwareInfo: "", gpuInfo: ""
                     )
                 } == "invalid_hardware_hash")
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.register(
                         hardwareHash: AuthorityHarness.hardwareHash("h"), gpuHash: "", hardwareInfo: "", gpuInfo: "")
                 } == "invalid_gpu_hash")
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.register(
                         hardwareHash: AuthorityHarness.hardwareHash("h"), gpuHash: AuthorityHarness.hardwareHash("g"),
                         hardwareInfo: String(repeating: "x", count: 17_000), gpuInfo: "")
@@ -213,18 +201,19 @@ struct DeviceAuthorityTests {
         try await AuthorityHarness.with(backend) { h in
             let registration = try await h.register()
             #expect(
-                await authErrorCode { _ = try await h.requestLink(code: "ABCD-EFGH-JKMN") }
+                await serviceErrorCode { _ = try await h.requestLink(code: "ABCD-EFGH-JKMN") }
                     == "invalid_registration_code")
             #expect(
-                await authErrorCode { _ = try await h.requestLink(code: "not a code") } == "invalid_registration_code")
+                await serviceErrorCode { _ = try await h.requestLink(code: "not a code") }
+                    == "invalid_registration_code")
             let other = try await h.register("rig-2")
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.activate(machineID: registration.machineID, code: other.code)
                 } == "invalid_registration_code")
             h.clock.advance(by: .seconds(24 * 3600 + 1))
             #expect(
-                await authErrorCode { _ = try await h.requestLink(code: registration.code) }
+                await serviceErrorCode { _ = try await h.requestLink(code: registration.code) }
                     == "registration_code_expired")
             #expect(h.mailer.messages.isEmpty)
         }
@@ -243,18 +232,18 @@ struct DeviceAuthorityTests {
                 >= challenge.difficulty
             { wrong += 1 }
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.requestVerification(
                         code: registration.code, email: "a@example.org", challengeID: challenge.id,
                         solution: "w\(wrong)")
                 } == "invalid_pow_solution")
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.requestVerification(
                         code: registration.code, email: "a@example.org", challengeID: "forged", solution: solution)
                 } == "invalid_challenge")
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.requestVerification(
                         code: registration.code, email: "not-an-email", challengeID: challenge.id, solution: solution)
                 } == "invalid_email")
@@ -262,7 +251,7 @@ struct DeviceAuthorityTests {
                 code: registration.code, email: "a@example.org", challengeID: challenge.id, solution: solution)
             let again = try await h.register()
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.requestVerification(
                         code: again.code, email: "a@example.org", challengeID: challenge.id, solution: solution)
                 } == "challenge_used")
@@ -270,7 +259,7 @@ struct DeviceAuthorityTests {
             let late = h.solvedChallenge()
             h.clock.advance(by: .seconds(601))
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.requestVerification(
                         code: again.code, email: "a@example.org", challengeID: late.id, solution: late.solution)
                 } == "challenge_expired")
@@ -283,12 +272,13 @@ struct DeviceAuthorityTests {
         try await AuthorityHarness.with(backend) { h in
             let registration = try await h.register()
             h.mailer.setFailing(true)
-            #expect(await authErrorCode { _ = try await h.requestLink(code: registration.code) } == "email_unavailable")
+            #expect(
+                await serviceErrorCode { _ = try await h.requestLink(code: registration.code) } == "email_unavailable")
             #expect(try await countRows("email_verifications", in: h.database) == 0)
             h.mailer.setFailing(false)
             for _ in 0..<5 { _ = try await h.requestLink(code: registration.code) }
             #expect(
-                await authErrorCode { _ = try await h.requestLink(code: registration.code) }
+                await serviceErrorCode { _ = try await h.requestLink(code: registration.code) }
                     == "too_many_verification_emails")
             #expect(h.mailer.messages.count == 5)
         }
@@ -302,14 +292,16 @@ struct DeviceAuthorityTests {
             let registration = try await h.register()
             let token = try await h.requestLink(code: registration.code)
             #expect(
-                await authErrorCode { _ = try await h.authority.confirmEmail(token: "short") }
+                await serviceErrorCode { _ = try await h.authority.confirmEmail(token: "short") }
                     == "invalid_verification_link")
             #expect(
-                await authErrorCode { _ = try await h.authority.confirmEmail(token: String(repeating: "A", count: 43)) }
+                await serviceErrorCode {
+                    _ = try await h.authority.confirmEmail(token: String(repeating: "A", count: 43))
+                }
                     == "invalid_verification_link")
             h.clock.advance(by: .seconds(24 * 3600 + 1))
             #expect(
-                await authErrorCode { _ = try await h.authority.confirmEmail(token: token) }
+                await serviceErrorCode { _ = try await h.authority.confirmEmail(token: token) }
                     == "verification_link_expired")
             #expect(try await h.authority.status(machineID: registration.machineID).state == .pendingEmail)
         }
@@ -322,37 +314,38 @@ struct DeviceAuthorityTests {
         try await AuthorityHarness.with(backend) { h in
             let registration = try await h.register()
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.verify(h.signed(registration.machineID, secret: "lbd_x"))
                 } == "device_not_verified")
             _ = try await h.authority.confirmEmail(token: try await h.requestLink(code: registration.code))
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.verify(h.signed(registration.machineID, secret: "lbd_x"))
                 } == "device_not_active")
             #expect(
-                await authErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.verify(h.signed(String(repeating: "0", count: 32), secret: "lbd_x"))
                 } == "unknown_device")
             #expect(
-                await authErrorCode { _ = try await h.authority.verify(h.signed("../../etc", secret: "lbd_x")) }
+                await serviceErrorCode { _ = try await h.authority.verify(h.signed("../../etc", secret: "lbd_x")) }
                     == "unknown_device")
             #expect(
-                await authErrorCode { _ = try await h.authority.rotate(machineID: registration.machineID) }
+                await serviceErrorCode { _ = try await h.authority.rotate(machineID: registration.machineID) }
                     == "device_not_active")
-            #expect(await authErrorCode { _ = try await h.authority.status(machineID: "zz") } == "invalid_machine_id")
+            #expect(
+                await serviceErrorCode { _ = try await h.authority.status(machineID: "zz") } == "invalid_machine_id")
             let device = try await h.activeDevice("rig-9")
             let stale = h.signed(
                 device.machineID, secret: device.secret, time: h.clock.microsecondsSinceEpoch() - 301_000_000)
-            #expect(await authErrorCode { _ = try await h.authority.verify(stale) } == "request_time_stale")
+            #expect(await serviceErrorCode { _ = try await h.authority.verify(stale) } == "request_time_stale")
             let future = h.signed(
                 device.machineID, secret: device.secret, time: h.clock.microsecondsSinceEpoch() + 301_000_000)
-            #expect(await authErrorCode { _ = try await h.authority.verify(future) } == "request_time_future")
+            #expect(await serviceErrorCode { _ = try await h.authority.verify(future) } == "request_time_future")
             #expect(
-                await authErrorCode { _ = try await h.authority.authenticate(apiKey: "lbd_unknown") }
+                await serviceErrorCode { _ = try await h.authority.authenticate(apiKey: "lbd_unknown") }
                     == "invalid_api_key")
             #expect(
-                await authErrorCode { _ = try await h.authority.authenticate(apiKey: "lbk_operator") }
+                await serviceErrorCode { _ = try await h.authority.authenticate(apiKey: "lbk_operator") }
                     == "invalid_api_key")
         }
     }
@@ -374,7 +367,7 @@ struct DeviceAuthorityTests {
             h.clock.advance(by: .seconds(30 * 24 * 3600))
             #expect(try await h.authority.purge().abandonedDevices == 1)
             #expect(
-                await authErrorCode { _ = try await h.authority.status(machineID: abandoned.machineID) }
+                await serviceErrorCode { _ = try await h.authority.status(machineID: abandoned.machineID) }
                     == "unknown_device")
             #expect(try await h.authority.status(machineID: active.machineID).state == .active)
         }

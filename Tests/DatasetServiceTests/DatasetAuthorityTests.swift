@@ -96,17 +96,6 @@ struct DatasetHarness {
     }
 }
 
-func datasetErrorCode(_ body: () async throws -> Void) async -> String? {
-    do {
-        try await body()
-        return nil
-    } catch let error as DatasetError {
-        return error.code
-    } catch {
-        return "unexpected: \(error)"
-    }
-}
-
 @Suite("DatasetAuthority on both storage backends", .timeLimit(.minutes(2)))
 struct DatasetAuthorityTests {
     @Test(
@@ -132,15 +121,15 @@ struct DatasetAuthorityTests {
             }
             #expect(collected == Array(whole[65_000..<200_000]))
             #expect(
-                await datasetErrorCode {
+                await serviceErrorCode {
                     try await h.authority.ciphertext(version: "v1", range: 0..<(record.manifest.ciphertextSize + 1)) {
                         _ in
                     }
                 } == "range_not_satisfiable")
             #expect(
-                await datasetErrorCode { _ = try await h.authority.chunk(version: "v1", index: 5) } == "unknown_chunk")
+                await serviceErrorCode { _ = try await h.authority.chunk(version: "v1", index: 5) } == "unknown_chunk")
             #expect(
-                await datasetErrorCode { _ = try await h.authority.chunk(version: "nope", index: 0) }
+                await serviceErrorCode { _ = try await h.authority.chunk(version: "nope", index: 0) }
                     == "unknown_dataset_version")
         }
     }
@@ -153,13 +142,13 @@ struct DatasetAuthorityTests {
                 _ = try await h.authority.upload(
                     .init(version: "v1", activate: true), data: Pieces(data: data, pieceSize: 10_000, failAfter: 12))
             }
-            #expect(await datasetErrorCode { _ = try await h.authority.get("v1") } == "unknown_dataset_version")
+            #expect(await serviceErrorCode { _ = try await h.authority.get("v1") } == "unknown_dataset_version")
             let prefixes = try await h.store.prefixes()
             #expect(prefixes.isEmpty && h.stagingIsEmpty)
 
             _ = try await h.upload("v1", data)
             #expect(
-                await datasetErrorCode { _ = try await h.upload("v1", DatasetHarness.data(10)) }
+                await serviceErrorCode { _ = try await h.upload("v1", DatasetHarness.data(10)) }
                     == "dataset_version_exists")
             #expect(try await h.store.prefixes().count == 1)
             #expect(h.stagingIsEmpty)
@@ -188,11 +177,11 @@ struct DatasetAuthorityTests {
             ]
             for (header, code) in cases {
                 #expect(
-                    await datasetErrorCode { _ = try await h.authority.upload(header, data: Pieces(data: data)) }
+                    await serviceErrorCode { _ = try await h.authority.upload(header, data: Pieces(data: data)) }
                         == code)
             }
             #expect(
-                await datasetErrorCode {
+                await serviceErrorCode {
                     _ = try await h.authority.upload(.init(version: "v1"), data: Pieces(data: []))
                 } == "empty_dataset")
             let prefixes = try await h.store.prefixes()
@@ -205,21 +194,21 @@ struct DatasetAuthorityTests {
         arguments: StorageBackend.available)
     func activation(_ backend: StorageBackend) async throws {
         try await DatasetHarness.with(backend) { h in
-            #expect(await datasetErrorCode { _ = try await h.authority.latest() } == "no_active_dataset")
+            #expect(await serviceErrorCode { _ = try await h.authority.latest() } == "no_active_dataset")
             for (index, version) in ["a1", "a2", "a3"].enumerated() {
                 _ = try await h.upload(version, DatasetHarness.data(1000), activate: index != 2)
                 h.clock.advance(by: .seconds(1))
             }
             #expect(try await h.authority.latest().version == "a2")
             #expect(
-                await datasetErrorCode { _ = try await h.authority.key(version: "a3", machineID: "m") }
+                await serviceErrorCode { _ = try await h.authority.key(version: "a3", machineID: "m") }
                     == "dataset_not_active")
             _ = try await h.authority.setActive("a3", active: true)
             #expect(try await h.authority.latest().version == "a3")
             _ = try await h.authority.setActive("a3", active: false)
             #expect(try await h.authority.latest().version == "a2")
             #expect(
-                await datasetErrorCode { _ = try await h.authority.setActive("zz", active: true) }
+                await serviceErrorCode { _ = try await h.authority.setActive("zz", active: true) }
                     == "unknown_dataset_version")
 
             var seen: [String] = []
@@ -235,7 +224,7 @@ struct DatasetAuthorityTests {
                     "a2", "a1",
                 ])
             #expect(
-                await datasetErrorCode { _ = try await h.authority.list(cursor: "!!", limit: 2, includeInactive: true) }
+                await serviceErrorCode { _ = try await h.authority.list(cursor: "!!", limit: 2, includeInactive: true) }
                     == "invalid_cursor")
         }
     }
@@ -251,12 +240,12 @@ struct DatasetAuthorityTests {
             bytes[5] ^= 0xff
             try bytes.write(to: URL(fileURLWithPath: path))
             #expect(
-                await datasetErrorCode { _ = try await h.authority.chunk(version: "v1", index: 1) }
+                await serviceErrorCode { _ = try await h.authority.chunk(version: "v1", index: 1) }
                     == "chunk_unavailable")
             _ = try await h.authority.chunk(version: "v1", index: 0)
             try FileManager.default.removeItem(atPath: path)
             #expect(
-                await datasetErrorCode { _ = try await h.authority.chunk(version: "v1", index: 1) }
+                await serviceErrorCode { _ = try await h.authority.chunk(version: "v1", index: 1) }
                     == "chunk_unavailable")
         }
     }

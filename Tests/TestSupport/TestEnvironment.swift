@@ -134,3 +134,15 @@ public func countRows(_ table: String, in database: ServiceDatabase) async throw
         return -1
     }
 }
+
+/// The stable code of the service error (`AuthError`, `DatasetError`, …) `body` throws; nil when it succeeds.
+public func serviceErrorCode(_ body: () async throws -> Void) async -> String? {
+    do {
+        try await body()
+        return nil
+    } catch let error as any CodedServiceError {
+        return error.code
+    } catch {
+        return "unexpected: \(error)"
+    }
+}

@@ -149,9 +149,9 @@ struct ChunkAssembler {
     }
 
     /// Adds bytes; returns the chunks now ready to store (index and sealed bytes).
-    mutating func append(_ bytes: some Collection<UInt8>) throws -> [(index: Int, sealed: [UInt8])] {
+    mutating func append(_ bytes: some DataProtocol) throws -> [(index: Int, sealed: [UInt8])] {
         var ready: [(Int, [UInt8])] = []
-        whole.update(data: Array(bytes))
+        whole.update(data: bytes)
         plaintextSize += Int64(bytes.count)
         var rest = bytes[...]
         while !rest.isEmpty {

@@ -35,12 +35,9 @@ struct APIKeyMiddleware: RouterMiddleware {
             })
         let policy = RateLimitPolicy(
             name: "api-key", limit: max(1, Int(key.rateLimitPerMinute)), period: .seconds(60))
-        let decision = try await rateLimiter.acquire(
-            key: "api-key:\(key.keyID)", policy: policy, cost: 1, now: clock.microsecondsSinceEpoch())
-        guard decision.allowed else {
-            throw Problem.rateLimited(
-                policy: policy, decision: decision, detail: "This API key is over its limit of \(policy.limit)/min.")
-        }
+        try await rateLimiter.enforce(
+            policy, key: "api-key:\(key.keyID)", clock: clock,
+            detail: "This API key is over its limit of \(policy.limit)/min.")
         var context = context
         context.apiKey = AuthenticatedKey(keyID: key.keyID, rateLimitPerMinute: Int(key.rateLimitPerMinute))
         context.logger[metadataKey: "api_key_id"] = "\(key.keyID)"

@@ -23,6 +23,14 @@ extension Problem {
     private static func wholeSeconds(_ microseconds: Int64) -> Int64 { max(1, (microseconds + 999_999) / 1_000_000) }
 }
 
+extension RateLimiter {
+    /// Spends one unit of `key`'s budget under `policy`, or throws the 429 problem saying `detail`.
+    func enforce(_ policy: RateLimitPolicy, key: String, clock: any WallClock, detail: String) async throws {
+        let decision = try await acquire(key: key, policy: policy, cost: 1, now: clock.microsecondsSinceEpoch())
+        guard decision.allowed else { throw Problem.rateLimited(policy: policy, decision: decision, detail: detail) }
+    }
+}
+
 /// Limits a route class per client IP (GCRA through the shared limiter): 429 past the limit.
 struct ClientRateLimitMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
@@ -36,13 +44,9 @@ struct ClientRateLimitMiddleware: RouterMiddleware {
         context: GatewayRequestContext,
         next: (Request, GatewayRequestContext) async throws -> Response
     ) async throws -> Response {
-        let decision = try await rateLimiter.acquire(
-            key: "ip:\(context.clientIP)", policy: policy, cost: 1, now: clock.microsecondsSinceEpoch())
-        guard decision.allowed else {
-            throw Problem.rateLimited(
-                policy: policy, decision: decision,
-                detail: "Too many requests of this kind from your address; try again later.")
-        }
+        try await rateLimiter.enforce(
+            policy, key: "ip:\(context.clientIP)", clock: clock,
+            detail: "Too many requests of this kind from your address; try again later.")
         return try await next(request, context)
     }
 }

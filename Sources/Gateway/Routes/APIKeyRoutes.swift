@@ -55,7 +55,7 @@ enum APIKeyRoutes {
             return jsonResponse(
                 [
                     "keys": page.keys.map(keyJSON),
-                    "next_cursor": page.page.nextCursor.isEmpty ? NSNull() : page.page.nextCursor as Any,
+                    "next_cursor": jsonValue(page.page.nextCursor.isEmpty ? nil : page.page.nextCursor),
                 ], status: .ok, headers: DeviceRoutes.noStore)
         }
 

@@ -82,9 +82,7 @@ enum DatasetRoutes {
                         $0.version = name
                         $0.index = Int64(index)
                     }
-                ) { response in
-                    for try await piece in response.messages { await channel.send(ByteBuffer(bytes: piece.data)) }
-                }
+                ) { response in try await PieceStream.forward(response.messages, to: channel) }
             }
             return Response(status: .ok, headers: headers, body: pieces.body(contentLength: Int(chunk.ciphertextSize)))
         }
@@ -119,9 +117,7 @@ enum DatasetRoutes {
                             $0.offset = part.lowerBound
                             $0.length = Int64(part.count)
                         }
-                    ) { response in
-                        for try await piece in response.messages { await channel.send(ByteBuffer(bytes: piece.data)) }
-                    }
+                    ) { response in try await PieceStream.forward(response.messages, to: channel) }
                 }
             }
             return Response(status: status, headers: headers, body: pieces.body(contentLength: Int(range.count)))
@@ -175,7 +171,7 @@ enum DatasetRoutes {
         jsonResponse(
             [
                 "versions": page.versions.map { versionJSON($0) },
-                "next_cursor": page.page.nextCursor.isEmpty ? NSNull() : page.page.nextCursor as Any,
+                "next_cursor": jsonValue(page.page.nextCursor.isEmpty ? nil : page.page.nextCursor),
             ], status: .ok, headers: headers)
     }
 
@@ -276,6 +272,14 @@ struct PieceStream: Sendable {
             task.cancel()
             throw error
         }
+    }
+
+    /// Hands a call's data pieces over one at a time.
+    static func forward(
+        _ messages: RPCAsyncSequence<Leaderboard_Dataset_V1_DataPiece, any Error>,
+        to channel: AsyncThrowingChannel<ByteBuffer, any Error>
+    ) async throws {
+        for try await piece in messages { await channel.send(ByteBuffer(bytes: piece.data)) }
     }
 
     func body(contentLength: Int) -> ResponseBody {

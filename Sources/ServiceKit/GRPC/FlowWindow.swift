@@ -53,13 +53,14 @@ public final class FlowWindow: Sendable {
     public func fail(_ error: any Error) { update { $0.failure = error } }
 
     private func update(_ change: (inout State) -> Void) {
-        let woken: [CheckedContinuation<Void, any Error>] = state.withLock { state in
+        let (woken, failure) = state.withLock { state in
             change(&state)
-            guard state.failure != nil || state.open else { return [] }
+            guard state.failure != nil || state.open else {
+                return ([CheckedContinuation<Void, any Error>](), state.failure)
+            }
             defer { state.waiters = [] }
-            return state.waiters
+            return (state.waiters, state.failure)
         }
-        let failure = state.withLock { $0.failure }
         for continuation in woken {
             if let failure { continuation.resume(throwing: failure) } else { continuation.resume() }
         }
