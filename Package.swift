@@ -149,13 +149,13 @@ let package = Package(
         ),
         .testTarget(
             name: "RankingServiceTests",
-            dependencies: ["RankingService", "ServiceKit", "TestSupport"],
+            dependencies: ["RankingService", "ServiceKit", "TestSupport", grpcCore],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "AuthService", "DatasetService", "ServiceKit", "TestSupport", "LeaderboardAPI",
+                "Gateway", "AuthService", "DatasetService", "RankingService", "ServiceKit", "TestSupport", "LeaderboardAPI",
                 "LeaderboardClient", grpcCore, grpcInProcess,
                 swiftProtobuf, hummingbird, logging, crypto,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

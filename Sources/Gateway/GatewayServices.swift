@@ -8,13 +8,16 @@ typealias AuthClient = any Leaderboard_Auth_V1_AuthService.ClientProtocol
 public struct GatewayServices: Sendable {
     public let auth: any Leaderboard_Auth_V1_AuthService.ClientProtocol
     public let datasets: any Leaderboard_Dataset_V1_DatasetService.ClientProtocol
+    public let ranking: any Leaderboard_Ranking_V1_RankingService.ClientProtocol
 
     public init(
         auth: any Leaderboard_Auth_V1_AuthService.ClientProtocol,
-        datasets: any Leaderboard_Dataset_V1_DatasetService.ClientProtocol
+        datasets: any Leaderboard_Dataset_V1_DatasetService.ClientProtocol,
+        ranking: any Leaderboard_Ranking_V1_RankingService.ClientProtocol
     ) {
         self.auth = auth
         self.datasets = datasets
+        self.ranking = ranking
     }
 
     /// Wraps each service's channel in its generated client.
@@ -26,6 +29,10 @@ public struct GatewayServices: Sendable {
         switch try channels(.dataset) {
         case .inProcess(let client): datasets = Leaderboard_Dataset_V1_DatasetService.Client(wrapping: client)
         case .http2(let client): datasets = Leaderboard_Dataset_V1_DatasetService.Client(wrapping: client)
+        }
+        switch try channels(.ranking) {
+        case .inProcess(let client): ranking = Leaderboard_Ranking_V1_RankingService.Client(wrapping: client)
+        case .http2(let client): ranking = Leaderboard_Ranking_V1_RankingService.Client(wrapping: client)
         }
     }
 }

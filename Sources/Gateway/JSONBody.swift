@@ -45,6 +45,8 @@ enum JSONValue: Codable, Sendable, Equatable {
 /// the field. Unknown fields are ignored.
 struct JSONBody {
     let fields: [String: JSONValue]
+    /// Where this object sits in the request (`results.`), so errors name the full field path.
+    var path = ""
 
     /// Collects up to `limit` bytes and parses them; an empty body is an empty object.
     static func read(_ request: inout Request, limit: Int = 64 << 10) async throws -> JSONBody {
@@ -60,10 +62,78 @@ struct JSONBody {
 
     /// A required string field.
     func string(_ name: String) throws -> String {
-        guard let value = try optionalString(name) else {
-            throw Problem(.badRequest, code: "missing_field", detail: "The field \"\(name)\" is required.")
-        }
+        guard let value = try optionalString(name) else { throw missing(name) }
         return value
+    }
+
+    func missing(_ name: String) -> Problem {
+        Problem(.badRequest, code: "missing_field", detail: "The field \"\(path)\(name)\" is required.")
+    }
+
+    /// A finite number that may be absent or null (JSON has no NaN or infinity; huge literals are refused).
+    func optionalDouble(_ name: String) throws -> Double? {
+        switch fields[name] {
+        case nil, .null: return nil
+        case .number(let number) where number.isFinite: return number
+        default: throw wrongType(name, "a finite number")
+        }
+    }
+
+    func double(_ name: String) throws -> Double {
+        guard let value = try optionalDouble(name) else { throw missing(name) }
+        return value
+    }
+
+    /// An integer that may be absent or null; fractions and numbers beyond ±2⁵³ are refused.
+    func optionalInt64(_ name: String) throws -> Int64? {
+        switch fields[name] {
+        case nil, .null: return nil
+        case .number(let number):
+            guard let value = Int64(exactly: number), abs(value) <= 1 << 53 else { throw wrongType(name, "an integer") }
+            return value
+        default: throw wrongType(name, "an integer")
+        }
+    }
+
+    func int32(_ name: String) throws -> Int32 {
+        guard let value = try optionalInt32(name) else { throw missing(name) }
+        return value
+    }
+
+    /// A nested object that may be absent or null.
+    func optionalObject(_ name: String) throws -> JSONBody? {
+        switch fields[name] {
+        case nil, .null: return nil
+        case .object(let object): return JSONBody(fields: object, path: "\(path)\(name).")
+        default: throw wrongType(name, "an object")
+        }
+    }
+
+    func object(_ name: String) throws -> JSONBody {
+        guard let value = try optionalObject(name) else { throw missing(name) }
+        return value
+    }
+
+    /// An array of objects that may be absent or null.
+    func optionalObjects(_ name: String) throws -> [JSONBody]? {
+        switch fields[name] {
+        case nil, .null: return nil
+        case .array(let values):
+            return try values.enumerated().map { index, value in
+                guard case .object(let object) = value else { throw wrongType(name, "an array of objects") }
+                return JSONBody(fields: object, path: "\(path)\(name)[\(index)].")
+            }
+        default: throw wrongType(name, "an array of objects")
+        }
+    }
+
+    /// The object without the named fields, as compact JSON ("" when nothing is left).
+    func remainder(excluding names: Set<String>) throws -> String {
+        let rest = fields.filter { !names.contains($0.key) }
+        guard !rest.isEmpty else { return "" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(rest), as: UTF8.self)
     }
 
     /// A string field that may be absent or null.
@@ -71,7 +141,7 @@ struct JSONBody {
         switch fields[name] {
         case nil, .null: return nil
         case .string(let value): return value
-        default: throw Self.wrongType(name, "a string")
+        default: throw wrongType(name, "a string")
         }
     }
 
@@ -80,9 +150,9 @@ struct JSONBody {
         switch fields[name] {
         case nil, .null: return nil
         case .number(let number):
-            guard let value = Int32(exactly: number) else { throw Self.wrongType(name, "a 32-bit integer") }
+            guard let value = Int32(exactly: number) else { throw wrongType(name, "a 32-bit integer") }
             return value
-        default: throw Self.wrongType(name, "an integer")
+        default: throw wrongType(name, "an integer")
         }
     }
 
@@ -91,7 +161,7 @@ struct JSONBody {
         switch fields[name] {
         case nil, .null: return nil
         case .bool(let value): return value
-        default: throw Self.wrongType(name, "true or false")
+        default: throw wrongType(name, "true or false")
         }
     }
 
@@ -101,10 +171,10 @@ struct JSONBody {
         case nil, .null: return nil
         case .array(let values):
             return try values.map { value in
-                guard case .string(let text) = value else { throw Self.wrongType(name, "an array of strings") }
+                guard case .string(let text) = value else { throw wrongType(name, "an array of strings") }
                 return text
             }
-        default: throw Self.wrongType(name, "an array of strings")
+        default: throw wrongType(name, "an array of strings")
         }
     }
 
@@ -117,7 +187,7 @@ struct JSONBody {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             return String(decoding: try encoder.encode(object), as: UTF8.self)
-        default: throw Self.wrongType(name, "an object")
+        default: throw wrongType(name, "an object")
         }
     }
 
@@ -125,13 +195,13 @@ struct JSONBody {
     func optionalTimestamp(_ name: String) throws -> Google_Protobuf_Timestamp? {
         guard let text = try optionalString(name) else { return nil }
         guard let date = try? Date(text, strategy: .iso8601) else {
-            throw Self.wrongType(name, "an RFC 3339 time such as 2026-01-31T12:00:00Z")
+            throw wrongType(name, "an RFC 3339 time such as 2026-01-31T12:00:00Z")
         }
         return Google_Protobuf_Timestamp(date: date)
     }
 
-    private static func wrongType(_ name: String, _ expected: String) -> Problem {
-        Problem(.badRequest, code: "invalid_field_type", detail: "The field \"\(name)\" must be \(expected).")
+    private func wrongType(_ name: String, _ expected: String) -> Problem {
+        Problem(.badRequest, code: "invalid_field_type", detail: "The field \"\(path)\(name)\" must be \(expected).")
     }
 }
 

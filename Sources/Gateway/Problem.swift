@@ -14,6 +14,10 @@ public struct Problem: Error, Sendable, Equatable {
     public let detail: String
     /// Extra headers (e.g. `Retry-After`).
     public var headers: HTTPFields = [:]
+    /// Extra string members of the problem object (e.g. `session_id`).
+    public var members: [String: String] = [:]
+    /// Every individual reason, when there are several (e.g. each failed validation rule): `code`, `detail`.
+    public var reasons: [[String: String]] = []
 
     public init(_ status: HTTPResponse.Status, code: String, detail: String) {
         self.status = status
@@ -86,7 +90,7 @@ public struct Problem: Error, Sendable, Equatable {
 
     /// The response: `type` is a stable URN per code, `instance` the request path.
     public func response(requestID: String, instance: String) -> Response {
-        let body: [String: Any] = [
+        var body: [String: Any] = [
             "type": "urn:leaderboard:problem:\(code)",
             "title": status.reasonPhrase,
             "status": status.code,
@@ -95,6 +99,8 @@ public struct Problem: Error, Sendable, Equatable {
             "instance": instance,
             "request_id": requestID,
         ]
+        for (name, value) in members { body[name] = value }
+        if !reasons.isEmpty { body["reasons"] = reasons }
         return jsonResponse(body, status: status, contentType: "application/problem+json", headers: headers)
     }
 }

@@ -15,3 +15,39 @@ public struct RankingError: CodedServiceError, Sendable, Equatable {
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code && lhs.detail == rhs.detail }
 }
+
+/// Every rejection the Ranking target makes (docs/RANKING.md lists them with their HTTP status).
+extension RankingError {
+    static let unknownSession = RankingError(
+        code: "unknown_session", detail: "This device has no benchmark session with this id.", status: .notFound)
+    static let tooManySessions = RankingError(
+        code: "too_many_sessions", detail: "This device has too many running sessions; submit or let one expire.",
+        status: .resourceExhausted)
+    static let datasetInactive = RankingError(
+        code: "dataset_inactive", detail: "This dataset version is not active; benchmark the latest one.",
+        status: .failedPrecondition)
+    static let checksumMismatch = RankingError(
+        code: "dataset_checksum_mismatch", detail: "dataset_checksum is not the published SHA-256 of this version.",
+        status: .invalidArgument)
+    static func invalidMetric(_ detail: String) -> RankingError {
+        RankingError(code: "invalid_metric", detail: detail, status: .invalidArgument)
+    }
+    static let invalidIdempotencyKey = RankingError(
+        code: "invalid_idempotency_key", detail: "An Idempotency-Key is 1–255 visible ASCII characters.",
+        status: .invalidArgument)
+    static let idempotencyKeyReused = RankingError(
+        code: "idempotency_key_reused",
+        detail: "This Idempotency-Key was used for a different body; a retry must send the same body.",
+        status: .alreadyExists)
+    static let unknownRecord = RankingError(
+        code: "record_not_found", detail: "No published record has this id.", status: .notFound)
+    static let notOwner = RankingError(
+        code: "not_record_owner", detail: "Only the device that made this record may change it.",
+        status: .permissionDenied)
+    static let unknownReview = RankingError(
+        code: "unknown_review", detail: "No review has this id.", status: .notFound)
+    static let reviewDecided = RankingError(
+        code: "review_already_decided", detail: "This review has already been decided.", status: .failedPrecondition)
+    static let invalidCursor = RankingError(
+        code: "invalid_cursor", detail: "The cursor is not one this listing returned.", status: .invalidArgument)
+}

@@ -139,17 +139,28 @@ func withDatasetService<Result: Sendable>(
     _ settings: [String],
     _ body: @Sendable (Leaderboard_Dataset_V1_DatasetService.Client<HTTP2ClientTransport.Posix>) async throws -> Result
 ) async throws -> Result {
+    try await withService(.dataset, settings) {
+        try await body(Leaderboard_Dataset_V1_DatasetService.Client(wrapping: $0))
+    }
+}
+
+/// Connects to a target's service (`--<target>-address`, else this machine's `--grpc-address`) and runs `body`; an
+/// RPC error is printed as `code: detail` with exit status 1.
+func withService<Result: Sendable>(
+    _ target: Target, _ settings: [String],
+    _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Result
+) async throws -> Result {
     let configuration = try loadConfiguration(settings, checkModules: false)
-    let address = configuration.remoteAddresses[.dataset] ?? configuration.grpcAddress
+    let address = configuration.remoteAddresses[target] ?? configuration.grpcAddress
     do {
         let client = try GRPCTransports.makeHTTP2Client(address: address, tls: configuration.grpcTLS)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.runConnections() }
             defer { client.beginGracefulShutdown() }
-            return try await body(Leaderboard_Dataset_V1_DatasetService.Client(wrapping: client))
+            return try await body(client)
         }
     } catch let error as RPCError {
-        printError("\(error.serviceErrorCode ?? "\(error.code)"): \(error.message) (dataset service at \(address))")
+        printError("\(error.serviceErrorCode ?? "\(error.code)"): \(error.message) (\(target) service at \(address))")
         throw ExitCode.failure
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import ServiceKit
 import TestSupport
 import Testing
@@ -99,5 +100,46 @@ struct RankIndexContractTests {
         }
         let page = try await index.range(in: "big", offset: 2500, limit: 3).map(\.score)
         #expect(page == [2499, 2498, 2497])
+    }
+
+    @Test("a rank among a million members takes O(log n) steps, and stays right after updates", .timeLimit(.minutes(3)))
+    func millionMembers() async throws {
+        let index = InMemoryRankIndex()
+        let n = 1_000_000
+        // Scores are a permutation of 0..<n, so every rank is known: rank = n − 1 − score.
+        let entries = (0..<n).map { RankEntry(member: "m\($0)", score: Double(($0 &* 7919) % n)) }
+        for batch in stride(from: 0, to: n, by: 50_000) {
+            try await index.upsert(Array(entries[batch..<batch + 50_000]), in: "huge")
+        }
+        let small = InMemoryRankIndex()
+        try await small.upsert(
+            Array(entries.prefix(1000)).enumerated().map { RankEntry(member: $1.member, score: Double($0)) },
+            in: "small")
+
+        let bound = 2 * Int(log2(Double(n)).rounded(.up))  // 40 comparisons and tree steps
+        var generator = SeededGenerator(seed: 11)
+        var worst = 0
+        for _ in 0..<200 {
+            let entry = entries[Int.random(in: 0..<n, using: &generator)]
+            let (rank, steps) = index.rankWithSteps(of: entry.member, in: "huge")
+            #expect(rank == n - 1 - Int(entry.score))
+            worst = max(worst, steps)
+        }
+        #expect(worst <= bound, "rank lookup took \(worst) steps among \(n); bound \(bound)")
+        let smallSteps = small.rankWithSteps(of: "m500", in: "small").steps
+        // A thousand times more members cost a bounded number of extra steps, not a thousand times more.
+        #expect(worst - smallSteps <= 2 * 10 + 2, "1k: \(smallSteps) steps, 1M: \(worst)")
+
+        // Moving and removing members keeps ranks and pages right (tree updates and chunk removals).
+        for member in ["m0", "m1", "m2"] { try await index.remove(member, from: "huge") }
+        try await index.upsert("top", score: Double(n), in: "huge")
+        #expect(try await index.rank(of: "top", in: "huge") == 0)
+        let probe = entries[123_456]
+        let expected =
+            (n - 1 - Int(probe.score)) + 1
+            - [entries[0], entries[1], entries[2]].filter { $0.score > probe.score }.count
+        #expect(try await index.rank(of: probe.member, in: "huge") == expected)
+        let page = try await index.range(in: "huge", offset: expected, limit: 2)
+        #expect(page.first?.member == probe.member)
     }
 }

@@ -282,13 +282,15 @@ struct PieceStream: Sendable {
         for try await piece in messages { await channel.send(ByteBuffer(bytes: piece.data)) }
     }
 
-    func body(contentLength: Int) -> ResponseBody {
-        ResponseBody(contentLength: contentLength) { writer in
+    /// The response body; without a length it is sent chunked.
+    func body(contentLength: Int? = nil) -> ResponseBody {
+        let write: @Sendable (inout any ResponseBodyWriter) async throws -> Void = { writer in
             defer { task.cancel() }
             if let first { try await writer.write(first) }
             for try await piece in channel { try await writer.write(piece) }
             try await writer.finish(nil)
         }
+        return contentLength.map { ResponseBody(contentLength: $0, write) } ?? ResponseBody(write)
     }
 }
 

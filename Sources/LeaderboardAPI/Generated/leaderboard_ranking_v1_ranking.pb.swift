@@ -451,6 +451,9 @@ public nonisolated struct Leaderboard_Ranking_V1_SubmissionOutcome: Sendable {
   /// True when this submission replaced the device's previous best record.
   public var isNewBest: Bool = false
 
+  /// True when this is the stored answer to an earlier call with the same idempotency key and body.
+  public var replayed: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1081,9 +1084,15 @@ public nonisolated struct Leaderboard_Ranking_V1_WatchLeaderboardRequest: Sendab
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// Empty = latest active version.
   public var datasetVersion: String = String()
 
+  /// Empty = the version's global board.
   public var framework: String = String()
+
+  /// 0 = only events after the call starts; otherwise resume after this sequence number (events are kept for a
+  /// day, at least the newest 10,000 per board; an older position starts with a gap the watcher sees).
+  public var afterSequence: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1115,6 +1124,9 @@ public nonisolated struct Leaderboard_Ranking_V1_LeaderboardEvent: Sendable {
   public var sequence: UInt64 = 0
 
   public var datasetVersion: String = String()
+
+  /// Empty for the version's global board.
+  public var framework: String = String()
 
   public var at: SwiftProtobuf.Google_Protobuf_Timestamp {
     get {_at ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
@@ -1861,7 +1873,7 @@ nonisolated extension Leaderboard_Ranking_V1_SubmitExternalResultRequest: SwiftP
 
 nonisolated extension Leaderboard_Ranking_V1_SubmissionOutcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubmissionOutcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{1}state\0\u{3}record_id\0\u{1}score\0\u{3}score_version\0\u{3}rule_set_version\0\u{1}reasons\0\u{1}rank\0\u{3}is_new_best\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{1}state\0\u{3}record_id\0\u{1}score\0\u{3}score_version\0\u{3}rule_set_version\0\u{1}reasons\0\u{1}rank\0\u{3}is_new_best\0\u{1}replayed\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1878,6 +1890,7 @@ nonisolated extension Leaderboard_Ranking_V1_SubmissionOutcome: SwiftProtobuf.Me
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.reasons) }()
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.rank) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.isNewBest) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.replayed) }()
       default: break
       }
     }
@@ -1911,6 +1924,9 @@ nonisolated extension Leaderboard_Ranking_V1_SubmissionOutcome: SwiftProtobuf.Me
     if self.isNewBest != false {
       try visitor.visitSingularBoolField(value: self.isNewBest, fieldNumber: 9)
     }
+    if self.replayed != false {
+      try visitor.visitSingularBoolField(value: self.replayed, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1924,6 +1940,7 @@ nonisolated extension Leaderboard_Ranking_V1_SubmissionOutcome: SwiftProtobuf.Me
     if lhs.reasons != rhs.reasons {return false}
     if lhs.rank != rhs.rank {return false}
     if lhs.isNewBest != rhs.isNewBest {return false}
+    if lhs.replayed != rhs.replayed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3054,7 +3071,7 @@ nonisolated extension Leaderboard_Ranking_V1_RebuildRankingResponse: SwiftProtob
 
 nonisolated extension Leaderboard_Ranking_V1_WatchLeaderboardRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WatchLeaderboardRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dataset_version\0\u{1}framework\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dataset_version\0\u{1}framework\0\u{3}after_sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3064,6 +3081,7 @@ nonisolated extension Leaderboard_Ranking_V1_WatchLeaderboardRequest: SwiftProto
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.datasetVersion) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.framework) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.afterSequence) }()
       default: break
       }
     }
@@ -3076,12 +3094,16 @@ nonisolated extension Leaderboard_Ranking_V1_WatchLeaderboardRequest: SwiftProto
     if !self.framework.isEmpty {
       try visitor.visitSingularStringField(value: self.framework, fieldNumber: 2)
     }
+    if self.afterSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.afterSequence, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Leaderboard_Ranking_V1_WatchLeaderboardRequest, rhs: Leaderboard_Ranking_V1_WatchLeaderboardRequest) -> Bool {
     if lhs.datasetVersion != rhs.datasetVersion {return false}
     if lhs.framework != rhs.framework {return false}
+    if lhs.afterSequence != rhs.afterSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3129,7 +3151,7 @@ nonisolated extension Leaderboard_Ranking_V1_RankChange: SwiftProtobuf.Message, 
 
 nonisolated extension Leaderboard_Ranking_V1_LeaderboardEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LeaderboardEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}dataset_version\0\u{1}at\0\u{3}record_accepted\0\u{3}rank_changed\0\u{3}record_removed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}dataset_version\0\u{1}at\0\u{3}record_accepted\0\u{3}rank_changed\0\u{3}record_removed\0\u{1}framework\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3174,6 +3196,7 @@ nonisolated extension Leaderboard_Ranking_V1_LeaderboardEvent: SwiftProtobuf.Mes
           self.event = .recordRemoved(v)
         }
       }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.framework) }()
       default: break
       }
     }
@@ -3208,12 +3231,16 @@ nonisolated extension Leaderboard_Ranking_V1_LeaderboardEvent: SwiftProtobuf.Mes
     }()
     case nil: break
     }
+    if !self.framework.isEmpty {
+      try visitor.visitSingularStringField(value: self.framework, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Leaderboard_Ranking_V1_LeaderboardEvent, rhs: Leaderboard_Ranking_V1_LeaderboardEvent) -> Bool {
     if lhs.sequence != rhs.sequence {return false}
     if lhs.datasetVersion != rhs.datasetVersion {return false}
+    if lhs.framework != rhs.framework {return false}
     if lhs._at != rhs._at {return false}
     if lhs.event != rhs.event {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}

@@ -14,7 +14,7 @@ struct ScoreReference: Sendable, Equatable {
 }
 
 /// The parts of a score, each 0…1, and the total 0…100.
-struct ScoreBreakdown: Sendable, Equatable {
+struct ScoreBreakdown: Sendable, Equatable, Codable {
     var formulaVersion: Int
     var throughput: Double
     var latency: Double

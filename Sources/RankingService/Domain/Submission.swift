@@ -1,6 +1,6 @@
 /// What a benchmark session reports, in the ranking domain's own types (the RPC layer converts from protobuf).
 /// Times are microseconds since the Unix epoch; latencies seconds; usages percent.
-struct SystemSample: Sendable, Equatable {
+struct SystemSample: Sendable, Equatable, Codable {
     var cpuUsage = 0.0
     var memoryUsage = 0.0
     var gpuUsage = 0.0
@@ -9,7 +9,7 @@ struct SystemSample: Sendable, Equatable {
     var powerWatts = 0.0
 }
 
-struct TestSample: Sendable, Equatable {
+struct TestSample: Sendable, Equatable, Codable {
     var tps = 0.0
     var latency = 0.0
     var concurrentCount = 0
@@ -18,13 +18,13 @@ struct TestSample: Sendable, Equatable {
     var totalTokens: Int64 = 0
 }
 
-struct MetricSample: Sendable, Equatable {
+struct MetricSample: Sendable, Equatable, Codable {
     var at: Int64
     var system = SystemSample()
     var test = TestSample()
 }
 
-struct BenchmarkResults: Sendable, Equatable {
+struct BenchmarkResults: Sendable, Equatable, Codable {
     var tps = 0.0
     var avgLatency = 0.0
     var p50Latency = 0.0
@@ -63,6 +63,8 @@ struct SubmissionFacts: Sendable {
     /// What the client submitted.
     var results: BenchmarkResults
     var series: [MetricSample]
+    /// The series the client sent with its submit (kept with the result; only its values are judged).
+    var clientSeries: [MetricSample] = []
 }
 
 struct DeviceFingerprint: Sendable, Equatable {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// One failed rule: a stable code and what exactly was wrong.
-struct RuleViolation: Sendable, Equatable {
+struct RuleViolation: Sendable, Equatable, Codable {
     var code: String
     var detail: String
 }
@@ -84,14 +84,17 @@ struct ValidationRules: Sendable {
                 .init(code: "value_out_of_range", detail: "Request counts must be ≥ 0 and successful + failed ≤ total.")
             )
         }
-        for (index, sample) in facts.series.enumerated() {
+        let samples =
+            facts.series.enumerated().map { ("reports[\($0.offset)]", $0.element) }
+            + facts.clientSeries.enumerated().map { ("metrics[\($0.offset)]", $0.element) }
+        for (label, sample) in samples {
             let usages = [
                 ("cpu_usage", sample.system.cpuUsage), ("memory_usage", sample.system.memoryUsage),
                 ("gpu_usage", sample.system.gpuUsage), ("gpu_memory_usage", sample.system.gpuMemoryUsage),
             ]
             for (name, value) in usages where !(value.isFinite && (0...100).contains(value)) {
                 found.append(
-                    .init(code: "value_out_of_range", detail: "metrics[\(index)].system.\(name) must be 0 to 100."))
+                    .init(code: "value_out_of_range", detail: "\(label).system.\(name) must be 0 to 100."))
             }
             if !(sample.test.tps.isFinite && sample.test.tps > 0)
                 || !(sample.test.latency.isFinite && sample.test.latency > 0)
@@ -100,7 +103,7 @@ struct ValidationRules: Sendable {
                 found.append(
                     .init(
                         code: "value_out_of_range",
-                        detail: "metrics[\(index)].test needs tps, latency and concurrent_count above 0."))
+                        detail: "\(label).test needs tps, latency and concurrent_count above 0."))
             }
         }
         return found

@@ -37,7 +37,8 @@ extension RankIndex {
     }
 }
 
-/// Process-local boards: a chunked sorted list gives O(√n) updates and rank lookups for millions of members.
+/// Process-local boards: a chunked sorted list with a Fenwick tree over chunk sizes, so a rank lookup or a page at
+/// any offset costs O(log n) steps and an update O(chunk + log n), for millions of members.
 public final class InMemoryRankIndex: RankIndex {
     private let boards = Mutex<[String: OrderedBoard]>([:])  // shared by every request of the process
 
@@ -62,6 +63,15 @@ public final class InMemoryRankIndex: RankIndex {
         boards.withLock { $0[board]?.descendingRank(of: member) }
     }
 
+    /// The rank and the comparison and tree steps the lookup took (for the test that checks it grows as log n).
+    public func rankWithSteps(of member: String, in board: String) -> (rank: Int?, steps: Int) {
+        boards.withLock { boards in
+            var steps = 0
+            let rank = boards[board]?.descendingRank(of: member, steps: &steps)
+            return (rank, steps)
+        }
+    }
+
     public func score(of member: String, in board: String) async throws -> Double? {
         boards.withLock { $0[board]?.scores[member] }
     }
@@ -79,11 +89,13 @@ public final class InMemoryRankIndex: RankIndex {
     }
 }
 
-/// Entries sorted ascending by (score, member bytes), split into chunks of bounded size.
+/// Entries sorted ascending by (score, member bytes), split into chunks of bounded size; `sizes` is a Fenwick tree
+/// of the chunk sizes (rebuilt when chunks split or vanish, every few hundred updates at most).
 struct OrderedBoard {
     private static let maximumChunk = 1024
     private(set) var chunks: [[RankEntry]] = []
     private(set) var scores: [String: Double] = [:]
+    private var sizes: [Int] = [0]
 
     var count: Int { scores.count }
 
@@ -100,34 +112,51 @@ struct OrderedBoard {
         scores[entry.member] = entry.score
         guard !chunks.isEmpty else {
             chunks = [[entry]]
+            rebuildSizes()
             return
         }
+        var steps = 0
         // The first chunk whose last entry is not below the new one; else the last chunk.
-        var chunkIndex = chunks.partitionIndex { !Self.ascending($0.last!, entry) }
+        var chunkIndex = chunks.partitionIndex(steps: &steps) { !Self.ascending($0.last!, entry) }
         if chunkIndex == chunks.count { chunkIndex -= 1 }
-        let position = chunks[chunkIndex].partitionIndex { !Self.ascending($0, entry) }
+        let position = chunks[chunkIndex].partitionIndex(steps: &steps) { !Self.ascending($0, entry) }
         chunks[chunkIndex].insert(entry, at: position)
         if chunks[chunkIndex].count > Self.maximumChunk {
             let upper = Array(chunks[chunkIndex][(Self.maximumChunk / 2)...])
             chunks[chunkIndex].removeSubrange((Self.maximumChunk / 2)...)
             chunks.insert(upper, at: chunkIndex + 1)
+            rebuildSizes()
+        } else {
+            addSize(1, at: chunkIndex)
         }
     }
 
     @discardableResult
     mutating func remove(_ member: String) -> Bool {
+        var steps = 0
         guard let score = scores.removeValue(forKey: member),
-            let (chunkIndex, position) = locate(RankEntry(member: member, score: score))
+            let (chunkIndex, position) = locate(RankEntry(member: member, score: score), steps: &steps)
         else { return false }
         chunks[chunkIndex].remove(at: position)
-        if chunks[chunkIndex].isEmpty { chunks.remove(at: chunkIndex) }
+        if chunks[chunkIndex].isEmpty {
+            chunks.remove(at: chunkIndex)
+            rebuildSizes()
+        } else {
+            addSize(-1, at: chunkIndex)
+        }
         return true
     }
 
     func descendingRank(of member: String) -> Int? {
-        guard let score = scores[member], let (chunkIndex, position) = locate(RankEntry(member: member, score: score))
+        var steps = 0
+        return descendingRank(of: member, steps: &steps)
+    }
+
+    func descendingRank(of member: String, steps: inout Int) -> Int? {
+        guard let score = scores[member],
+            let (chunkIndex, position) = locate(RankEntry(member: member, score: score), steps: &steps)
         else { return nil }
-        let ascending = chunks[..<chunkIndex].reduce(0) { $0 + $1.count } + position
+        let ascending = sizeBefore(chunkIndex, steps: &steps) + position
         return count - 1 - ascending
     }
 
@@ -135,36 +164,87 @@ struct OrderedBoard {
         guard offset >= 0, limit > 0, offset < count else { return [] }
         var result: [RankEntry] = []
         result.reserveCapacity(min(limit, count - offset))
-        var skip = offset
-        for chunk in chunks.reversed() {
-            if skip >= chunk.count {
-                skip -= chunk.count
-                continue
-            }
-            for entry in chunk.reversed().dropFirst(skip) {
-                result.append(entry)
+        // The entry at `offset` from the top is at ascending index count − 1 − offset; walk down from it.
+        var (chunkIndex, position) = chunk(containing: count - 1 - offset)
+        while chunkIndex >= 0 {
+            let chunk = chunks[chunkIndex]
+            while position >= 0 {
+                result.append(chunk[position])
                 if result.count == limit { return result }
+                position -= 1
             }
-            skip = 0
+            chunkIndex -= 1
+            if chunkIndex >= 0 { position = chunks[chunkIndex].count - 1 }
         }
         return result
     }
 
-    private func locate(_ entry: RankEntry) -> (Int, Int)? {
-        let chunkIndex = chunks.partitionIndex { !Self.ascending($0.last!, entry) }
+    private func locate(_ entry: RankEntry, steps: inout Int) -> (Int, Int)? {
+        let chunkIndex = chunks.partitionIndex(steps: &steps) { !Self.ascending($0.last!, entry) }
         guard chunkIndex < chunks.count else { return nil }
-        let position = chunks[chunkIndex].partitionIndex { !Self.ascending($0, entry) }
+        let position = chunks[chunkIndex].partitionIndex(steps: &steps) { !Self.ascending($0, entry) }
         guard position < chunks[chunkIndex].count, chunks[chunkIndex][position] == entry else { return nil }
         return (chunkIndex, position)
+    }
+
+    // MARK: Fenwick tree over chunk sizes (1-based)
+
+    private mutating func rebuildSizes() {
+        sizes = [0] + chunks.map(\.count)
+        var index = 1
+        while index < sizes.count {
+            let parent = index + (index & -index)
+            if parent < sizes.count { sizes[parent] += sizes[index] }
+            index += 1
+        }
+    }
+
+    private mutating func addSize(_ delta: Int, at chunkIndex: Int) {
+        var index = chunkIndex + 1
+        while index < sizes.count {
+            sizes[index] += delta
+            index += index & -index
+        }
+    }
+
+    /// Entries in the chunks before `chunkIndex`.
+    private func sizeBefore(_ chunkIndex: Int, steps: inout Int) -> Int {
+        var total = 0
+        var index = chunkIndex
+        while index > 0 {
+            steps += 1
+            total += sizes[index]
+            index -= index & -index
+        }
+        return total
+    }
+
+    /// The chunk and position of the entry at an ascending index (binary descent of the tree).
+    private func chunk(containing ascendingIndex: Int) -> (Int, Int) {
+        var position = 0
+        var remaining = ascendingIndex
+        var step = 1
+        while step * 2 < sizes.count { step *= 2 }
+        while step > 0 {
+            let next = position + step
+            if next < sizes.count, sizes[next] <= remaining {
+                position = next
+                remaining -= sizes[next]
+            }
+            step /= 2
+        }
+        return (position, remaining)
     }
 }
 
 extension Array {
-    /// Index of the first element satisfying a predicate that is false then true along the array (binary search).
-    func partitionIndex(where predicate: (Element) -> Bool) -> Int {
+    /// Index of the first element satisfying a predicate that is false then true along the array (binary search),
+    /// counting the comparisons in `steps`.
+    func partitionIndex(steps: inout Int, where predicate: (Element) -> Bool) -> Int {
         var low = 0
         var high = count
         while low < high {
+            steps += 1
             let middle = (low + high) / 2
             if predicate(self[middle]) { high = middle } else { low = middle + 1 }
         }

@@ -8,6 +8,7 @@ import SQLiteNIO
 public enum SQLValue: Sendable, Hashable {
     case null
     case integer(Int64)
+    case real(Double)
     case text(String)
     case bytes([UInt8])
 
@@ -15,6 +16,7 @@ public enum SQLValue: Sendable, Hashable {
     public init(_ value: Int64?) { self = value.map { .integer($0) } ?? .null }
     public init(_ value: Int?) { self = value.map { .integer(Int64($0)) } ?? .null }
     public init(_ value: [UInt8]?) { self = value.map { .bytes($0) } ?? .null }
+    public init(_ value: Double?) { self = value.map { .real($0) } ?? .null }
 }
 
 /// One result row, columns by name. Accessors throw ``StorageError`` when a column is missing or has another type,
@@ -54,6 +56,16 @@ public struct SQLRow: Sendable {
         case .null: return nil
         case .integer(let number): return number
         default: throw StorageError("column '\(name)' is not an integer")
+        }
+    }
+
+    /// A floating-point column; integers (SQLite stores whole REAL values compactly) convert.
+    public func double(_ name: String) throws(StorageError) -> Double {
+        switch try value(name) {
+        case .real(let number): return number
+        case .integer(let number): return Double(number)
+        case .null: throw StorageError("column '\(name)' is NULL")
+        default: throw StorageError("column '\(name)' is not a number")
         }
     }
 
@@ -156,6 +168,7 @@ enum PostgresSQL {
             switch value {
             case .null: bindings.appendNull()
             case .integer(let number): bindings.append(number)
+            case .real(let number): bindings.append(number)
             case .text(let text): bindings.append(text)
             case .bytes(let bytes): bindings.append(ByteBuffer(bytes: bytes))
             }
@@ -181,6 +194,7 @@ enum PostgresSQL {
         switch cell.dataType {
         case .int2, .int4, .int8: return .integer(try cell.decode(Int64.self))
         case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
+        case .float4, .float8: return .real(try cell.decode(Double.self))
         case .bytea: return .bytes(Array(try cell.decode(ByteBuffer.self).readableBytesView))
         default: return .text(try cell.decode(String.self))
         }
@@ -196,6 +210,7 @@ struct SQLiteExecutor: SQLExecutor {
             switch $0 {
             case .null: .null
             case .integer(let number): .integer(Int(number))
+            case .real(let number): .float(number)
             case .text(let text): .text(text)
             case .bytes(let bytes): .blob(ByteBuffer(bytes: bytes))
             }
@@ -208,7 +223,7 @@ struct SQLiteExecutor: SQLExecutor {
                     switch column.data {
                     case .null: .null
                     case .integer(let number): .integer(Int64(number))
-                    case .float(let number): .integer(Int64(number))
+                    case .float(let number): .real(number)
                     case .text(let text): .text(text)
                     case .blob(let buffer): .bytes(Array(buffer.readableBytesView))
                     }

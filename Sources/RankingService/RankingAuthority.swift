@@ -1,0 +1,812 @@
+import Foundation
+import GRPCCore
+import Logging
+import ServiceKit
+import Synchronization
+
+/// A device as AuthService knows it now.
+struct DeviceFacts: Sendable, Equatable {
+    var hardwareHash: String
+    var gpuHash: String
+}
+
+/// A dataset version as DatasetService knows it now.
+struct DatasetFacts: Sendable, Equatable {
+    var version: String
+    var active: Bool
+    var checksum: String
+    var minimumDurationSeconds: Int
+}
+
+/// Limits of sessions and boards (settings with flags; README lists them).
+struct RankingPolicy: Sendable {
+    var session = SessionPolicy.standard
+    var dailyLimit = 20
+    /// Running sessions one device may have at once.
+    var openSessions = 5
+    /// Rank changes are announced for records within this many places of the top of a board.
+    var watchedPlaces = 100
+    var maximumPageSize = 200
+    var defaultPageSize = 50
+}
+
+/// What a submit answered: stored with the session and replayed for a retry with the same idempotency key.
+struct SubmissionResult: Sendable, Equatable, Codable {
+    var sessionID: String
+    var state: String
+    var recordID: String?
+    var score: Double?
+    var scoreVersion: Int
+    var ruleSetVersion: Int
+    var reasons: [RuleViolation]
+    var rank: Int
+    var isNewBest: Bool
+    /// Not stored: set when the answer is a replay.
+    var replayed = false
+
+    enum CodingKeys: String, CodingKey {
+        case sessionID, state, recordID, score, scoreVersion, ruleSetVersion, reasons, rank, isNewBest
+    }
+}
+
+/// A record with its places on its boards.
+struct PlacedRecord: Sendable, Equatable {
+    var record: BenchmarkRecord
+    var rank = 0
+    var frameworkRank = 0
+    var percentile = 0.0
+}
+
+/// Statistics of one dataset version's ranked records.
+struct BoardStats: Sendable, Equatable {
+    struct Distribution: Sendable, Equatable {
+        var count = 0
+        var min = 0.0
+        var p25 = 0.0
+        var p50 = 0.0
+        var p75 = 0.0
+        var p90 = 0.0
+        var max = 0.0
+
+        init(_ values: [Double]) {
+            let sorted = values.sorted()
+            guard let first = sorted.first, let last = sorted.last else { return }
+            func quantile(_ q: Double) -> Double {
+                let position = q * Double(sorted.count - 1)
+                let low = Int(position.rounded(.down))
+                let high = Swift.min(low + 1, sorted.count - 1)
+                return sorted[low] + (sorted[high] - sorted[low]) * (position - Double(low))
+            }
+            count = sorted.count
+            min = first
+            max = last
+            p25 = quantile(0.25)
+            p50 = quantile(0.5)
+            p75 = quantile(0.75)
+            p90 = quantile(0.9)
+        }
+    }
+
+    struct Group: Sendable, Equatable {
+        var key: String
+        var score: Distribution
+        var tps: Distribution
+    }
+
+    var datasetVersion: String
+    var records: Int
+    var devices: Int
+    var submissionsToday: Int
+    var score: Distribution
+    var byFramework: [Group]
+    var byGPU: [Group]
+}
+
+/// Benchmark sessions, judging, records and boards. Both the RPC service and the tests use it.
+///
+/// The database is the truth; the rank index mirrors the ranked records and is updated inside the transaction that
+/// changes them, while the board rows are locked, so boards, events and records agree (a failed transaction undoes
+/// its index changes).
+struct RankingAuthority: Sendable {
+    let database: ServiceDatabase
+    let ranks: any RankIndex
+    let events: any EventBus
+    let logger: Logger
+    let clock: any WallClock
+    let random: any RandomSource
+    let policy: RankingPolicy
+    let rules = ValidationRules.v1
+    let formula = ScoreFormula.v1
+    let device: @Sendable (_ machineID: String) async throws -> DeviceFacts
+    /// A version's facts; nil version means the latest active one. Throws the dataset service's not-found errors.
+    let dataset: @Sendable (_ version: String?) async throws -> DatasetFacts
+
+    /// Bus channel carrying the names of boards that have new stored events (a wake-up, not the events).
+    static let eventChannel = "leaderboard.ranking.events"
+
+    // MARK: sessions
+
+    func start(_ request: SessionSpec) async throws -> SessionRecord {
+        let spec = try request.validated()
+        let dataset = try await dataset(spec.datasetVersion)
+        guard dataset.active else { throw RankingError.datasetInactive }
+        guard dataset.checksum.lowercased() == spec.datasetChecksum else { throw RankingError.checksumMismatch }
+        let device = try await device(spec.machineID)
+        let now = clock.microsecondsSinceEpoch()
+        let session = SessionRecord(
+            sessionID: random.bytes(16).hexEncoded, spec: spec, state: .running, hardwareHash: device.hardwareHash,
+            gpuHash: spec.gpu.gpuHash.isEmpty ? device.gpuHash : spec.gpu.gpuHash.lowercased(), startedAt: now,
+            expiresAt: now + Int64(policy.session.lifetime.components.seconds) * 1_000_000,
+            metricsIntervalSeconds: policy.session.metricsIntervalSeconds, samples: 0)
+        let resolved = {
+            var resolved = session
+            resolved.spec.datasetVersion = dataset.version
+            return resolved
+        }()
+        try await database.transaction(logger: logger) { sql in
+            let open = try await sql.first(
+                "SELECT COUNT(*) AS n FROM sessions WHERE machine_id = $1 AND state = 'running' AND expires_at > $2",
+                [.text(spec.machineID), .integer(now)])
+            guard (try open?.integer("n") ?? 0) < policy.openSessions else { throw RankingError.tooManySessions }
+            try await RankingRepository(sql).insert(resolved)
+        }
+        logger.info(
+            "benchmark session started",
+            metadata: [
+                "session": "\(resolved.sessionID)", "machine": "\(spec.machineID)", "dataset": "\(dataset.version)",
+            ])
+        return resolved
+    }
+
+    /// The caller's own session (another device's is "unknown", so ids cannot be probed).
+    func session(_ id: String, machineID: String) async throws -> SessionRecord {
+        let found = try await database.withExecutor(logger: logger) { try await RankingRepository($0).session(id) }
+        guard let found, found.spec.machineID == machineID else { throw RankingError.unknownSession }
+        var session = found
+        session.state = found.status.effectiveState(at: clock.microsecondsSinceEpoch())
+        return session
+    }
+
+    /// Appends one live report, stamped with the server's time so a client cannot invent its cadence.
+    func report(_ sample: MetricSample, session id: String, machineID: String) async throws -> Int {
+        try Self.checkLive(sample)
+        let session = try await session(id, machineID: machineID)
+        let now = clock.microsecondsSinceEpoch()
+        try session.status.acceptingMetrics(at: now, policy: policy.session)
+        let stamped = {
+            var stamped = sample
+            stamped.at = now
+            return stamped
+        }()
+        let count = try await database.transaction(logger: logger) { sql -> Int? in
+            // Re-checked under the write: a submit or the bound may have landed since.
+            guard let current = try await RankingRepository(sql).session(id, lock: true) else { return nil }
+            try current.status.acceptingMetrics(at: now, policy: policy.session)
+            return try await RankingRepository(sql).appendSample(
+                stamped, to: id, maximum: policy.session.maximumSamples)
+        }
+        guard let count else { throw RankingError.unknownSession }
+        return count
+    }
+
+    /// A live report must be real numbers in range; the client hears about a bad one at once.
+    static func checkLive(_ sample: MetricSample) throws(RankingError) {
+        let usages = [
+            ("system.cpu_usage", sample.system.cpuUsage), ("system.memory_usage", sample.system.memoryUsage),
+            ("system.gpu_usage", sample.system.gpuUsage), ("system.gpu_memory_usage", sample.system.gpuMemoryUsage),
+        ]
+        for (name, value) in usages where !(value.isFinite && (0...100).contains(value)) {
+            throw RankingError.invalidMetric("\(name) must be a percentage from 0 to 100.")
+        }
+        for (name, value) in [
+            ("system.gpu_temperature", sample.system.gpuTemperature), ("system.power_watts", sample.system.powerWatts),
+        ] where !(value.isFinite && value >= 0 && value < 1_000_000) {
+            throw RankingError.invalidMetric("\(name) must be a finite number of at least 0.")
+        }
+        for (name, value) in [("test.tps", sample.test.tps), ("test.latency", sample.test.latency)]
+        where !(value.isFinite && value > 0) {
+            throw RankingError.invalidMetric("\(name) must be a finite number above 0.")
+        }
+        if sample.test.concurrentCount <= 0 {
+            throw RankingError.invalidMetric("test.concurrent_count must be above 0.")
+        }
+        if sample.test.completedRequests < 0 || sample.test.failedRequests < 0 || sample.test.totalTokens < 0 {
+            throw RankingError.invalidMetric("test request and token counts must be at least 0.")
+        }
+    }
+
+    // MARK: submit
+
+    struct Submission: Sendable {
+        var machineID: String
+        var sessionID: String
+        var idempotencyKey: String?
+        /// SHA-256 (hex) of the request body as sent, to tell a retry from a different body under the same key.
+        var bodySHA256: String
+        var results: BenchmarkResults
+        var metrics: [MetricSample]
+    }
+
+    /// Judges a submission once: rejected (every failed rule), held for review, or accepted and placed on the
+    /// boards. A retry with the same idempotency key and body gets the first answer again.
+    func submit(_ submission: Submission) async throws -> SubmissionResult {
+        if let key = submission.idempotencyKey,
+            !(1...255).contains(key.utf8.count) || key.utf8.contains(where: { $0 < 0x21 || $0 > 0x7e })
+        {
+            throw RankingError.invalidIdempotencyKey
+        }
+        guard submission.metrics.count <= policy.session.maximumSamples else {
+            throw RankingError(
+                code: "too_many_metrics",
+                detail: "A submit carries at most \(policy.session.maximumSamples) metric samples.",
+                status: .invalidArgument)
+        }
+        guard Self.isEncodable(submission) else {
+            throw RankingError(
+                code: "invalid_number", detail: "Every number in a submission must be finite.", status: .invalidArgument
+            )
+        }
+        let session = try await session(submission.sessionID, machineID: submission.machineID)
+        if let replay = try Self.replay(session, submission) { return replay }
+        let device = try await device(submission.machineID)
+        let dataset = try? await dataset(session.spec.datasetVersion)
+        let (result, changed) = try await changing { sql -> (SubmissionResult, [String]) in
+            let repository = RankingRepository(sql)
+            guard var session = try await repository.session(submission.sessionID, lock: true) else {
+                throw RankingError.unknownSession
+            }
+            if let replay = try Self.replay(session, submission) { return (replay, []) }
+            let now = clock.microsecondsSinceEpoch()
+            _ = try session.status.submitting(at: now)
+            let series = try await repository.samples(of: session.sessionID)
+            let facts = SubmissionFacts(
+                startedAt: session.startedAt, submittedAt: now, alreadySubmitted: false,
+                metricsIntervalSeconds: session.metricsIntervalSeconds,
+                sessionFingerprint: .init(hardwareHash: session.hardwareHash, gpuHash: session.gpuHash),
+                currentFingerprint: .init(hardwareHash: device.hardwareHash, gpuHash: device.gpuHash),
+                datasetActive: dataset?.active ?? false, claimedChecksum: session.spec.datasetChecksum,
+                datasetChecksum: dataset?.checksum ?? "",
+                datasetMinimumDurationSeconds: dataset?.minimumDurationSeconds ?? 0,
+                submissionsToday: try await repository.submissions(
+                    by: session.spec.machineID, since: now - 86_400_000_000),
+                dailyLimit: policy.dailyLimit, peerTPS: [], results: submission.results, series: series,
+                clientSeries: submission.metrics)
+            let reference = try await repository.reference(for: session.spec.datasetVersion, now: now)
+            var record = BenchmarkRecord(
+                recordID: random.bytes(16).hexEncoded, sessionID: session.sessionID, machineID: session.spec.machineID,
+                displayName: session.spec.displayName, framework: session.spec.framework,
+                modelName: session.spec.modelName, modelParams: session.spec.modelParams, gpu: session.spec.gpu,
+                concurrentCount: session.spec.concurrentCount, datasetVersion: session.spec.datasetVersion,
+                results: submission.results,
+                score: formula.score(submission.results, series: series, reference: reference),
+                ruleSetVersion: rules.version, submittedAt: now, status: .accepted, published: true, ranked: false)
+            var withPeers = facts
+            withPeers.peerTPS = try await repository.peerTPS(of: record)
+            var changed: [String] = []
+            var result = SubmissionResult(
+                sessionID: session.sessionID, state: "", recordID: nil, score: nil, scoreVersion: formula.version,
+                ruleSetVersion: rules.version, reasons: [], rank: 0, isNewBest: false)
+            switch rules.validate(withPeers) {
+            case .rejected(let violations):
+                session.state = .rejected
+                result.reasons = violations
+            case .heldForReview(let violations):
+                session.state = .heldForReview
+                record.status = .held
+                try await repository.insert(record)
+                try await repository.insert(
+                    ReviewRecord(
+                        reviewID: random.bytes(12).hexEncoded, sessionID: session.sessionID, recordID: record.recordID,
+                        machineID: record.machineID, reasons: violations, createdAt: now, decision: .pending, note: "",
+                        decidedAt: nil))
+                result.recordID = record.recordID
+                result.score = record.score.total
+                result.reasons = violations
+            case .accepted:
+                session.state = .accepted
+                try await repository.insert(record)
+                let placement = try await promote(record, sql: sql, now: now)
+                changed = placement.boards
+                result.recordID = record.recordID
+                result.score = record.score.total
+                result.rank = placement.rank
+                result.isNewBest = placement.isNewBest
+            }
+            result.state = session.state.rawValue
+            session.submittedAt = now
+            session.idempotencyKey = submission.idempotencyKey
+            session.bodySHA256 = submission.bodySHA256
+            session.outcome = try RankingRepository.json(result)
+            session.recordID = result.recordID
+            try await repository.update(session)
+            return (result, changed)
+        }
+        await announce(changed)
+        logger.info(
+            "benchmark submitted",
+            metadata: [
+                "session": "\(result.sessionID)", "state": "\(result.state)", "score": "\(result.score ?? 0)",
+                "reasons": "\(result.reasons.map(\.code))",
+            ])
+        return result
+    }
+
+    /// The stored answer when this is a retry with the same key and body; a conflict when the key is reused for
+    /// another body or the session was already submitted without it; nil when the session takes a submit.
+    static func replay(_ session: SessionRecord, _ submission: Submission) throws -> SubmissionResult? {
+        guard session.submittedAt != nil, let outcome = session.outcome else { return nil }
+        guard let key = submission.idempotencyKey, key == session.idempotencyKey else {
+            throw RankingError.alreadySubmitted
+        }
+        guard submission.bodySHA256 == session.bodySHA256 else { throw RankingError.idempotencyKeyReused }
+        var result = try RankingRepository.decode(SubmissionResult.self, outcome)
+        result.replayed = true
+        return result
+    }
+
+    static func isEncodable(_ submission: Submission) -> Bool {
+        (try? JSONEncoder().encode(submission.results)) != nil
+            && (try? JSONEncoder().encode(submission.metrics)) != nil
+    }
+
+    // MARK: boards
+
+    /// One transaction that may change boards: if it fails, the rank index changes it made are undone.
+    func changing<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+        let log = UndoLog()
+        do {
+            return try await UndoLog.$current.withValue(log) {
+                try await database.transaction(logger: logger) { try await body($0) }
+            }
+        } catch {
+            await log.undo()
+            throw error
+        }
+    }
+
+    struct Promotion {
+        var rank = 0
+        var isNewBest = false
+        var boards: [String] = []
+    }
+
+    /// Ranks an accepted record if it beats its owner's ranked one for the same framework and version.
+    func promote(_ record: BenchmarkRecord, sql: any SQLExecutor, now: Int64) async throws -> Promotion {
+        let repository = RankingRepository(sql)
+        try await lock(record.boards, sql: sql)
+        let current = try await repository.ranked(
+            machineID: record.machineID, framework: record.framework, version: record.datasetVersion)
+        guard record.published, record.status == .accepted,
+            current.map({ (record.rankKey, record.recordID) > ($0.rankKey, $0.recordID) }) ?? true
+        else {
+            return Promotion(rank: 0, isNewBest: false, boards: [])
+        }
+        if let current {
+            try await repository.setFlags(
+                current.recordID, status: current.status, published: current.published, ranked: false)
+        }
+        try await repository.setFlags(record.recordID, status: record.status, published: record.published, ranked: true)
+        var promotion = Promotion(isNewBest: true, boards: record.boards)
+        for board in record.boards {
+            let rank = try await move(
+                on: board, removing: current?.recordID,
+                adding: RankEntry(member: record.recordID, score: record.rankKey),
+                sql: sql, now: now)
+            if board == record.boards[0] { promotion.rank = rank ?? 0 }
+        }
+        return promotion
+    }
+
+    /// Takes a record off its boards (unpublished, deleted) and ranks its owner's next best one, if any.
+    func demote(_ record: BenchmarkRecord, sql: any SQLExecutor, now: Int64) async throws -> [String] {
+        guard record.ranked else { return [] }
+        let repository = RankingRepository(sql)
+        try await lock(record.boards, sql: sql)
+        try await repository.setFlags(
+            record.recordID, status: record.status, published: record.published, ranked: false)
+        let next = try await repository.best(
+            machineID: record.machineID, framework: record.framework, version: record.datasetVersion,
+            excluding: record.recordID)
+        if let next {
+            try await repository.setFlags(next.recordID, status: next.status, published: next.published, ranked: true)
+        }
+        for board in record.boards {
+            try await move(
+                on: board, removing: record.recordID,
+                adding: next.map { RankEntry(member: $0.recordID, score: $0.rankKey) }, sql: sql, now: now)
+        }
+        return record.boards
+    }
+
+    /// Locks board rows in name order, so concurrent changes of the same boards (on any replica) run one at a time.
+    func lock(_ boards: [String], sql: any SQLExecutor) async throws {
+        for board in boards.sorted() {
+            try await sql.execute(
+                "INSERT INTO boards (board, sequence) VALUES ($1, 0) ON CONFLICT (board) DO NOTHING", [.text(board)])
+            try await sql.execute("SELECT sequence FROM boards WHERE board = $1\(sql.forUpdate)", [.text(board)])
+        }
+    }
+
+    /// Applies one change to a board's index and stores its events; returns the added member's 1-based rank.
+    /// The caller holds the board's row lock. If the transaction later fails, ``undo`` restores the index.
+    @discardableResult
+    func move(on board: String, removing old: String?, adding new: RankEntry?, sql: any SQLExecutor, now: Int64)
+        async throws -> Int?
+    {
+        let oldRank = try await old.asyncMap { try await ranks.rank(of: $0, in: board).map { $0 + 1 } } ?? nil
+        let oldScore = try await old.asyncMap { try await ranks.score(of: $0, in: board) } ?? nil
+        if let old { try await ranks.remove(old, from: board) }
+        var newRank: Int? = nil
+        if let new {
+            try await ranks.upsert([new], in: board)
+            newRank = try await ranks.rank(of: new.member, in: board).map { $0 + 1 }
+        }
+        UndoLog.current?.record { [ranks] in
+            if let new { try? await ranks.remove(new.member, from: board) }
+            if let old, let oldScore { try? await ranks.upsert(old, score: oldScore, in: board) }
+        }
+        let count = try await ranks.count(in: board)
+        var kinds: [BoardEvent.Kind] = []
+        if let old { kinds.append(.removed(recordID: old)) }
+        if let new, let newRank { kinds.append(.accepted(recordID: new.member, rank: newRank)) }
+        // The owner's old entry and new one count as one place that moved, so the others shift once.
+        let shifts = rankShifts(old: oldRank, new: newRank, count: count, watched: policy.watchedPlaces)
+        if let low = shifts.map(\.to).min(), let high = shifts.map(\.to).max() {
+            let members = try await ranks.range(in: board, offset: low - 1, limit: high - low + 1)
+            for shift in shifts {
+                let index = shift.to - low
+                guard members.indices.contains(index), members[index].member != new?.member else { continue }
+                kinds.append(.rankChanged(recordID: members[index].member, oldRank: shift.from, newRank: shift.to))
+            }
+        }
+        guard !kinds.isEmpty else { return newRank }
+        let repository = RankingRepository(sql)
+        let last = try await repository.lastSequence(of: board)
+        for (offset, kind) in kinds.enumerated() {
+            try await repository.insert(
+                BoardEvent(board: board, sequence: last + UInt64(offset) + 1, at: now, kind: kind))
+        }
+        try await sql.execute(
+            "UPDATE boards SET sequence = $2 WHERE board = $1",
+            [.text(board), .integer(Int64(last) + Int64(kinds.count))])
+        return newRank
+    }
+
+    /// Tells watchers (on every replica) that these boards have new events.
+    func announce(_ boards: [String]) async {
+        for board in Set(boards) {
+            try? await events.publish(Array(board.utf8), to: Self.eventChannel)
+        }
+    }
+
+    // MARK: owner actions
+
+    func unpublish(_ recordID: String, machineID: String) async throws -> BenchmarkRecord {
+        let (record, changed) = try await changing { sql -> (BenchmarkRecord, [String]) in
+            let repository = RankingRepository(sql)
+            var record = try await owned(recordID, machineID: machineID, repository: repository)
+            guard record.published else { return (record, []) }
+            record.published = false
+            try await repository.setFlags(
+                record.recordID, status: record.status, published: false, ranked: record.ranked)
+            let changed = try await demote(record, sql: sql, now: clock.microsecondsSinceEpoch())
+            record.ranked = false
+            return (record, changed)
+        }
+        await announce(changed)
+        return record
+    }
+
+    func delete(_ recordID: String, machineID: String) async throws {
+        let changed = try await changing { sql -> [String] in
+            let repository = RankingRepository(sql)
+            let record = try await owned(recordID, machineID: machineID, repository: repository)
+            let changed = try await demote(record, sql: sql, now: clock.microsecondsSinceEpoch())
+            try await repository.delete(record: record.recordID)
+            return changed
+        }
+        await announce(changed)
+        logger.notice("record deleted by its owner", metadata: ["record": "\(recordID)", "machine": "\(machineID)"])
+    }
+
+    private func owned(_ recordID: String, machineID: String, repository: RankingRepository) async throws
+        -> BenchmarkRecord
+    {
+        guard let record = try await repository.record(recordID, lock: true), record.status != .rejected else {
+            throw RankingError.unknownRecord
+        }
+        guard record.machineID == machineID else { throw RankingError.notOwner }
+        return record
+    }
+
+    // MARK: reviews
+
+    func reviews(cursor: String, limit: Int, includeDecided: Bool) async throws -> (
+        reviews: [ReviewRecord], next: String
+    ) {
+        let limit = try pageSize(limit)
+        let after = try Cursor.decode(cursor).map { parts -> (Int64, String) in
+            guard parts.count == 2, let time = Int64(parts[0]) else { throw RankingError.invalidCursor }
+            return (time, parts[1])
+        }
+        let rows = try await database.withExecutor(logger: logger) {
+            try await RankingRepository($0).reviews(after: after, limit: limit + 1, includeDecided: includeDecided)
+        }
+        let page = Array(rows.prefix(limit))
+        let next = rows.count > limit ? page.last.map { Cursor.encode(["\($0.createdAt)", $0.reviewID]) } ?? "" : ""
+        return (page, next)
+    }
+
+    func decide(_ reviewID: String, approve: Bool, note: String) async throws -> ReviewRecord {
+        guard note.count <= 2000 else {
+            throw RankingError(
+                code: "invalid_note", detail: "A note is at most 2000 characters.", status: .invalidArgument)
+        }
+        let (review, changed) = try await changing { sql -> (ReviewRecord, [String]) in
+            let repository = RankingRepository(sql)
+            guard var review = try await repository.review(reviewID, lock: true) else {
+                throw RankingError.unknownReview
+            }
+            guard review.decision == .pending else { throw RankingError.reviewDecided }
+            let now = clock.microsecondsSinceEpoch()
+            review.decision = approve ? .approved : .rejected
+            review.note = note
+            review.decidedAt = now
+            try await repository.decide(review)
+            if var session = try await repository.session(review.sessionID, lock: true) {
+                session.state = try session.status.reviewed(approve: approve)
+                try await repository.update(session)
+            }
+            var changed: [String] = []
+            if var record = try await repository.record(review.recordID, lock: true) {
+                record.status = approve ? .accepted : .rejected
+                try await repository.setFlags(
+                    record.recordID, status: record.status, published: record.published, ranked: false)
+                if approve { changed = try await promote(record, sql: sql, now: now).boards }
+            }
+            return (review, changed)
+        }
+        await announce(changed)
+        logger.notice("review decided", metadata: ["review": "\(reviewID)", "approved": "\(approve)"])
+        return review
+    }
+
+    // MARK: reading boards
+
+    /// The dataset version a request means: as given, or the latest active one.
+    func version(_ requested: String) async throws -> String {
+        requested.isEmpty ? try await dataset(nil).version : requested
+    }
+
+    func record(_ id: String) async throws -> PlacedRecord {
+        let found = try await database.withExecutor(logger: logger) { try await RankingRepository($0).record(id) }
+        guard let found, found.published, found.status == .accepted else { throw RankingError.unknownRecord }
+        return try await place(found)
+    }
+
+    func place(_ record: BenchmarkRecord) async throws -> PlacedRecord {
+        guard record.ranked else { return PlacedRecord(record: record) }
+        let boards = record.boards
+        let rank = try await ranks.rank(of: record.recordID, in: boards[0]).map { $0 + 1 } ?? 0
+        let frameworkRank = try await ranks.rank(of: record.recordID, in: boards[1]).map { $0 + 1 } ?? 0
+        let count = try await ranks.count(in: boards[0])
+        return PlacedRecord(
+            record: record, rank: rank, frameworkRank: frameworkRank,
+            percentile: Placement(rank: rank, count: count).percentile)
+    }
+
+    func list(_ filter: RecordFilter, cursor: String, limit: Int) async throws -> (
+        records: [PlacedRecord], next: String, total: Int
+    ) {
+        var filter = filter
+        filter.datasetVersion = try await version(filter.datasetVersion)
+        filter.framework = filter.framework.lowercased()
+        let limit = try pageSize(limit)
+        guard filter.modelParamsMin.isFinite, filter.modelParamsMax.isFinite, filter.modelParamsMin >= 0,
+            filter.modelParamsMax >= 0
+        else {
+            throw RankingError(
+                code: "invalid_filter", detail: "model_params_min and model_params_max must be numbers ≥ 0.",
+                status: .invalidArgument)
+        }
+        let after = try Cursor.decode(cursor).map { parts -> (key: Double, id: String) in
+            guard parts.count == 2, let key = Double(parts[0]), key.isFinite else { throw RankingError.invalidCursor }
+            return (key, parts[1])
+        }
+        let constrained = filter
+        let (rows, total) = try await database.withExecutor(logger: logger) { sql in
+            let repository = RankingRepository(sql)
+            return (
+                try await repository.ranked(constrained, after: after, limit: limit + 1),
+                try await repository.countRanked(constrained)
+            )
+        }
+        let page = Array(rows.prefix(limit))
+        var placed: [PlacedRecord] = []
+        for record in page { placed.append(try await place(record)) }
+        let next =
+            rows.count > limit ? page.last.map { Cursor.encode([String($0.rankKey), $0.recordID]) } ?? "" : ""
+        return (placed, next, total)
+    }
+
+    /// Every ranked record matching the filter, in board order, a page at a time.
+    func export(_ filter: RecordFilter, each: @Sendable ([PlacedRecord]) async throws -> Void) async throws {
+        var cursor = ""
+        repeat {
+            let page = try await list(filter, cursor: cursor, limit: policy.maximumPageSize)
+            try await each(page.records)
+            cursor = page.next
+        } while !cursor.isEmpty
+    }
+
+    /// Records of systems nearest this one: the same GPU first, then the closest model size, then the better score.
+    func similar(to id: String, limit: Int) async throws -> [PlacedRecord] {
+        let limit = try pageSize(limit == 0 ? 10 : limit)
+        let target = try await record(id).record
+        let candidates = try await database.withExecutor(logger: logger) {
+            try await RankingRepository($0).similarCandidates(to: target)
+        }
+        func distance(_ record: BenchmarkRecord) -> Double {
+            (record.gpu.key == target.gpu.key ? 0 : 1) + abs(log2(record.modelParams / target.modelParams))
+        }
+        let nearest = candidates.sorted {
+            let (left, right) = (distance($0), distance($1))
+            return left != right ? left < right : $0.rankKey > $1.rankKey
+        }.prefix(limit)
+        var placed: [PlacedRecord] = []
+        for record in nearest { placed.append(try await place(record)) }
+        return placed
+    }
+
+    func stats(version requested: String) async throws -> BoardStats {
+        let version = try await version(requested)
+        let since = clock.microsecondsSinceEpoch() - 86_400_000_000
+        let (rows, today) = try await database.withExecutor(logger: logger) { sql in
+            let repository = RankingRepository(sql)
+            return (try await repository.statRows(version: version), try await repository.submissions(since: since))
+        }
+        func groups(_ key: (StatRow) -> String) -> [BoardStats.Group] {
+            Dictionary(grouping: rows, by: key).map { name, members in
+                BoardStats.Group(
+                    key: name, score: .init(members.map(\.score)), tps: .init(members.map(\.tps)))
+            }.sorted { $0.score.count != $1.score.count ? $0.score.count > $1.score.count : $0.key < $1.key }
+        }
+        return BoardStats(
+            datasetVersion: version, records: rows.count, devices: Set(rows.map(\.machine)).count,
+            submissionsToday: today, score: .init(rows.map(\.score)), byFramework: groups { $0.framework },
+            byGPU: groups { $0.gpu })
+    }
+
+    // MARK: rank index upkeep
+
+    /// Rebuilds the boards of one version (or every version) from the database; returns the records indexed.
+    func rebuild(version: String?) async throws -> Int {
+        let boards = try await database.withExecutor(logger: logger) {
+            try await RankingRepository($0).boards(version: version)
+        }
+        var indexed = 0
+        for version in Set(boards.map(\.version)).sorted() {
+            try await ranks.removeBoard(Board.global(version))
+            for (_, framework) in boards where true {
+                try await ranks.removeBoard(Board.framework(version, framework))
+            }
+            indexed += try await fill(version: version)
+        }
+        logger.notice("rank index rebuilt", metadata: ["records": "\(indexed)", "version": "\(version ?? "all")"])
+        return indexed
+    }
+
+    /// At start: every board whose size differs from the database is rebuilt (an empty in-process index, or a Redis
+    /// that lost writes); boards that agree are left alone, so replicas starting together do not disturb each other.
+    func warm() async throws {
+        let boards = try await database.withExecutor(logger: logger) {
+            try await RankingRepository($0).boards(version: nil)
+        }
+        var stale: Set<String> = []
+        for (version, framework) in boards {
+            let counts = try await database.withExecutor(logger: logger) { sql in
+                let repository = RankingRepository(sql)
+                return (
+                    try await repository.countRanked(RecordFilter(datasetVersion: version)),
+                    try await repository.countRanked(RecordFilter(datasetVersion: version, framework: framework))
+                )
+            }
+            let indexedGlobal = try await ranks.count(in: Board.global(version))
+            let indexedFramework = try await ranks.count(in: Board.framework(version, framework))
+            if indexedGlobal != counts.0 || indexedFramework != counts.1 {
+                stale.insert(version)
+            }
+        }
+        for version in stale.sorted() { _ = try await rebuild(version: version) }
+    }
+
+    private func fill(version: String) async throws -> Int {
+        var after = ""
+        var indexed = 0
+        while true {
+            let start = after
+            let page = try await database.withExecutor(logger: logger) {
+                try await RankingRepository($0).rankEntries(version: version, after: start, limit: 5000)
+            }
+            guard let last = page.last else { return indexed }
+            try await ranks.upsert(page.map { RankEntry(member: $0.id, score: $0.key) }, in: Board.global(version))
+            for (framework, members) in Dictionary(grouping: page, by: \.framework) {
+                try await ranks.upsert(
+                    members.map { RankEntry(member: $0.id, score: $0.key) }, in: Board.framework(version, framework))
+            }
+            indexed += page.count
+            after = last.id
+        }
+    }
+
+    // MARK: events
+
+    func board(version requested: String, framework: String) async throws -> String {
+        let version = try await version(requested)
+        let framework = framework.lowercased()
+        return framework.isEmpty ? Board.global(version) : Board.framework(version, framework)
+    }
+
+    func events(of board: String, after sequence: UInt64, limit: Int = 500) async throws -> [BoardEvent] {
+        try await database.withExecutor(logger: logger) {
+            try await RankingRepository($0).events(of: board, after: sequence, limit: limit)
+        }
+    }
+
+    func lastSequence(of board: String) async throws -> UInt64 {
+        try await database.withExecutor(logger: logger) { try await RankingRepository($0).lastSequence(of: board) }
+    }
+
+    /// Forgets sessions abandoned a day ago and events older than a day beyond each board's newest 10,000.
+    func housekeeping() async throws {
+        let dayAgo = clock.microsecondsSinceEpoch() - 86_400_000_000
+        let purged = try await database.transaction(logger: logger) { sql in
+            let repository = RankingRepository(sql)
+            try await repository.purgeEvents(before: dayAgo, keep: 10_000)
+            return try await repository.purgeAbandoned(before: dayAgo)
+        }
+        if purged > 0 { logger.info("abandoned sessions purged", metadata: ["sessions": "\(purged)"]) }
+    }
+
+    func pageSize(_ requested: Int) throws(RankingError) -> Int {
+        if requested == 0 { return policy.defaultPageSize }
+        guard (1...policy.maximumPageSize).contains(requested) else {
+            throw RankingError(
+                code: "invalid_limit", detail: "limit must be 1 to \(policy.maximumPageSize).", status: .invalidArgument
+            )
+        }
+        return requested
+    }
+}
+
+/// Rank index changes of the running transaction, undone in reverse order if it fails.
+final class UndoLog: Sendable {
+    @TaskLocal static var current: UndoLog?
+    private let steps = Mutex<[@Sendable () async -> Void]>([])  // appended by the transaction's task
+
+    func record(_ step: @escaping @Sendable () async -> Void) { steps.withLock { $0.append(step) } }
+
+    func undo() async {
+        for step in steps.withLock({ $0 }).reversed() { await step() }
+    }
+}
+
+/// Opaque page cursors: base64url of the parts of the last row's sort key.
+enum Cursor {
+    static func encode(_ parts: [String]) -> String { Array(parts.joined(separator: "\n").utf8).base64URLEncoded }
+
+    static func decode(_ text: String) throws(RankingError) -> [String]? {
+        guard !text.isEmpty else { return nil }
+        guard text.utf8.count <= 512, let bytes = [UInt8](base64URLEncoded: text),
+            let decoded = String(validating: bytes, as: UTF8.self)
+        else { throw RankingError.invalidCursor }
+        return decoded.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
+}

@@ -1,0 +1,547 @@
+import Foundation
+import ServiceKit
+
+/// A benchmark session as stored.
+struct SessionRecord: Sendable, Equatable {
+    var sessionID: String
+    var spec: SessionSpec
+    var state: SessionState
+    var hardwareHash: String
+    var gpuHash: String
+    var startedAt: Int64
+    var expiresAt: Int64
+    var submittedAt: Int64?
+    var metricsIntervalSeconds: Int
+    var samples: Int
+    var idempotencyKey: String?
+    var bodySHA256: String?
+    /// The answer given to the submit (JSON of ``SubmissionResult``), replayed for a retry with the same key.
+    var outcome: String?
+    var recordID: String?
+
+    var status: SessionStatus {
+        SessionStatus(state: state, startedAt: startedAt, expiresAt: expiresAt, samples: samples)
+    }
+}
+
+/// A held submission waiting for (or decided by) an operator.
+struct ReviewRecord: Sendable, Equatable {
+    enum Decision: String, Sendable { case pending, approved, rejected }
+
+    var reviewID: String
+    var sessionID: String
+    var recordID: String
+    var machineID: String
+    var reasons: [RuleViolation]
+    var createdAt: Int64
+    var decision: Decision
+    var note: String
+    var decidedAt: Int64?
+}
+
+/// One ranked record's figures for statistics.
+struct StatRow: Sendable {
+    var framework: String
+    var gpu: String
+    var machine: String
+    var score: Double
+    var tps: Double
+}
+
+/// Filters of a board listing; an empty framework or GPU means any.
+struct RecordFilter: Sendable, Equatable {
+    var datasetVersion: String
+    var framework = ""
+    var gpu = ""
+    var modelParamsMin = 0.0
+    var modelParamsMax = 0.0
+}
+
+/// The Ranking target's SQL, one statement set for PostgreSQL and SQLite.
+struct RankingRepository {
+    let sql: any SQLExecutor
+
+    init(_ sql: any SQLExecutor) { self.sql = sql }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    static func json(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+
+    // MARK: sessions
+
+    static let sessionColumns = """
+        session_id, machine_id, state, dataset_version, dataset_checksum, framework, model_name, model_params, \
+        framework_config, gpu_config, concurrent_count, display_name, hardware_hash, gpu_hash, started_at, expires_at, \
+        submitted_at, metrics_interval, samples, idempotency_key, body_sha256, outcome, record_id
+        """
+
+    func insert(_ session: SessionRecord) async throws {
+        let spec = session.spec
+        try await sql.execute(
+            """
+            INSERT INTO sessions (\(Self.sessionColumns))
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+            """,
+            [
+                .text(session.sessionID), .text(spec.machineID), .text(session.state.rawValue),
+                .text(spec.datasetVersion), .text(spec.datasetChecksum), .text(spec.framework), .text(spec.modelName),
+                .real(spec.modelParams), .text(spec.frameworkConfigJSON), .text(try Self.json(spec.gpu)),
+                .integer(Int64(spec.concurrentCount)), .text(spec.displayName), .text(session.hardwareHash),
+                .text(session.gpuHash), .integer(session.startedAt), .integer(session.expiresAt),
+                SQLValue(session.submittedAt), .integer(Int64(session.metricsIntervalSeconds)),
+                .integer(Int64(session.samples)), SQLValue(session.idempotencyKey), SQLValue(session.bodySHA256),
+                SQLValue(session.outcome), SQLValue(session.recordID),
+            ])
+    }
+
+    func session(_ id: String, lock: Bool = false) async throws -> SessionRecord? {
+        try await sql.first(
+            "SELECT \(Self.sessionColumns) FROM sessions WHERE session_id = $1\(lock ? sql.forUpdate : "")", [.text(id)]
+        ).map(Self.session)
+    }
+
+    func update(_ session: SessionRecord) async throws {
+        try await sql.execute(
+            """
+            UPDATE sessions SET state = $2, submitted_at = $3, samples = $4, idempotency_key = $5, body_sha256 = $6,
+                outcome = $7, record_id = $8
+            WHERE session_id = $1
+            """,
+            [
+                .text(session.sessionID), .text(session.state.rawValue), SQLValue(session.submittedAt),
+                .integer(Int64(session.samples)), SQLValue(session.idempotencyKey), SQLValue(session.bodySHA256),
+                SQLValue(session.outcome), SQLValue(session.recordID),
+            ])
+    }
+
+    /// Adds one sample and counts it, if the session is still below `maximum`; returns the new count, or nil when
+    /// the session is full. One statement, so concurrent reports cannot overshoot the bound.
+    func appendSample(_ sample: MetricSample, to sessionID: String, maximum: Int) async throws -> Int? {
+        guard
+            let row = try await sql.first(
+                "UPDATE sessions SET samples = samples + 1 WHERE session_id = $1 AND samples < $2 RETURNING samples",
+                [.text(sessionID), .integer(Int64(maximum))])
+        else { return nil }
+        let count = try row.integer("samples")
+        try await sql.execute(
+            "INSERT INTO metric_samples (session_id, seq, at, sample) VALUES ($1, $2, $3, $4)",
+            [.text(sessionID), .integer(count), .integer(sample.at), .text(try Self.json(sample))])
+        return Int(count)
+    }
+
+    func samples(of sessionID: String) async throws -> [MetricSample] {
+        try await sql.execute(
+            "SELECT sample FROM metric_samples WHERE session_id = $1 ORDER BY seq", [.text(sessionID)]
+        ).map { try Self.decode(MetricSample.self, try $0.string("sample")) }
+    }
+
+    /// Submissions the device made since `time`.
+    func submissions(by machineID: String, since time: Int64) async throws -> Int {
+        Int(
+            try await sql.first(
+                "SELECT COUNT(*) AS n FROM sessions WHERE machine_id = $1 AND submitted_at >= $2",
+                [.text(machineID), .integer(time)]
+            )?.integer("n") ?? 0)
+    }
+
+    func submissions(since time: Int64) async throws -> Int {
+        Int(
+            try await sql.first("SELECT COUNT(*) AS n FROM sessions WHERE submitted_at >= $1", [.integer(time)])?
+                .integer("n") ?? 0)
+    }
+
+    /// Forgets the samples of sessions that ended without a submission before `time`, then the sessions.
+    func purgeAbandoned(before time: Int64) async throws -> Int {
+        try await sql.execute(
+            """
+            DELETE FROM metric_samples WHERE session_id IN
+                (SELECT session_id FROM sessions WHERE state = 'running' AND expires_at < $1)
+            """, [.integer(time)])
+        return try await sql.execute(
+            "DELETE FROM sessions WHERE state = 'running' AND expires_at < $1 RETURNING session_id", [.integer(time)]
+        ).count
+    }
+
+    static func session(_ row: SQLRow) throws -> SessionRecord {
+        let spec = SessionSpec(
+            machineID: try row.string("machine_id"), datasetVersion: try row.string("dataset_version"),
+            datasetChecksum: try row.string("dataset_checksum"), framework: try row.string("framework"),
+            modelName: try row.string("model_name"), modelParams: try row.double("model_params"),
+            frameworkConfigJSON: try row.string("framework_config"),
+            gpu: try decode(GPUConfig.self, try row.string("gpu_config")),
+            concurrentCount: Int(try row.integer("concurrent_count")), displayName: try row.string("display_name"))
+        guard let state = SessionState(rawValue: try row.string("state")) else {
+            throw StorageError("unknown session state")
+        }
+        return SessionRecord(
+            sessionID: try row.string("session_id"), spec: spec, state: state,
+            hardwareHash: try row.string("hardware_hash"), gpuHash: try row.string("gpu_hash"),
+            startedAt: try row.integer("started_at"), expiresAt: try row.integer("expires_at"),
+            submittedAt: try row.optionalInteger("submitted_at"),
+            metricsIntervalSeconds: Int(try row.integer("metrics_interval")), samples: Int(try row.integer("samples")),
+            idempotencyKey: try row.optionalString("idempotency_key"),
+            bodySHA256: try row.optionalString("body_sha256"),
+            outcome: try row.optionalString("outcome"), recordID: try row.optionalString("record_id"))
+    }
+
+    // MARK: records
+
+    static let recordColumns = """
+        record_id, session_id, machine_id, display_name, framework, model_name, model_params, model_bucket, gpu_name, \
+        gpu_key, gpu_config, concurrent_count, dataset_version, results, tps, score, score_parts, rule_set_version, \
+        performance, efficiency, stability, rank_key, submitted_at, status, published, ranked
+        """
+
+    func insert(_ record: BenchmarkRecord) async throws {
+        try await sql.execute(
+            """
+            INSERT INTO records (\(Self.recordColumns))
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+                $23, $24, $25, $26)
+            """,
+            [
+                .text(record.recordID), .text(record.sessionID), .text(record.machineID), .text(record.displayName),
+                .text(record.framework), .text(record.modelName), .real(record.modelParams),
+                .integer(Int64(record.modelBucket)), .text(record.gpu.name), .text(record.gpu.key),
+                .text(try Self.json(record.gpu)), .integer(Int64(record.concurrentCount)), .text(record.datasetVersion),
+                .text(try Self.json(record.results)), .real(record.results.tps), .real(record.score.total),
+                .text(try Self.json(record.score)), .text("\(record.ruleSetVersion)"), .real(record.score.performance),
+                .real(record.score.efficiency), .real(record.score.stability), .real(record.rankKey),
+                .integer(record.submittedAt), .text(record.status.rawValue), .integer(record.published ? 1 : 0),
+                .integer(record.ranked ? 1 : 0),
+            ])
+    }
+
+    func record(_ id: String, lock: Bool = false) async throws -> BenchmarkRecord? {
+        try await sql.first(
+            "SELECT \(Self.recordColumns) FROM records WHERE record_id = $1\(lock ? sql.forUpdate : "")", [.text(id)]
+        ).map(Self.record)
+    }
+
+    func records(_ ids: [String]) async throws -> [String: BenchmarkRecord] {
+        var found: [String: BenchmarkRecord] = [:]
+        for id in ids where found[id] == nil {
+            if let record = try await record(id) { found[id] = record }
+        }
+        return found
+    }
+
+    func setFlags(_ id: String, status: RecordStatus, published: Bool, ranked: Bool) async throws {
+        try await sql.execute(
+            "UPDATE records SET status = $2, published = $3, ranked = $4 WHERE record_id = $1",
+            [.text(id), .text(status.rawValue), .integer(published ? 1 : 0), .integer(ranked ? 1 : 0)])
+    }
+
+    func delete(record id: String) async throws {
+        try await sql.execute("DELETE FROM records WHERE record_id = $1", [.text(id)])
+    }
+
+    /// The best accepted, published record of a (machine, framework, version) other than `excluded` — the one that
+    /// should be ranked once `excluded` leaves.
+    func best(machineID: String, framework: String, version: String, excluding excluded: String) async throws
+        -> BenchmarkRecord?
+    {
+        try await sql.first(
+            """
+            SELECT \(Self.recordColumns) FROM records
+            WHERE machine_id = $1 AND framework = $2 AND dataset_version = $3 AND status = 'accepted' AND published = 1
+                AND record_id <> $4
+            ORDER BY rank_key DESC, record_id DESC LIMIT 1
+            """, [.text(machineID), .text(framework), .text(version), .text(excluded)]
+        ).map(Self.record)
+    }
+
+    /// The record currently ranked for a (machine, framework, version).
+    func ranked(machineID: String, framework: String, version: String) async throws -> BenchmarkRecord? {
+        try await sql.first(
+            """
+            SELECT \(Self.recordColumns) FROM records
+            WHERE machine_id = $1 AND framework = $2 AND dataset_version = $3 AND ranked = 1
+            """, [.text(machineID), .text(framework), .text(version)]
+        ).map(Self.record)
+    }
+
+    /// Ranked tps of other devices with the same version, framework, GPU and model-size bucket (the newest 500).
+    func peerTPS(of record: BenchmarkRecord) async throws -> [Double] {
+        try await sql.execute(
+            """
+            SELECT tps FROM records
+            WHERE dataset_version = $1 AND framework = $2 AND gpu_key = $3 AND model_bucket = $4 AND ranked = 1
+                AND machine_id <> $5
+            ORDER BY submitted_at DESC LIMIT 500
+            """,
+            [
+                .text(record.datasetVersion), .text(record.framework), .text(record.gpu.key),
+                .integer(Int64(record.modelBucket)), .text(record.machineID),
+            ]
+        ).map { try $0.double("tps") }
+    }
+
+    /// Ranked records matching a filter in board order, after a (rank key, record id) cursor.
+    func ranked(_ filter: RecordFilter, after cursor: (key: Double, id: String)?, limit: Int) async throws
+        -> [BenchmarkRecord]
+    {
+        var clauses = ["dataset_version = $1", "ranked = 1"]
+        var binds: [SQLValue] = [.text(filter.datasetVersion)]
+        func bind(_ value: SQLValue) -> String {
+            binds.append(value)
+            return "$\(binds.count)"
+        }
+        if !filter.framework.isEmpty { clauses.append("framework = \(bind(.text(filter.framework)))") }
+        if !filter.gpu.isEmpty {
+            clauses.append("gpu_key = \(bind(.text(GPUConfig(name: filter.gpu).key)))")
+        }
+        if filter.modelParamsMin > 0 { clauses.append("model_params >= \(bind(.real(filter.modelParamsMin)))") }
+        if filter.modelParamsMax > 0 { clauses.append("model_params <= \(bind(.real(filter.modelParamsMax)))") }
+        if let cursor {
+            let key = bind(.real(cursor.key))
+            let id = bind(.text(cursor.id))
+            clauses.append("(rank_key < \(key) OR (rank_key = \(key) AND record_id < \(id)))")
+        }
+        let limitBind = bind(.integer(Int64(limit)))
+        return try await sql.execute(
+            """
+            SELECT \(Self.recordColumns) FROM records WHERE \(clauses.joined(separator: " AND "))
+            ORDER BY rank_key DESC, record_id DESC LIMIT \(limitBind)
+            """, binds
+        ).map(Self.record)
+    }
+
+    func countRanked(_ filter: RecordFilter) async throws -> Int {
+        var clauses = ["dataset_version = $1", "ranked = 1"]
+        var binds: [SQLValue] = [.text(filter.datasetVersion)]
+        if !filter.framework.isEmpty {
+            binds.append(.text(filter.framework))
+            clauses.append("framework = $\(binds.count)")
+        }
+        if !filter.gpu.isEmpty {
+            binds.append(.text(GPUConfig(name: filter.gpu).key))
+            clauses.append("gpu_key = $\(binds.count)")
+        }
+        if filter.modelParamsMin > 0 {
+            binds.append(.real(filter.modelParamsMin))
+            clauses.append("model_params >= $\(binds.count)")
+        }
+        if filter.modelParamsMax > 0 {
+            binds.append(.real(filter.modelParamsMax))
+            clauses.append("model_params <= $\(binds.count)")
+        }
+        return Int(
+            try await sql.first(
+                "SELECT COUNT(*) AS n FROM records WHERE \(clauses.joined(separator: " AND "))", binds)?.integer("n")
+                ?? 0)
+    }
+
+    /// Ranked candidates near a record: the same GPU or a model size within two buckets (the best 500).
+    func similarCandidates(to record: BenchmarkRecord) async throws -> [BenchmarkRecord] {
+        try await sql.execute(
+            """
+            SELECT \(Self.recordColumns) FROM records
+            WHERE dataset_version = $1 AND ranked = 1 AND record_id <> $2
+                AND (gpu_key = $3 OR (model_bucket >= $4 AND model_bucket <= $5))
+            ORDER BY rank_key DESC, record_id DESC LIMIT 500
+            """,
+            [
+                .text(record.datasetVersion), .text(record.recordID), .text(record.gpu.key),
+                .integer(Int64(record.modelBucket - 2)), .integer(Int64(record.modelBucket + 2)),
+            ]
+        ).map(Self.record)
+    }
+
+    /// (framework, GPU, machine, score, tps) of every ranked record of a version, for statistics.
+    func statRows(version: String) async throws -> [StatRow] {
+        try await sql.execute(
+            "SELECT framework, gpu_name, machine_id, score, tps FROM records WHERE dataset_version = $1 AND ranked = 1",
+            [.text(version)]
+        ).map {
+            StatRow(
+                framework: try $0.string("framework"), gpu: try $0.string("gpu_name"),
+                machine: try $0.string("machine_id"), score: try $0.double("score"), tps: try $0.double("tps"))
+        }
+    }
+
+    /// Dataset versions and frameworks that have ranked records (every board there is).
+    func boards(version: String?) async throws -> [(version: String, framework: String)] {
+        let rows =
+            if let version {
+                try await sql.execute(
+                    "SELECT DISTINCT dataset_version, framework FROM records WHERE ranked = 1 AND dataset_version = $1",
+                    [.text(version)])
+            } else {
+                try await sql.execute("SELECT DISTINCT dataset_version, framework FROM records WHERE ranked = 1")
+            }
+        return try rows.map { (try $0.string("dataset_version"), try $0.string("framework")) }
+    }
+
+    /// (record id, rank key, framework) of ranked records of a version after a record id, in id order.
+    func rankEntries(version: String, after id: String, limit: Int) async throws -> [(
+        id: String, key: Double, framework: String
+    )] {
+        try await sql.execute(
+            """
+            SELECT record_id, rank_key, framework FROM records
+            WHERE dataset_version = $1 AND ranked = 1 AND record_id > $2 ORDER BY record_id LIMIT $3
+            """, [.text(version), .text(id), .integer(Int64(limit))]
+        ).map { (try $0.string("record_id"), try $0.double("rank_key"), try $0.string("framework")) }
+    }
+
+    static func record(_ row: SQLRow) throws -> BenchmarkRecord {
+        guard let status = RecordStatus(rawValue: try row.string("status")) else {
+            throw StorageError("unknown record status")
+        }
+        return BenchmarkRecord(
+            recordID: try row.string("record_id"), sessionID: try row.string("session_id"),
+            machineID: try row.string("machine_id"), displayName: try row.string("display_name"),
+            framework: try row.string("framework"), modelName: try row.string("model_name"),
+            modelParams: try row.double("model_params"), gpu: try decode(GPUConfig.self, try row.string("gpu_config")),
+            concurrentCount: Int(try row.integer("concurrent_count")),
+            datasetVersion: try row.string("dataset_version"),
+            results: try decode(BenchmarkResults.self, try row.string("results")),
+            score: try decode(ScoreBreakdown.self, try row.string("score_parts")),
+            ruleSetVersion: Int(try row.string("rule_set_version")) ?? 1, submittedAt: try row.integer("submitted_at"),
+            status: status, published: try row.integer("published") == 1, ranked: try row.integer("ranked") == 1)
+    }
+
+    // MARK: reviews
+
+    func insert(_ review: ReviewRecord) async throws {
+        try await sql.execute(
+            """
+            INSERT INTO reviews (review_id, session_id, record_id, machine_id, reasons, created_at, decision, note, decided_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            """,
+            [
+                .text(review.reviewID), .text(review.sessionID), .text(review.recordID), .text(review.machineID),
+                .text(try Self.json(review.reasons)), .integer(review.createdAt), .text(review.decision.rawValue),
+                .text(review.note), SQLValue(review.decidedAt),
+            ])
+    }
+
+    func review(_ id: String, lock: Bool = false) async throws -> ReviewRecord? {
+        try await sql.first("SELECT * FROM reviews WHERE review_id = $1\(lock ? sql.forUpdate : "")", [.text(id)])
+            .map(Self.review)
+    }
+
+    func decide(_ review: ReviewRecord) async throws {
+        try await sql.execute(
+            "UPDATE reviews SET decision = $2, note = $3, decided_at = $4 WHERE review_id = $1",
+            [.text(review.reviewID), .text(review.decision.rawValue), .text(review.note), SQLValue(review.decidedAt)])
+    }
+
+    /// Oldest first; the cursor is the (created_at, review id) of the last row of the previous page.
+    func reviews(after cursor: (Int64, String)?, limit: Int, includeDecided: Bool) async throws -> [ReviewRecord] {
+        let pending = includeDecided ? "" : " AND decision = 'pending'"
+        let (time, id) = cursor ?? (Int64.min, "")
+        return try await sql.execute(
+            """
+            SELECT * FROM reviews WHERE (created_at > $1 OR (created_at = $1 AND review_id > $2))\(pending)
+            ORDER BY created_at, review_id LIMIT $3
+            """, [.integer(time), .text(id), .integer(Int64(limit))]
+        ).map(Self.review)
+    }
+
+    static func review(_ row: SQLRow) throws -> ReviewRecord {
+        ReviewRecord(
+            reviewID: try row.string("review_id"), sessionID: try row.string("session_id"),
+            recordID: try row.string("record_id"), machineID: try row.string("machine_id"),
+            reasons: try decode([RuleViolation].self, try row.string("reasons")),
+            createdAt: try row.integer("created_at"),
+            decision: ReviewRecord.Decision(rawValue: try row.string("decision")) ?? .pending,
+            note: try row.string("note"), decidedAt: try row.optionalInteger("decided_at"))
+    }
+
+    // MARK: board events
+
+    /// Reserves `count` sequence numbers of a board; the row stays locked until the transaction ends, so events of
+    /// one board are numbered and stored in commit order across replicas.
+    func reserveSequence(_ board: String, count: Int) async throws -> UInt64 {
+        try await sql.execute(
+            "INSERT INTO boards (board, sequence) VALUES ($1, 0) ON CONFLICT (board) DO NOTHING", [.text(board)])
+        let row = try await sql.first(
+            "UPDATE boards SET sequence = sequence + $2 WHERE board = $1 RETURNING sequence",
+            [.text(board), .integer(Int64(count))])
+        return UInt64(try row?.integer("sequence") ?? 0) - UInt64(count) + 1
+    }
+
+    func insert(_ event: BoardEvent) async throws {
+        try await sql.execute(
+            "INSERT INTO board_events (board, sequence, at, event) VALUES ($1, $2, $3, $4)",
+            [.text(event.board), .integer(Int64(event.sequence)), .integer(event.at), .text(try Self.json(event.kind))])
+    }
+
+    func events(of board: String, after sequence: UInt64, limit: Int) async throws -> [BoardEvent] {
+        try await sql.execute(
+            "SELECT sequence, at, event FROM board_events WHERE board = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
+            [.text(board), .integer(Int64(sequence)), .integer(Int64(limit))]
+        ).map {
+            BoardEvent(
+                board: board, sequence: UInt64(try $0.integer("sequence")), at: try $0.integer("at"),
+                kind: try Self.decode(BoardEvent.Kind.self, try $0.string("event")))
+        }
+    }
+
+    func lastSequence(of board: String) async throws -> UInt64 {
+        UInt64(
+            try await sql.first("SELECT sequence FROM boards WHERE board = $1", [.text(board)])?.integer("sequence")
+                ?? 0)
+    }
+
+    /// Drops events older than `time`, keeping at least the newest `keep` of each board.
+    func purgeEvents(before time: Int64, keep: Int) async throws {
+        try await sql.execute(
+            """
+            DELETE FROM board_events WHERE at < $1 AND sequence <= (SELECT sequence FROM boards WHERE boards.board = board_events.board) - $2
+            """, [.integer(time), .integer(Int64(keep))])
+    }
+
+    // MARK: score references
+
+    /// The references of a version, created with the defaults on first use and fixed from then on.
+    func reference(for version: String, now: Int64) async throws -> ScoreReference {
+        let standard = ScoreReference.standard
+        try await sql.execute(
+            """
+            INSERT INTO score_references (dataset_version, tps, latency, tokens_per_joule, created_at)
+            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dataset_version) DO NOTHING
+            """,
+            [
+                .text(version), .real(standard.tps), .real(standard.latency), .real(standard.tokensPerJoule),
+                .integer(now),
+            ])
+        guard
+            let row = try await sql.first(
+                "SELECT tps, latency, tokens_per_joule FROM score_references WHERE dataset_version = $1",
+                [.text(version)])
+        else { return standard }
+        return ScoreReference(
+            tps: try row.double("tps"), latency: try row.double("latency"),
+            tokensPerJoule: try row.double("tokens_per_joule"))
+    }
+
+    func hasRecords(version: String) async throws -> Bool {
+        try await sql.first("SELECT record_id FROM records WHERE dataset_version = $1 LIMIT 1", [.text(version)]) != nil
+    }
+
+    func setReference(_ reference: ScoreReference, for version: String, now: Int64) async throws {
+        try await sql.execute(
+            """
+            INSERT INTO score_references (dataset_version, tps, latency, tokens_per_joule, created_at)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (dataset_version) DO UPDATE SET tps = $2, latency = $3, tokens_per_joule = $4
+            """,
+            [
+                .text(version), .real(reference.tps), .real(reference.latency), .real(reference.tokensPerJoule),
+                .integer(now),
+            ])
+    }
+}
