@@ -573,9 +573,9 @@ struct RankingAuthority: Sendable {
 
     // MARK: reading boards
 
-    /// The dataset version a request means: as given, or the latest active one.
+    /// The dataset version a request means: as given (it must exist), or the latest active one.
     func version(_ requested: String) async throws -> String {
-        requested.isEmpty ? try await dataset(nil).version : requested
+        try await dataset(requested.isEmpty ? nil : requested).version
     }
 
     func record(_ id: String) async throws -> PlacedRecord {

@@ -17,31 +17,14 @@ struct DatasetRoutesTests {
         return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
     }
 
-    func adminKey(_ gateway: AuthGateway) async throws -> HTTPFields {
-        let keys = AuthModule.apiKeys(database: gateway.database, logger: TestEnvironment.logger)
-        let created = try await keys.create(
-            name: "ops", permissions: [.admin], rateLimitPerMinute: 10_000, expiresAt: nil)
-        return [.authorization: "Bearer \(created.secret)"]
-    }
-
-    func upload(_ gateway: AuthGateway, _ query: String, _ data: [UInt8], headers: HTTPFields) async throws
-        -> AuthGateway.Reply
-    {
-        var headers = headers
-        headers[.contentType] = "application/octet-stream"
-        return AuthGateway.Reply(
-            response: try await gateway.client.executeRequest(
-                uri: "/api/v1/admin/datasets?\(query)", method: .post, headers: headers, body: ByteBuffer(bytes: data)))
-    }
-
     @Test(
         "upload → manifest → signed key → chunks and ranges decrypt to the upload", arguments: StorageBackend.available)
     func roundTrip(_ backend: StorageBackend) async throws {
         try await AuthGateway.with(backend) { gateway in
-            let admin = try await adminKey(gateway)
+            let admin = try await gateway.adminKey()
             let data = Self.data(200_000)
-            let uploaded = try await upload(
-                gateway, "version=bench-1&activate=true&name=Bench%201", data, headers: admin)
+            let uploaded = try await gateway.upload(
+                "version=bench-1&activate=true&name=Bench%201", data, headers: admin)
             #expect(uploaded.status == .created, "\(uploaded.text)")
             let latest = try await gateway.request(.get, "/api/v1/datasets/latest")
             #expect(latest["version"] == "bench-1" && latest["name"] == "Bench 1")
@@ -97,21 +80,21 @@ struct DatasetRoutesTests {
     func badInput() async throws {
         try await AuthGateway.with(.sqlite) { gateway in
             expectProblem(try await gateway.request(.get, "/api/v1/datasets/latest"), .notFound, "no_active_dataset")
-            let admin = try await adminKey(gateway)
+            let admin = try await gateway.adminKey()
             expectProblem(
-                try await upload(gateway, "version=v1", Self.data(10), headers: [:]), .unauthorized, "missing_api_key")
+                try await gateway.upload("version=v1", Self.data(10), headers: [:]), .unauthorized, "missing_api_key")
             expectProblem(
-                try await upload(gateway, "name=x", Self.data(10), headers: admin), .badRequest, "missing_field")
+                try await gateway.upload("name=x", Self.data(10), headers: admin), .badRequest, "missing_field")
             expectProblem(
-                try await upload(gateway, "version=..%2F..%2Fetc", Self.data(10), headers: admin), .badRequest,
+                try await gateway.upload("version=..%2F..%2Fetc", Self.data(10), headers: admin), .badRequest,
                 "invalid_version")
             expectProblem(
-                try await upload(gateway, "version=v1&chunk_size=-5", Self.data(10), headers: admin), .badRequest,
+                try await gateway.upload("version=v1&chunk_size=-5", Self.data(10), headers: admin), .badRequest,
                 "invalid_field_type")
-            expectProblem(try await upload(gateway, "version=v1", [], headers: admin), .badRequest, "empty_dataset")
-            #expect(try await upload(gateway, "version=v1", Self.data(100_000), headers: admin).status == .created)
+            expectProblem(try await gateway.upload("version=v1", [], headers: admin), .badRequest, "empty_dataset")
+            #expect(try await gateway.upload("version=v1", Self.data(100_000), headers: admin).status == .created)
             expectProblem(
-                try await upload(gateway, "version=v1", Self.data(10), headers: admin), .conflict,
+                try await gateway.upload("version=v1", Self.data(10), headers: admin), .conflict,
                 "dataset_version_exists")
 
             expectProblem(try await gateway.request(.get, "/api/v1/datasets/v9"), .notFound, "unknown_dataset_version")

@@ -191,6 +191,23 @@ struct AuthGateway: Sendable {
         return (device.machineID, try #require(activated["secret"]))
     }
 
+    /// A Bearer header of a new admin key, made straight on the auth storage like `leaderboard admin keys create`.
+    func adminKey() async throws -> HTTPFields {
+        let keys = AuthModule.apiKeys(database: database, logger: TestEnvironment.logger)
+        let created = try await keys.create(
+            name: "ops", permissions: [.admin], rateLimitPerMinute: 10_000, expiresAt: nil)
+        return [.authorization: "Bearer \(created.secret)"]
+    }
+
+    /// `POST /api/v1/admin/datasets?<query>` with `data` as the body.
+    func upload(_ query: String, _ data: [UInt8], headers: HTTPFields) async throws -> Reply {
+        var headers = headers
+        headers[.contentType] = "application/octet-stream"
+        return Reply(
+            response: try await client.executeRequest(
+                uri: "/api/v1/admin/datasets?\(query)", method: .post, headers: headers, body: ByteBuffer(bytes: data)))
+    }
+
     /// The path and query of the verification link in an email.
     static func link(in message: String) throws -> String {
         let line = try #require(

@@ -37,29 +37,29 @@ enum RankingRoutes {
                 try startRequest(body, machineID: context.requireDevice().machineID))
             return jsonResponse(sessionJSON(session), status: .created, headers: DeviceRoutes.noStore)
         }
-        benchmarks.group("/{session}/metrics").add(middleware: signed).post { request, context in
+        benchmarks.group("/{id}/metrics").add(middleware: signed).post { request, context in
             var request = request
             let body = try await JSONBody.read(&request)
             let reply = try await ranking.reportMetrics(
                 .with {
                     $0.machineID = (try? context.requireDevice().machineID) ?? ""
-                    $0.sessionID = context.parameters.get("session") ?? ""
+                    $0.sessionID = context.parameters.get("id") ?? ""
                     $0.sample = try sample(body)
                 })
             return jsonResponse(
                 ["metric_samples": Int(reply.metricSamples)], status: .accepted, headers: DeviceRoutes.noStore)
         }
-        benchmarks.group("/{session}/status").add(middleware: signed).get { _, context in
+        benchmarks.group("/{id}/status").add(middleware: signed).get { _, context in
             let session = try await ranking.getSession(
                 .with {
                     $0.machineID = (try? context.requireDevice().machineID) ?? ""
-                    $0.sessionID = context.parameters.get("session") ?? ""
+                    $0.sessionID = context.parameters.get("id") ?? ""
                 })
             return jsonResponse(sessionJSON(session), status: .ok, headers: DeviceRoutes.noStore)
         }
         let submitting = DeviceSignatureMiddleware(auth: auth, maximumBodySize: submitBodyLimit)
-        benchmarks.group("/{session}/submit").add(middleware: submitting).post { request, context in
-            try await submit(request, context: context, ranking: ranking, session: context.parameters.get("session"))
+        benchmarks.group("/{id}/submit").add(middleware: submitting).post { request, context in
+            try await submit(request, context: context, ranking: ranking, session: context.parameters.get("id"))
         }
         benchmarks.group("").add(middleware: submitting).post { request, context in
             try await submit(request, context: context, ranking: ranking, session: nil)
