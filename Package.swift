@@ -149,7 +149,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RankingServiceTests",
-            dependencies: ["RankingService", "ServiceKit", "TestSupport", grpcCore],
+            dependencies: ["RankingService", "ServiceKit", "TestSupport", "LeaderboardAPI", grpcCore, grpcInProcess, swiftProtobuf],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import LeaderboardAPI
 import ServiceKit
+import ServiceLifecycle
 import SwiftProtobuf
 
 /// `leaderboard.ranking.v1.RankingService`: maps protobuf messages to ``RankingAuthority`` and back.
@@ -213,6 +214,16 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
                     try await Task.sleep(for: watchPoll)
                     wake.yield()
                 }
+            }
+            // gRPC signals a client that went away through the context, not by cancelling this task; a shutting
+            // down server ends watches too (the watcher reconnects elsewhere and resumes after its last sequence).
+            group.addTask {
+                try? await context.cancellation.cancelled
+                wake.finish()
+            }
+            group.addTask {
+                try? await gracefulShutdown()
+                wake.finish()
             }
             wake.yield()
             for await _ in wakeups {
