@@ -165,7 +165,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "ServiceKit", "TestSupport", crypto, grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging,
+                "ServiceKit", "TestSupport", "LeaderboardClient", crypto, grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging,
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strictSettings

@@ -1,0 +1,131 @@
+import Crypto
+import Foundation
+import LeaderboardClient
+import ServiceKit
+import TestSupport
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// Benchmark sessions against the real binary: a dataset uploaded by the CLI, two devices benchmarking over signed
+/// REST, the board, the operator commands, and the board warmed from the database after a restart.
+@Suite(
+    "Ranking through the real binary", .serialized, .timeLimit(.minutes(5)),
+    .enabled(if: ExternalTools.hasPythonPackages))
+struct RankingEndToEndTests {
+    enum Storage: String, CustomTestStringConvertible {
+        case embedded
+        case production
+        var testDescription: String { rawValue }
+    }
+
+    static var storages: [Storage] { TestEnvironment.hasPostgres ? [.embedded, .production] : [.embedded] }
+
+    static func signed(_ device: DeviceCredentials, _ method: String, _ url: String, json: [String: Any] = [:])
+        async throws -> (status: Int, headers: [String: String], json: [String: Any], text: String)
+    {
+        let body = try JSONSerialization.data(withJSONObject: json, options: .sortedKeys)
+        let headers = device.signatureHeaders(method: method, url: try #require(URL(string: url)), body: body)
+        return try await EndToEnd.send(method, url, body: body, headers: headers)
+    }
+
+    /// A session with three reports (the server is told to expect one a second) and a submit.
+    static func benchmark(
+        _ device: DeviceCredentials, base: String, version: String, checksum: String, tps: Double
+    ) async throws -> [String: Any] {
+        let started = try await signed(
+            device, "POST", base + "/api/v1/benchmarks/start",
+            json: [
+                "dataset_version": version, "dataset_checksum": checksum, "framework": "llama.cpp",
+                "model_name": "qwen2.5-7b", "model_params": 7.6, "gpu_config": ["name": "RTX 3090", "memory_gb": 24],
+                "concurrent_count": 2, "display_name": "e2e",
+            ])
+        #expect(started.status == 201, "\(started.text)")
+        let session = try #require(started.json["session_id"] as? String)
+        let metrics: [String: Any] = [
+            "system": ["cpu_usage": 30, "memory_usage": 50, "gpu_usage": 90],
+            "test": ["tps": tps, "latency": 0.8, "concurrent_count": 2],
+        ]
+        for _ in 0..<3 {
+            let reported = try await signed(
+                device, "POST", base + "/api/v1/benchmarks/\(session)/metrics", json: metrics)
+            #expect(reported.status == 202, "\(reported.text)")
+        }
+        let submitted = try await signed(
+            device, "POST", base + "/api/v1/benchmarks/\(session)/submit",
+            json: [
+                "results": [
+                    "tps": tps, "avg_latency": 0.8, "p50_latency": 0.7, "p99_latency": 1.6, "concurrent_count": 2,
+                    "total_requests": 40, "successful_requests": 40, "duration": 2,
+                ],
+                "metrics": [metrics],
+            ])
+        #expect(submitted.status == 201, "\(submitted.text)")
+        return submitted.json
+    }
+
+    @Test(
+        "sessions land on the board; admin commands work; a restart warms the board from the database",
+        arguments: storages)
+    func sessions(_ storage: Storage) async throws {
+        let directory = EndToEnd.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let input = directory + "/prompts.jsonl"
+        try Data("{\"prompt\": \"\(UUID().uuidString)\"}\n".utf8).write(to: URL(fileURLWithPath: input))
+        let checksum = Array(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: input)))).hexEncoded
+        let version = "e2e-\(UUID().uuidString.prefix(8).lowercased())"
+        let settings =
+            ["--data-dir", directory + "/data", "--pow-difficulty", "8", "--ranking-metrics-interval", "1"]
+            + (storage == .production ? try await EndToEnd.productionSettings() : [])
+
+        var server = try LeaderboardProcess(["serve"] + ephemeral + settings)
+        var base = try await server.httpBase()
+        var grpc = "127.0.0.1:\(try await server.grpcPort())"
+        _ = try await EndToEnd.waitFor(base + "/health/ready", status: 200)
+        let upload = try LeaderboardProcess(
+            ["admin", "datasets", "upload", input, "--version", version, "--activate", "--grpc-address", grpc])
+        #expect(try await upload.exitStatus(within: .seconds(60)) == 0, "\(upload.standardError.suffix(500))")
+
+        var records: [String] = []
+        for tps in [80.0, 160.0] {
+            let device = try await EndToEnd.activeDevice(base: base) {
+                try DatasetEndToEndTests.lastLink(in: server.standardError + server.standardOutput)
+            }
+            let outcome = try await Self.benchmark(
+                DeviceCredentials(machineID: device.machineID, secret: device.secret), base: base, version: version,
+                checksum: checksum, tps: tps)
+            #expect(outcome["state"] as? String == "accepted" && outcome["rank"] as? Int == 1)
+            records.append(try #require(outcome["record_id"] as? String))
+        }
+        let board = try await EndToEnd.send("GET", base + "/api/v1/benchmarks?framework=llama.cpp")
+        #expect(board.status == 200, "\(board.text)")
+        let listed = (board.json["records"] as? [[String: Any]])?.map { $0["record_id"] as? String }
+        #expect(listed == [records[1], records[0]])
+
+        let reviews = try LeaderboardProcess(["admin", "reviews", "list", "--grpc-address", grpc])
+        #expect(try await reviews.exitStatus() == 0 && reviews.standardOutput.contains("no reviews"))
+        let rebuild = try LeaderboardProcess(
+            ["admin", "ranking", "rebuild", "--dataset-version", version, "--grpc-address", grpc])
+        #expect(try await rebuild.exitStatus() == 0, "\(rebuild.standardError)")
+        #expect(rebuild.standardOutput.contains("2 records indexed"))
+        #expect(try await server.stop() == 0)
+
+        // A new process starts with an empty in-process index (embedded) or the same Redis: either way the board
+        // and ranks are the database's.
+        server = try LeaderboardProcess(["serve"] + ephemeral + settings)
+        base = try await server.httpBase()
+        grpc = "127.0.0.1:\(try await server.grpcPort())"
+        _ = try await EndToEnd.waitFor(base + "/health/ready", status: 200)
+        let ranked = try await eventually(within: .seconds(20)) {
+            let record = try await EndToEnd.send("GET", base + "/api/v1/benchmarks/\(records[0])")
+            return record.json["rank"] as? Int == 2
+        }
+        #expect(ranked)
+        let stats = try await EndToEnd.send("GET", base + "/api/v1/stats")
+        #expect(stats.json["records"] as? Int == 2 && stats.json["dataset_version"] as? String == version)
+        #expect(try await server.stop() == 0)
+    }
+}
