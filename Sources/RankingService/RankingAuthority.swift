@@ -249,7 +249,16 @@ struct RankingAuthority: Sendable {
         let session = try await session(submission.sessionID, machineID: submission.machineID)
         if let replay = try Self.replay(session, submission) { return replay }
         let device = try await device(submission.machineID)
-        let dataset = try? await dataset(session.spec.datasetVersion)
+        // A version that no longer exists fails the dataset rules; DatasetService being unreachable fails the call
+        // (503), so the client retries instead of having its result rejected for our outage.
+        let dataset: DatasetFacts?
+        do {
+            dataset = try await self.dataset(session.spec.datasetVersion)
+        } catch let error as RPCError where error.code == .notFound {
+            dataset = nil
+        } catch let error as any CodedServiceError where error.status == .notFound {
+            dataset = nil
+        }
         let (result, changed) = try await changing { sql -> (SubmissionResult, [String]) in
             let repository = RankingRepository(sql)
             guard var session = try await repository.session(submission.sessionID, lock: true) else {
