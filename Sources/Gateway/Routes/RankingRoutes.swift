@@ -40,9 +40,10 @@ enum RankingRoutes {
         benchmarks.group("/{id}/metrics").add(middleware: signed).post { request, context in
             var request = request
             let body = try await JSONBody.read(&request)
+            let machineID = try context.requireDevice().machineID
             let reply = try await ranking.reportMetrics(
                 .with {
-                    $0.machineID = (try? context.requireDevice().machineID) ?? ""
+                    $0.machineID = machineID
                     $0.sessionID = context.parameters.get("id") ?? ""
                     $0.sample = try sample(body)
                 })
@@ -50,9 +51,10 @@ enum RankingRoutes {
                 ["metric_samples": Int(reply.metricSamples)], status: .accepted, headers: DeviceRoutes.noStore)
         }
         benchmarks.group("/{id}/status").add(middleware: signed).get { _, context in
+            let machineID = try context.requireDevice().machineID
             let session = try await ranking.getSession(
                 .with {
-                    $0.machineID = (try? context.requireDevice().machineID) ?? ""
+                    $0.machineID = machineID
                     $0.sessionID = context.parameters.get("id") ?? ""
                 })
             return jsonResponse(sessionJSON(session), status: .ok, headers: DeviceRoutes.noStore)
@@ -88,17 +90,19 @@ enum RankingRoutes {
             return jsonResponse(["records": page.records.map(recordJSON)], status: .ok, headers: publicCache)
         }
         benchmarks.group("/{id}/unpublish").add(middleware: signed).post { _, context in
+            let machineID = try context.requireDevice().machineID
             let record = try await ranking.unpublishRecord(
                 .with {
-                    $0.machineID = (try? context.requireDevice().machineID) ?? ""
+                    $0.machineID = machineID
                     $0.recordID = context.parameters.get("id") ?? ""
                 })
             return jsonResponse(recordJSON(record), status: .ok, headers: DeviceRoutes.noStore)
         }
         benchmarks.group("/{id}").add(middleware: signed).delete { _, context in
+            let machineID = try context.requireDevice().machineID
             _ = try await ranking.deleteRecord(
                 .with {
-                    $0.machineID = (try? context.requireDevice().machineID) ?? ""
+                    $0.machineID = machineID
                     $0.recordID = context.parameters.get("id") ?? ""
                 })
             return Response(status: .noContent, headers: DeviceRoutes.noStore)
@@ -162,9 +166,10 @@ enum RankingRoutes {
         let sessionID = try session ?? body.string("session_id")
         let results = try body.object("results")
         let metrics = try body.optionalObjects("metrics") ?? []
+        let machineID = try context.requireDevice().machineID
         let outcome = try await ranking.submitResult(
             .with {
-                $0.machineID = (try? context.requireDevice().machineID) ?? ""
+                $0.machineID = machineID
                 $0.sessionID = sessionID
                 $0.idempotencyKey = request.headers[.idempotencyKey] ?? ""
                 $0.results = try benchmarkResults(results)

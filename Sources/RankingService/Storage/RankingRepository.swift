@@ -287,55 +287,42 @@ struct RankingRepository {
         ).map { try $0.double("tps") }
     }
 
+    /// `WHERE` conditions and binds of a filter over ranked records; more binds may follow.
+    static func conditions(_ filter: RecordFilter) -> (clauses: [String], binds: [SQLValue]) {
+        var clauses = ["dataset_version = $1", "ranked = 1"]
+        var binds: [SQLValue] = [.text(filter.datasetVersion)]
+        func add(_ condition: String, _ value: SQLValue) {
+            binds.append(value)
+            clauses.append(condition.replacingOccurrences(of: "?", with: "$\(binds.count)"))
+        }
+        if !filter.framework.isEmpty { add("framework = ?", .text(filter.framework)) }
+        if !filter.gpu.isEmpty { add("gpu_key = ?", .text(GPUConfig(name: filter.gpu).key)) }
+        if filter.modelParamsMin > 0 { add("model_params >= ?", .real(filter.modelParamsMin)) }
+        if filter.modelParamsMax > 0 { add("model_params <= ?", .real(filter.modelParamsMax)) }
+        return (clauses, binds)
+    }
+
     /// Ranked records matching a filter in board order, after a (rank key, record id) cursor.
     func ranked(_ filter: RecordFilter, after cursor: (key: Double, id: String)?, limit: Int) async throws
         -> [BenchmarkRecord]
     {
-        var clauses = ["dataset_version = $1", "ranked = 1"]
-        var binds: [SQLValue] = [.text(filter.datasetVersion)]
-        func bind(_ value: SQLValue) -> String {
-            binds.append(value)
-            return "$\(binds.count)"
-        }
-        if !filter.framework.isEmpty { clauses.append("framework = \(bind(.text(filter.framework)))") }
-        if !filter.gpu.isEmpty {
-            clauses.append("gpu_key = \(bind(.text(GPUConfig(name: filter.gpu).key)))")
-        }
-        if filter.modelParamsMin > 0 { clauses.append("model_params >= \(bind(.real(filter.modelParamsMin)))") }
-        if filter.modelParamsMax > 0 { clauses.append("model_params <= \(bind(.real(filter.modelParamsMax)))") }
+        var (clauses, binds) = Self.conditions(filter)
         if let cursor {
-            let key = bind(.real(cursor.key))
-            let id = bind(.text(cursor.id))
+            binds += [.real(cursor.key), .text(cursor.id)]
+            let (key, id) = ("$\(binds.count - 1)", "$\(binds.count)")
             clauses.append("(rank_key < \(key) OR (rank_key = \(key) AND record_id < \(id)))")
         }
-        let limitBind = bind(.integer(Int64(limit)))
+        binds.append(.integer(Int64(limit)))
         return try await sql.execute(
             """
             SELECT \(Self.recordColumns) FROM records WHERE \(clauses.joined(separator: " AND "))
-            ORDER BY rank_key DESC, record_id DESC LIMIT \(limitBind)
+            ORDER BY rank_key DESC, record_id DESC LIMIT $\(binds.count)
             """, binds
         ).map(Self.record)
     }
 
     func countRanked(_ filter: RecordFilter) async throws -> Int {
-        var clauses = ["dataset_version = $1", "ranked = 1"]
-        var binds: [SQLValue] = [.text(filter.datasetVersion)]
-        if !filter.framework.isEmpty {
-            binds.append(.text(filter.framework))
-            clauses.append("framework = $\(binds.count)")
-        }
-        if !filter.gpu.isEmpty {
-            binds.append(.text(GPUConfig(name: filter.gpu).key))
-            clauses.append("gpu_key = $\(binds.count)")
-        }
-        if filter.modelParamsMin > 0 {
-            binds.append(.real(filter.modelParamsMin))
-            clauses.append("model_params >= $\(binds.count)")
-        }
-        if filter.modelParamsMax > 0 {
-            binds.append(.real(filter.modelParamsMax))
-            clauses.append("model_params <= $\(binds.count)")
-        }
+        let (clauses, binds) = Self.conditions(filter)
         return Int(
             try await sql.first(
                 "SELECT COUNT(*) AS n FROM records WHERE \(clauses.joined(separator: " AND "))", binds)?.integer("n")
