@@ -121,7 +121,8 @@ struct RankingAuthority: Sendable {
     /// A version's facts; nil version means the latest active one. Throws the dataset service's not-found errors.
     let dataset: @Sendable (_ version: String?) async throws -> DatasetFacts
 
-    /// Bus channel carrying the names of boards that have new stored events (a wake-up, not the events).
+    /// Bus channel carrying every committed board event as JSON of ``BoardEvent`` (watchers take it as a wake-up and
+    /// read the stored events, so their order never depends on the bus).
     static let eventChannel = "leaderboard.ranking.events"
 
     // MARK: sessions
@@ -259,12 +260,12 @@ struct RankingAuthority: Sendable {
         } catch let error as any CodedServiceError where error.status == .notFound {
             dataset = nil
         }
-        let (result, changed) = try await changing { sql -> (SubmissionResult, [String]) in
+        let result = try await changing { sql -> SubmissionResult in
             let repository = RankingRepository(sql)
             guard var session = try await repository.session(submission.sessionID, lock: true) else {
                 throw RankingError.unknownSession
             }
-            if let replay = try Self.replay(session, submission) { return (replay, []) }
+            if let replay = try Self.replay(session, submission) { return replay }
             let now = clock.microsecondsSinceEpoch()
             _ = try session.status.submitting(at: now)
             let series = try await repository.samples(of: session.sessionID)
@@ -291,7 +292,6 @@ struct RankingAuthority: Sendable {
                 ruleSetVersion: rules.version, submittedAt: now, status: .accepted, published: true, ranked: false)
             var withPeers = facts
             withPeers.peerTPS = try await repository.peerTPS(of: record)
-            var changed: [String] = []
             var result = SubmissionResult(
                 sessionID: session.sessionID, state: "", recordID: nil, score: nil, scoreVersion: formula.version,
                 ruleSetVersion: rules.version, reasons: [], rank: 0, isNewBest: false)
@@ -315,7 +315,6 @@ struct RankingAuthority: Sendable {
                 session.state = .accepted
                 try await repository.insert(record)
                 let placement = try await promote(record, sql: sql, now: now)
-                changed = placement.boards
                 result.recordID = record.recordID
                 result.score = record.score.total
                 result.rank = placement.rank
@@ -328,9 +327,8 @@ struct RankingAuthority: Sendable {
             session.outcome = try RankingRepository.json(result)
             session.recordID = result.recordID
             try await repository.update(session)
-            return (result, changed)
+            return result
         }
-        await announce(changed)
         logger.info(
             "benchmark submitted",
             metadata: [
@@ -360,23 +358,31 @@ struct RankingAuthority: Sendable {
 
     // MARK: boards
 
-    /// One transaction that may change boards: if it fails, the rank index changes it made are undone.
+    /// One transaction that may change boards. If it fails, the rank index changes it made are undone; once it
+    /// commits, its board events are published on the event bus (each as JSON of ``BoardEvent``), in order.
     func changing<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
-        let log = UndoLog()
+        let log = ChangeLog()
+        let result: T
         do {
-            return try await UndoLog.$current.withValue(log) {
+            result = try await ChangeLog.$current.withValue(log) {
                 try await database.transaction(logger: logger) { try await body($0) }
             }
         } catch {
             await log.undo()
             throw error
         }
+        for event in log.events {
+            // Watchers read events from the database, so a lost publish only delays them until their next poll.
+            if let payload = try? RankingRepository.encoder.encode(event) {
+                try? await events.publish(Array(payload), to: Self.eventChannel)
+            }
+        }
+        return result
     }
 
     struct Promotion {
         var rank = 0
         var isNewBest = false
-        var boards: [String] = []
     }
 
     /// Ranks an accepted record if it beats its owner's ranked one for the same framework and version.
@@ -388,14 +394,14 @@ struct RankingAuthority: Sendable {
         guard record.published, record.status == .accepted,
             current.map({ (record.rankKey, record.recordID) > ($0.rankKey, $0.recordID) }) ?? true
         else {
-            return Promotion(rank: 0, isNewBest: false, boards: [])
+            return Promotion(rank: 0, isNewBest: false)
         }
         if let current {
             try await repository.setFlags(
                 current.recordID, status: current.status, published: current.published, ranked: false)
         }
         try await repository.setFlags(record.recordID, status: record.status, published: record.published, ranked: true)
-        var promotion = Promotion(isNewBest: true, boards: record.boards)
+        var promotion = Promotion(isNewBest: true)
         for board in record.boards {
             let rank = try await move(
                 on: board, removing: current?.recordID,
@@ -407,8 +413,8 @@ struct RankingAuthority: Sendable {
     }
 
     /// Takes a record off its boards (unpublished, deleted) and ranks its owner's next best one, if any.
-    func demote(_ record: BenchmarkRecord, sql: any SQLExecutor, now: Int64) async throws -> [String] {
-        guard record.ranked else { return [] }
+    func demote(_ record: BenchmarkRecord, sql: any SQLExecutor, now: Int64) async throws {
+        guard record.ranked else { return }
         let repository = RankingRepository(sql)
         try await lock(record.boards, sql: sql)
         try await repository.setFlags(
@@ -424,7 +430,6 @@ struct RankingAuthority: Sendable {
                 on: board, removing: record.recordID,
                 adding: next.map { RankEntry(member: $0.recordID, score: $0.rankKey) }, sql: sql, now: now)
         }
-        return record.boards
     }
 
     /// Locks board rows in name order, so concurrent changes of the same boards (on any replica) run one at a time.
@@ -450,7 +455,7 @@ struct RankingAuthority: Sendable {
             try await ranks.upsert([new], in: board)
             newRank = try await ranks.rank(of: new.member, in: board).map { $0 + 1 }
         }
-        UndoLog.current?.record { [ranks] in
+        ChangeLog.current?.undo { [ranks] in
             if let new { try? await ranks.remove(new.member, from: board) }
             if let old, let oldScore { try? await ranks.upsert(old, score: oldScore, in: board) }
         }
@@ -472,8 +477,9 @@ struct RankingAuthority: Sendable {
         let repository = RankingRepository(sql)
         let last = try await repository.lastSequence(of: board)
         for (offset, kind) in kinds.enumerated() {
-            try await repository.insert(
-                BoardEvent(board: board, sequence: last + UInt64(offset) + 1, at: now, kind: kind))
+            let event = BoardEvent(board: board, sequence: last + UInt64(offset) + 1, at: now, kind: kind)
+            try await repository.insert(event)
+            ChangeLog.current?.emit(event)
         }
         try await sql.execute(
             "UPDATE boards SET sequence = $2 WHERE board = $1",
@@ -481,40 +487,29 @@ struct RankingAuthority: Sendable {
         return newRank
     }
 
-    /// Tells watchers (on every replica) that these boards have new events.
-    func announce(_ boards: [String]) async {
-        for board in Set(boards) {
-            try? await events.publish(Array(board.utf8), to: Self.eventChannel)
-        }
-    }
-
     // MARK: owner actions
 
     func unpublish(_ recordID: String, machineID: String) async throws -> BenchmarkRecord {
-        let (record, changed) = try await changing { sql -> (BenchmarkRecord, [String]) in
+        try await changing { sql -> BenchmarkRecord in
             let repository = RankingRepository(sql)
             var record = try await owned(recordID, machineID: machineID, repository: repository)
-            guard record.published else { return (record, []) }
+            guard record.published else { return record }
             record.published = false
             try await repository.setFlags(
                 record.recordID, status: record.status, published: false, ranked: record.ranked)
-            let changed = try await demote(record, sql: sql, now: clock.microsecondsSinceEpoch())
+            try await demote(record, sql: sql, now: clock.microsecondsSinceEpoch())
             record.ranked = false
-            return (record, changed)
+            return record
         }
-        await announce(changed)
-        return record
     }
 
     func delete(_ recordID: String, machineID: String) async throws {
-        let changed = try await changing { sql -> [String] in
+        try await changing { sql in
             let repository = RankingRepository(sql)
             let record = try await owned(recordID, machineID: machineID, repository: repository)
-            let changed = try await demote(record, sql: sql, now: clock.microsecondsSinceEpoch())
+            try await demote(record, sql: sql, now: clock.microsecondsSinceEpoch())
             try await repository.delete(record: record.recordID)
-            return changed
         }
-        await announce(changed)
         logger.notice("record deleted by its owner", metadata: ["record": "\(recordID)", "machine": "\(machineID)"])
     }
 
@@ -551,7 +546,7 @@ struct RankingAuthority: Sendable {
             throw RankingError(
                 code: "invalid_note", detail: "A note is at most 2000 characters.", status: .invalidArgument)
         }
-        let (review, changed) = try await changing { sql -> (ReviewRecord, [String]) in
+        let review = try await changing { sql -> ReviewRecord in
             let repository = RankingRepository(sql)
             guard var review = try await repository.review(reviewID, lock: true) else {
                 throw RankingError.unknownReview
@@ -566,16 +561,14 @@ struct RankingAuthority: Sendable {
                 session.state = try session.status.reviewed(approve: approve)
                 try await repository.update(session)
             }
-            var changed: [String] = []
             if var record = try await repository.record(review.recordID, lock: true) {
                 record.status = approve ? .accepted : .rejected
                 try await repository.setFlags(
                     record.recordID, status: record.status, published: record.published, ranked: false)
-                if approve { changed = try await promote(record, sql: sql, now: now).boards }
+                if approve { _ = try await promote(record, sql: sql, now: now) }
             }
-            return (review, changed)
+            return review
         }
-        await announce(changed)
         logger.notice("review decided", metadata: ["review": "\(reviewID)", "approved": "\(approve)"])
         return review
     }
@@ -788,15 +781,19 @@ struct RankingAuthority: Sendable {
     }
 }
 
-/// Rank index changes of the running transaction, undone in reverse order if it fails.
-final class UndoLog: Sendable {
-    @TaskLocal static var current: UndoLog?
-    private let steps = Mutex<[@Sendable () async -> Void]>([])  // appended by the transaction's task
+/// What the running transaction did outside the database: rank index changes, undone in reverse order if it fails,
+/// and board events, published once it commits.
+final class ChangeLog: Sendable {
+    @TaskLocal static var current: ChangeLog?
+    // Appended to by the transaction's task, read after it ends.
+    private let state = Mutex<(undo: [@Sendable () async -> Void], events: [BoardEvent])>(([], []))
 
-    func record(_ step: @escaping @Sendable () async -> Void) { steps.withLock { $0.append(step) } }
+    func undo(_ step: @escaping @Sendable () async -> Void) { state.withLock { $0.undo.append(step) } }
+    func emit(_ event: BoardEvent) { state.withLock { $0.events.append(event) } }
+    var events: [BoardEvent] { state.withLock { $0.events } }
 
     func undo() async {
-        for step in steps.withLock({ $0 }).reversed() { await step() }
+        for step in state.withLock({ $0.undo }).reversed() { await step() }
     }
 }
 

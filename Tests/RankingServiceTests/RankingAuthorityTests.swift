@@ -115,6 +115,7 @@ struct RankingAuthorityTests {
         arguments: StorageBackend.available)
     func fullSessions(_ backend: StorageBackend) async throws {
         try await RankingHarness.with(backend) { harness in
+            let bus = try await harness.ranking.events.subscribe(to: RankingAuthority.eventChannel)
             var ids: [String: String] = [:]
             for (machine, tps) in [("a", 100.0), ("b", 200.0), ("c", 150.0)] {
                 let session = try await harness.start(machine, framework: machine == "c" ? "sglang" : "vllm")
@@ -151,6 +152,14 @@ struct RankingAuthorityTests {
                     .accepted(recordID: ids["b"]!, rank: 1), .rankChanged(recordID: ids["a"]!, oldRank: 1, newRank: 2),
                     .accepted(recordID: ids["c"]!, rank: 2), .rankChanged(recordID: ids["a"]!, oldRank: 2, newRank: 3),
                 ])
+
+            // The same events went out on the event bus once committed (with the two framework boards' own).
+            var published: [BoardEvent] = []
+            for await payload in bus {
+                published.append(try JSONDecoder().decode(BoardEvent.self, from: Data(payload)))
+                if published.count == 9 { break }
+            }
+            #expect(published.filter { $0.board == Board.global("v1") } == events)
 
             let stats = try await harness.ranking.stats(version: "")
             #expect(stats.records == 3 && stats.devices == 3 && stats.submissionsToday == 3)

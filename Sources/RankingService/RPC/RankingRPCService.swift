@@ -204,7 +204,8 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
         let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await payload in subscription where String(decoding: payload, as: UTF8.self) == board {
+                for await payload in subscription
+                where (try? JSONDecoder().decode(BoardEvent.self, from: Data(payload)))?.board == board {
                     wake.yield()
                 }
                 wake.finish()
