@@ -374,4 +374,35 @@ struct RankingAuthorityTests {
             #expect(try await harness.board().map(\.rank) == [1, 2, 3])
         }
     }
+
+    @Test(
+        "a transaction that fails after moving a board leaves the index and the events as they were",
+        arguments: StorageBackend.available)
+    func undo(_ backend: StorageBackend) async throws {
+        try await RankingHarness.with(backend) { harness in
+            let first = try await harness.run(try await harness.start("owner"), tps: 100)
+            var better = try await harness.ranking.record(try #require(first.recordID)).record
+            better.recordID = String(repeating: "f", count: 32)
+            better.sessionID = "another-session"
+            better.score.total = 99
+            better.ranked = false
+            let ranking = harness.ranking
+            let candidate = better
+            await #expect(throws: RankingError.unknownSession) {
+                try await ranking.changing { sql in
+                    try await RankingRepository(sql).insert(candidate)
+                    let placed = try await ranking.promote(
+                        candidate, sql: sql, now: harness.clock.microsecondsSinceEpoch())
+                    #expect(placed.rank == 1 && placed.isNewBest)
+                    throw RankingError.unknownSession
+                }
+            }
+            #expect(try await harness.board().map(\.id) == [first.recordID])
+            for board in [Board.global("v1"), Board.framework("v1", "vllm")] {
+                #expect(try await ranking.ranks.count(in: board) == 1)
+                #expect(try await ranking.ranks.rank(of: try #require(first.recordID), in: board) == 0)
+                #expect(try await ranking.events(of: board, after: 0).count == 1)
+            }
+        }
+    }
 }
