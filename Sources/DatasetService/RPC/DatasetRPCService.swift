@@ -125,12 +125,15 @@ struct DatasetRPCService: Leaderboard_Dataset_V1_DatasetService.SimpleServicePro
         request: Leaderboard_Dataset_V1_WatchDatasetsRequest, response: RPCWriter<Leaderboard_Dataset_V1_DatasetEvent>,
         context: ServerContext
     ) async throws {
-        var sequence: UInt64 = 0
-        for await payload in try await events.subscribe(to: Self.eventChannel) {
-            guard var event = try? Leaderboard_Dataset_V1_DatasetEvent(serializedBytes: payload) else { continue }
-            sequence += 1
-            event.sequence = sequence
-            try await response.write(event)
+        let subscription = try await events.subscribe(to: Self.eventChannel)
+        try await untilStreamEnds(context) {
+            var sequence: UInt64 = 0
+            for await payload in subscription {
+                guard var event = try? Leaderboard_Dataset_V1_DatasetEvent(serializedBytes: payload) else { continue }
+                sequence += 1
+                event.sequence = sequence
+                try await response.write(event)
+            }
         }
     }
 

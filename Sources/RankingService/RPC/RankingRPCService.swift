@@ -3,7 +3,6 @@ import Foundation
 import GRPCCore
 import LeaderboardAPI
 import ServiceKit
-import ServiceLifecycle
 import SwiftProtobuf
 
 /// `leaderboard.ranking.v1.RankingService`: maps protobuf messages to ``RankingAuthority`` and back.
@@ -200,45 +199,38 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
         let board = try await ranking.board(version: request.datasetVersion, framework: request.framework)
         let version = try await ranking.version(request.datasetVersion)
         let subscription = try await events.subscribe(to: RankingAuthority.eventChannel)
-        var position = request.afterSequence == 0 ? try await ranking.lastSequence(of: board) : request.afterSequence
-        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await payload in subscription
-                where (try? JSONDecoder().decode(BoardEvent.self, from: Data(payload)))?.board == board {
-                    wake.yield()
-                }
-                wake.finish()
-            }
-            group.addTask {
-                while !Task.isCancelled {
-                    try await Task.sleep(for: watchPoll)
-                    wake.yield()
-                }
-            }
-            // gRPC signals a client that went away through the context, not by cancelling this task; a shutting
-            // down server ends watches too (the watcher reconnects elsewhere and resumes after its last sequence).
-            group.addTask {
-                try? await context.cancellation.cancelled
-                wake.finish()
-            }
-            group.addTask {
-                try? await gracefulShutdown()
-                wake.finish()
-            }
-            wake.yield()
-            for await _ in wakeups {
-                while true {
-                    let batch = try await ranking.events(of: board, after: position)
-                    for event in batch {
-                        try await response.write(
-                            try await self.event(event, version: version, framework: request.framework.lowercased()))
-                        position = event.sequence
+        let start = request.afterSequence == 0 ? try await ranking.lastSequence(of: board) : request.afterSequence
+        let framework = request.framework.lowercased()
+        try await untilStreamEnds(context) {
+            let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await payload in subscription
+                    where (try? JSONDecoder().decode(BoardEvent.self, from: Data(payload)))?.board == board {
+                        wake.yield()
                     }
-                    if batch.count < 500 { break }
                 }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: watchPoll)
+                        wake.yield()
+                    }
+                }
+                var position = start
+                wake.yield()
+                for await _ in wakeups {
+                    while true {
+                        let batch = try await ranking.events(of: board, after: position)
+                        for event in batch {
+                            try await response.write(
+                                try await self.event(event, version: version, framework: framework))
+                            position = event.sequence
+                        }
+                        if batch.count < 500 { break }
+                    }
+                }
+                group.cancelAll()
             }
-            group.cancelAll()
         }
     }
 
