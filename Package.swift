@@ -153,9 +153,14 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "InteractionServiceTests",
+            dependencies: ["InteractionService", "ServiceKit", "TestSupport", grpcCore],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "AuthService", "DatasetService", "RankingService", "ServiceKit", "TestSupport", "LeaderboardAPI",
+                "Gateway", "AuthService", "DatasetService", "RankingService", "InteractionService", "ServiceKit", "TestSupport", "LeaderboardAPI",
                 "LeaderboardClient", grpcCore, grpcInProcess,
                 swiftProtobuf, hummingbird, logging, crypto,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

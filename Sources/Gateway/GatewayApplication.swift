@@ -58,7 +58,11 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
         APIKeyRoutes.add(to: router, dependencies: dependencies, auth: services.auth)
         VerifyPages.add(to: router, dependencies: dependencies, auth: services.auth)
         DatasetRoutes.add(to: router, dependencies: dependencies, auth: services.auth, datasets: services.datasets)
-        RankingRoutes.add(to: router, dependencies: dependencies, auth: services.auth, ranking: services.ranking)
+        RankingRoutes.add(
+            to: router, dependencies: dependencies, auth: services.auth, ranking: services.ranking,
+            interactions: services.interactions)
+        InteractionRoutes.add(
+            to: router, dependencies: dependencies, auth: services.auth, interactions: services.interactions)
     }
     return router
 }

@@ -13,6 +13,7 @@ import Testing
 
 @testable import AuthService
 @testable import DatasetService
+@testable import InteractionService
 @testable import RankingService
 
 /// The gateway in front of a real AuthService and DatasetService (in-process gRPC) on one storage backend — SQLite with in-process
@@ -46,59 +47,74 @@ struct AuthGateway: Sendable {
         try await withTestDatabase(backend) { database in
             try await withTestDatabase(backend) { datasetDatabase in
                 try await withTestDatabase(backend) { rankingDatabase in
-                    _ = try await MigrationRunner.apply(
-                        AuthMigrations.all, to: database, logger: TestEnvironment.logger)
-                    _ = try await MigrationRunner.apply(
-                        RankingMigrations.all, to: rankingDatabase, logger: TestEnvironment.logger)
-                    _ = try await MigrationRunner.apply(
-                        DatasetMigrations.all, to: datasetDatabase, logger: TestEnvironment.logger)
-                    let redis = backend == .postgres ? try TestEnvironment.redisClient() : nil
-                    let shared = redis.map { SharedState.redis($0, logger: TestEnvironment.logger) } ?? .inProcess()
-                    let configuration = try LeaderboardConfiguration(
-                        arguments: [
-                            "--public-url", publicURL, "--pow-difficulty", "8", "--smtp-url",
-                            "smtp://127.0.0.1:\(sink.port)?tls=none", "--master-key",
-                            Data(repeating: 6, count: 32).base64EncodedString(), "--dataset-dir", datasetDirectory.path,
-                            "--dataset-chunk-size", "65536", "--ranking-metrics-interval", "1",
-                        ], environment: [:],
-                        modules: [AuthModule.definition, DatasetModule.definition, RankingModule.definition])
-                    let readiness = ReadinessProbe(targets: [], channels: [:], redis: nil)
-                    func context(_ target: Target, _ database: ServiceDatabase, _ channels: [Target: ServiceChannel])
-                        -> ModuleContext
-                    {
-                        ModuleContext(
-                            target: target, configuration: configuration, logger: TestEnvironment.logger,
-                            database: database, shared: shared, health: HealthRegistry(), readiness: readiness,
-                            clock: SystemWallClock(), channels: channels)
-                    }
-                    let transport = InProcessTransport()
-                    try await withGRPCClient(transport: transport.client) { grpc in
-                        let auth = try await AuthModule(context: context(.auth, database, [:]))
-                        let datasets = try await DatasetModule(
-                            context: context(.dataset, datasetDatabase, [.auth: .inProcess(grpc)]))
-                        let ranking = try await RankingModule(
-                            context: context(
-                                .ranking, rankingDatabase, [.auth: .inProcess(grpc), .dataset: .inProcess(grpc)]))
-                        let server = GRPCServer(
-                            transport: transport.server,
-                            services: auth.rpcServices + datasets.rpcServices + ranking.rpcServices)
-                        try await withThrowingDiscardingTaskGroup { group in
-                            group.addTask { try await server.serve() }
-                            let router = buildGatewayRouter(
-                                GatewayDependencies(
-                                    readiness: readiness,
-                                    services: GatewayServices(
-                                        auth: Leaderboard_Auth_V1_AuthService.Client(wrapping: grpc),
-                                        datasets: Leaderboard_Dataset_V1_DatasetService.Client(wrapping: grpc),
-                                        ranking: Leaderboard_Ranking_V1_RankingService.Client(wrapping: grpc)),
-                                    rateLimiter: InMemoryGCRARateLimiter(), policies: policies))
-                            try await Application(router: router).test(.router) { client in
-                                try await body(AuthGateway(client: client, sink: sink, database: database))
-                            }
-                            server.beginGracefulShutdown()
+                    try await withTestDatabase(backend) { interactionDatabase in
+                        _ = try await MigrationRunner.apply(
+                            AuthMigrations.all, to: database, logger: TestEnvironment.logger)
+                        _ = try await MigrationRunner.apply(
+                            RankingMigrations.all, to: rankingDatabase, logger: TestEnvironment.logger)
+                        _ = try await MigrationRunner.apply(
+                            InteractionMigrations.all, to: interactionDatabase, logger: TestEnvironment.logger)
+                        _ = try await MigrationRunner.apply(
+                            DatasetMigrations.all, to: datasetDatabase, logger: TestEnvironment.logger)
+                        let redis = backend == .postgres ? try TestEnvironment.redisClient() : nil
+                        let shared = redis.map { SharedState.redis($0, logger: TestEnvironment.logger) } ?? .inProcess()
+                        let configuration = try LeaderboardConfiguration(
+                            arguments: [
+                                "--public-url", publicURL, "--pow-difficulty", "8", "--smtp-url",
+                                "smtp://127.0.0.1:\(sink.port)?tls=none", "--master-key",
+                                Data(repeating: 6, count: 32).base64EncodedString(), "--dataset-dir",
+                                datasetDirectory.path,
+                                "--dataset-chunk-size", "65536", "--ranking-metrics-interval", "1",
+                            ], environment: [:],
+                            modules: [
+                                AuthModule.definition, DatasetModule.definition, RankingModule.definition,
+                                InteractionModule.definition,
+                            ])
+                        let readiness = ReadinessProbe(targets: [], channels: [:], redis: nil)
+                        func context(
+                            _ target: Target, _ database: ServiceDatabase, _ channels: [Target: ServiceChannel]
+                        )
+                            -> ModuleContext
+                        {
+                            ModuleContext(
+                                target: target, configuration: configuration, logger: TestEnvironment.logger,
+                                database: database, shared: shared, health: HealthRegistry(), readiness: readiness,
+                                clock: SystemWallClock(), channels: channels)
                         }
+                        let transport = InProcessTransport()
+                        try await withGRPCClient(transport: transport.client) { grpc in
+                            let auth = try await AuthModule(context: context(.auth, database, [:]))
+                            let datasets = try await DatasetModule(
+                                context: context(.dataset, datasetDatabase, [.auth: .inProcess(grpc)]))
+                            let ranking = try await RankingModule(
+                                context: context(
+                                    .ranking, rankingDatabase, [.auth: .inProcess(grpc), .dataset: .inProcess(grpc)]))
+                            let interactions = try await InteractionModule(
+                                context: context(.interaction, interactionDatabase, [.ranking: .inProcess(grpc)]))
+                            let server = GRPCServer(
+                                transport: transport.server,
+                                services: auth.rpcServices + datasets.rpcServices + ranking.rpcServices
+                                    + interactions.rpcServices)
+                            try await withThrowingDiscardingTaskGroup { group in
+                                group.addTask { try await server.serve() }
+                                let router = buildGatewayRouter(
+                                    GatewayDependencies(
+                                        readiness: readiness,
+                                        services: GatewayServices(
+                                            auth: Leaderboard_Auth_V1_AuthService.Client(wrapping: grpc),
+                                            datasets: Leaderboard_Dataset_V1_DatasetService.Client(wrapping: grpc),
+                                            ranking: Leaderboard_Ranking_V1_RankingService.Client(wrapping: grpc),
+                                            interactions: Leaderboard_Interaction_V1_InteractionService.Client(
+                                                wrapping: grpc)),
+                                        rateLimiter: InMemoryGCRARateLimiter(), policies: policies))
+                                try await Application(router: router).test(.router) { client in
+                                    try await body(AuthGateway(client: client, sink: sink, database: database))
+                                }
+                                server.beginGracefulShutdown()
+                            }
+                        }
+                        await redis?.close()
                     }
-                    await redis?.close()
                 }
             }
         }

@@ -25,7 +25,7 @@ enum RankingRoutes {
 
     static func add(
         to router: Router<GatewayRequestContext>, dependencies: GatewayDependencies, auth: AuthClient,
-        ranking: RankingClient
+        ranking: RankingClient, interactions: InteractionClient
     ) {
         let signed = DeviceSignatureMiddleware(auth: auth)
         let benchmarks = router.group("/api/v1/benchmarks")
@@ -67,18 +67,24 @@ enum RankingRoutes {
             try await submit(request, context: context, ranking: ranking, session: nil)
         }
 
-        benchmarks.get { request, _ in
-            try await list(request, ranking: ranking, framework: nil)
+        benchmarks.get { request, context in
+            try await list(request, context: context, ranking: ranking, interactions: interactions, framework: nil)
         }
         benchmarks.get("/frameworks/{framework}") { request, context in
-            try await list(request, ranking: ranking, framework: try context.parameters.require("framework"))
+            try await list(
+                request, context: context, ranking: ranking, interactions: interactions,
+                framework: try context.parameters.require("framework"))
         }
         benchmarks.get("/export") { request, _ in
             try await export(request, ranking: ranking)
         }
         benchmarks.get("/{id}") { _, context in
             let record = try await ranking.getRecord(.with { $0.recordID = context.parameters.get("id") ?? "" })
-            return jsonResponse(recordJSON(record), status: .ok, headers: publicCache)
+            let counts = await InteractionRoutes.counts(
+                of: [record.recordID], interactions: interactions, context: context)
+            return jsonResponse(
+                InteractionRoutes.withCounts(recordJSON(record), counts[record.recordID]), status: .ok,
+                headers: publicCache)
         }
         benchmarks.get("/{id}/similar") { request, context in
             let limit = try DatasetRoutes.integer(request.uri.queryParameters["limit"], name: "limit")
@@ -214,16 +220,22 @@ enum RankingRoutes {
         }
     }
 
-    static func list(_ request: Request, ranking: RankingClient, framework: String?) async throws -> Response {
+    static func list(
+        _ request: Request, context: GatewayRequestContext, ranking: RankingClient, interactions: InteractionClient,
+        framework: String?
+    ) async throws -> Response {
         let filter = try filter(request, framework: framework)
         let page = try await ranking.listRecords(
             .with {
                 $0.filter = filter
                 $0.page = try DatasetRoutes.pageRequest(request)
             })
+        let counts = await InteractionRoutes.counts(
+            of: page.records.map(\.recordID), interactions: interactions, context: context)
         return jsonResponse(
             [
-                "records": page.records.map(recordJSON), "total": Int(page.total),
+                "records": page.records.map { InteractionRoutes.withCounts(recordJSON($0), counts[$0.recordID]) },
+                "total": Int(page.total),
                 "next_cursor": jsonValue(page.page.nextCursor.isEmpty ? nil : page.page.nextCursor),
             ], status: .ok, headers: publicCache)
     }

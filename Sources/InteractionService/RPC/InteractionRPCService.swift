@@ -1,0 +1,250 @@
+import Foundation
+import GRPCCore
+import LeaderboardAPI
+import ServiceKit
+import SwiftProtobuf
+
+/// `leaderboard.interaction.v1.InteractionService`: maps protobuf messages to ``InteractionAuthority`` and back.
+struct InteractionRPCService: Leaderboard_Interaction_V1_InteractionService.SimpleServiceProtocol {
+    let interactions: InteractionAuthority
+    let events: any EventBus
+    /// How often a notification watcher looks for stored notifications when no wake-up arrives.
+    var watchPoll: Duration = .seconds(2)
+
+    func setReaction(request: Leaderboard_Interaction_V1_SetReactionRequest, context: ServerContext) async throws
+        -> Leaderboard_Interaction_V1_ReactionCounts
+    {
+        let kind: ReactionKind
+        switch request.kind {
+        case .like: kind = .like
+        case .dislike: kind = .dislike
+        default: throw InteractionError.invalid("invalid_reaction", "A reaction is like or dislike.")
+        }
+        try Self.requireDevice(request.machineID)
+        return Self.counts(
+            try await interactions.setReaction(kind, record: request.recordID, machineID: request.machineID))
+    }
+
+    func removeReaction(request: Leaderboard_Interaction_V1_RemoveReactionRequest, context: ServerContext) async throws
+        -> Leaderboard_Interaction_V1_ReactionCounts
+    {
+        try Self.requireDevice(request.machineID)
+        return Self.counts(
+            try await interactions.removeReaction(record: request.recordID, machineID: request.machineID))
+    }
+
+    func getReactionCounts(request: Leaderboard_Interaction_V1_GetReactionCountsRequest, context: ServerContext)
+        async throws -> Leaderboard_Interaction_V1_GetReactionCountsResponse
+    {
+        let counts = try await interactions.counts(
+            request.recordIds, machineID: request.machineID.isEmpty ? nil : request.machineID)
+        return .with { $0.counts = counts.map(Self.counts) }
+    }
+
+    func addComment(request: Leaderboard_Interaction_V1_AddCommentRequest, context: ServerContext) async throws
+        -> Leaderboard_Interaction_V1_Comment
+    {
+        Self.comment(
+            try await interactions.addComment(
+                record: request.recordID, content: request.content, authorName: request.authorName,
+                actor: Self.actor(request.caller)))
+    }
+
+    func listComments(request: Leaderboard_Interaction_V1_ListCommentsRequest, context: ServerContext) async throws
+        -> Leaderboard_Interaction_V1_ListCommentsResponse
+    {
+        let page = try await interactions.comments(
+            record: request.recordID, cursor: request.page.cursor, limit: Int(request.page.limit))
+        return .with {
+            $0.comments = page.comments.map(Self.comment)
+            $0.page.nextCursor = page.next
+        }
+    }
+
+    func deleteComment(request: Leaderboard_Interaction_V1_DeleteCommentRequest, context: ServerContext) async throws
+        -> Leaderboard_Interaction_V1_Comment
+    {
+        Self.comment(try await interactions.deleteComment(request.commentID, actor: Self.actor(request.caller)))
+    }
+
+    func flagContent(request: Leaderboard_Interaction_V1_FlagContentRequest, context: ServerContext) async throws
+        -> Leaderboard_Interaction_V1_Flag
+    {
+        let target: FlagTarget
+        switch request.target {
+        case .record: target = .record
+        case .comment: target = .comment
+        default: throw InteractionError.invalid("invalid_flag_target", "A flag is about a record or a comment.")
+        }
+        return Self.flag(
+            try await interactions.flag(
+                target, id: request.targetID, reason: request.reason, actor: Self.actor(request.caller)))
+    }
+
+    func listFlags(request: Leaderboard_Interaction_V1_ListFlagsRequest, context: ServerContext) async throws
+        -> Leaderboard_Interaction_V1_ListFlagsResponse
+    {
+        let page = try await interactions.flags(
+            cursor: request.page.cursor, limit: Int(request.page.limit), includeResolved: request.includeResolved)
+        return .with {
+            $0.flags = page.flags.map(Self.flag)
+            $0.page.nextCursor = page.next
+        }
+    }
+
+    func listNotifications(request: Leaderboard_Interaction_V1_ListNotificationsRequest, context: ServerContext)
+        async throws -> Leaderboard_Interaction_V1_ListNotificationsResponse
+    {
+        try Self.requireDevice(request.machineID)
+        let page = try await interactions.notifications(
+            for: request.machineID, since: request.since, limit: Int(request.limit), unreadOnly: request.unreadOnly)
+        return .with {
+            $0.notifications = page.notifications.map(Self.notification)
+            $0.latestSequence = page.latest
+        }
+    }
+
+    func markNotificationsRead(
+        request: Leaderboard_Interaction_V1_MarkNotificationsReadRequest, context: ServerContext
+    ) async throws -> Leaderboard_Interaction_V1_MarkNotificationsReadResponse {
+        try Self.requireDevice(request.machineID)
+        let marked = try await interactions.markRead(request.machineID, upTo: request.upToSequence)
+        return .with { $0.marked = Int64(marked) }
+    }
+
+    /// Notifications of one machine as they are stored (the bus only wakes the watcher), from the moment of the call.
+    func watchNotifications(
+        request: Leaderboard_Interaction_V1_WatchNotificationsRequest,
+        response: RPCWriter<Leaderboard_Interaction_V1_Notification>, context: ServerContext
+    ) async throws {
+        try Self.requireDevice(request.machineID)
+        let machine = request.machineID
+        let subscription = try await events.subscribe(to: InteractionAuthority.notificationChannel)
+        let start = try await interactions.notifications(for: machine, since: 0, limit: 1, unreadOnly: false).latest
+        try await untilStreamEnds(context) {
+            let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await payload in subscription
+                    where (try? JSONDecoder().decode(NotificationWake.self, from: Data(payload)))?.machineID == machine
+                    {
+                        wake.yield()
+                    }
+                }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: watchPoll)
+                        wake.yield()
+                    }
+                }
+                var position = start
+                for await _ in wakeups {
+                    let page = try await interactions.notifications(
+                        for: machine, since: position, limit: InteractionAuthority.maximumPage, unreadOnly: false)
+                    for notification in page.notifications {
+                        try await response.write(Self.notification(notification))
+                        position = notification.sequence
+                    }
+                }
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// Count changes of every record, numbered per stream.
+    func watchInteractions(
+        request: Leaderboard_Interaction_V1_WatchInteractionsRequest,
+        response: RPCWriter<Leaderboard_Interaction_V1_InteractionEvent>, context: ServerContext
+    ) async throws {
+        let subscription = try await events.subscribe(to: InteractionAuthority.countsChannel)
+        try await untilStreamEnds(context) {
+            var sequence: UInt64 = 0
+            for await payload in subscription {
+                guard let counts = try? JSONDecoder().decode(ReactionCounts.self, from: Data(payload)) else { continue }
+                sequence += 1
+                try await response.write(
+                    .with {
+                        $0.sequence = sequence
+                        $0.recordID = counts.recordID
+                        $0.counts = Self.counts(counts)
+                        $0.at = .init(microsecondsSinceEpoch: interactions.clock.microsecondsSinceEpoch())
+                    })
+            }
+        }
+    }
+
+    // MARK: mapping
+
+    static func requireDevice(_ machineID: String) throws(InteractionError) {
+        guard !machineID.isEmpty else {
+            throw InteractionError(
+                code: "device_required", detail: "This needs a signed request from a device.", status: .unauthenticated)
+        }
+    }
+
+    static func actor(_ caller: Leaderboard_Common_V1_Caller) -> Actor {
+        switch caller.identity {
+        case .machineID(let id): Actor(machineID: id, isOperator: false, ip: caller.ip)
+        case .apiKeyID: Actor(machineID: nil, isOperator: true, ip: caller.ip)
+        case nil: Actor(machineID: nil, isOperator: false, ip: caller.ip)
+        }
+    }
+
+    static func counts(_ counts: ReactionCounts) -> Leaderboard_Interaction_V1_ReactionCounts {
+        .with {
+            $0.recordID = counts.recordID
+            $0.likes = Int64(counts.likes)
+            $0.dislikes = Int64(counts.dislikes)
+            $0.comments = Int64(counts.comments)
+            $0.mine =
+                switch counts.mine {
+                case .like: .like
+                case .dislike: .dislike
+                case nil: .unspecified
+                }
+        }
+    }
+
+    /// A comment as shown to anyone: never its IP.
+    static func comment(_ comment: CommentRecord) -> Leaderboard_Interaction_V1_Comment {
+        .with {
+            $0.commentID = comment.commentID
+            $0.recordID = comment.recordID
+            $0.machineID = comment.machineID ?? ""
+            $0.authorName = comment.authorName
+            $0.content = comment.deletedAt == nil ? comment.content : ""
+            $0.createdAt = .init(microsecondsSinceEpoch: comment.createdAt)
+            if let deleted = comment.deletedAt { $0.deletedAt = .init(microsecondsSinceEpoch: deleted) }
+        }
+    }
+
+    static func flag(_ flag: FlagRecord) -> Leaderboard_Interaction_V1_Flag {
+        .with {
+            $0.flagID = flag.flagID
+            $0.target = flag.target == .record ? .record : .comment
+            $0.targetID = flag.targetID
+            $0.reason = flag.reason
+            $0.createdAt = .init(microsecondsSinceEpoch: flag.createdAt)
+            $0.resolved = flag.resolved
+        }
+    }
+
+    static func notification(_ notification: NotificationRecord) -> Leaderboard_Interaction_V1_Notification {
+        .with {
+            $0.notificationID = notification.notificationID
+            $0.machineID = notification.machineID
+            $0.kind =
+                switch notification.kind {
+                case .comment: .comment
+                case .reaction: .reaction
+                case .rankChange: .rankChange
+                }
+            $0.recordID = notification.recordID
+            $0.summary = notification.summary
+            $0.payloadJson = notification.payloadJSON
+            $0.createdAt = .init(microsecondsSinceEpoch: notification.createdAt)
+            if let read = notification.readAt { $0.readAt = .init(microsecondsSinceEpoch: read) }
+            $0.sequence = notification.sequence
+        }
+    }
+}
