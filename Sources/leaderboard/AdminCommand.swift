@@ -9,7 +9,10 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Operator tasks: API keys (on the auth storage), datasets (through DatasetService).",
-        subcommands: [KeysCommand.self, DatasetsAdminCommand.self, ReviewsAdminCommand.self, RankingAdminCommand.self]
+        subcommands: [
+            KeysCommand.self, DatasetsAdminCommand.self, ReviewsAdminCommand.self, RankingAdminCommand.self,
+            CommentsAdminCommand.self, FlagsAdminCommand.self,
+        ]
     )
 }
 
