@@ -598,7 +598,7 @@ struct RankingAuthority: Sendable {
     }
 
     func list(_ filter: RecordFilter, cursor: String, limit: Int) async throws -> (
-        records: [PlacedRecord], next: String, total: Int
+        records: [PlacedRecord], next: String, total: Int, sequence: UInt64
     ) {
         var filter = filter
         filter.datasetVersion = try await version(filter.datasetVersion)
@@ -616,11 +616,18 @@ struct RankingAuthority: Sendable {
             return (key, parts[1])
         }
         let constrained = filter
-        let (rows, total) = try await database.withExecutor(logger: logger) { sql in
+        // A listing that is exactly one board says which of its events it reflects (for live views).
+        let board: String? =
+            filter.gpu.isEmpty && filter.modelParamsMin == 0 && filter.modelParamsMax == 0
+            ? (filter.framework.isEmpty
+                ? Board.global(filter.datasetVersion) : Board.framework(filter.datasetVersion, filter.framework))
+            : nil
+        let (rows, total, sequence) = try await database.withExecutor(logger: logger) { sql in
             let repository = RankingRepository(sql)
+            let sequence = try await board.asyncMap { try await repository.lastSequence(of: $0) } ?? 0
             return (
                 try await repository.ranked(constrained, after: after, limit: limit + 1),
-                try await repository.countRanked(constrained)
+                try await repository.countRanked(constrained), sequence
             )
         }
         let page = Array(rows.prefix(limit))
@@ -628,7 +635,7 @@ struct RankingAuthority: Sendable {
         for record in page { placed.append(try await place(record)) }
         let next =
             rows.count > limit ? page.last.map { Cursor.encode([String($0.rankKey), $0.recordID]) } ?? "" : ""
-        return (placed, next, total)
+        return (placed, next, total, sequence)
     }
 
     /// Every ranked record matching the filter, in board order, a page at a time.

@@ -35,9 +35,11 @@ struct WatchLeaderboardTests {
                 group.addTask { try await server.serve() }
                 try await withGRPCClient(transport: transport.client) { grpc in
                     let client = Leaderboard_Ranking_V1_RankingService.Client(wrapping: grpc)
-                    func watcher(after: UInt64, count: Int) -> Task<[String], any Error> {
+                    func watcher(after: UInt64?, count: Int) -> Task<[String], any Error> {
                         Task {
-                            try await client.watchLeaderboard(.with { $0.afterSequence = after }) { response in
+                            try await client.watchLeaderboard(
+                                .with { if let after { $0.afterSequence = after } }
+                            ) { response in
                                 var seen: [String] = []
                                 for try await event in response.messages {
                                     #expect(event.datasetVersion == "v1")
@@ -48,8 +50,8 @@ struct WatchLeaderboardTests {
                             }
                         }
                     }
-                    let first = watcher(after: 0, count: 5)
-                    let second = watcher(after: 0, count: 5)
+                    let first = watcher(after: nil, count: 5)
+                    let second = watcher(after: nil, count: 5)
                     try await Task.sleep(for: .milliseconds(300))  // both subscribed before the first submit
                     var ids: [String] = []
                     for (machine, tps) in [("a", 100.0), ("b", 200.0), ("c", 150.0)] {

@@ -112,7 +112,8 @@ struct InteractionRPCService: Leaderboard_Interaction_V1_InteractionService.Simp
         return .with { $0.marked = Int64(marked) }
     }
 
-    /// Notifications of one machine as they are stored (the bus only wakes the watcher), from the moment of the call.
+    /// Notifications of one machine in sequence order: the stored ones after `since`, then new ones as they are stored
+    /// (the bus only wakes the watcher).
     func watchNotifications(
         request: Leaderboard_Interaction_V1_WatchNotificationsRequest,
         response: RPCWriter<Leaderboard_Interaction_V1_Notification>, context: ServerContext
@@ -120,7 +121,7 @@ struct InteractionRPCService: Leaderboard_Interaction_V1_InteractionService.Simp
         try Self.requireDevice(request.machineID)
         let machine = request.machineID
         let subscription = try await events.subscribe(to: InteractionAuthority.notificationChannel)
-        let start = try await interactions.notifications(for: machine, since: 0, limit: 1, unreadOnly: false).latest
+        let start = request.since
         try await untilStreamEnds(context) {
             let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -138,6 +139,7 @@ struct InteractionRPCService: Leaderboard_Interaction_V1_InteractionService.Simp
                     }
                 }
                 var position = start
+                wake.yield()  // the stored ones first
                 for await _ in wakeups {
                     let page = try await interactions.notifications(
                         for: machine, since: position, limit: InteractionAuthority.maximumPage, unreadOnly: false)

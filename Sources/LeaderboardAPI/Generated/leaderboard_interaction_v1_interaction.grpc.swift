@@ -376,7 +376,7 @@ extension Leaderboard_Interaction_V1_InteractionService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Live notifications for one machine (catch-up is ListNotifications).
+        /// > Notifications for one machine: the stored ones after `since`, then live ones, in sequence order.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Leaderboard_Interaction_V1_WatchNotificationsRequest` messages.
@@ -577,7 +577,7 @@ extension Leaderboard_Interaction_V1_InteractionService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Live notifications for one machine (catch-up is ListNotifications).
+        /// > Notifications for one machine: the stored ones after `since`, then live ones, in sequence order.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Leaderboard_Interaction_V1_WatchNotificationsRequest` message.
@@ -776,7 +776,7 @@ extension Leaderboard_Interaction_V1_InteractionService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Live notifications for one machine (catch-up is ListNotifications).
+        /// > Notifications for one machine: the stored ones after `since`, then live ones, in sequence order.
         ///
         /// - Parameters:
         ///   - request: A `Leaderboard_Interaction_V1_WatchNotificationsRequest` message.
@@ -1474,7 +1474,7 @@ extension Leaderboard_Interaction_V1_InteractionService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Live notifications for one machine (catch-up is ListNotifications).
+        /// > Notifications for one machine: the stored ones after `since`, then live ones, in sequence order.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Leaderboard_Interaction_V1_WatchNotificationsRequest` message.
@@ -1853,7 +1853,7 @@ extension Leaderboard_Interaction_V1_InteractionService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Live notifications for one machine (catch-up is ListNotifications).
+        /// > Notifications for one machine: the stored ones after `since`, then live ones, in sequence order.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Leaderboard_Interaction_V1_WatchNotificationsRequest` message.
@@ -2184,7 +2184,7 @@ extension Leaderboard_Interaction_V1_InteractionService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Live notifications for one machine (catch-up is ListNotifications).
+    /// > Notifications for one machine: the stored ones after `since`, then live ones, in sequence order.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Leaderboard_Interaction_V1_WatchNotificationsRequest` message.
@@ -2544,7 +2544,7 @@ extension Leaderboard_Interaction_V1_InteractionService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Live notifications for one machine (catch-up is ListNotifications).
+    /// > Notifications for one machine: the stored ones after `since`, then live ones, in sequence order.
     ///
     /// - Parameters:
     ///   - message: request message to send.

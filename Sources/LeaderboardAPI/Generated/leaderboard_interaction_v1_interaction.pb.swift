@@ -574,6 +574,9 @@ public nonisolated struct Leaderboard_Interaction_V1_WatchNotificationsRequest: 
 
   public var machineID: String = String()
 
+  /// Stored notifications with a sequence above this come first, then live ones.
+  public var since: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1467,7 +1470,7 @@ nonisolated extension Leaderboard_Interaction_V1_MarkNotificationsReadResponse: 
 
 nonisolated extension Leaderboard_Interaction_V1_WatchNotificationsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WatchNotificationsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}machine_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}machine_id\0\u{1}since\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1476,6 +1479,7 @@ nonisolated extension Leaderboard_Interaction_V1_WatchNotificationsRequest: Swif
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.machineID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.since) }()
       default: break
       }
     }
@@ -1485,11 +1489,15 @@ nonisolated extension Leaderboard_Interaction_V1_WatchNotificationsRequest: Swif
     if !self.machineID.isEmpty {
       try visitor.visitSingularStringField(value: self.machineID, fieldNumber: 1)
     }
+    if self.since != 0 {
+      try visitor.visitSingularUInt64Field(value: self.since, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Leaderboard_Interaction_V1_WatchNotificationsRequest, rhs: Leaderboard_Interaction_V1_WatchNotificationsRequest) -> Bool {
     if lhs.machineID != rhs.machineID {return false}
+    if lhs.since != rhs.since {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -668,6 +668,10 @@ public nonisolated struct Leaderboard_Ranking_V1_ListRecordsResponse: Sendable {
 
   public var total: Int64 = 0
 
+  /// The board's last event sequence, read before the records: events after it may already show in them (applying
+  /// them again is harmless), events up to it all do. 0 for filtered listings that are no single board.
+  public var sequence: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1090,13 +1094,23 @@ public nonisolated struct Leaderboard_Ranking_V1_WatchLeaderboardRequest: Sendab
   /// Empty = the version's global board.
   public var framework: String = String()
 
-  /// 0 = only events after the call starts; otherwise resume after this sequence number (events are kept for a
-  /// day, at least the newest 10,000 per board; an older position starts with a gap the watcher sees).
-  public var afterSequence: UInt64 = 0
+  /// Unset = only events after the call starts; set = every event after this sequence number (0 = from the first;
+  /// events are kept for a day, at least the newest 10,000 per board; an older position starts with a gap the
+  /// watcher sees).
+  public var afterSequence: UInt64 {
+    get {_afterSequence ?? 0}
+    set {_afterSequence = newValue}
+  }
+  /// Returns true if `afterSequence` has been explicitly set.
+  public var hasAfterSequence: Bool {self._afterSequence != nil}
+  /// Clears the value of `afterSequence`. Subsequent reads from it will return its default value.
+  public mutating func clearAfterSequence() {self._afterSequence = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _afterSequence: UInt64? = nil
 }
 
 public nonisolated struct Leaderboard_Ranking_V1_RankChange: Sendable {
@@ -2275,7 +2289,7 @@ nonisolated extension Leaderboard_Ranking_V1_ListRecordsRequest: SwiftProtobuf.M
 
 nonisolated extension Leaderboard_Ranking_V1_ListRecordsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListRecordsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}records\0\u{1}page\0\u{1}total\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}records\0\u{1}page\0\u{1}total\0\u{1}sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2286,6 +2300,7 @@ nonisolated extension Leaderboard_Ranking_V1_ListRecordsResponse: SwiftProtobuf.
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.records) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._page) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.total) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
       default: break
       }
     }
@@ -2305,6 +2320,9 @@ nonisolated extension Leaderboard_Ranking_V1_ListRecordsResponse: SwiftProtobuf.
     if self.total != 0 {
       try visitor.visitSingularInt64Field(value: self.total, fieldNumber: 3)
     }
+    if self.sequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2312,6 +2330,7 @@ nonisolated extension Leaderboard_Ranking_V1_ListRecordsResponse: SwiftProtobuf.
     if lhs.records != rhs.records {return false}
     if lhs._page != rhs._page {return false}
     if lhs.total != rhs.total {return false}
+    if lhs.sequence != rhs.sequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3081,29 +3100,33 @@ nonisolated extension Leaderboard_Ranking_V1_WatchLeaderboardRequest: SwiftProto
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.datasetVersion) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.framework) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.afterSequence) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self._afterSequence) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.datasetVersion.isEmpty {
       try visitor.visitSingularStringField(value: self.datasetVersion, fieldNumber: 1)
     }
     if !self.framework.isEmpty {
       try visitor.visitSingularStringField(value: self.framework, fieldNumber: 2)
     }
-    if self.afterSequence != 0 {
-      try visitor.visitSingularUInt64Field(value: self.afterSequence, fieldNumber: 3)
-    }
+    try { if let v = self._afterSequence {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Leaderboard_Ranking_V1_WatchLeaderboardRequest, rhs: Leaderboard_Ranking_V1_WatchLeaderboardRequest) -> Bool {
     if lhs.datasetVersion != rhs.datasetVersion {return false}
     if lhs.framework != rhs.framework {return false}
-    if lhs.afterSequence != rhs.afterSequence {return false}
+    if lhs._afterSequence != rhs._afterSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -89,6 +89,7 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
             $0.records = page.records.map(Self.record)
             $0.page.nextCursor = page.next
             $0.total = Int64(page.total)
+            $0.sequence = page.sequence
         }
     }
 
@@ -199,7 +200,7 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
         let board = try await ranking.board(version: request.datasetVersion, framework: request.framework)
         let version = try await ranking.version(request.datasetVersion)
         let subscription = try await events.subscribe(to: RankingAuthority.eventChannel)
-        let start = request.afterSequence == 0 ? try await ranking.lastSequence(of: board) : request.afterSequence
+        let start = request.hasAfterSequence ? request.afterSequence : try await ranking.lastSequence(of: board)
         let framework = request.framework.lowercased()
         try await untilStreamEnds(context) {
             let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
