@@ -53,6 +53,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
@@ -91,6 +92,8 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 "ServiceKit", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, hummingbird, logging, metrics,
                 crypto, .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
@@ -163,8 +166,13 @@ let package = Package(
             dependencies: [
                 "Gateway", "AuthService", "DatasetService", "RankingService", "InteractionService", "ServiceKit", "TestSupport", "LeaderboardAPI",
                 "LeaderboardClient", grpcCore, grpcInProcess,
-                swiftProtobuf, hummingbird, logging, crypto,
+                swiftProtobuf, hummingbird, logging, crypto, lifecycle,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "WSCore", package: "swift-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             ],
             swiftSettings: strictSettings
         ),

@@ -1,5 +1,6 @@
 public import GRPCCore
 public import Hummingbird
+import HummingbirdWebSocket
 public import Logging
 import NIOCore
 public import ServiceKit
@@ -70,12 +71,14 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
 /// The gateway app on `address`; prints `<name> listening on http://host:port` once bound (port 0 resolves here).
 public func buildGatewayApplication(
     router: Router<GatewayRequestContext>,
+    webSocketRouter: Router<GatewayWebSocketContext>? = nil,
     address: HostPort,
     name: String,
     logger: Logger
 ) -> some ApplicationProtocol & Service {
     Application(
         router: router,
+        server: webSocketRouter.map { .http1WebSocketUpgrade(webSocketRouter: $0) } ?? .http1(),
         configuration: .init(address: .hostname(address.host, port: address.port), serverName: "leaderboard"),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? address.port
@@ -104,7 +107,8 @@ public struct GatewayModule: ServiceModule {
         let router = buildGatewayRouter(dependencies)
         services = [
             buildGatewayApplication(
-                router: router, address: context.configuration.httpAddress, name: "gateway", logger: context.logger)
+                router: router, webSocketRouter: buildGatewayWebSocketRouter(dependencies, logger: context.logger),
+                address: context.configuration.httpAddress, name: "gateway", logger: context.logger)
         ]
     }
 }

@@ -6,8 +6,10 @@ import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import HummingbirdWebSocket
 import LeaderboardAPI
 import ServiceKit
+import ServiceLifecycle
 import TestSupport
 import Testing
 
@@ -37,6 +39,7 @@ struct AuthGateway: Sendable {
     static func with(
         _ backend: StorageBackend,
         policies: GatewayPolicies = lenient,
+        live: Bool = false,
         _ body: @escaping @Sendable (AuthGateway) async throws -> Void
     ) async throws {
         let sink = try SMTPSink()
@@ -95,20 +98,40 @@ struct AuthGateway: Sendable {
                                 transport: transport.server,
                                 services: auth.rpcServices + datasets.rpcServices + ranking.rpcServices
                                     + interactions.rpcServices)
+                            // The shared state's own work (the Redis event subscriber), as a server runs it.
+                            let background = Task {
+                                await withDiscardingTaskGroup { group in
+                                    for service in shared.services { group.addTask { try? await service.run() } }
+                                }
+                            }
+                            defer { background.cancel() }
                             try await withThrowingDiscardingTaskGroup { group in
                                 group.addTask { try await server.serve() }
-                                let router = buildGatewayRouter(
-                                    GatewayDependencies(
-                                        readiness: readiness,
-                                        services: GatewayServices(
-                                            auth: Leaderboard_Auth_V1_AuthService.Client(wrapping: grpc),
-                                            datasets: Leaderboard_Dataset_V1_DatasetService.Client(wrapping: grpc),
-                                            ranking: Leaderboard_Ranking_V1_RankingService.Client(wrapping: grpc),
-                                            interactions: Leaderboard_Interaction_V1_InteractionService.Client(
-                                                wrapping: grpc)),
-                                        rateLimiter: InMemoryGCRARateLimiter(), policies: policies))
-                                try await Application(router: router).test(.router) { client in
-                                    try await body(AuthGateway(client: client, sink: sink, database: database))
+                                let dependencies = GatewayDependencies(
+                                    readiness: readiness,
+                                    services: GatewayServices(
+                                        auth: Leaderboard_Auth_V1_AuthService.Client(wrapping: grpc),
+                                        datasets: Leaderboard_Dataset_V1_DatasetService.Client(wrapping: grpc),
+                                        ranking: Leaderboard_Ranking_V1_RankingService.Client(wrapping: grpc),
+                                        interactions: Leaderboard_Interaction_V1_InteractionService.Client(
+                                            wrapping: grpc)),
+                                    rateLimiter: InMemoryGCRARateLimiter(), policies: policies)
+                                let router = buildGatewayRouter(dependencies)
+                                if live {
+                                    // Over loopback with WebSocket upgrades, as the real gateway serves.
+                                    let app = Application(
+                                        router: router,
+                                        server: .http1WebSocketUpgrade(
+                                            webSocketRouter: buildGatewayWebSocketRouter(
+                                                dependencies, logger: TestEnvironment.logger)),
+                                        configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+                                    try await app.test(.live) { client in
+                                        try await body(AuthGateway(client: client, sink: sink, database: database))
+                                    }
+                                } else {
+                                    try await Application(router: router).test(.router) { client in
+                                        try await body(AuthGateway(client: client, sink: sink, database: database))
+                                    }
                                 }
                                 server.beginGracefulShutdown()
                             }
@@ -143,6 +166,29 @@ struct AuthGateway: Sendable {
         var headers = headers
         if body != nil { headers[.contentType] = "application/json" }
         return Reply(response: try await client.executeRequest(uri: uri, method: method, headers: headers, body: body))
+    }
+
+    /// Signature headers (v2, by Tests/python/sign.py) for a body-less request, e.g. a WebSocket upgrade.
+    func signatureHeaders(_ method: HTTPRequest.Method, _ uri: String, machineID: String, secret: String) throws
+        -> HTTPFields
+    {
+        let time = "\(Int(Date().timeIntervalSince1970))"
+        let nonce = UUID().uuidString.lowercased()
+        let (path, query) =
+            uri.firstIndex(of: "?").map { (String(uri[..<$0]), String(uri[uri.index(after: $0)...])) } ?? (uri, "")
+        let signature = try ExternalTools.run(
+            ExternalTools.python,
+            [
+                ExternalTools.pythonScripts.appendingPathComponent("sign.py").path, secret, "2", machineID,
+                method.rawValue, path, query, time, nonce,
+            ], input: Data())
+        var headers: HTTPFields = [:]
+        headers[HTTPField.Name("X-Device-ID")!] = machineID
+        headers[HTTPField.Name("X-Request-Time")!] = time
+        headers[HTTPField.Name("X-Nonce")!] = nonce
+        headers[HTTPField.Name("X-Signature")!] = signature
+        headers[HTTPField.Name("X-Signature-Version")!] = "2"
+        return headers
     }
 
     /// A request signed the way docs/SIGNING.md says, the signature computed by Python's hmac (Tests/python/sign.py).

@@ -1,0 +1,166 @@
+import Foundation
+import GRPCCore
+import LeaderboardAPI
+import Logging
+import ServiceKit
+import SwiftProtobuf
+import Synchronization
+
+/// One upstream `WatchLeaderboard` stream per board for the whole gateway process, fanned out to its WebSocket
+/// clients. The upstream reconnects with backoff and resumes after the last sequence it forwarded, so clients see
+/// no gap across a RankingService restart; it stops when the board's last client leaves.
+final class LeaderboardHub: Sendable {
+    /// What a client's stream carries.
+    enum Message: Sendable {
+        case event(Leaderboard_Ranking_V1_LeaderboardEvent)
+        /// The client asked for a fresh snapshot.
+        case resnapshot
+    }
+
+    /// A client's place on a board: its stream and whether it was dropped for reading too slowly.
+    final class Subscriber: Sendable {
+        let id: Int
+        let board: BoardKey
+        let stream: AsyncStream<Message>
+        let continuation: AsyncStream<Message>.Continuation
+        private let slow = Mutex(false)  // set by the fan-out, read by the client's handler
+
+        init(id: Int, board: BoardKey, buffer: Int) {
+            self.id = id
+            self.board = board
+            (stream, continuation) = AsyncStream<Message>.makeStream(bufferingPolicy: .bufferingOldest(buffer))
+        }
+
+        var wasTooSlow: Bool { slow.withLock { $0 } }
+
+        /// Queues a message; a full queue means the client is not keeping up: it is dropped.
+        func offer(_ message: Message) {
+            if case .dropped = continuation.yield(message) {
+                slow.withLock { $0 = true }
+                continuation.finish()
+            }
+        }
+    }
+
+    struct BoardKey: Hashable, Sendable {
+        var version: String
+        var framework: String
+    }
+
+    private struct Board {
+        var subscribers: [Int: Subscriber] = [:]
+        var upstream: Task<Void, Never>?
+    }
+
+    private struct State {
+        var nextID = 0
+        var boards: [BoardKey: Board] = [:]
+    }
+
+    let ranking: RankingClient
+    let logger: Logger
+    /// Messages a client may have queued before it counts as too slow.
+    let buffer: Int
+    private let state = Mutex(State())  // every WebSocket handler and upstream task
+
+    init(ranking: RankingClient, logger: Logger, buffer: Int = 256) {
+        self.ranking = ranking
+        self.logger = logger
+        self.buffer = buffer
+    }
+
+    /// Joins a board's fan-out. A board's upstream starts after the board's current sequence, read before the
+    /// client joins; a snapshot the client reads after joining is therefore at or past every event it missed.
+    func subscribe(_ board: BoardKey) async throws -> Subscriber {
+        if let joined = join(board, startingAfter: nil) { return joined }
+        let position = try await ranking.listRecords(
+            .with {
+                $0.filter.datasetVersion = board.version
+                $0.filter.framework = board.framework
+                $0.page.limit = 1
+            }
+        ).sequence
+        return join(board, startingAfter: position)!
+    }
+
+    /// Registers a subscriber if the board is followed already, or `startingAfter` says where to start following.
+    private func join(_ board: BoardKey, startingAfter position: UInt64?) -> Subscriber? {
+        state.withLock { state in
+            if state.boards[board]?.upstream == nil {
+                guard let position else { return nil }
+                state.boards[board, default: Board()].upstream = Task { await self.follow(board, after: position) }
+            }
+            let subscriber = Subscriber(id: state.nextID, board: board, buffer: buffer)
+            state.nextID += 1
+            state.boards[board]?.subscribers[subscriber.id] = subscriber
+            return subscriber
+        }
+    }
+
+    func unsubscribe(_ subscriber: Subscriber) {
+        let upstream = state.withLock { state -> Task<Void, Never>? in
+            state.boards[subscriber.board]?.subscribers[subscriber.id] = nil
+            guard state.boards[subscriber.board]?.subscribers.isEmpty == true else { return nil }
+            defer { state.boards[subscriber.board] = nil }
+            return state.boards[subscriber.board]?.upstream
+        }
+        subscriber.continuation.finish()
+        upstream?.cancel()
+    }
+
+    var boardCount: Int { state.withLock { $0.boards.count } }
+
+    private func fanOut(_ board: BoardKey, _ event: Leaderboard_Ranking_V1_LeaderboardEvent) {
+        let subscribers = state.withLock { Array(($0.boards[board]?.subscribers ?? [:]).values) }
+        for subscriber in subscribers { subscriber.offer(.event(event)) }
+    }
+
+    /// Follows a board from `after` for as long as it has clients, reconnecting with backoff (0.1 s doubling to 5 s,
+    /// back to 0.1 s once events flow again).
+    private func follow(_ board: BoardKey, after start: UInt64) async {
+        let progress = Progress(start)
+        var backoff = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                try await ranking.watchLeaderboard(
+                    .with {
+                        $0.datasetVersion = board.version
+                        $0.framework = board.framework
+                        $0.afterSequence = progress.position
+                    }
+                ) { response in
+                    for try await event in response.messages {
+                        progress.advance(to: event.sequence)
+                        self.fanOut(board, event)
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning(
+                    "leaderboard watch interrupted; reconnecting",
+                    metadata: ["board": "\(board.version)/\(board.framework)", "error": "\(error)"])
+            }
+            if progress.takeAdvanced() { backoff = .milliseconds(100) }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+    }
+}
+
+/// How far a watch got: the last sequence seen, and whether it moved since last asked.
+final class Progress: Sendable {
+    private let state: Mutex<(position: UInt64, advanced: Bool)>  // the watch task and its reconnect loop
+
+    init(_ position: UInt64) { state = Mutex((position, false)) }
+
+    var position: UInt64 { state.withLock { $0.position } }
+
+    func advance(to position: UInt64) { state.withLock { $0 = (position, true) } }
+
+    func takeAdvanced() -> Bool {
+        state.withLock { state in
+            defer { state.advanced = false }
+            return state.advanced
+        }
+    }
+}

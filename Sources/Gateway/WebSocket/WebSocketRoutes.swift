@@ -1,0 +1,267 @@
+import Crypto
+import Foundation
+import GRPCCore
+import HTTPTypes
+public import Hummingbird
+public import HummingbirdWebSocket
+import LeaderboardAPI
+public import Logging
+import NIOCore
+public import NIOWebSocket
+import ServiceKit
+import SwiftProtobuf
+import Synchronization
+
+/// The request context of WebSocket upgrades.
+public struct GatewayWebSocketContext: RequestContext, WebSocketRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let webSocket: WebSocketHandlerReference<Self>
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        webSocket = .init()
+    }
+}
+
+/// Close codes the gateway uses besides the standard ones (RFC 6455 leaves 4000–4999 to applications).
+enum CloseCode {
+    /// Bad parameters of the upgrade request.
+    static let badRequest = WebSocketErrorCode(codeNumber: 4400)
+    /// Missing or failed device signature; the reason is the problem code (e.g. `signature_mismatch`).
+    static let unauthorized = WebSocketErrorCode(codeNumber: 4401)
+    /// The client did not read fast enough; reconnect and resume.
+    static let tooSlow = WebSocketErrorCode(codeNumber: 4408)
+    /// A service behind the gateway failed; reconnect later.
+    static let unavailable = WebSocketErrorCode(codeNumber: 4503)
+}
+
+/// `/api/v1/ws/leaderboard` (a snapshot of a board's top N, then its ordered diffs) and `/api/v1/ws/notifications`
+/// (a device's notifications, signed at upgrade). Protocol: docs/INTERACTIONS.md.
+public func buildGatewayWebSocketRouter(_ dependencies: GatewayDependencies, logger: Logger)
+    -> Router<GatewayWebSocketContext>
+{
+    let router = Router(context: GatewayWebSocketContext.self)
+    guard let services = dependencies.services else { return router }
+    let hub = LeaderboardHub(ranking: services.ranking, logger: logger)
+    router.ws("/api/v1/ws/leaderboard") { _, _ in
+        .upgrade([:])
+    } onUpgrade: { inbound, outbound, context in
+        try await WebSocketSessions.leaderboard(
+            inbound: inbound, outbound: outbound, request: context.request, hub: hub, services: services)
+    }
+    router.ws("/api/v1/ws/notifications") { _, _ in
+        .upgrade([:])
+    } onUpgrade: { inbound, outbound, context in
+        try await WebSocketSessions.notifications(
+            inbound: inbound, outbound: outbound, request: context.request, services: services, logger: logger)
+    }
+    return router
+}
+
+enum WebSocketSessions {
+    /// Most top records a snapshot carries.
+    static let maximumSnapshot = 200
+
+    static func leaderboard(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, hub: LeaderboardHub,
+        services: GatewayServices
+    ) async throws {
+        let query = request.uri.queryParameters
+        let framework = (query["framework"].map(String.init) ?? "").lowercased()
+        let limit = query["limit"].map { Int($0) ?? -1 } ?? 50
+        guard (1...maximumSnapshot).contains(limit) else {
+            try await outbound.close(CloseCode.badRequest, reason: "invalid_limit")
+            return
+        }
+        let version: String
+        do {
+            let requested = query["dataset_version"].map(String.init) ?? ""
+            version =
+                requested.isEmpty
+                ? try await services.datasets.getLatestDataset(.with { _ in }).version
+                : try await services.datasets.getDataset(.with { $0.version = requested }).version
+        } catch {
+            try await outbound.close(CloseCode.badRequest, reason: Problem.from(error).code)
+            return
+        }
+        let board = LeaderboardHub.BoardKey(version: version, framework: framework)
+        let subscriber: LeaderboardHub.Subscriber
+        do {
+            subscriber = try await hub.subscribe(board)
+        } catch {
+            try await outbound.close(CloseCode.unavailable, reason: Problem.from(error).code)
+            return
+        }
+        defer { hub.unsubscribe(subscriber) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // Any text from the client asks for a fresh snapshot (after it saw a gap); the connection ends with it.
+            group.addTask {
+                for try await _ in inbound.messages(maxSize: 1024) { subscriber.offer(.resnapshot) }
+                subscriber.continuation.finish()
+            }
+            var position = try await sendSnapshot(board, limit: limit, services: services, outbound: outbound)
+            for await message in subscriber.stream {
+                switch message {
+                case .resnapshot:
+                    position = try await sendSnapshot(board, limit: limit, services: services, outbound: outbound)
+                case .event(let event) where event.sequence > position:
+                    try await outbound.write(.text(diffJSON(event)))
+                    position = event.sequence
+                case .event:
+                    continue  // already in the snapshot
+                }
+            }
+            group.cancelAll()
+        }
+        if subscriber.wasTooSlow { try? await outbound.close(CloseCode.tooSlow, reason: "slow_consumer") }
+    }
+
+    /// Sends `{"type":"snapshot","sequence":S,…,"records":[…]}`; diffs after S follow.
+    static func sendSnapshot(
+        _ board: LeaderboardHub.BoardKey, limit: Int, services: GatewayServices, outbound: WebSocketOutboundWriter
+    ) async throws -> UInt64 {
+        let page = try await services.ranking.listRecords(
+            .with {
+                $0.filter.datasetVersion = board.version
+                $0.filter.framework = board.framework
+                $0.page.limit = Int32(limit)
+            })
+        try await outbound.write(
+            .text(
+                RankingRoutes.compactJSON([
+                    "type": "snapshot", "sequence": Int(page.sequence), "dataset_version": board.version,
+                    "framework": jsonValue(board.framework.isEmpty ? nil : board.framework), "total": Int(page.total),
+                    "records": page.records.map(RankingRoutes.recordJSON),
+                ])))
+        return page.sequence
+    }
+
+    static func diffJSON(_ event: Leaderboard_Ranking_V1_LeaderboardEvent) -> String {
+        var object: [String: Any] = ["sequence": Int(event.sequence), "at": jsonValue(event.at.rfc3339)]
+        switch event.event {
+        case .recordAccepted(let record):
+            object["type"] = "accepted"
+            object["record"] = RankingRoutes.recordJSON(record)
+            object["rank"] = Int(record.rank > 0 ? record.rank : record.frameworkRank)
+        case .rankChanged(let change):
+            object["type"] = "rank_changed"
+            object["record_id"] = change.recordID
+            object["old_rank"] = Int(change.oldRank)
+            object["new_rank"] = Int(change.newRank)
+        case .recordRemoved(let id):
+            object["type"] = "removed"
+            object["record_id"] = id
+        case nil:
+            object["type"] = "unknown"
+        }
+        return RankingRoutes.compactJSON(object)
+    }
+
+    /// A device's notifications: stored ones after `?since=` (default: none of the old ones), then live ones.
+    static func notifications(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, services: GatewayServices,
+        logger: Logger
+    ) async throws {
+        let machineID: String
+        do {
+            machineID = try await verifyUpgrade(request, auth: services.auth)
+        } catch {
+            try await outbound.close(CloseCode.unauthorized, reason: Problem.from(error).code)
+            return
+        }
+        let since: UInt64
+        if let text = request.uri.queryParameters["since"] {
+            guard let value = UInt64(text) else {
+                try await outbound.close(CloseCode.badRequest, reason: "invalid_since")
+                return
+            }
+            since = value
+        } else {
+            since = try await services.interactions.listNotifications(
+                .with {
+                    $0.machineID = machineID
+                    $0.limit = 1
+                }
+            ).latestSequence
+        }
+        let (stream, continuation) = AsyncStream<Leaderboard_Interaction_V1_Notification>.makeStream(
+            bufferingPolicy: .bufferingOldest(256))
+        let slow = SlowFlag()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await _ in inbound.messages(maxSize: 1024) {}  // the client only listens
+                continuation.finish()
+            }
+            group.addTask {
+                let progress = Progress(since)
+                var backoff = Duration.milliseconds(100)
+                while !Task.isCancelled, !slow.isSet {
+                    do {
+                        try await services.interactions.watchNotifications(
+                            .with {
+                                $0.machineID = machineID
+                                $0.since = progress.position
+                            }
+                        ) { response in
+                            for try await notification in response.messages {
+                                progress.advance(to: notification.sequence)
+                                if case .dropped = continuation.yield(notification) {
+                                    slow.set()
+                                    continuation.finish()
+                                    return
+                                }
+                            }
+                        }
+                    } catch {
+                        if Task.isCancelled { return }
+                        logger.warning("notification watch interrupted; reconnecting", metadata: ["error": "\(error)"])
+                    }
+                    if progress.takeAdvanced() { backoff = .milliseconds(100) }
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(5))
+                }
+            }
+            for await notification in stream {
+                try await outbound.write(
+                    .text(
+                        RankingRoutes.compactJSON(
+                            InteractionRoutes.notificationJSON(notification).merging(["type": "notification"]) { $1 })))
+            }
+            group.cancelAll()
+        }
+        if slow.isSet { try? await outbound.close(CloseCode.tooSlow, reason: "slow_consumer") }
+    }
+
+    /// The device of a signed upgrade request (headers as docs/SIGNING.md, over method, path, query and an empty
+    /// body), its nonce consumed like any signed request's.
+    static func verifyUpgrade(_ request: Request, auth: AuthClient) async throws -> String {
+        let headers = request.headers
+        guard let deviceID = headers[.deviceID], let time = headers[.requestTime], let nonce = headers[.nonce],
+            let signature = headers[.signature]
+        else {
+            throw Problem(.unauthorized, code: "missing_signature", detail: "The upgrade request must be signed.")
+        }
+        let (path, query) = splitTarget(request.head.path ?? "/")
+        let version: Leaderboard_Auth_V1_SignatureVersion = headers[.signatureVersion] == "2" ? .v2 : .v1
+        let response = try await auth.verifySignature(
+            .with {
+                $0.version = version
+                $0.machineID = deviceID
+                $0.requestTime = time
+                $0.nonce = nonce
+                $0.signature = signature
+                $0.method = request.method.rawValue
+                $0.path = path
+                $0.query = query
+                if version == .v2 { $0.bodySha256 = Data(SHA256.hash(data: [UInt8]())) } else { $0.body = Data() }
+            })
+        return response.device.machineID
+    }
+}
+
+/// Set once when a client falls behind.
+final class SlowFlag: Sendable {
+    private let flag = Mutex(false)  // writer and reader tasks
+    func set() { flag.withLock { $0 = true } }
+    var isSet: Bool { flag.withLock { $0 } }
+}

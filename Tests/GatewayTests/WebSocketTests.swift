@@ -1,0 +1,155 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import HummingbirdWSTesting
+import NIOWebSocket
+import ServiceKit
+import Synchronization
+import TestSupport
+import Testing
+import WSClient
+import WSCore
+
+/// Counts clients that are ready, so a test acts only once all of them listen.
+final class Readiness: Sendable {
+    private let count = Mutex(0)  // the clients' tasks and the test
+    func arrive() { count.withLock { $0 += 1 } }
+    var arrived: Int { count.withLock { $0 } }
+}
+
+@Suite("WebSockets through the gateway", .timeLimit(.minutes(2)), .enabled(if: ExternalTools.hasPythonPackages))
+struct WebSocketTests {
+    static func json(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+    }
+
+    /// Connects to a board, returns its first snapshot and the next `count` diffs as (type, sequence, record id).
+    static func watch(_ gateway: AuthGateway, _ path: String, count: Int, ready: Readiness) async throws
+        -> (snapshot: String, diffs: [String])
+    {
+        let collected = Mutex<(snapshot: String, diffs: [String])>(("", []))
+        _ = try await gateway.client.ws(path) { inbound, outbound, _ in
+            for try await message in inbound.messages(maxSize: 1 << 20) {
+                guard case .text(let text) = message else { continue }
+                let object = json(text)
+                if object["type"] as? String == "snapshot" {
+                    collected.withLock { $0.snapshot = text }
+                    ready.arrive()
+                    continue
+                }
+                let id = (object["record"] as? [String: Any])?["record_id"] as? String ?? object["record_id"] as? String
+                let diff =
+                    "\(object["sequence"] as? Int ?? -1) \(object["type"] as? String ?? "?") \(id ?? "?")"
+                    + (object["new_rank"].map { " →\($0)" } ?? object["rank"].map { " #\($0)" } ?? "")
+                if collected.withLock({
+                    $0.diffs.append(diff); return $0.diffs.count
+                }) == count {
+                    try await outbound.close(.normalClosure, reason: nil)
+                    return
+                }
+            }
+        }
+        return collected.withLock { ($0.snapshot, $0.diffs) }
+    }
+
+    @Test(
+        "two clients see the same snapshot and the same ordered diffs of submissions",
+        arguments: StorageBackend.available)
+    func leaderboard(_ backend: StorageBackend) async throws {
+        try await AuthGateway.with(backend, live: true) { gateway in
+            let dataset = try await RankingRoutesTests.dataset(gateway)
+            let first = try await BenchmarkClient(gateway: gateway, device: try await gateway.activeDevice())
+                .run(version: dataset.version, checksum: dataset.checksum, tps: 100, key: "a")
+            let path = "/api/v1/ws/leaderboard?dataset_version=\(dataset.version)"
+            let ready = Readiness()
+            let clients = (0..<2).map { _ in
+                Task { try await Self.watch(gateway, path, count: 4, ready: ready) }
+            }
+            #expect(try await eventually(within: .seconds(10)) { ready.arrived == 2 })
+            var ids = [try #require(first["record_id"])]
+            for tps in [200.0, 150.0] {
+                let reply = try await BenchmarkClient(gateway: gateway, device: try await gateway.activeDevice())
+                    .run(version: dataset.version, checksum: dataset.checksum, tps: tps, key: "k")
+                ids.append(try #require(reply["record_id"]))
+            }
+            let one = try await clients[0].value
+            let two = try await clients[1].value
+            let snapshot = Self.json(one.snapshot)
+            #expect(snapshot["sequence"] as? Int == 1 && one.snapshot == two.snapshot)
+            #expect((snapshot["records"] as? [[String: Any]])?.map { $0["record_id"] as? String } == [ids[0]])
+            let expected = [
+                "2 accepted \(ids[1]) #1", "3 rank_changed \(ids[0]) →2", "4 accepted \(ids[2]) #2",
+                "5 rank_changed \(ids[0]) →3",
+            ]
+            #expect(one.diffs == expected)
+            #expect(two.diffs == expected)
+        }
+    }
+
+    @Test(
+        "notifications reach the owner live and after a reconnect; bad upgrades close with a clear code",
+        arguments: StorageBackend.available)
+    func notifications(_ backend: StorageBackend) async throws {
+        try await AuthGateway.with(backend, live: true) { gateway in
+            let dataset = try await RankingRoutesTests.dataset(gateway)
+            let owner = BenchmarkClient(gateway: gateway, device: try await gateway.activeDevice())
+            let fan = BenchmarkClient(gateway: gateway, device: try await gateway.activeDevice())
+            let record = try #require(
+                try await owner.run(version: dataset.version, checksum: dataset.checksum, tps: 90, key: "k")[
+                    "record_id"])
+
+            func listen(_ query: String, count: Int, ready: Readiness) async throws -> [String] {
+                let path = "/api/v1/ws/notifications" + (query.isEmpty ? "" : "?\(query)")
+                let headers = try owner.gateway.signatureHeaders(
+                    .get, path, machineID: owner.device.machineID, secret: owner.device.secret)
+                let seen = Mutex<[String]>([])
+                ready.arrive()
+                _ = try await gateway.client.ws(path, configuration: .init(additionalHeaders: headers)) {
+                    inbound, outbound, _ in
+                    for try await message in inbound.messages(maxSize: 1 << 16) {
+                        guard case .text(let text) = message else { continue }
+                        let object = Self.json(text)
+                        let line = "\(object["sequence"] as? Int ?? -1) \(object["kind"] as? String ?? "?")"
+                        if seen.withLock({
+                            $0.append(line); return $0.count
+                        }) == count {
+                            try await outbound.close(.normalClosure, reason: nil)
+                            return
+                        }
+                    }
+                }
+                return seen.withLock { $0 }
+            }
+
+            let ready = Readiness()
+            let live = Task { try await listen("", count: 1, ready: ready) }
+            #expect(try await eventually(within: .seconds(10)) { ready.arrived == 1 })
+            try await Task.sleep(for: .milliseconds(300))  // the upgrade and the watch are in place
+            #expect(
+                try await fan.call(.post, "/api/v1/benchmarks/\(record)/comments", ["content": "wow"]).status
+                    == .created)
+            #expect(try await live.value == ["1 comment"])
+            #expect(try await fan.call(.post, "/api/v1/benchmarks/\(record)/like").status == .ok)
+            // Reconnecting with the last sequence seen catches up from storage.
+            #expect(try await listen("since=1", count: 1, ready: Readiness()) == ["2 reaction"])
+
+            let unsigned = try await gateway.client.ws("/api/v1/ws/notifications") { _, _, _ in
+                try? await Task.sleep(for: .seconds(1))
+            }
+            #expect(
+                unsigned?.closeCode == .init(codeNumber: 4401) && unsigned?.reason == "missing_signature",
+                "\(String(describing: unsigned))")
+            var forged = try owner.gateway.signatureHeaders(
+                .get, "/api/v1/ws/notifications", machineID: owner.device.machineID, secret: "lbd_wrong")
+            forged[HTTPField.Name("X-Nonce")!] = UUID().uuidString
+            let refused = try await gateway.client.ws(
+                "/api/v1/ws/notifications", configuration: .init(additionalHeaders: forged)
+            ) { inbound, _, _ in for try await _ in inbound.messages(maxSize: 1024) {} }
+            #expect(refused?.closeCode == .init(codeNumber: 4401) && refused?.reason == "signature_mismatch")
+            let badLimit = try await gateway.client.ws("/api/v1/ws/leaderboard?limit=0") { _, _, _ in
+                try? await Task.sleep(for: .seconds(1))
+            }
+            #expect(badLimit?.closeCode == .init(codeNumber: 4400) && badLimit?.reason == "invalid_limit")
+        }
+    }
+}
