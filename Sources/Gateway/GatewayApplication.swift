@@ -14,6 +14,8 @@ public struct GatewayPolicies: Sendable {
     public var verification = RateLimitPolicy(name: "verify", limit: 5, period: .seconds(60))
     /// Proof-of-work challenges (cheap and stateless, but not free).
     public var challenge = RateLimitPolicy(name: "challenge", limit: 30, period: .seconds(60))
+    /// Comments and flags (anonymous ones included).
+    public var comments = RateLimitPolicy(name: "comments", limit: 10, period: .seconds(60))
 
     public init() {}
 }

@@ -33,6 +33,7 @@ struct AuthGateway: Sendable {
         policies.registration = RateLimitPolicy(name: "register", limit: 1000, period: .seconds(60))
         policies.verification = RateLimitPolicy(name: "verify", limit: 1000, period: .seconds(60))
         policies.challenge = RateLimitPolicy(name: "challenge", limit: 1000, period: .seconds(60))
+        policies.comments = RateLimitPolicy(name: "comments", limit: 1000, period: .seconds(60))
         return policies
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Gateway
 import HTTPTypes
 import ServiceKit
 import TestSupport
@@ -86,6 +87,30 @@ struct InteractionRoutesTests {
             let unread = try await owner.call(.get, "/api/v1/notifications?unread_only=true")
             #expect((unread.json["notifications"] as? [Any])?.isEmpty == true)
             #expect(try await fan.call(.get, "/api/v1/notifications").json["latest_sequence"] as? Int == 0)
+        }
+    }
+
+    @Test("comment flooding from one address is limited")
+    func flooding() async throws {
+        var policies = AuthGateway.lenient
+        policies.comments = RateLimitPolicy(name: "comments", limit: 3, period: .seconds(60))
+        try await AuthGateway.with(.sqlite, policies: policies) { gateway in
+            let dataset = try await RankingRoutesTests.dataset(gateway)
+            let owner = BenchmarkClient(gateway: gateway, device: try await gateway.activeDevice())
+            let record = try #require(
+                try await owner.run(version: dataset.version, checksum: dataset.checksum, tps: 50, key: "k")[
+                    "record_id"])
+            for _ in 0..<3 {
+                let reply = try await gateway.request(
+                    .post, "/api/v1/benchmarks/\(record)/comments", json: ["content": "spam"])
+                #expect(reply.status == .created)
+            }
+            let limited = try await gateway.request(
+                .post, "/api/v1/benchmarks/\(record)/comments", json: ["content": "spam"])
+            expectProblem(limited, .tooManyRequests, "rate_limited")
+            #expect(limited.headers[.retryAfter] != nil)
+            let comments = try await gateway.request(.get, "/api/v1/benchmarks/\(record)/comments")
+            #expect((comments.json["comments"] as? [Any])?.count == 3)
         }
     }
 }

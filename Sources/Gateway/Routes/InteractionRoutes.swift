@@ -18,6 +18,8 @@ enum InteractionRoutes {
         interactions: InteractionClient
     ) {
         let signed = DeviceSignatureMiddleware(auth: auth)
+        let writing = ClientRateLimitMiddleware(
+            policy: dependencies.policies.comments, rateLimiter: dependencies.rateLimiter, clock: dependencies.clock)
         let benchmarks = router.group("/api/v1/benchmarks")
         for (action, kind) in [("like", Leaderboard_Interaction_V1_ReactionKind.like), ("dislike", .dislike)] {
             benchmarks.group("/{id}/\(action)").add(middleware: signed).post { _, context in
@@ -53,7 +55,10 @@ enum InteractionRoutes {
                 ], status: .ok, headers: [.cacheControl: "public, max-age=5"])
         }
         // Anonymous, or signed by a device (then the comment is the device's and it may delete it).
-        benchmarks.group("/{id}/comments").add(middleware: OptionalSignatureMiddleware(auth: auth)).post {
+        benchmarks.group("/{id}/comments").add(middleware: writing).add(
+            middleware: OptionalSignatureMiddleware(auth: auth)
+        )
+        .post {
             request, context in
             var request = request
             let body = try await JSONBody.read(&request, limit: 16 << 10)
@@ -74,20 +79,21 @@ enum InteractionRoutes {
                 })
             return Response(status: .noContent, headers: DeviceRoutes.noStore)
         }
-        benchmarks.group("/{id}/flag").add(middleware: OptionalSignatureMiddleware(auth: auth)).post {
-            request, context in
-            var request = request
-            let body = try await JSONBody.read(&request, limit: 4 << 10)
-            let commentID = try body.optionalString("comment_id")
-            let flag = try await interactions.flagContent(
-                .with {
-                    $0.target = commentID == nil ? .record : .comment
-                    $0.targetID = commentID ?? context.parameters.get("id") ?? ""
-                    $0.reason = try body.string("reason")
-                    $0.caller = caller(context)
-                })
-            return jsonResponse(flagJSON(flag), status: .created, headers: DeviceRoutes.noStore)
-        }
+        benchmarks.group("/{id}/flag").add(middleware: writing).add(middleware: OptionalSignatureMiddleware(auth: auth))
+            .post {
+                request, context in
+                var request = request
+                let body = try await JSONBody.read(&request, limit: 4 << 10)
+                let commentID = try body.optionalString("comment_id")
+                let flag = try await interactions.flagContent(
+                    .with {
+                        $0.target = commentID == nil ? .record : .comment
+                        $0.targetID = commentID ?? context.parameters.get("id") ?? ""
+                        $0.reason = try body.string("reason")
+                        $0.caller = caller(context)
+                    })
+                return jsonResponse(flagJSON(flag), status: .created, headers: DeviceRoutes.noStore)
+            }
 
         let notifications = router.group("/api/v1/notifications").add(middleware: signed)
         notifications.get { request, context in
