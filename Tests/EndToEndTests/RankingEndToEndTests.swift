@@ -26,9 +26,9 @@ struct RankingEndToEndTests {
     static func signed(_ device: DeviceCredentials, _ method: String, _ url: String, json: [String: Any] = [:])
         async throws -> (status: Int, headers: [String: String], json: [String: Any], text: String)
     {
-        let body = try JSONSerialization.data(withJSONObject: json, options: .sortedKeys)
+        let body = method == "GET" ? Data() : try JSONSerialization.data(withJSONObject: json, options: .sortedKeys)
         let headers = device.signatureHeaders(method: method, url: try #require(URL(string: url)), body: body)
-        return try await EndToEnd.send(method, url, body: body, headers: headers)
+        return try await EndToEnd.send(method, url, body: body.isEmpty ? nil : body, headers: headers)
     }
 
     /// A session with three reports (the server is told to expect one a second) and a submit.
@@ -90,13 +90,14 @@ struct RankingEndToEndTests {
         #expect(try await upload.exitStatus(within: .seconds(60)) == 0, "\(upload.standardError.suffix(500))")
 
         var records: [String] = []
+        var devices: [DeviceCredentials] = []
         for tps in [80.0, 160.0] {
             let device = try await EndToEnd.activeDevice(base: base) {
                 try DatasetEndToEndTests.lastLink(in: server.standardError + server.standardOutput)
             }
+            devices.append(DeviceCredentials(machineID: device.machineID, secret: device.secret))
             let outcome = try await Self.benchmark(
-                DeviceCredentials(machineID: device.machineID, secret: device.secret), base: base, version: version,
-                checksum: checksum, tps: tps)
+                devices[devices.count - 1], base: base, version: version, checksum: checksum, tps: tps)
             #expect(outcome["state"] as? String == "accepted" && outcome["rank"] as? Int == 1)
             records.append(try #require(outcome["record_id"] as? String))
         }
@@ -104,6 +105,14 @@ struct RankingEndToEndTests {
         #expect(board.status == 200, "\(board.text)")
         let listed = (board.json["records"] as? [[String: Any]])?.map { $0["record_id"] as? String }
         #expect(listed == [records[1], records[0]])
+
+        // InteractionService heard the board's events: the first device was told it entered at #1, then fell to #2.
+        let told = try await eventually(within: .seconds(10)) {
+            let reply = try await Self.signed(devices[0], "GET", base + "/api/v1/notifications")
+            let summaries = (reply.json["notifications"] as? [[String: Any]])?.compactMap { $0["summary"] as? String }
+            return summaries == ["Your record entered the board at #1.", "Your record moved from #1 to #2."]
+        }
+        #expect(told)
 
         let reviews = try LeaderboardProcess(["admin", "reviews", "list", "--grpc-address", grpc])
         #expect(try await reviews.exitStatus() == 0 && reviews.standardOutput.contains("no reviews"))
