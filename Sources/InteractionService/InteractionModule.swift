@@ -76,6 +76,7 @@ struct RankNotifier: Service {
                     }
                 }
             } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
                 logger.warning("rank notifications paused", metadata: ["error": "\(error)"])
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
             }

@@ -79,7 +79,9 @@ struct RankingEndToEndTests {
         let version = "e2e-\(UUID().uuidString.prefix(8).lowercased())"
         let settings =
             ["--data-dir", directory + "/data", "--pow-difficulty", "8", "--ranking-metrics-interval", "1"]
-            + (storage == .production ? try await EndToEnd.productionSettings() : [])
+            // Its own Redis database: per-address registration limits are shared by every test server on loopback.
+            + (storage == .production
+                ? try await EndToEnd.productionSettings().map { $0.hasPrefix("redis://") ? $0 + "/5" : $0 } : [])
 
         var server = try LeaderboardProcess(["serve"] + ephemeral + settings)
         var base = try await server.httpBase()

@@ -145,11 +145,15 @@ struct WebSocketTests {
             let refused = try await gateway.client.ws(
                 "/api/v1/ws/notifications", configuration: .init(additionalHeaders: forged)
             ) { inbound, _, _ in for try await _ in inbound.messages(maxSize: 1024) {} }
-            #expect(refused?.closeCode == .init(codeNumber: 4401) && refused?.reason == "signature_mismatch")
+            #expect(
+                refused?.closeCode == .init(codeNumber: 4401) && refused?.reason == "signature_mismatch",
+                "\(String(describing: refused))")
             let badLimit = try await gateway.client.ws("/api/v1/ws/leaderboard?limit=0") { _, _, _ in
                 try? await Task.sleep(for: .seconds(1))
             }
-            #expect(badLimit?.closeCode == .init(codeNumber: 4400) && badLimit?.reason == "invalid_limit")
+            #expect(
+                badLimit?.closeCode == .init(codeNumber: 4400) && badLimit?.reason == "invalid_limit",
+                "\(String(describing: badLimit))")
         }
     }
 }

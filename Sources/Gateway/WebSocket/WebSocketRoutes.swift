@@ -70,7 +70,7 @@ enum WebSocketSessions {
         let framework = (query["framework"].map(String.init) ?? "").lowercased()
         let limit = query["limit"].map { Int($0) ?? -1 } ?? 50
         guard (1...maximumSnapshot).contains(limit) else {
-            try await outbound.close(CloseCode.badRequest, reason: "invalid_limit")
+            try await refuse(inbound, outbound, CloseCode.badRequest, "invalid_limit")
             return
         }
         let version: String
@@ -81,7 +81,7 @@ enum WebSocketSessions {
                 ? try await services.datasets.getLatestDataset(.with { _ in }).version
                 : try await services.datasets.getDataset(.with { $0.version = requested }).version
         } catch {
-            try await outbound.close(CloseCode.badRequest, reason: Problem.from(error).code)
+            try await refuse(inbound, outbound, CloseCode.badRequest, Problem.from(error).code)
             return
         }
         let board = LeaderboardHub.BoardKey(version: version, framework: framework)
@@ -89,15 +89,16 @@ enum WebSocketSessions {
         do {
             subscriber = try await hub.subscribe(board)
         } catch {
-            try await outbound.close(CloseCode.unavailable, reason: Problem.from(error).code)
+            try await refuse(inbound, outbound, CloseCode.unavailable, Problem.from(error).code)
             return
         }
         defer { hub.unsubscribe(subscriber) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             // Any text from the client asks for a fresh snapshot (after it saw a gap); the connection ends with it.
             group.addTask {
+                // However the connection ends (closed, or dropped mid-read), the session ends with it.
+                defer { subscriber.continuation.finish() }
                 for try await _ in inbound.messages(maxSize: 1024) { subscriber.offer(.resnapshot) }
-                subscriber.continuation.finish()
             }
             var position = try await sendSnapshot(board, limit: limit, services: services, outbound: outbound)
             for await message in subscriber.stream {
@@ -114,6 +115,20 @@ enum WebSocketSessions {
             group.cancelAll()
         }
         if subscriber.wasTooSlow { try? await outbound.close(CloseCode.tooSlow, reason: "slow_consumer") }
+    }
+
+    /// Closes with a code and reason, then reads until the client answers the close.
+    ///
+    /// The close waits a moment after the upgrade: a close frame that arrives in the same read as the `101` response
+    /// is lost by some client libraries (NIO's upgrade handler among them), which then see no reason at all. Reading
+    /// until the client answers keeps the handler alive until the frame is on the wire.
+    static func refuse(
+        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ code: WebSocketErrorCode,
+        _ reason: String
+    ) async throws {
+        try await Task.sleep(for: .milliseconds(100))
+        try await outbound.close(code, reason: reason)
+        for try await _ in inbound.messages(maxSize: 1024) {}
     }
 
     /// Sends `{"type":"snapshot","sequence":S,…,"records":[…]}`; diffs after S follow.
@@ -166,13 +181,13 @@ enum WebSocketSessions {
         do {
             machineID = try await verifyUpgrade(request, auth: services.auth)
         } catch {
-            try await outbound.close(CloseCode.unauthorized, reason: Problem.from(error).code)
+            try await refuse(inbound, outbound, CloseCode.unauthorized, Problem.from(error).code)
             return
         }
         let since: UInt64
         if let text = request.uri.queryParameters["since"] {
             guard let value = UInt64(text) else {
-                try await outbound.close(CloseCode.badRequest, reason: "invalid_since")
+                try await refuse(inbound, outbound, CloseCode.badRequest, "invalid_since")
                 return
             }
             since = value
@@ -189,8 +204,8 @@ enum WebSocketSessions {
         let slow = SlowFlag()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
+                defer { continuation.finish() }  // closed or dropped: the session ends
                 for try await _ in inbound.messages(maxSize: 1024) {}  // the client only listens
-                continuation.finish()
             }
             group.addTask {
                 let progress = Progress(since)
