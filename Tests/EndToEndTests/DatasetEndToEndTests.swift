@@ -146,7 +146,8 @@ extension EndToEnd {
             ])
         try #require(verify.status == 202, "\(verify.text)")
         var confirmed = false
-        for _ in 0..<200 where !confirmed {  // 20 s: the mail goes to the server's log, which a loaded machine writes late
+        // Up to 20 s: the mail goes to the server's log, which a loaded machine writes late.
+        for _ in 0..<200 where !confirmed {
             if let path = try? await link() { confirmed = try await send("GET", base + path).status == 200 }
             if !confirmed { try await Task.sleep(for: .milliseconds(100)) }
         }
