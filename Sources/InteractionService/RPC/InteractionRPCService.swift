@@ -121,36 +121,19 @@ struct InteractionRPCService: Leaderboard_Interaction_V1_InteractionService.Simp
         try Self.requireDevice(request.machineID)
         let machine = request.machineID
         let subscription = try await events.subscribe(to: InteractionAuthority.notificationChannel)
-        let start = request.since
-        try await untilStreamEnds(context) {
-            let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await payload in subscription
-                    where (try? JSONDecoder().decode(NotificationWake.self, from: Data(payload)))?.machineID == machine
-                    {
-                        wake.yield()
-                    }
+        try await followStored(
+            context, after: request.since, subscription: subscription, poll: watchPoll,
+            isRelevant: { (try? JSONDecoder().decode(NotificationWake.self, from: Data($0)))?.machineID == machine },
+            deliver: { after in
+                var position = after
+                let page = try await interactions.notifications(
+                    for: machine, since: position, limit: InteractionAuthority.maximumPage, unreadOnly: false)
+                for notification in page.notifications {
+                    try await response.write(Self.notification(notification))
+                    position = notification.sequence
                 }
-                group.addTask {
-                    while true {
-                        try await Task.sleep(for: watchPoll)
-                        wake.yield()
-                    }
-                }
-                var position = start
-                wake.yield()  // the stored ones first
-                for await _ in wakeups {
-                    let page = try await interactions.notifications(
-                        for: machine, since: position, limit: InteractionAuthority.maximumPage, unreadOnly: false)
-                    for notification in page.notifications {
-                        try await response.write(Self.notification(notification))
-                        position = notification.sequence
-                    }
-                }
-                group.cancelAll()
-            }
-        }
+                return position
+            })
     }
 
     /// Count changes of every record, numbered per stream.

@@ -202,37 +202,20 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
         let subscription = try await events.subscribe(to: RankingAuthority.eventChannel)
         let start = request.hasAfterSequence ? request.afterSequence : try await ranking.lastSequence(of: board)
         let framework = request.framework.lowercased()
-        try await untilStreamEnds(context) {
-            let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await payload in subscription
-                    where (try? JSONDecoder().decode(BoardEvent.self, from: Data(payload)))?.board == board {
-                        wake.yield()
+        try await followStored(
+            context, after: start, subscription: subscription, poll: watchPoll,
+            isRelevant: { (try? JSONDecoder().decode(BoardEvent.self, from: Data($0)))?.board == board },
+            deliver: { after in
+                var position = after
+                while true {
+                    let batch = try await ranking.events(of: board, after: position)
+                    for event in batch {
+                        try await response.write(try await self.event(event, version: version, framework: framework))
+                        position = event.sequence
                     }
+                    if batch.count < 500 { return position }
                 }
-                group.addTask {
-                    while true {
-                        try await Task.sleep(for: watchPoll)
-                        wake.yield()
-                    }
-                }
-                var position = start
-                wake.yield()
-                for await _ in wakeups {
-                    while true {
-                        let batch = try await ranking.events(of: board, after: position)
-                        for event in batch {
-                            try await response.write(
-                                try await self.event(event, version: version, framework: framework))
-                            position = event.sequence
-                        }
-                        if batch.count < 500 { break }
-                    }
-                }
-                group.cancelAll()
-            }
-        }
+            })
     }
 
     // MARK: mapping
