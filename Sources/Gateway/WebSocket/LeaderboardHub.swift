@@ -115,34 +115,24 @@ final class LeaderboardHub: Sendable {
         for subscriber in subscribers { subscriber.offer(.event(event)) }
     }
 
-    /// Follows a board from `after` for as long as it has clients, reconnecting with backoff (0.1 s doubling to 5 s,
-    /// back to 0.1 s once events flow again).
+    /// Follows a board from `after` for as long as it has clients (``Progress/resume(logger:_:metadata:stop:_:)``).
     private func follow(_ board: BoardKey, after start: UInt64) async {
-        let progress = Progress(start)
-        var backoff = Duration.milliseconds(100)
-        while !Task.isCancelled {
-            do {
-                try await ranking.watchLeaderboard(
-                    .with {
-                        $0.datasetVersion = board.version
-                        $0.framework = board.framework
-                        $0.afterSequence = progress.position
-                    }
-                ) { response in
-                    for try await event in response.messages {
-                        progress.advance(to: event.sequence)
-                        self.fanOut(board, event)
-                    }
+        await Progress(start).resume(
+            logger: logger, "leaderboard watch interrupted; reconnecting",
+            metadata: ["board": "\(board.version)/\(board.framework)"]
+        ) { position, progress in
+            try await ranking.watchLeaderboard(
+                .with {
+                    $0.datasetVersion = board.version
+                    $0.framework = board.framework
+                    $0.afterSequence = position
                 }
-            } catch {
-                if Task.isCancelled { return }
-                logger.warning(
-                    "leaderboard watch interrupted; reconnecting",
-                    metadata: ["board": "\(board.version)/\(board.framework)", "error": "\(error)"])
+            ) { response in
+                for try await event in response.messages {
+                    progress.advance(to: event.sequence)
+                    self.fanOut(board, event)
+                }
             }
-            if progress.takeAdvanced() { backoff = .milliseconds(100) }
-            try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(5))
         }
     }
 }
@@ -161,6 +151,27 @@ final class Progress: Sendable {
         state.withLock { state in
             defer { state.advanced = false }
             return state.advanced
+        }
+    }
+
+    /// Runs a watch from the current position, and again whenever it ends or fails, until the task is cancelled or
+    /// `stop` says so: 0.1 s between attempts, doubling to 5 s, back to 0.1 s once an attempt made progress.
+    func resume(
+        logger: Logger, _ message: Logger.Message, metadata: Logger.Metadata = [:],
+        stop: () -> Bool = { false }, _ watch: (_ position: UInt64, _ progress: Progress) async throws -> Void
+    ) async {
+        var backoff = Duration.milliseconds(100)
+        while !Task.isCancelled, !stop() {
+            do {
+                try await watch(position, self)
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning(message, metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
+            if stop() { return }
+            if takeAdvanced() { backoff = .milliseconds(100) }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
         }
     }
 }

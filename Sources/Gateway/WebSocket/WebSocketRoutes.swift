@@ -208,32 +208,24 @@ enum WebSocketSessions {
                 for try await _ in inbound.messages(maxSize: 1024) {}  // the client only listens
             }
             group.addTask {
-                let progress = Progress(since)
-                var backoff = Duration.milliseconds(100)
-                while !Task.isCancelled, !slow.isSet {
-                    do {
-                        try await services.interactions.watchNotifications(
-                            .with {
-                                $0.machineID = machineID
-                                $0.since = progress.position
-                            }
-                        ) { response in
-                            for try await notification in response.messages {
-                                progress.advance(to: notification.sequence)
-                                if case .dropped = continuation.yield(notification) {
-                                    slow.set()
-                                    continuation.finish()
-                                    return
-                                }
+                await Progress(since).resume(
+                    logger: logger, "notification watch interrupted; reconnecting", stop: { slow.isSet }
+                ) { position, progress in
+                    try await services.interactions.watchNotifications(
+                        .with {
+                            $0.machineID = machineID
+                            $0.since = position
+                        }
+                    ) { response in
+                        for try await notification in response.messages {
+                            progress.advance(to: notification.sequence)
+                            if case .dropped = continuation.yield(notification) {
+                                slow.set()
+                                continuation.finish()
+                                return
                             }
                         }
-                    } catch {
-                        if Task.isCancelled { return }
-                        logger.warning("notification watch interrupted; reconnecting", metadata: ["error": "\(error)"])
                     }
-                    if progress.takeAdvanced() { backoff = .milliseconds(100) }
-                    try? await Task.sleep(for: backoff)
-                    backoff = min(backoff * 2, .seconds(5))
                 }
             }
             for await notification in stream {
