@@ -171,23 +171,23 @@ struct RankingAuthority: Sendable {
     /// Appends one live report, stamped with the server's time so a client cannot invent its cadence.
     func report(_ sample: MetricSample, session id: String, machineID: String) async throws -> Int {
         try Self.checkLive(sample)
-        let session = try await session(id, machineID: machineID)
         let now = clock.microsecondsSinceEpoch()
-        try session.status.acceptingMetrics(at: now, policy: policy.session)
         let stamped = {
             var stamped = sample
             stamped.at = now
             return stamped
         }()
-        let count = try await database.transaction(logger: logger) { sql -> Int? in
-            // Re-checked under the write: a submit or the bound may have landed since.
-            guard let current = try await RankingRepository(sql).session(id, lock: true) else { return nil }
-            try current.status.acceptingMetrics(at: now, policy: policy.session)
-            return try await RankingRepository(sql).appendSample(
-                stamped, to: id, maximum: policy.session.maximumSamples)
+        // Checked under the write lock, so a submit landing at the same time cannot be followed by a report.
+        return try await database.transaction(logger: logger) { sql -> Int in
+            let repository = RankingRepository(sql)
+            guard let session = try await repository.session(id, lock: true), session.spec.machineID == machineID
+            else { throw RankingError.unknownSession }
+            try session.status.acceptingMetrics(at: now, policy: policy.session)
+            guard
+                let count = try await repository.appendSample(stamped, to: id, maximum: policy.session.maximumSamples)
+            else { throw RankingError.unknownSession }
+            return count
         }
-        guard let count else { throw RankingError.unknownSession }
-        return count
     }
 
     /// A live report must be real numbers in range; the client hears about a bad one at once.
@@ -583,18 +583,28 @@ struct RankingAuthority: Sendable {
     func record(_ id: String) async throws -> PlacedRecord {
         let found = try await database.withExecutor(logger: logger) { try await RankingRepository($0).record(id) }
         guard let found, found.published, found.status == .accepted else { throw RankingError.unknownRecord }
-        return try await place(found)
+        return try await place([found])[0]
     }
 
-    func place(_ record: BenchmarkRecord) async throws -> PlacedRecord {
-        guard record.ranked else { return PlacedRecord(record: record) }
-        let boards = record.boards
-        let rank = try await ranks.rank(of: record.recordID, in: boards[0]).map { $0 + 1 } ?? 0
-        let frameworkRank = try await ranks.rank(of: record.recordID, in: boards[1]).map { $0 + 1 } ?? 0
-        let count = try await ranks.count(in: boards[0])
-        return PlacedRecord(
-            record: record, rank: rank, frameworkRank: frameworkRank,
-            percentile: Placement(rank: rank, count: count).percentile)
+    /// Records with their ranks and percentile; each board's size is read once for the whole page.
+    func place(_ records: [BenchmarkRecord]) async throws -> [PlacedRecord] {
+        var sizes: [String: Int] = [:]
+        var placed: [PlacedRecord] = []
+        for record in records {
+            guard record.ranked else {
+                placed.append(PlacedRecord(record: record))
+                continue
+            }
+            let boards = record.boards
+            let rank = try await ranks.rank(of: record.recordID, in: boards[0]).map { $0 + 1 } ?? 0
+            let frameworkRank = try await ranks.rank(of: record.recordID, in: boards[1]).map { $0 + 1 } ?? 0
+            if sizes[boards[0]] == nil { sizes[boards[0]] = try await ranks.count(in: boards[0]) }
+            placed.append(
+                PlacedRecord(
+                    record: record, rank: rank, frameworkRank: frameworkRank,
+                    percentile: Placement(rank: rank, count: sizes[boards[0]] ?? 0).percentile))
+        }
+        return placed
     }
 
     func list(_ filter: RecordFilter, cursor: String, limit: Int) async throws -> (
@@ -631,8 +641,7 @@ struct RankingAuthority: Sendable {
             )
         }
         let page = Array(rows.prefix(limit))
-        var placed: [PlacedRecord] = []
-        for record in page { placed.append(try await place(record)) }
+        let placed = try await place(page)
         let next =
             rows.count > limit ? page.last.map { Cursor.encode([String($0.rankKey), $0.recordID]) } ?? "" : ""
         return (placed, next, total, sequence)
@@ -662,9 +671,7 @@ struct RankingAuthority: Sendable {
             let (left, right) = (distance($0), distance($1))
             return left != right ? left < right : $0.rankKey > $1.rankKey
         }.prefix(limit)
-        var placed: [PlacedRecord] = []
-        for record in nearest { placed.append(try await place(record)) }
-        return placed
+        return try await place(Array(nearest))
     }
 
     func stats(version requested: String) async throws -> BoardStats {
