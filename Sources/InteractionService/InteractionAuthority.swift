@@ -253,16 +253,13 @@ struct InteractionAuthority: Sendable {
         return requested
     }
 
-    static func cursor(_ time: Int64, _ id: String) -> String { Array("\(time)\n\(id)".utf8).base64URLEncoded }
+    static func cursor(_ time: Int64, _ id: String) -> String { PageCursor.encode(["\(time)", id]) }
 
     static func cursor(_ text: String) throws(InteractionError) -> (Int64, String)? {
         guard !text.isEmpty else { return nil }
-        guard text.utf8.count <= 256, let bytes = [UInt8](base64URLEncoded: text),
-            let decoded = String(validating: bytes, as: UTF8.self)
+        guard let parts = PageCursor.parts(of: text, maximumLength: 256), parts.count == 2, let time = Int64(parts[0])
         else { throw .invalidCursor }
-        let parts = decoded.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts.count == 2, let time = Int64(parts[0]) else { throw .invalidCursor }
-        return (time, String(parts[1]))
+        return (time, parts[1])
     }
 }
 

@@ -811,16 +811,14 @@ final class ChangeLog: Sendable {
     }
 }
 
-/// Opaque page cursors: base64url of the parts of the last row's sort key.
+/// Page cursors of the ranking listings (``PageCursor``), with the ranking error for a malformed one.
 enum Cursor {
-    static func encode(_ parts: [String]) -> String { Array(parts.joined(separator: "\n").utf8).base64URLEncoded }
+    static func encode(_ parts: [String]) -> String { PageCursor.encode(parts) }
 
     static func decode(_ text: String) throws(RankingError) -> [String]? {
         guard !text.isEmpty else { return nil }
-        guard text.utf8.count <= 512, let bytes = [UInt8](base64URLEncoded: text),
-            let decoded = String(validating: bytes, as: UTF8.self)
-        else { throw RankingError.invalidCursor }
-        return decoded.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let parts = PageCursor.parts(of: text) else { throw RankingError.invalidCursor }
+        return parts
     }
 }
 
