@@ -51,29 +51,17 @@ struct AuthHousekeeping: Service {
     var interval: Duration = .seconds(600)
 
     func run() async throws {
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            do {
-                let counts = try await devices.purge()
-                if counts != AuthRepository.PurgeCounts() {
-                    logger.info(
-                        "auth housekeeping",
-                        metadata: [
-                            "codes": "\(counts.codes)", "verifications": "\(counts.verifications)",
-                            "previous_secrets": "\(counts.previousSecrets)",
-                            "abandoned_devices": "\(counts.abandonedDevices)",
-                        ])
-                }
-            } catch {
-                logger.warning("auth housekeeping failed", metadata: ["error": "\(error)"])
+        await repeatUntilShutdown(every: interval, logger: logger, failure: "auth housekeeping failed") {
+            let counts = try await devices.purge()
+            if counts != AuthRepository.PurgeCounts() {
+                logger.info(
+                    "auth housekeeping",
+                    metadata: [
+                        "codes": "\(counts.codes)", "verifications": "\(counts.verifications)",
+                        "previous_secrets": "\(counts.previousSecrets)",
+                        "abandoned_devices": "\(counts.abandonedDevices)",
+                    ])
             }
-            try? await gracefulShutdownOrCancel(for: interval)
         }
-    }
-}
-
-extension AuthHousekeeping {
-    /// Sleeps for `duration`, returning early on graceful shutdown or cancellation.
-    func gracefulShutdownOrCancel(for duration: Duration) async throws {
-        try await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
     }
 }

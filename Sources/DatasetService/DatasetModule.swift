@@ -91,13 +91,8 @@ struct DatasetSweep: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            do {
-                try await datasets.sweep()
-            } catch {
-                logger.warning("dataset sweep failed", metadata: ["error": "\(error)"])
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
+        await repeatUntilShutdown(every: .seconds(3600), logger: logger, failure: "dataset sweep failed") {
+            try await datasets.sweep()
         }
     }
 }

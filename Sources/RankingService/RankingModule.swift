@@ -124,13 +124,8 @@ struct RankingUpkeep: Service {
             logger.error(
                 "rank index warm-up failed; run `leaderboard admin ranking rebuild`", metadata: ["error": "\(error)"])
         }
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            do {
-                try await ranking.housekeeping()
-            } catch {
-                logger.warning("ranking housekeeping failed", metadata: ["error": "\(error)"])
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
+        await repeatUntilShutdown(every: .seconds(3600), logger: logger, failure: "ranking housekeeping failed") {
+            try await ranking.housekeeping()
         }
     }
 }
