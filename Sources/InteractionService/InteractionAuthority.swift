@@ -27,9 +27,9 @@ struct InteractionAuthority: Sendable {
     let lookup: @Sendable (_ recordID: String) async throws -> RecordOwner
 
     /// Count changes of records, as JSON of ``ReactionCounts`` (for caches and live boards).
-    static let countsChannel = "leaderboard.interaction.events"
+    static let countsChannel = EventChannels.interactionCounts
     /// New notifications, as JSON `{"machine_id": …, "sequence": …}` (a wake-up; watchers read the stored ones).
-    static let notificationChannel = "leaderboard.interaction.notifications"
+    static let notificationChannel = EventChannels.notifications
     static let maximumPage = 200
 
     // MARK: reactions

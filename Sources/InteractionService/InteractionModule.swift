@@ -64,7 +64,7 @@ struct RankNotifier: Service {
         var kind: Kind
     }
 
-    static let rankingChannel = "leaderboard.ranking.events"
+    static let rankingChannel = EventChannels.ranking
 
     func run() async throws {
         while !Task.isCancelled, !Task.isShuttingDownGracefully {

@@ -123,7 +123,7 @@ struct RankingAuthority: Sendable {
 
     /// Bus channel carrying every committed board event as JSON of ``BoardEvent`` (watchers take it as a wake-up and
     /// read the stored events, so their order never depends on the bus).
-    static let eventChannel = "leaderboard.ranking.events"
+    static let eventChannel = EventChannels.ranking
 
     // MARK: sessions
 

@@ -24,6 +24,44 @@ struct HealthTests {
         }
     }
 
+    @Test("a request deadline travels as grpc-timeout: the serving side ends a call nobody waits for any more")
+    func deadlinePropagation() async throws {
+        let registry = HealthRegistry()
+        registry.set(.dataset, .serving)
+        let transport = InProcessTransport()
+        let server = GRPCServer(transport: transport.server, services: [HealthRPCService(registry: registry)])
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await server.serve() }
+            try await withGRPCClient(transport: transport.client, interceptors: [DeadlinePropagationInterceptor()]) {
+                client in
+                let health = Grpc_Health_V1_Health.Client(wrapping: client)
+                let start = ContinuousClock.now
+                // Watch streams until cancelled; only the propagated deadline can end it.
+                let expired = await #expect(throws: RPCError.self) {
+                    try await RequestDeadline.$current.withValue(.now + .milliseconds(300)) {
+                        try await health.watch(.with { $0.service = "leaderboard.dataset.v1.DatasetService" }) {
+                            response in
+                            for try await _ in response.messages {}
+                        }
+                    }
+                }
+                #expect(expired?.code == .deadlineExceeded)
+                let elapsed = ContinuousClock.now - start
+                #expect(elapsed >= .milliseconds(250) && elapsed < .seconds(10))
+                // A deadline already past fails before the call is made; without one, calls are untouched.
+                let late = await #expect(throws: RPCError.self) {
+                    try await RequestDeadline.$current.withValue(.now - .seconds(1)) {
+                        try await health.check(.with { $0.service = "" })
+                    }
+                }
+                #expect(late?.code == .deadlineExceeded)
+                let untouched = try await health.check(.with { $0.service = "" })
+                #expect(untouched.status == .serving)
+            }
+            server.beginGracefulShutdown()
+        }
+    }
+
     @Test("Check answers per service and for the whole process; unknown services are NOT_FOUND")
     func check() async throws {
         let registry = HealthRegistry()

@@ -9,7 +9,7 @@ struct DatasetRPCService: Leaderboard_Dataset_V1_DatasetService.SimpleServicePro
     let datasets: DatasetAuthority
     let events: any EventBus
 
-    static let eventChannel = "leaderboard.dataset.events"
+    static let eventChannel = EventChannels.datasets
     /// Size of the pieces chunks are streamed in (well under gRPC's default 4 MiB message limit).
     static let pieceSize = 256 << 10
 

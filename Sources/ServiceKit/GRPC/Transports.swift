@@ -68,7 +68,8 @@ public enum GRPCTransports {
                 target: target(address),
                 transportSecurity: clientSecurity(tls),
                 config: .defaults { $0.http2.maxFrameSize = 1 << 20 }
-            )
+            ),
+            interceptors: [DeadlinePropagationInterceptor()]
         )
     }
 }

@@ -47,7 +47,7 @@ public struct ServiceHost {
         try await withStorage(for: targets, definitions: definitions, applyMigrations: true) { databases in
             let shared = try await makeSharedState()
             let inProcess = InProcessTransport()
-            let localClient = GRPCClient(transport: inProcess.client)
+            let localClient = GRPCClient(transport: inProcess.client, interceptors: [DeadlinePropagationInterceptor()])
             var channels: [Target: ServiceChannel] = [:]
             var remoteClients: [GRPCClient<HTTP2ClientTransport.Posix>] = []
             for target in targets { channels[target] = .inProcess(localClient) }

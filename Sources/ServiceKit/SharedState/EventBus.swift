@@ -242,3 +242,15 @@ final class SubscriberLink: Sendable {
         _ = connection.write(arguments)  // nobody waits for an UNSUBSCRIBE confirmation
     }
 }
+
+/// The event-bus channels the services publish on; every publisher and subscriber names them from here.
+public enum EventChannels {
+    /// RankingService board events (JSON `BoardEvent`).
+    public static let ranking = "leaderboard.ranking.events"
+    /// InteractionService reaction and comment counts of a record (JSON).
+    public static let interactionCounts = "leaderboard.interaction.events"
+    /// InteractionService "a machine has a new notification" wake-ups (JSON).
+    public static let notifications = "leaderboard.interaction.notifications"
+    /// DatasetService version changes (protobuf `DatasetEvent`).
+    public static let datasets = "leaderboard.dataset.events"
+}

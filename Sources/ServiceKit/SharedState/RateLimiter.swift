@@ -1,3 +1,4 @@
+public import Logging
 import Synchronization
 
 /// A rate-limit policy: `limit` requests per `period`, with bursts of up to `burst` at once.
@@ -145,5 +146,41 @@ public struct RedisGCRARateLimiter: RateLimiter {
         }
         return RateLimitDecision(
             allowed: parts[0] == 1, remaining: Int(parts[1]), retryAfter: parts[2], resetAfter: parts[3])
+    }
+}
+
+/// A shared limiter that keeps limiting when its store fails: decisions come from a process-local limiter until the
+/// primary answers again. The switch both ways is logged once, not per request.
+public final class FallbackRateLimiter: RateLimiter {
+    private let primary: any RateLimiter
+    private let fallback: any RateLimiter
+    private let logger: Logger
+    private let degraded = Mutex(false)
+
+    public init(primary: any RateLimiter, fallback: any RateLimiter = InMemoryGCRARateLimiter(), logger: Logger) {
+        self.primary = primary
+        self.fallback = fallback
+        self.logger = logger
+    }
+
+    public func acquire(key: String, policy: RateLimitPolicy, cost: Int, now: Int64) async throws -> RateLimitDecision {
+        do {
+            let decision = try await primary.acquire(key: key, policy: policy, cost: cost, now: now)
+            if degraded.withLock({ state in
+                defer { state = false }; return state
+            }) {
+                logger.notice("shared rate limiter answers again; limits are shared across replicas once more")
+            }
+            return decision
+        } catch {
+            if !degraded.withLock({ state in
+                defer { state = true }; return state
+            }) {
+                logger.error(
+                    "shared rate limiter failed; limiting per process until it answers",
+                    metadata: ["error": "\(error)"])
+            }
+            return try await fallback.acquire(key: key, policy: policy, cost: cost, now: now)
+        }
     }
 }

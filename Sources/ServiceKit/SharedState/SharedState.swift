@@ -29,7 +29,7 @@ public struct SharedState: Sendable {
         let events = RedisEventBus(client: client, logger: logger)
         return SharedState(
             cache: RedisCache(client: client),
-            rateLimiter: RedisGCRARateLimiter(client: client),
+            rateLimiter: FallbackRateLimiter(primary: RedisGCRARateLimiter(client: client), logger: logger),
             nonces: RedisNonceStore(client: client),
             ranks: RedisRankIndex(client: client),
             events: events,
