@@ -39,6 +39,7 @@ let package = Package(
         .executable(name: "leaderboard", targets: ["leaderboard"])
     ],
     dependencies: [
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
@@ -97,6 +98,7 @@ let package = Package(
                 "ServiceKit", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, hummingbird, logging, metrics,
                 crypto, .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -173,6 +175,7 @@ let package = Package(
                 .product(name: "WSCore", package: "swift-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ],
             swiftSettings: strictSettings
         ),

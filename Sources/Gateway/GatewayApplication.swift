@@ -6,7 +6,7 @@ import NIOCore
 public import ServiceKit
 public import ServiceLifecycle
 
-/// Per-IP limits of the public route classes (GCRA; ARCHITECTURE.md §5).
+/// Limits of the public route classes (GCRA; ARCHITECTURE.md §5, docs/GATEWAY.md). Set with `--rate-limit-*`.
 public struct GatewayPolicies: Sendable {
     /// Device registration and activation.
     public var registration = RateLimitPolicy(name: "register", limit: 5, period: .seconds(60))
@@ -16,6 +16,13 @@ public struct GatewayPolicies: Sendable {
     public var challenge = RateLimitPolicy(name: "challenge", limit: 30, period: .seconds(60))
     /// Comments and flags (anonymous ones included).
     public var comments = RateLimitPolicy(name: "comments", limit: 10, period: .seconds(60))
+    /// Signed requests, per device.
+    public var signed = RateLimitPolicy(name: "signed", limit: 60, period: .seconds(60))
+    /// Dataset ciphertext per client address, in units of ``downloadUnit`` bytes (16 GiB an hour).
+    public var download = RateLimitPolicy(name: "download", limit: 16 << 14, period: .seconds(3600))
+
+    /// Bytes per unit of the download policy.
+    public static let downloadUnit: Int64 = 64 << 10
 
     public init() {}
 }
@@ -26,34 +33,48 @@ public struct GatewayDependencies: Sendable {
     public var services: GatewayServices?
     public var rateLimiter: any RateLimiter
     public var clock: any WallClock
-    public var policies: GatewayPolicies
+    public var configuration: GatewayConfiguration
+    public var cache: ResponseCache
+
+    public var policies: GatewayPolicies { configuration.policies }
 
     public init(
         readiness: ReadinessProbe,
         services: GatewayServices? = nil,
         rateLimiter: any RateLimiter = InMemoryGCRARateLimiter(),
         clock: any WallClock = SystemWallClock(),
-        policies: GatewayPolicies = GatewayPolicies()
+        configuration: GatewayConfiguration = GatewayConfiguration(),
+        cache: ResponseCache? = nil,
+        logger: Logger = Logger(label: "gateway")
     ) {
         self.readiness = readiness
         self.services = services
         self.rateLimiter = rateLimiter
         self.clock = clock
-        self.policies = policies
+        self.configuration = configuration
+        self.cache =
+            cache
+            ?? ResponseCache(
+                shared: nil, sharedTTL: configuration.sharedCacheTTL, localTTL: configuration.localCacheTTL,
+                logger: logger)
     }
 }
 
 /// The router every gateway (and operations-only) app uses: middleware in order, then the routes.
 ///
 /// Request id outermost (so every response carries it), then the access log and metrics (which see the final
-/// status), then problem+json conversion, then the routes.
+/// status), CORS (preflights answered before routing), gzip (of whatever comes back, problems included),
+/// problem+json conversion, and the request deadline, innermost so a 504 is a problem like any other.
 public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<GatewayRequestContext> {
     let router = Router(context: GatewayRequestContext.self)
     router.addMiddleware {
         RequestIDMiddleware()
         AccessLogMiddleware()
         MetricsMiddleware<GatewayRequestContext>()
+        CORSPolicyMiddleware(origins: dependencies.configuration.corsOrigins)
+        CompressionMiddleware()
         ProblemMiddleware()
+        DeadlineMiddleware(timeout: dependencies.configuration.requestTimeout)
     }
     OperationsRoutes.add(to: router, readiness: dependencies.readiness)
     if let services = dependencies.services {
@@ -93,24 +114,35 @@ public func buildGatewayApplication(
 
 /// The gateway target: public REST/WebSocket in front of the four services.
 public struct GatewayModule: ServiceModule {
-    public static let definition = ModuleDefinition(target: .gateway) { context in
-        try GatewayModule(context: context)
-    }
+    public static let definition = ModuleDefinition(
+        target: .gateway, settings: GatewaySettings.all,
+        validate: { reader, _ in _ = GatewayConfiguration.read(&reader) },
+        make: { context in try GatewayModule(context: context) })
 
     public let rpcServices: [any RegistrableRPCService] = []
     public let services: [any Service]
 
     init(context: ModuleContext) throws {
+        var reader = ConfigurationReader(raw: context.configuration.raw)
+        let configuration = GatewayConfiguration.read(&reader)
+        try reader.check()
+        let cache = ResponseCache(
+            shared: context.shared.redis == nil ? nil : context.shared.cache, sharedTTL: configuration.sharedCacheTTL,
+            localTTL: configuration.localCacheTTL, logger: context.logger)
         let dependencies = GatewayDependencies(
             readiness: context.readiness,
             services: try GatewayServices(channels: context.channel(for:)),
             rateLimiter: context.shared.rateLimiter,
-            clock: context.clock)
+            clock: context.clock,
+            configuration: configuration,
+            cache: cache)
         let router = buildGatewayRouter(dependencies)
         services = [
+            CacheInvalidationListener(cache: cache, events: context.shared.events, logger: context.logger),
+            CacheWarmUp(responder: router.buildResponder(), logger: context.logger),
             buildGatewayApplication(
                 router: router, webSocketRouter: buildGatewayWebSocketRouter(dependencies, logger: context.logger),
-                address: context.configuration.httpAddress, name: "gateway", logger: context.logger)
+                address: context.configuration.httpAddress, name: "gateway", logger: context.logger),
         ]
     }
 }

@@ -34,6 +34,7 @@ struct AuthGateway: Sendable {
         policies.verification = RateLimitPolicy(name: "verify", limit: 1000, period: .seconds(60))
         policies.challenge = RateLimitPolicy(name: "challenge", limit: 1000, period: .seconds(60))
         policies.comments = RateLimitPolicy(name: "comments", limit: 1000, period: .seconds(60))
+        policies.signed = RateLimitPolicy(name: "signed", limit: 1000, period: .seconds(60))
         return policies
     }
 
@@ -41,6 +42,8 @@ struct AuthGateway: Sendable {
         _ backend: StorageBackend,
         policies: GatewayPolicies = lenient,
         live: Bool = false,
+        configure: @Sendable (inout GatewayConfiguration) -> Void = { _ in },
+        extend: @Sendable (Router<GatewayRequestContext>) -> Void = { _ in },
         _ body: @escaping @Sendable (AuthGateway) async throws -> Void
     ) async throws {
         let sink = try SMTPSink()
@@ -108,6 +111,14 @@ struct AuthGateway: Sendable {
                             defer { background.cancel() }
                             try await withThrowingDiscardingTaskGroup { group in
                                 group.addTask { try await server.serve() }
+                                var gatewayConfiguration = GatewayConfiguration()
+                                gatewayConfiguration.policies = policies
+                                configure(&gatewayConfiguration)
+                                // Redis-backed runs use the shared layer, as a production gateway does.
+                                let cache = ResponseCache(
+                                    shared: redis == nil ? nil : shared.cache,
+                                    sharedTTL: gatewayConfiguration.sharedCacheTTL,
+                                    localTTL: gatewayConfiguration.localCacheTTL, logger: TestEnvironment.logger)
                                 let dependencies = GatewayDependencies(
                                     readiness: readiness,
                                     services: GatewayServices(
@@ -116,8 +127,10 @@ struct AuthGateway: Sendable {
                                         ranking: Leaderboard_Ranking_V1_RankingService.Client(wrapping: grpc),
                                         interactions: Leaderboard_Interaction_V1_InteractionService.Client(
                                             wrapping: grpc)),
-                                    rateLimiter: InMemoryGCRARateLimiter(), policies: policies)
+                                    rateLimiter: InMemoryGCRARateLimiter(), configuration: gatewayConfiguration,
+                                    cache: cache)
                                 let router = buildGatewayRouter(dependencies)
+                                extend(router)
                                 if live {
                                     // Over loopback with WebSocket upgrades, as the real gateway serves.
                                     let app = Application(

@@ -16,12 +16,24 @@ extension HTTPField.Name {
 }
 
 /// Applied to every route marked signed: collects the body, has AuthService verify the signature (v1 or v2, see
-/// docs/SIGNING.md) and consume the nonce, and puts the device on the context. The body stays readable for the route.
+/// docs/SIGNING.md) and consume the nonce, spends one unit of the device's `signed` budget, and puts the device on
+/// the context. The body stays readable for the route.
 struct DeviceSignatureMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
     let auth: AuthClient
-    var maximumBodySize = 1 << 20
+    let policy: RateLimitPolicy
+    let rateLimiter: any RateLimiter
+    let clock: any WallClock
+    let maximumBodySize: Int
+
+    init(auth: AuthClient, dependencies: GatewayDependencies, maximumBodySize: Int = 1 << 20) {
+        self.auth = auth
+        self.policy = dependencies.policies.signed
+        self.rateLimiter = dependencies.rateLimiter
+        self.clock = dependencies.clock
+        self.maximumBodySize = maximumBodySize
+    }
 
     func handle(
         _ request: Request,
@@ -64,6 +76,9 @@ struct DeviceSignatureMiddleware: RouterMiddleware {
             }
         }
         let response = try await auth.verifySignature(verification)
+        try await rateLimiter.enforce(
+            policy, key: "device:\(response.device.machineID)", clock: clock,
+            detail: "This device is over its limit of \(policy.limit) signed requests per \(policy.periodText).")
         var context = context
         context.device = AuthenticatedDevice(machineID: response.device.machineID)
         context.logger[metadataKey: "machine_id"] = "\(response.device.machineID)"
@@ -77,8 +92,12 @@ func splitTarget(_ target: String) -> (path: String, query: String) {
     return (String(target[..<mark]), String(target[target.index(after: mark)...]))
 }
 
-/// Reads the whole body, keeping it on the request; too large is a 413 problem.
+/// Reads the whole body, keeping it on the request; too large is a 413 problem (at once when `Content-Length`
+/// says so, before anything is read).
 func collectBody(_ request: inout Request, limit: Int) async throws -> ByteBuffer {
+    if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+        throw Problem(.contentTooLarge, code: "payload_too_large", detail: "The body is larger than \(limit) bytes.")
+    }
     do {
         return try await request.collectBody(upTo: limit)
     } catch let error as HTTPError where error.status == .contentTooLarge {

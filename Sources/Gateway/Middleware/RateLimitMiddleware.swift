@@ -13,7 +13,7 @@ extension Problem {
     static func rateLimited(policy: RateLimitPolicy, decision: RateLimitDecision, detail: String) -> Problem {
         var problem = Problem(.tooManyRequests, code: "rate_limited", detail: detail)
         problem.headers[.retryAfter] = "\(wholeSeconds(decision.retryAfter))"
-        problem.headers[.rateLimitPolicy] = "\"\(policy.name)\";q=\(policy.limit);w=\(policy.period.components.seconds)"
+        problem.headers[.rateLimitPolicy] = policy.headerValue
         problem.headers[.rateLimit] =
             "\"\(policy.name)\";r=\(decision.remaining);t=\(wholeSeconds(decision.resetAfter))"
         return problem
@@ -24,9 +24,11 @@ extension Problem {
 }
 
 extension RateLimiter {
-    /// Spends one unit of `key`'s budget under `policy`, or throws the 429 problem saying `detail`.
-    func enforce(_ policy: RateLimitPolicy, key: String, clock: any WallClock, detail: String) async throws {
-        let decision = try await acquire(key: key, policy: policy, cost: 1, now: clock.microsecondsSinceEpoch())
+    /// Spends `cost` units of `key`'s budget under `policy`, or throws the 429 problem saying `detail`.
+    func enforce(
+        _ policy: RateLimitPolicy, key: String, cost: Int = 1, clock: any WallClock, detail: String
+    ) async throws {
+        let decision = try await acquire(key: key, policy: policy, cost: cost, now: clock.microsecondsSinceEpoch())
         guard decision.allowed else { throw Problem.rateLimited(policy: policy, decision: decision, detail: detail) }
     }
 }
@@ -48,5 +50,20 @@ struct ClientRateLimitMiddleware: RouterMiddleware {
             policy, key: "ip:\(context.clientIP)", clock: clock,
             detail: "Too many requests of this kind from your address; try again later.")
         return try await next(request, context)
+    }
+}
+
+extension RateLimitPolicy {
+    /// The `RateLimit-Policy` item: name, quota and window in seconds.
+    var headerValue: String { "\"\(name)\";q=\(limit);w=\(period.components.seconds)" }
+
+    /// The period in words for problem details: `min`, `h`, or seconds.
+    var periodText: String {
+        switch period.components.seconds {
+        case 60: "minute"
+        case 3600: "hour"
+        case 86_400: "day"
+        case let seconds: "\(seconds) s"
+        }
     }
 }

@@ -21,7 +21,9 @@ enum DatasetRoutes {
     ) {
         let manifests = ManifestCache(datasets: datasets)
         let publicRoutes = router.group("/api/v1/datasets")
-        publicRoutes.get { request, _ in
+        let metadata = publicRoutes.group("").add(
+            middleware: ResponseCacheMiddleware(cache: dependencies.cache, scope: .datasets))
+        metadata.get { request, _ in
             let page = try await datasets.listDatasets(
                 .with {
                     $0.page = try pageRequest(request)
@@ -29,11 +31,11 @@ enum DatasetRoutes {
                 })
             return listResponse(page, headers: [.cacheControl: "public, max-age=30"])
         }
-        publicRoutes.get("/latest") { _, _ in
+        metadata.get("/latest") { _, _ in
             let version = try await datasets.getLatestDataset(.with { $0.includeManifest = true })
             return jsonResponse(versionJSON(version), status: .ok, headers: [.cacheControl: "public, max-age=30"])
         }
-        publicRoutes.get("/{version}") { _, context in
+        metadata.get("/{version}") { _, context in
             let name = try context.parameters.require("version")
             let version = try await datasets.getDataset(
                 .with {
@@ -42,22 +44,24 @@ enum DatasetRoutes {
                 })
             return jsonResponse(versionJSON(version), status: .ok, headers: [.cacheControl: "public, max-age=30"])
         }
-        publicRoutes.group("/{version}/key").add(middleware: DeviceSignatureMiddleware(auth: auth))
-            .get { _, context in
-                let machineID = try context.requireDevice().machineID
-                let name = try context.parameters.require("version")
-                let key = try await datasets.getDatasetKey(
-                    .with {
-                        $0.version = name
-                        $0.machineID = machineID
-                    })
-                return jsonResponse(
-                    [
-                        "version": key.version, "algorithm": "HKDF-SHA256/AES-256-GCM", "context": key.context,
-                        "hkdf_salt": key.hkdfSalt.base64EncodedString(), "nonce": key.nonce.base64EncodedString(),
-                        "ciphertext": key.ciphertext.base64EncodedString(), "tag": key.tag.base64EncodedString(),
-                    ], status: .ok, headers: DeviceRoutes.noStore)
-            }
+        publicRoutes.group("/{version}/key").add(
+            middleware: DeviceSignatureMiddleware(auth: auth, dependencies: dependencies)
+        )
+        .get { _, context in
+            let machineID = try context.requireDevice().machineID
+            let name = try context.parameters.require("version")
+            let key = try await datasets.getDatasetKey(
+                .with {
+                    $0.version = name
+                    $0.machineID = machineID
+                })
+            return jsonResponse(
+                [
+                    "version": key.version, "algorithm": "HKDF-SHA256/AES-256-GCM", "context": key.context,
+                    "hkdf_salt": key.hkdfSalt.base64EncodedString(), "nonce": key.nonce.base64EncodedString(),
+                    "ciphertext": key.ciphertext.base64EncodedString(), "tag": key.tag.base64EncodedString(),
+                ], status: .ok, headers: DeviceRoutes.noStore)
+        }
         publicRoutes.get("/{version}/chunks/{index}") { request, context in
             let name = try context.parameters.require("version")
             let manifest = try await manifests.manifest(name)
@@ -67,6 +71,7 @@ enum DatasetRoutes {
                     detail: "Chunk indexes of this version run from 0 to \(manifest.chunks.count - 1).")
             }
             let chunk = manifest.chunks[index]
+            try await chargeDownload(chunk.ciphertextSize, context: context, dependencies: dependencies)
             let etag = "\"\(chunk.ciphertextSha256)\""
             var headers: HTTPFields = [
                 .eTag: etag, .cacheControl: "public, max-age=31536000, immutable",
@@ -103,6 +108,7 @@ enum DatasetRoutes {
             }
             headers[.contentLength] = "\(range.count)"
             if request.method == .head { return Response(status: status, headers: headers) }
+            try await chargeDownload(Int64(range.count), context: context, dependencies: dependencies)
             // One call per chunk the range touches: whatever a transport buffers, at most one chunk is in flight.
             let parts = manifest.chunks.compactMap { chunk -> Range<Int64>? in
                 let start = max(range.lowerBound, chunk.ciphertextOffset)
@@ -136,7 +142,10 @@ enum DatasetRoutes {
                 })
             return listResponse(page, headers: DeviceRoutes.noStore)
         }
-        admin.post { request, _ in
+        // Versions and activation change what the default board is, so writes empty both scopes.
+        let adminWrites = admin.group("").add(
+            middleware: CacheInvalidationMiddleware(cache: dependencies.cache, scopes: [.datasets, .ranking]))
+        adminWrites.post { request, _ in
             let query = request.uri.queryParameters
             guard let version = query["version"].map(String.init) else {
                 throw Problem(
@@ -155,16 +164,29 @@ enum DatasetRoutes {
                 to: datasets, header: header, pieces: request.body.map { Array($0.readableBytesView) })
             return jsonResponse(versionJSON(uploaded), status: .created, headers: DeviceRoutes.noStore)
         }
-        admin.post("/{version}/activate") { _, context in
+        adminWrites.post("/{version}/activate") { _, context in
             let name = try context.parameters.require("version")
             let version = try await datasets.activateDataset(.with { $0.version = name })
             return jsonResponse(versionJSON(version), status: .ok, headers: DeviceRoutes.noStore)
         }
-        admin.post("/{version}/deactivate") { _, context in
+        adminWrites.post("/{version}/deactivate") { _, context in
             let name = try context.parameters.require("version")
             let version = try await datasets.deactivateDataset(.with { $0.version = name })
             return jsonResponse(versionJSON(version), status: .ok, headers: DeviceRoutes.noStore)
         }
+    }
+
+    /// Spends `bytes` of the client address's download budget (chunks are public ciphertext fetched unsigned, so the
+    /// address is who asks); 429 past it.
+    static func chargeDownload(_ bytes: Int64, context: GatewayRequestContext, dependencies: GatewayDependencies)
+        async throws
+    {
+        let policy = dependencies.policies.download
+        let units = (bytes + GatewayPolicies.downloadUnit - 1) / GatewayPolicies.downloadUnit
+        try await dependencies.rateLimiter.enforce(
+            policy, key: "ip:\(context.clientIP)", cost: Int(min(units, Int64(policy.burst))),
+            clock: dependencies.clock,
+            detail: "Your address is over its dataset download budget; try again later.")
     }
 
     static func listResponse(_ page: Leaderboard_Dataset_V1_ListDatasetsResponse, headers: HTTPFields) -> Response {
@@ -257,12 +279,15 @@ struct PieceStream: Sendable {
         _ call: @escaping @Sendable (AsyncThrowingChannel<ByteBuffer, any Error>) async throws -> Void
     ) async throws -> PieceStream {
         let channel = AsyncThrowingChannel<ByteBuffer, any Error>()
+        // The body outlives the request's deadline (which only waits for the first piece): calls run without it.
         let task = Task {
-            do {
-                try await call(channel)
-                channel.finish()
-            } catch {
-                channel.fail(error)
+            await RequestDeadline.lifted {
+                do {
+                    try await call(channel)
+                    channel.finish()
+                } catch {
+                    channel.fail(error)
+                }
             }
         }
         var iterator = channel.makeAsyncIterator()

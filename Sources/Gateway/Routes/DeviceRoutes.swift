@@ -84,7 +84,7 @@ enum DeviceRoutes {
                     headers: noStore)
             }
 
-        devices.group().add(middleware: DeviceSignatureMiddleware(auth: auth))
+        devices.group().add(middleware: DeviceSignatureMiddleware(auth: auth, dependencies: dependencies))
             .get("/status") { _, context in
                 let machineID = try context.requireDevice().machineID
                 let device = try await auth.getDeviceStatus(.with { $0.machineID = machineID })

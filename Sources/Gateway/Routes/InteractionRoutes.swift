@@ -17,12 +17,15 @@ enum InteractionRoutes {
         to router: Router<GatewayRequestContext>, dependencies: GatewayDependencies, auth: AuthClient,
         interactions: InteractionClient
     ) {
-        let signed = DeviceSignatureMiddleware(auth: auth)
+        let signed = DeviceSignatureMiddleware(auth: auth, dependencies: dependencies)
         let writing = ClientRateLimitMiddleware(
             policy: dependencies.policies.comments, rateLimiter: dependencies.rateLimiter, clock: dependencies.clock)
+        let changesCounts = CacheInvalidationMiddleware(cache: dependencies.cache, scopes: [.ranking])
+        let changesComments = CacheInvalidationMiddleware(cache: dependencies.cache, scopes: [.ranking, .comments])
         let benchmarks = router.group("/api/v1/benchmarks")
         for (action, kind) in [("like", Leaderboard_Interaction_V1_ReactionKind.like), ("dislike", .dislike)] {
-            benchmarks.group("/{id}/\(action)").add(middleware: signed).post { _, context in
+            benchmarks.group("/{id}/\(action)").add(middleware: changesCounts).add(middleware: signed).post {
+                _, context in
                 let machineID = try context.requireDevice().machineID
                 let counts = try await interactions.setReaction(
                     .with {
@@ -33,7 +36,7 @@ enum InteractionRoutes {
                 return jsonResponse(countsJSON(counts), status: .ok, headers: DeviceRoutes.noStore)
             }
         }
-        benchmarks.group("/{id}/reaction").add(middleware: signed).delete { _, context in
+        benchmarks.group("/{id}/reaction").add(middleware: changesCounts).add(middleware: signed).delete { _, context in
             let machineID = try context.requireDevice().machineID
             let counts = try await interactions.removeReaction(
                 .with {
@@ -42,7 +45,9 @@ enum InteractionRoutes {
                 })
             return jsonResponse(countsJSON(counts), status: .ok, headers: DeviceRoutes.noStore)
         }
-        benchmarks.get("/{id}/comments") { request, context in
+        benchmarks.group("/{id}/comments").add(
+            middleware: ResponseCacheMiddleware(cache: dependencies.cache, scope: .comments)
+        ).get { request, context in
             let page = try await interactions.listComments(
                 .with {
                     $0.recordID = context.parameters.get("id") ?? ""
@@ -52,11 +57,11 @@ enum InteractionRoutes {
                 [
                     "comments": page.comments.map(commentJSON),
                     "next_cursor": jsonValue(page.page.nextCursor.isEmpty ? nil : page.page.nextCursor),
-                ], status: .ok, headers: [.cacheControl: "public, max-age=5"])
+                ], status: .ok, headers: RankingRoutes.publicCache)
         }
         // Anonymous, or signed by a device (then the comment is the device's and it may delete it).
-        benchmarks.group("/{id}/comments").add(middleware: writing).add(
-            middleware: OptionalSignatureMiddleware(auth: auth)
+        benchmarks.group("/{id}/comments").add(middleware: writing).add(middleware: changesComments).add(
+            middleware: OptionalSignatureMiddleware(signed: signed)
         )
         .post {
             request, context in
@@ -71,7 +76,8 @@ enum InteractionRoutes {
                 })
             return jsonResponse(commentJSON(comment), status: .created, headers: DeviceRoutes.noStore)
         }
-        benchmarks.group("/{id}/comments/{comment}").add(middleware: signed).delete { _, context in
+        benchmarks.group("/{id}/comments/{comment}").add(middleware: changesComments).add(middleware: signed).delete {
+            _, context in
             _ = try await interactions.deleteComment(
                 .with {
                     $0.commentID = context.parameters.get("comment") ?? ""
@@ -79,21 +85,23 @@ enum InteractionRoutes {
                 })
             return Response(status: .noContent, headers: DeviceRoutes.noStore)
         }
-        benchmarks.group("/{id}/flag").add(middleware: writing).add(middleware: OptionalSignatureMiddleware(auth: auth))
-            .post {
-                request, context in
-                var request = request
-                let body = try await JSONBody.read(&request, limit: 4 << 10)
-                let commentID = try body.optionalString("comment_id")
-                let flag = try await interactions.flagContent(
-                    .with {
-                        $0.target = commentID == nil ? .record : .comment
-                        $0.targetID = commentID ?? context.parameters.get("id") ?? ""
-                        $0.reason = try body.string("reason")
-                        $0.caller = caller(context)
-                    })
-                return jsonResponse(flagJSON(flag), status: .created, headers: DeviceRoutes.noStore)
-            }
+        benchmarks.group("/{id}/flag").add(middleware: writing).add(
+            middleware: OptionalSignatureMiddleware(signed: signed)
+        )
+        .post {
+            request, context in
+            var request = request
+            let body = try await JSONBody.read(&request, limit: 4 << 10)
+            let commentID = try body.optionalString("comment_id")
+            let flag = try await interactions.flagContent(
+                .with {
+                    $0.target = commentID == nil ? .record : .comment
+                    $0.targetID = commentID ?? context.parameters.get("id") ?? ""
+                    $0.reason = try body.string("reason")
+                    $0.caller = caller(context)
+                })
+            return jsonResponse(flagJSON(flag), status: .created, headers: DeviceRoutes.noStore)
+        }
 
         let notifications = router.group("/api/v1/notifications").add(middleware: signed)
         notifications.get { request, context in
@@ -133,7 +141,7 @@ enum InteractionRoutes {
             .add(
                 middleware: APIKeyMiddleware(
                     auth: auth, permission: .admin, rateLimiter: dependencies.rateLimiter, clock: dependencies.clock))
-        admin.delete("/comments/{comment}") { _, context in
+        admin.group("/comments/{comment}").add(middleware: changesComments).delete { _, context in
             let comment = try await interactions.deleteComment(
                 .with {
                     $0.commentID = context.parameters.get("comment") ?? ""
@@ -239,7 +247,7 @@ enum InteractionRoutes {
 /// unsigned one through anonymously (a bad signature is still refused, never downgraded to anonymous).
 struct OptionalSignatureMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
-    let auth: AuthClient
+    let signed: DeviceSignatureMiddleware
 
     func handle(
         _ request: Request, context: GatewayRequestContext,
@@ -247,6 +255,6 @@ struct OptionalSignatureMiddleware: RouterMiddleware {
     ) async throws -> Response {
         let headers = request.headers
         guard headers[.deviceID] != nil || headers[.signature] != nil else { return try await next(request, context) }
-        return try await DeviceSignatureMiddleware(auth: auth).handle(request, context: context, next: next)
+        return try await signed.handle(request, context: context, next: next)
     }
 }

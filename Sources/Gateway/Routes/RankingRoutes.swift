@@ -27,7 +27,9 @@ enum RankingRoutes {
         to router: Router<GatewayRequestContext>, dependencies: GatewayDependencies, auth: AuthClient,
         ranking: RankingClient, interactions: InteractionClient
     ) {
-        let signed = DeviceSignatureMiddleware(auth: auth)
+        let signed = DeviceSignatureMiddleware(auth: auth, dependencies: dependencies)
+        let changesBoards = CacheInvalidationMiddleware(cache: dependencies.cache, scopes: [.ranking])
+        let cached = ResponseCacheMiddleware(cache: dependencies.cache, scope: .ranking)
         let benchmarks = router.group("/api/v1/benchmarks")
 
         benchmarks.group("/start").add(middleware: signed).post { request, context in
@@ -59,18 +61,21 @@ enum RankingRoutes {
                 })
             return jsonResponse(sessionJSON(session), status: .ok, headers: DeviceRoutes.noStore)
         }
-        let submitting = DeviceSignatureMiddleware(auth: auth, maximumBodySize: submitBodyLimit)
-        benchmarks.group("/{id}/submit").add(middleware: submitting).post { request, context in
+        let submitting = DeviceSignatureMiddleware(
+            auth: auth, dependencies: dependencies, maximumBodySize: submitBodyLimit)
+        benchmarks.group("/{id}/submit").add(middleware: changesBoards).add(middleware: submitting).post {
+            request, context in
             try await submit(request, context: context, ranking: ranking, session: context.parameters.get("id"))
         }
-        benchmarks.group("").add(middleware: submitting).post { request, context in
+        benchmarks.group("").add(middleware: changesBoards).add(middleware: submitting).post { request, context in
             try await submit(request, context: context, ranking: ranking, session: nil)
         }
 
-        benchmarks.get { request, context in
+        let publicReads = benchmarks.group("").add(middleware: cached)
+        publicReads.get { request, context in
             try await list(request, context: context, ranking: ranking, interactions: interactions, framework: nil)
         }
-        benchmarks.get("/frameworks/{framework}") { request, context in
+        publicReads.get("/frameworks/{framework}") { request, context in
             try await list(
                 request, context: context, ranking: ranking, interactions: interactions,
                 framework: try context.parameters.require("framework"))
@@ -78,7 +83,7 @@ enum RankingRoutes {
         benchmarks.get("/export") { request, _ in
             try await export(request, ranking: ranking)
         }
-        benchmarks.get("/{id}") { _, context in
+        publicReads.get("/{id}") { _, context in
             let record = try await ranking.getRecord(.with { $0.recordID = context.parameters.get("id") ?? "" })
             let counts = await InteractionRoutes.counts(
                 of: [record.recordID], interactions: interactions, context: context)
@@ -86,7 +91,7 @@ enum RankingRoutes {
                 InteractionRoutes.withCounts(recordJSON(record), counts[record.recordID]), status: .ok,
                 headers: publicCache)
         }
-        benchmarks.get("/{id}/similar") { request, context in
+        publicReads.get("/{id}/similar") { request, context in
             let limit = try DatasetRoutes.integer(request.uri.queryParameters["limit"], name: "limit")
             let page = try await ranking.listSimilarRecords(
                 .with {
@@ -95,7 +100,7 @@ enum RankingRoutes {
                 })
             return jsonResponse(["records": page.records.map(recordJSON)], status: .ok, headers: publicCache)
         }
-        benchmarks.group("/{id}/unpublish").add(middleware: signed).post { _, context in
+        benchmarks.group("/{id}/unpublish").add(middleware: changesBoards).add(middleware: signed).post { _, context in
             let machineID = try context.requireDevice().machineID
             let record = try await ranking.unpublishRecord(
                 .with {
@@ -104,7 +109,7 @@ enum RankingRoutes {
                 })
             return jsonResponse(recordJSON(record), status: .ok, headers: DeviceRoutes.noStore)
         }
-        benchmarks.group("/{id}").add(middleware: signed).delete { _, context in
+        benchmarks.group("/{id}").add(middleware: changesBoards).add(middleware: signed).delete { _, context in
             let machineID = try context.requireDevice().machineID
             _ = try await ranking.deleteRecord(
                 .with {
@@ -114,7 +119,7 @@ enum RankingRoutes {
             return Response(status: .noContent, headers: DeviceRoutes.noStore)
         }
 
-        router.get("/api/v1/stats") { request, _ in
+        router.group("/api/v1/stats").add(middleware: cached).get { request, _ in
             let stats = try await ranking.getStats(
                 .with { $0.datasetVersion = request.uri.queryParameters["dataset_version"].map(String.init) ?? "" })
             return jsonResponse(statsJSON(stats), status: .ok, headers: publicCache)
@@ -137,7 +142,7 @@ enum RankingRoutes {
                 ], status: .ok, headers: DeviceRoutes.noStore)
         }
         for (action, approve) in [("approve", true), ("reject", false)] {
-            admin.post("/reviews/{id}/\(action)") { request, context in
+            admin.group("/reviews/{id}/\(action)").add(middleware: changesBoards).post { request, context in
                 var request = request
                 let body = try await JSONBody.read(&request)
                 let review = try await ranking.decideReview(
@@ -149,7 +154,7 @@ enum RankingRoutes {
                 return jsonResponse(reviewJSON(review), status: .ok, headers: DeviceRoutes.noStore)
             }
         }
-        admin.post("/ranking/rebuild") { request, _ in
+        admin.group("/ranking/rebuild").add(middleware: changesBoards).post { request, _ in
             let reply = try await ranking.rebuildRanking(
                 .with { $0.datasetVersion = request.uri.queryParameters["dataset_version"].map(String.init) ?? "" })
             return jsonResponse(
@@ -157,7 +162,8 @@ enum RankingRoutes {
         }
     }
 
-    static let publicCache: HTTPFields = [.cacheControl: "public, max-age=5"]
+    /// Boards change with every accepted submit: clients and proxies may keep them, but must revalidate (ETag → 304).
+    static let publicCache: HTTPFields = [.cacheControl: "public, no-cache"]
 
     // MARK: submit
 

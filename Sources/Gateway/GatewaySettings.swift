@@ -1,0 +1,111 @@
+import Foundation
+public import ServiceKit
+
+/// The gateway target's settings (README "Configuration"; decisions in docs/GATEWAY.md).
+public enum GatewaySettings {
+    public static let registerLimit = Setting(
+        "rate-limit-register", default: "5/min",
+        help: "Device registrations and activations per client address, as N/s, N/min, N/h or N/day.")
+    public static let verifyLimit = Setting(
+        "rate-limit-verify", default: "5/min", help: "Verification requests and email confirmations per client address."
+    )
+    public static let challengeLimit = Setting(
+        "rate-limit-challenge", default: "30/min", help: "Proof-of-work challenges per client address.")
+    public static let commentsLimit = Setting(
+        "rate-limit-comments", default: "10/min", help: "Comments and flags per client address.")
+    public static let signedLimit = Setting(
+        "rate-limit-signed", default: "60/min", help: "Signed API requests per device.")
+    public static let downloadLimit = Setting(
+        "rate-limit-download", default: "16GiB/h",
+        help: "Dataset ciphertext bytes per client address, as <size>[KiB|MiB|GiB]/<period>.")
+    public static let corsOrigins = Setting(
+        "cors-origins",
+        help: "Browser origins allowed to call the API (comma-separated, or * for any). Empty: no CORS headers.")
+    public static let requestTimeout = Setting(
+        "request-timeout-ms", default: "15000",
+        help: "Deadline of one REST request, passed on to the services' gRPC calls (504 when it passes).")
+    public static let cacheSeconds = Setting(
+        "cache-seconds", default: "30", help: "How long public GET responses stay in the shared cache (0 disables).")
+    public static let localCacheMilliseconds = Setting(
+        "cache-local-ms", default: "1000",
+        help: "How long a gateway keeps a public GET response in its own memory before asking the shared cache.")
+
+    public static let all: [Setting] = [
+        registerLimit, verifyLimit, challengeLimit, commentsLimit, signedLimit, downloadLimit, corsOrigins,
+        requestTimeout, cacheSeconds, localCacheMilliseconds,
+    ]
+}
+
+/// Validated gateway settings.
+public struct GatewayConfiguration: Sendable {
+    public var policies = GatewayPolicies()
+    /// Allowed browser origins; `["*"]` allows any, empty sends no CORS headers.
+    public var corsOrigins: [String] = []
+    public var requestTimeout: Duration = .seconds(15)
+    public var sharedCacheTTL: Duration = .seconds(30)
+    public var localCacheTTL: Duration = .seconds(1)
+
+    public init() {}
+
+    public static func read(_ reader: inout ConfigurationReader) -> GatewayConfiguration {
+        var configuration = GatewayConfiguration()
+        func policy(_ setting: Setting, name: String, unit: Int64 = 1) -> RateLimitPolicy? {
+            reader.parse(setting) { text throws(SettingParseError) in
+                try RateLimitPolicy.parse(text, name: name, unit: unit)
+            }
+        }
+        var policies = GatewayPolicies()
+        if let value = policy(GatewaySettings.registerLimit, name: "register") { policies.registration = value }
+        if let value = policy(GatewaySettings.verifyLimit, name: "verify") { policies.verification = value }
+        if let value = policy(GatewaySettings.challengeLimit, name: "challenge") { policies.challenge = value }
+        if let value = policy(GatewaySettings.commentsLimit, name: "comments") { policies.comments = value }
+        if let value = policy(GatewaySettings.signedLimit, name: "signed") { policies.signed = value }
+        if let value = policy(GatewaySettings.downloadLimit, name: "download", unit: GatewayPolicies.downloadUnit) {
+            policies.download = value
+        }
+        configuration.policies = policies
+        configuration.corsOrigins =
+            reader.parse(GatewaySettings.corsOrigins) { text throws(SettingParseError) in
+                let origins = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                    .filter { !$0.isEmpty }
+                for origin in origins where origin != "*" {
+                    guard origin.hasPrefix("http://") || origin.hasPrefix("https://"), !origin.hasSuffix("/") else {
+                        throw SettingParseError(
+                            "\(origin) is not an origin (scheme://host[:port], no path), nor *")
+                    }
+                }
+                return origins
+            } ?? []
+        configuration.requestTimeout = .milliseconds(reader.integer(GatewaySettings.requestTimeout, in: 10...600_000))
+        configuration.sharedCacheTTL = .seconds(reader.integer(GatewaySettings.cacheSeconds, in: 0...86_400))
+        configuration.localCacheTTL = .milliseconds(
+            reader.integer(GatewaySettings.localCacheMilliseconds, in: 0...60_000))
+        return configuration
+    }
+}
+
+extension RateLimitPolicy {
+    /// Parses `N/period` (`5/min`, `100/h`) or, with a `unit` above 1 (bytes per unit), `<size>/period` where size
+    /// may end in KiB, MiB or GiB; the limit is then counted in units.
+    static func parse(_ text: String, name: String, unit: Int64 = 1) throws(SettingParseError) -> RateLimitPolicy {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { throw SettingParseError("expected <amount>/<s|min|h|day>, e.g. 5/min") }
+        let periods: [Substring: Int64] = ["s": 1, "min": 60, "h": 3600, "day": 86_400]
+        guard let seconds = periods[parts[1]] else { throw SettingParseError("the period must be s, min, h or day") }
+        var amount = parts[0]
+        var multiplier: Int64 = 1
+        if unit > 1 {
+            for (suffix, bytes) in [("KiB", Int64(1) << 10), ("MiB", 1 << 20), ("GiB", 1 << 30)]
+            where amount.hasSuffix(suffix) {
+                amount = amount.dropLast(suffix.count)
+                multiplier = bytes
+            }
+        }
+        guard let number = Int64(amount), number > 0, number <= Int64(Int32.max) else {
+            throw SettingParseError("the amount must be a positive whole number")
+        }
+        let units = (number * multiplier + unit - 1) / unit
+        guard units <= Int64(Int32.max) else { throw SettingParseError("the amount is too large") }
+        return RateLimitPolicy(name: name, limit: Int(units), period: .seconds(seconds))
+    }
+}
