@@ -1,12 +1,14 @@
 import GRPCCore
 import GRPCInProcessTransport
+import Logging
 import ServiceKit
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import SwiftProtobuf
+import Synchronization
 import Testing
 
-@Suite("grpc.health.v1")
+@Suite("grpc.health.v1", .timeLimit(.minutes(1)))
 struct HealthTests {
     /// Serves the registry in-process (still serialising every message) and hands a client to `body`.
     func withHealth(
@@ -29,10 +31,12 @@ struct HealthTests {
         let registry = HealthRegistry()
         registry.set(.dataset, .serving)
         let transport = InProcessTransport()
-        let server = GRPCServer(transport: transport.server, services: [HealthRPCService(registry: registry)])
+        let server = GRPCServer(
+            transport: transport.server, services: [HealthRPCService(registry: registry)],
+            interceptors: [CallContextServerInterceptor()])
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }
-            try await withGRPCClient(transport: transport.client, interceptors: [DeadlinePropagationInterceptor()]) {
+            try await withGRPCClient(transport: transport.client, interceptors: [CallContextClientInterceptor()]) {
                 client in
                 let health = Grpc_Health_V1_Health.Client(wrapping: client)
                 let start = ContinuousClock.now
@@ -60,6 +64,40 @@ struct HealthTests {
             }
             server.beginGracefulShutdown()
         }
+    }
+
+    @Test("the caller's request id reaches the serving side's task (and its log lines) through x-request-id")
+    func requestIDPropagation() async throws {
+        let registry = HealthRegistry()
+        let probe = RequestIDProbe()
+        let transport = InProcessTransport()
+        let server = GRPCServer(
+            transport: transport.server, services: [HealthRPCService(registry: registry)],
+            interceptors: [CallContextServerInterceptor(), probe])
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await server.serve() }
+            try await withGRPCClient(transport: transport.client, interceptors: [CallContextClientInterceptor()]) {
+                client in
+                let health = Grpc_Health_V1_Health.Client(wrapping: client)
+                _ = try await RequestID.$current.withValue("req-42") {
+                    try await health.check(.with { $0.service = "" })
+                }
+                _ = try await health.check(.with { $0.service = "" })
+                // A hostile id is replaced, never logged as sent.
+                _ = try await RequestID.$current.withValue("bad id\n") {
+                    try await health.check(.with { $0.service = "" })
+                }
+            }
+            server.beginGracefulShutdown()
+        }
+        let seen = probe.seen
+        #expect(seen.count == 3)
+        #expect(seen.first == "req-42")
+        #expect(seen.dropFirst().first == Optional<String>.none)
+        #expect(seen.last??.count == 32)
+        let lines = RequestID.$current.withValue("req-7") { RequestID.metadataProvider.get() }
+        #expect(lines["request_id"] == "req-7")
+        #expect(RequestID.metadataProvider.get().isEmpty)
     }
 
     @Test("Check answers per service and for the whole process; unknown services are NOT_FOUND")
@@ -100,5 +138,20 @@ struct HealthTests {
                 }
             }
         }
+    }
+}
+
+/// Records the request id each served call runs under.
+final class RequestIDProbe: ServerInterceptor, Sendable {
+    private let recorded = Mutex<[String?]>([])
+    var seen: [String?] { recorded.withLock { $0 } }
+
+    func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>,
+        context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        recorded.withLock { $0.append(RequestID.current) }
+        return try await next(request, context)
     }
 }

@@ -22,7 +22,8 @@ public struct RequestIDMiddleware: RouterMiddleware {
         var context = context
         context.requestID = RequestID.accept(request.headers[.requestID])
         context.logger[metadataKey: "request_id"] = "\(context.requestID)"
-        var response = try await next(request, context)
+        // Also as a task-local: gRPC calls carry it on, and service-side log lines show it.
+        var response = try await RequestID.$current.withValue(context.requestID) { try await next(request, context) }
         response.headers[.requestID] = context.requestID
         return response
     }

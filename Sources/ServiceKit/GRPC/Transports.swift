@@ -56,7 +56,8 @@ public enum GRPCTransports {
                 transportSecurity: serverSecurity(tls),
                 config: .defaults { $0.rpc.maxRequestPayloadSize = 8 * 1024 * 1024 }
             ),
-            services: services
+            services: services,
+            interceptors: [CallContextServerInterceptor()]
         )
     }
 
@@ -69,7 +70,7 @@ public enum GRPCTransports {
                 transportSecurity: clientSecurity(tls),
                 config: .defaults { $0.http2.maxFrameSize = 1 << 20 }
             ),
-            interceptors: [DeadlinePropagationInterceptor()]
+            interceptors: [CallContextClientInterceptor()]
         )
     }
 }

@@ -47,7 +47,7 @@ public struct ServiceHost {
         try await withStorage(for: targets, definitions: definitions, applyMigrations: true) { databases in
             let shared = try await makeSharedState()
             let inProcess = InProcessTransport()
-            let localClient = GRPCClient(transport: inProcess.client, interceptors: [DeadlinePropagationInterceptor()])
+            let localClient = GRPCClient(transport: inProcess.client, interceptors: [CallContextClientInterceptor()])
             var channels: [Target: ServiceChannel] = [:]
             var remoteClients: [GRPCClient<HTTP2ClientTransport.Posix>] = []
             for target in targets { channels[target] = .inProcess(localClient) }
@@ -93,7 +93,11 @@ public struct ServiceHost {
             var services: [any Service] = shared.services
             services += remoteClients.map { GRPCClientService($0) } as [any Service]
             services.append(GRPCClientService(localClient))
-            services.append(GRPCServerService(GRPCServer(transport: inProcess.server, services: rpcServices)))
+            services.append(
+                GRPCServerService(
+                    GRPCServer(
+                        transport: inProcess.server, services: rpcServices,
+                        interceptors: [CallContextServerInterceptor()])))
             if !serviceTargets.isEmpty {
                 let server = GRPCTransports.makeHTTP2Server(
                     address: configuration.grpcAddress, tls: configuration.grpcTLS, services: rpcServices)

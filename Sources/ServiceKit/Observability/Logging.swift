@@ -9,9 +9,9 @@ public enum LoggingSetup {
             var handler: any LogHandler
             switch format {
             case .text:
-                handler = StreamLogHandler.standardError(label: label)
+                handler = StreamLogHandler.standardError(label: label, metadataProvider: RequestID.metadataProvider)
             case .json:
-                handler = JSONLogHandler(label: label)
+                handler = JSONLogHandler(label: label, metadataProvider: RequestID.metadataProvider)
             }
             handler.logLevel = level
             return handler
@@ -23,10 +23,12 @@ public enum LoggingSetup {
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
+    public var metadataProvider: Logger.MetadataProvider?
     public let label: String
 
-    public init(label: String) {
+    public init(label: String, metadataProvider: Logger.MetadataProvider? = nil) {
         self.label = label
+        self.metadataProvider = metadataProvider
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -41,7 +43,8 @@ public struct JSONLogHandler: LogHandler {
             "logger": label,
             "msg": event.message.description,
         ]
-        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        let merged = metadata.merging(metadataProvider?.get() ?? [:]) { _, new in new }
+            .merging(event.metadata ?? [:]) { _, new in new }
         for (key, value) in merged { object[key] = Self.jsonValue(value) }
         guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
         data.append(0x0A)
@@ -74,7 +77,21 @@ public func announce(_ line: String) {
 }
 
 /// Request ids: taken from `X-Request-ID` when the client sends a sane one, otherwise generated.
+///
+/// The id of the request being worked on is a task-local: the gateway sets it per request, gRPC calls carry it as
+/// `x-request-id` (``CallContextClientInterceptor`` / ``CallContextServerInterceptor``), and every log line written
+/// meanwhile, in any process, gets `request_id` from ``metadataProvider``.
 public enum RequestID {
+    @TaskLocal public static var current: String?
+
+    /// The gRPC metadata key carrying the id between processes.
+    public static let metadataKey = "x-request-id"
+
+    /// Adds `request_id` to log lines written while a request's work runs.
+    public static let metadataProvider = Logger.MetadataProvider {
+        current.map { ["request_id": .string($0)] } ?? [:]
+    }
+
     /// 16 random bytes as 32 lowercase hex characters.
     public static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
