@@ -71,7 +71,6 @@ enum DatasetRoutes {
                     detail: "Chunk indexes of this version run from 0 to \(manifest.chunks.count - 1).")
             }
             let chunk = manifest.chunks[index]
-            try await chargeDownload(chunk.ciphertextSize, context: context, dependencies: dependencies)
             let etag = "\"\(chunk.ciphertextSha256)\""
             var headers: HTTPFields = [
                 .eTag: etag, .cacheControl: "public, max-age=31536000, immutable",
@@ -80,6 +79,8 @@ enum DatasetRoutes {
             if let match = request.headers[.ifNoneMatch], match == etag || match == "*" {
                 return Response(status: .notModified, headers: headers)
             }
+            // A revalidation (304) sends no bytes, so only a sent chunk is charged.
+            try await chargeDownload(chunk.ciphertextSize, context: context, dependencies: dependencies)
             headers[.contentLength] = "\(chunk.ciphertextSize)"
             let pieces = try await PieceStream.start { channel in
                 try await datasets.readChunk(
