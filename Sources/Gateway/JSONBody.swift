@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import LeaderboardAPI
 import SwiftProtobuf
 
 /// Any JSON value, decoded without Foundation's `NSNumber` ambiguity between booleans and numbers.
@@ -215,3 +216,8 @@ extension Google_Protobuf_Timestamp {
 
 /// A JSON `null` for absent optional values in responses.
 func jsonValue(_ value: String?) -> Any { value ?? NSNull() }
+
+extension Leaderboard_Common_V1_PageResponse {
+    /// `next_cursor` of a listing: the cursor, or null on the last page.
+    var nextCursorJSON: Any { jsonValue(nextCursor.isEmpty ? nil : nextCursor) }
+}

@@ -55,7 +55,7 @@ enum APIKeyRoutes {
             return jsonResponse(
                 [
                     "keys": page.keys.map(keyJSON),
-                    "next_cursor": jsonValue(page.page.nextCursor.isEmpty ? nil : page.page.nextCursor),
+                    "next_cursor": page.page.nextCursorJSON,
                 ], status: .ok, headers: DeviceRoutes.noStore)
         }
 

@@ -194,7 +194,7 @@ enum DatasetRoutes {
         jsonResponse(
             [
                 "versions": page.versions.map { versionJSON($0) },
-                "next_cursor": jsonValue(page.page.nextCursor.isEmpty ? nil : page.page.nextCursor),
+                "next_cursor": page.page.nextCursorJSON,
             ], status: .ok, headers: headers)
     }
 

@@ -56,7 +56,7 @@ enum InteractionRoutes {
             return jsonResponse(
                 [
                     "comments": page.comments.map(commentJSON),
-                    "next_cursor": jsonValue(page.page.nextCursor.isEmpty ? nil : page.page.nextCursor),
+                    "next_cursor": page.page.nextCursorJSON,
                 ], status: .ok, headers: RankingRoutes.publicCache)
         }
         // Anonymous, or signed by a device (then the comment is the device's and it may delete it).
@@ -158,7 +158,7 @@ enum InteractionRoutes {
             return jsonResponse(
                 [
                     "flags": page.flags.map(flagJSON),
-                    "next_cursor": jsonValue(page.page.nextCursor.isEmpty ? nil : page.page.nextCursor),
+                    "next_cursor": page.page.nextCursorJSON,
                 ], status: .ok, headers: DeviceRoutes.noStore)
         }
     }

@@ -138,7 +138,7 @@ enum RankingRoutes {
             return jsonResponse(
                 [
                     "reviews": page.reviews.map(reviewJSON),
-                    "next_cursor": jsonValue(page.page.nextCursor.isEmpty ? nil : page.page.nextCursor),
+                    "next_cursor": page.page.nextCursorJSON,
                 ], status: .ok, headers: DeviceRoutes.noStore)
         }
         for (action, approve) in [("approve", true), ("reject", false)] {
@@ -242,7 +242,7 @@ enum RankingRoutes {
             [
                 "records": page.records.map { InteractionRoutes.withCounts(recordJSON($0), counts[$0.recordID]) },
                 "total": Int(page.total),
-                "next_cursor": jsonValue(page.page.nextCursor.isEmpty ? nil : page.page.nextCursor),
+                "next_cursor": page.page.nextCursorJSON,
             ], status: .ok, headers: publicCache)
     }
 
