@@ -40,27 +40,46 @@ struct DeviceSignatureMiddleware: RouterMiddleware {
         context: GatewayRequestContext,
         next: (Request, GatewayRequestContext) async throws -> Response
     ) async throws -> Response {
-        let headers = request.headers
-        guard let deviceID = headers[.deviceID], let time = headers[.requestTime], let nonce = headers[.nonce],
-            let signature = headers[.signature]
-        else {
-            throw Problem(
-                .unauthorized, code: "missing_signature",
-                detail: "This route needs a signed request: X-Device-ID, X-Request-Time, X-Nonce and X-Signature.")
-        }
-        let version: Leaderboard_Auth_V1_SignatureVersion
-        switch headers[.signatureVersion] {
-        case nil, "1": version = .v1
-        case "2": version = .v2
-        default:
-            throw Problem(
-                .badRequest, code: "unsupported_signature_version", detail: "X-Signature-Version must be 1 or 2.")
-        }
         var request = request
-        let body = try await collectBody(&request, limit: maximumBodySize)
-        let target = request.head.path ?? "/"
-        let (path, query) = splitTarget(target)
-        let verification = Leaderboard_Auth_V1_VerifySignatureRequest.with {
+        let limit = maximumBodySize
+        let machineID = try await verifyDeviceSignature(
+            request, auth: auth,
+            missing: "This route needs a signed request: X-Device-ID, X-Request-Time, X-Nonce and X-Signature."
+        ) { try await collectBody(&request, limit: limit) }
+        try await rateLimiter.enforce(
+            policy, key: "device:\(machineID)", clock: clock,
+            detail: "This device is over its limit of \(policy.limit) signed requests per \(policy.periodText).")
+        var context = context
+        context.device = AuthenticatedDevice(machineID: machineID)
+        context.logger[metadataKey: "machine_id"] = "\(machineID)"
+        return try await next(request, context)
+    }
+}
+
+/// Has AuthService verify the signature headers of `request` over its body (v1 or v2, docs/SIGNING.md) and consume
+/// the nonce; returns the verified device's machine id. Missing headers are a 401 saying `missing`; the body is read
+/// (by `body`) only once the headers are complete.
+func verifyDeviceSignature(
+    _ request: Request, auth: AuthClient, missing: String, body readBody: () async throws -> ByteBuffer
+) async throws -> String {
+    let headers = request.headers
+    guard let deviceID = headers[.deviceID], let time = headers[.requestTime], let nonce = headers[.nonce],
+        let signature = headers[.signature]
+    else {
+        throw Problem(.unauthorized, code: "missing_signature", detail: missing)
+    }
+    let version: Leaderboard_Auth_V1_SignatureVersion
+    switch headers[.signatureVersion] {
+    case nil, "1": version = .v1
+    case "2": version = .v2
+    default:
+        throw Problem(
+            .badRequest, code: "unsupported_signature_version", detail: "X-Signature-Version must be 1 or 2.")
+    }
+    let body = try await readBody()
+    let (path, query) = splitTarget(request.head.path ?? "/")
+    let response = try await auth.verifySignature(
+        .with {
             $0.version = version
             $0.machineID = deviceID
             $0.requestTime = time
@@ -74,16 +93,8 @@ struct DeviceSignatureMiddleware: RouterMiddleware {
             } else {
                 $0.bodySha256 = Data(SHA256.hash(data: body.readableBytesView))
             }
-        }
-        let response = try await auth.verifySignature(verification)
-        try await rateLimiter.enforce(
-            policy, key: "device:\(response.device.machineID)", clock: clock,
-            detail: "This device is over its limit of \(policy.limit) signed requests per \(policy.periodText).")
-        var context = context
-        context.device = AuthenticatedDevice(machineID: response.device.machineID)
-        context.logger[metadataKey: "machine_id"] = "\(response.device.machineID)"
-        return try await next(request, context)
-    }
+        })
+    return response.device.machineID
 }
 
 /// Splits a request target into its path and query exactly as sent (no decoding), the query without its `?`.

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import GRPCCore
 import HTTPTypes
@@ -242,27 +241,9 @@ enum WebSocketSessions {
     /// The device of a signed upgrade request (headers as docs/SIGNING.md, over method, path, query and an empty
     /// body), its nonce consumed like any signed request's.
     static func verifyUpgrade(_ request: Request, auth: AuthClient) async throws -> String {
-        let headers = request.headers
-        guard let deviceID = headers[.deviceID], let time = headers[.requestTime], let nonce = headers[.nonce],
-            let signature = headers[.signature]
-        else {
-            throw Problem(.unauthorized, code: "missing_signature", detail: "The upgrade request must be signed.")
+        try await verifyDeviceSignature(request, auth: auth, missing: "The upgrade request must be signed.") {
+            ByteBuffer()
         }
-        let (path, query) = splitTarget(request.head.path ?? "/")
-        let version: Leaderboard_Auth_V1_SignatureVersion = headers[.signatureVersion] == "2" ? .v2 : .v1
-        let response = try await auth.verifySignature(
-            .with {
-                $0.version = version
-                $0.machineID = deviceID
-                $0.requestTime = time
-                $0.nonce = nonce
-                $0.signature = signature
-                $0.method = request.method.rawValue
-                $0.path = path
-                $0.query = query
-                if version == .v2 { $0.bodySha256 = Data(SHA256.hash(data: [UInt8]())) } else { $0.body = Data() }
-            })
-        return response.device.machineID
     }
 }
 
