@@ -26,7 +26,7 @@ struct CachedResponse: Sendable, Codable {
 
     /// Weak, because gzip changes the bytes on the wire but not the representation.
     static func etag(of body: [UInt8]) -> String {
-        "W/\"" + SHA256.hash(data: body).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
+        "W/\"" + SHA256.hash(data: body).prefix(16).hexEncoded + "\""
     }
 }
 

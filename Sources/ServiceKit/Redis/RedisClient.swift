@@ -157,6 +157,6 @@ public struct RedisScript: Sendable {
 
     public init(_ source: String) {
         self.source = source
-        sha1 = Insecure.SHA1.hash(data: Array(source.utf8)).map { String(format: "%02x", $0) }.joined()
+        sha1 = Insecure.SHA1.hash(data: Array(source.utf8)).hexEncoded
     }
 }

@@ -21,7 +21,7 @@ public struct Migration: Sendable {
     /// Recorded when applied; a later run that finds different SQL under the same version refuses to start.
     func checksum(postgres usePostgres: Bool) -> String {
         let text = (usePostgres ? postgres : sqlite).joined(separator: "\n;\n")
-        return SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        return SHA256.hash(data: Array(text.utf8)).hexEncoded
     }
 }
 
