@@ -126,6 +126,11 @@ struct GatewayHardeningTests {
         #expect(!filledHit && filled?.body == Array("v1".utf8))
         let (served, servedHit) = try await second.response(scope: .ranking, key: "/b") { Self.cached("unexpected") }
         #expect(servedHit && served?.body == Array("v1".utf8))
+        #expect(served == filled)
+        // Bodies are stored as they are, blank lines included.
+        let multiline = Self.cached("{\n\n\"a\": 1\n}\n")
+        #expect(CachedResponse(stored: multiline.stored) == multiline)
+        #expect(CachedResponse(stored: Array("no header".utf8)) == nil)
         await first.invalidate([.ranking])
         let (refreshed, refreshedHit) = try await second.response(scope: .ranking, key: "/b") { Self.cached("v2") }
         #expect(!refreshedHit && refreshed?.body == Array("v2".utf8))

@@ -18,11 +18,36 @@ public enum CacheScope: String, Sendable, CaseIterable {
 }
 
 /// One cached response: a 200 with its body and the headers that describe it.
-struct CachedResponse: Sendable, Codable {
+struct CachedResponse: Sendable, Equatable {
     var contentType: String
     var cacheControl: String
     var etag: String
     var body: [UInt8]
+
+    /// The three header values as one line each, a blank line, then the body as it is — no re-encoding of the
+    /// body (a JSON array of byte values would be several times its size).
+    var stored: [UInt8] {
+        Array("\(contentType)\n\(cacheControl)\n\(etag)\n\n".utf8) + body
+    }
+
+    init(contentType: String, cacheControl: String, etag: String, body: [UInt8]) {
+        self.contentType = contentType
+        self.cacheControl = cacheControl
+        self.etag = etag
+        self.body = body
+    }
+
+    /// Reads ``stored``; nil when the bytes are not in that form.
+    init?(stored bytes: [UInt8]) {
+        var lines: [String] = []
+        var start = 0
+        while lines.count < 4, let end = bytes[start...].firstIndex(of: 0x0A) {
+            lines.append(String(decoding: bytes[start..<end], as: UTF8.self))
+            start = end + 1
+        }
+        guard lines.count == 4, lines[3].isEmpty else { return nil }
+        self.init(contentType: lines[0], cacheControl: lines[1], etag: lines[2], body: Array(bytes[start...]))
+    }
 
     /// Weak, because gzip changes the bytes on the wire but not the representation.
     static func etag(of body: [UInt8]) -> String {
@@ -189,7 +214,7 @@ public final class ResponseCache: Sendable {
     private func readShared(_ key: String) async -> CachedResponse? {
         do {
             guard let bytes = try await shared?.get(key) else { return nil }
-            return try JSONDecoder().decode(CachedResponse.self, from: Data(bytes))
+            return CachedResponse(stored: bytes)
         } catch {
             logger.warning("shared response cache read failed", metadata: ["error": "\(error)"])
             return nil
@@ -198,7 +223,7 @@ public final class ResponseCache: Sendable {
 
     private func writeShared(_ key: String, _ response: CachedResponse) async {
         do {
-            try await shared?.set(key, value: Array(try JSONEncoder().encode(response)), ttl: sharedTTL)
+            try await shared?.set(key, value: response.stored, ttl: sharedTTL)
         } catch {
             logger.warning("shared response cache write failed", metadata: ["error": "\(error)"])
         }
