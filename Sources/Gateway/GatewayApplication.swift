@@ -81,6 +81,11 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
         DeviceRoutes.add(to: router, dependencies: dependencies, auth: services.auth)
         APIKeyRoutes.add(to: router, dependencies: dependencies, auth: services.auth)
         VerifyPages.add(to: router, dependencies: dependencies, auth: services.auth)
+        router.get("/openapi.json") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "public, max-age=300"],
+                body: .init(byteBuffer: OpenAPIDocument.bytes))
+        }
         DatasetRoutes.add(to: router, dependencies: dependencies, auth: services.auth, datasets: services.datasets)
         RankingRoutes.add(
             to: router, dependencies: dependencies, auth: services.auth, ranking: services.ranking,
