@@ -1,7 +1,7 @@
 import Foundation
-import ServiceKit
 import Hummingbird
 import HummingbirdTesting
+import ServiceKit
 import Synchronization
 import TestSupport
 import Testing
@@ -29,7 +29,9 @@ struct OpenAPITests {
             #expect(routes.count > 50)
             #expect(routes.subtracting(described).sorted() == [], "routes the document misses")
             #expect(described.subtracting(routes).sorted() == [], "operations no route serves")
-            let ids = paths.values.flatMap { $0.values.compactMap { ($0 as? [String: Any])?["operationId"] as? String } }
+            let ids = paths.values.flatMap {
+                $0.values.compactMap { ($0 as? [String: Any])?["operationId"] as? String }
+            }
             #expect(Set(ids).count == ids.count)
         }
     }
@@ -60,7 +62,8 @@ struct OpenAPITests {
                 url: "http://127.0.0.1:\(port)/openapi.json",
                 arguments: [
                     "--header", "Authorization:\(admin[.authorization] ?? "")",
-                    "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+                    "--checks",
+                    "not_a_server_error,status_code_conformance,content_type_conformance,"
                         + "response_schema_conformance",
                     "--max-examples", "30", "--workers", "1", "--request-timeout", "20",
                     "--report", "junit", "--report-junit-path", report.appendingPathComponent("junit.xml").path,
@@ -84,7 +87,9 @@ enum Schemathesis {
 
         /// The closing summary (everything from its heading on).
         var summary: String {
-            guard let start = output.range(of: "SUMMARY", options: .backwards) else { return String(output.suffix(2000)) }
+            guard let start = output.range(of: "SUMMARY", options: .backwards) else {
+                return String(output.suffix(2000))
+            }
             return String(output[start.lowerBound...])
         }
 

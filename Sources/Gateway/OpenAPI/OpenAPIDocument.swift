@@ -25,11 +25,11 @@ enum OpenAPIDocument {
                 "title": "LLM Inference Leaderboard",
                 "version": "1",
                 "description": """
-                    The public REST API of the leaderboard gateway. Errors are RFC 9457 problem+json with a stable \
-                    `code`. Signed routes carry the device signature headers of docs/SIGNING.md; operator routes \
-                    take `Authorization: Bearer <api key>`. The WebSocket endpoints `/api/v1/ws/leaderboard` and \
-                    `/api/v1/ws/notifications` are described in docs/GATEWAY.md.
-                    """,
+                The public REST API of the leaderboard gateway. Errors are RFC 9457 problem+json with a stable \
+                `code`. Signed routes carry the device signature headers of docs/SIGNING.md; operator routes \
+                take `Authorization: Bearer <api key>`. The WebSocket endpoints `/api/v1/ws/leaderboard` and \
+                `/api/v1/ws/notifications` are described in docs/GATEWAY.md.
+                """,
             ],
             "paths": paths,
             "tags": ["devices", "datasets", "benchmarks", "interactions", "admin", "operations"].map { ["name": $0] },
@@ -109,7 +109,9 @@ enum OpenAPIDocument {
                 "active": Schema.boolean, "created_at": timeOrNull, "activated_at": timeOrNull,
                 "min_duration_seconds": Schema.integer, "manifest": Schema.ref("Manifest"),
             ],
-            required: ["version", "name", "description", "active", "created_at", "activated_at", "min_duration_seconds"]
+            required: [
+                "version", "name", "description", "active", "created_at", "activated_at", "min_duration_seconds",
+            ]
         ),
         "DatasetPage": Schema.complete([
             "versions": Schema.array(Schema.ref("DatasetVersion")), "next_cursor": cursor,
@@ -304,7 +306,8 @@ enum OpenAPIDocument {
             access: .device, responses: [json("200", "The device.", "Device")], errors: ["400"]),
         Operation(
             method: "POST", path: "/api/v1/devices/rotate", summary: "Rotate the device secret", tag: "devices",
-            access: .device, responses: [json("200", "The new secret; the old one works a while longer.", "DeviceSecret")],
+            access: .device,
+            responses: [json("200", "The new secret; the old one works a while longer.", "DeviceSecret")],
             errors: ["400"]),
     ]
 
@@ -424,7 +427,10 @@ enum OpenAPIDocument {
             tag: "benchmarks",
             parameters: [recordID, Operation.query("limit", Schema.integer(minimum: 0), "How many.")],
             responses: [
-                ("200", "Similar records.", "application/json", Schema.complete(["records": Schema.array(Schema.ref("Record"))])),
+                (
+                    "200", "Similar records.", "application/json",
+                    Schema.complete(["records": Schema.array(Schema.ref("Record"))])
+                ),
                 notModified,
             ], errors: ["400", "404"]),
         Operation(
@@ -510,7 +516,8 @@ enum OpenAPIDocument {
             method: "GET", path: "/api/v1/admin/keys", summary: "API keys", tag: "admin", access: .admin,
             parameters: [
                 Operation.limit, Operation.cursor,
-                Operation.query("include_revoked", Schema.string(["true", "false", "1", "0"]), "Include revoked keys."),
+                Operation.query(
+                    "include_revoked", Schema.string(["true", "false", "1", "0"]), "Include revoked keys."),
             ],
             responses: [json("200", "A page of keys.", "APIKeyPage")], errors: ["400"]),
         Operation(
@@ -571,8 +578,10 @@ enum OpenAPIDocument {
             access: .admin,
             parameters: [Operation.query("dataset_version", Schema.string, "Only this version.")],
             responses: [
-                ("200", "How many records were indexed.", "application/json",
-                 Schema.complete(["records_indexed": Schema.integer]))
+                (
+                    "200", "How many records were indexed.", "application/json",
+                    Schema.complete(["records_indexed": Schema.integer])
+                )
             ], errors: ["400", "404"]),
         Operation(
             method: "DELETE", path: "/api/v1/admin/comments/{comment}", summary: "Remove any comment", tag: "admin",
@@ -588,7 +597,10 @@ enum OpenAPIDocument {
             responses: [json("200", "A page of flags.", "FlagPage")], errors: ["400"]),
     ]
 
-    static let html = (status: "200", description: "An HTML page.", media: String?.some("text/html"), schema: Schema.Value?.some(Schema.string))
+    static let html = (
+        status: "200", description: "An HTML page.", media: String?.some("text/html"),
+        schema: Schema.Value?.some(Schema.string)
+    )
 
     static let operationsRoutes: [Operation] = [
         Operation(
