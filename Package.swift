@@ -104,7 +104,11 @@ let package = Package(
         ),
         .target(
             name: "LeaderboardClient",
-            dependencies: [crypto],
+            dependencies: [
+                crypto, logging, .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: strictSettings
         ),
         .executableTarget(

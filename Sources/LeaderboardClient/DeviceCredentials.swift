@@ -51,7 +51,7 @@ public struct LeaderboardClientError: Error, CustomStringConvertible, Sendable {
             detail: object?["detail"] as? String ?? HTTPURLResponse.localizedString(forStatusCode: status))
     }
 
-    static func local(_ code: String, _ detail: String) -> LeaderboardClientError {
+    public static func local(_ code: String, _ detail: String) -> LeaderboardClientError {
         LeaderboardClientError(status: 0, code: code, detail: detail)
     }
 }

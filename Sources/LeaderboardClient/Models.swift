@@ -1,0 +1,305 @@
+public import Foundation
+
+// What the REST API answers, as the SDK hands it out (formats: /openapi.json). Keys are snake_case on the wire;
+// the decoder converts them, and identifiers keep Swift's `ID` spelling through their coding keys.
+
+public struct Registration: Decodable, Sendable {
+    public let machineID: String
+    public let registrationCode: String
+    public let expiresAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case machineID = "machineId", registrationCode, expiresAt
+    }
+}
+
+public struct Challenge: Decodable, Sendable {
+    public let challengeID: String
+    public let challenge: String
+    public let difficultyBits: Int
+    public let algorithm: String
+
+    enum CodingKeys: String, CodingKey {
+        case challengeID = "challengeId", challenge, difficultyBits, algorithm
+    }
+}
+
+public struct Verification: Decodable, Sendable {
+    public let machineID: String
+    public let state: String
+    public let linkExpiresAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case machineID = "machineId", state, linkExpiresAt
+    }
+}
+
+struct DeviceSecret: Decodable {
+    let machineId: String
+    let secret: String
+}
+
+public struct DeviceStatus: Decodable, Sendable {
+    public let machineID: String
+    public let state: String
+    public let registeredAt: String?
+    public let verifiedAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case machineID = "machineId", state, registeredAt, verifiedAt
+    }
+}
+
+public struct DatasetInfo: Decodable, Sendable {
+    public struct Manifest: Decodable, Sendable {
+        public let plaintextSize: Int64
+        public let ciphertextSize: Int64
+        public let plaintextSha256: String
+    }
+
+    public let version: String
+    public let name: String
+    public let active: Bool
+    public let minDurationSeconds: Int
+    public let manifest: Manifest?
+}
+
+/// What `POST /api/v1/benchmarks/start` takes.
+public struct SessionStart: Sendable {
+    public var datasetVersion: String
+    /// The dataset's plaintext SHA-256 (hex), proving the client has it.
+    public var datasetChecksum: String
+    public var framework: String
+    public var modelName: String
+    /// Billions of parameters.
+    public var modelParams: Double
+    public var gpuName: String
+    public var gpuCount: Int = 1
+    public var gpuMemoryGB: Double = 0
+    public var concurrentCount: Int
+    public var displayName: String = ""
+
+    public init(
+        datasetVersion: String, datasetChecksum: String, framework: String, modelName: String, modelParams: Double,
+        gpuName: String, concurrentCount: Int
+    ) {
+        self.datasetVersion = datasetVersion
+        self.datasetChecksum = datasetChecksum
+        self.framework = framework
+        self.modelName = modelName
+        self.modelParams = modelParams
+        self.gpuName = gpuName
+        self.concurrentCount = concurrentCount
+    }
+
+    var json: [String: Any] {
+        [
+            "dataset_version": datasetVersion, "dataset_checksum": datasetChecksum, "framework": framework,
+            "model_name": modelName, "model_params": modelParams,
+            "gpu_config": ["name": gpuName, "count": gpuCount, "memory_gb": gpuMemoryGB] as [String: Any],
+            "concurrent_count": concurrentCount, "display_name": displayName,
+        ]
+    }
+}
+
+public struct Session: Decodable, Sendable {
+    public let sessionID: String
+    public let state: String
+    public let datasetVersion: String
+    public let metricsIntervalSeconds: Int
+    public let metricSamples: Int
+    public let recordID: String?
+
+    enum CodingKeys: String, CodingKey {
+        case sessionID = "sessionId", state, datasetVersion, metricsIntervalSeconds, metricSamples
+        case recordID = "recordId"
+    }
+}
+
+/// One periodic report during a session: system load and the test's progress.
+public struct MetricSample: Sendable {
+    public var cpuUsage: Double
+    public var memoryUsage: Double
+    public var gpuUsage: Double
+    public var tps: Double
+    public var latency: Double
+    public var concurrentCount: Int
+    public var completedRequests: Int = 0
+    public var totalTokens: Int = 0
+    public var at: Date? = nil
+
+    public init(
+        cpuUsage: Double, memoryUsage: Double, gpuUsage: Double, tps: Double, latency: Double, concurrentCount: Int
+    ) {
+        self.cpuUsage = cpuUsage
+        self.memoryUsage = memoryUsage
+        self.gpuUsage = gpuUsage
+        self.tps = tps
+        self.latency = latency
+        self.concurrentCount = concurrentCount
+    }
+
+    var json: [String: Any] {
+        var json: [String: Any] = [
+            "system": ["cpu_usage": cpuUsage, "memory_usage": memoryUsage, "gpu_usage": gpuUsage],
+            "test": [
+                "tps": tps, "latency": latency, "concurrent_count": concurrentCount,
+                "completed_requests": completedRequests, "total_tokens": totalTokens,
+            ] as [String: Any],
+        ]
+        if let at { json["at"] = at.formatted(.iso8601) }
+        return json
+    }
+}
+
+struct SampleCount: Decodable {
+    let metricSamples: Int
+}
+
+/// A run's final results, as submitted.
+public struct BenchmarkResults: Sendable {
+    public var tps: Double
+    public var avgLatency: Double
+    public var p50Latency: Double
+    public var p95Latency: Double
+    public var p99Latency: Double
+    public var concurrentCount: Int
+    public var totalRequests: Int
+    public var successfulRequests: Int
+    public var failedRequests: Int = 0
+    public var totalTokens: Int = 0
+    /// Seconds.
+    public var duration: Double
+
+    public init(
+        tps: Double, avgLatency: Double, p50Latency: Double, p95Latency: Double, p99Latency: Double,
+        concurrentCount: Int, totalRequests: Int, successfulRequests: Int, duration: Double
+    ) {
+        self.tps = tps
+        self.avgLatency = avgLatency
+        self.p50Latency = p50Latency
+        self.p95Latency = p95Latency
+        self.p99Latency = p99Latency
+        self.concurrentCount = concurrentCount
+        self.totalRequests = totalRequests
+        self.successfulRequests = successfulRequests
+        self.duration = duration
+    }
+
+    var json: [String: Any] {
+        [
+            "tps": tps, "avg_latency": avgLatency, "p50_latency": p50Latency, "p95_latency": p95Latency,
+            "p99_latency": p99Latency, "concurrent_count": concurrentCount, "total_requests": totalRequests,
+            "successful_requests": successfulRequests, "failed_requests": failedRequests, "total_tokens": totalTokens,
+            "duration": duration,
+        ]
+    }
+}
+
+public struct Reason: Decodable, Sendable {
+    public let code: String
+    public let detail: String
+}
+
+public struct SubmissionOutcome: Decodable, Sendable {
+    public let sessionID: String
+    /// `accepted` or `held_for_review`.
+    public let state: String
+    public let recordID: String?
+    public let score: Double
+    public let rank: Int
+    public let isNewBest: Bool
+    public let reasons: [Reason]
+
+    enum CodingKeys: String, CodingKey {
+        case sessionID = "sessionId", state, recordID = "recordId", score, rank, isNewBest, reasons
+    }
+}
+
+public struct BoardRecord: Decodable, Sendable {
+    public struct GPU: Decodable, Sendable {
+        public let name: String
+        public let count: Int
+    }
+
+    public let recordID: String
+    public let machineID: String
+    public let displayName: String
+    public let framework: String
+    public let modelName: String
+    public let gpuConfig: GPU
+    public let datasetVersion: String
+    public let tps: Double
+    public let score: Double
+    public let rank: Int?
+    public let frameworkRank: Int?
+    public let likesCount: Int?
+    public let dislikesCount: Int?
+    public let commentsCount: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case recordID = "recordId", machineID = "machineId", displayName, framework, modelName, gpuConfig
+        case datasetVersion, tps, score, rank, frameworkRank, likesCount, dislikesCount, commentsCount
+    }
+}
+
+public struct BoardPage: Decodable, Sendable {
+    public let records: [BoardRecord]
+    public let total: Int
+    public let nextCursor: String?
+}
+
+public struct ReactionCounts: Decodable, Sendable {
+    public let recordID: String
+    public let likesCount: Int
+    public let dislikesCount: Int
+    public let commentsCount: Int
+    /// `like`, `dislike` or nil: the calling device's own reaction.
+    public let mine: String?
+
+    enum CodingKeys: String, CodingKey {
+        case recordID = "recordId", likesCount, dislikesCount, commentsCount, mine
+    }
+}
+
+public struct Comment: Decodable, Sendable {
+    public let commentID: String
+    public let recordID: String
+    public let machineID: String?
+    public let authorName: String
+    public let content: String
+    public let createdAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case commentID = "commentId", recordID = "recordId", machineID = "machineId", authorName, content, createdAt
+    }
+}
+
+public struct CommentPage: Decodable, Sendable {
+    public let comments: [Comment]
+    public let nextCursor: String?
+}
+
+public struct DeviceNotification: Decodable, Sendable {
+    public let notificationID: String
+    public let sequence: Int
+    /// `comment`, `reaction` or `rank_change`.
+    public let kind: String
+    public let recordID: String
+    public let summary: String
+    public let createdAt: String?
+    public let readAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case notificationID = "notificationId", sequence, kind, recordID = "recordId", summary, createdAt, readAt
+    }
+}
+
+public struct NotificationPage: Decodable, Sendable {
+    public let notifications: [DeviceNotification]
+    public let latestSequence: Int
+}
+
+struct Marked: Decodable {
+    let marked: Int
+}
