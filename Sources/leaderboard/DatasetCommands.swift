@@ -165,15 +165,6 @@ func withService<Result: Sendable>(
     }
 }
 
-/// `leaderboard client …`: the public REST API as a benchmark client uses it.
-struct ClientCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "client",
-        abstract: "Use a leaderboard server as a benchmark client does.",
-        subcommands: [ClientDatasetsCommand.self]
-    )
-}
-
 struct ClientDatasetsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "datasets", abstract: "Datasets.", subcommands: [Download.self])
@@ -182,14 +173,13 @@ struct ClientDatasetsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Download, verify and decrypt a dataset version; an interrupted download resumes.")
 
-        @Option(help: "The server's base URL.")
-        var server: String = "http://127.0.0.1:8080"
+        @OptionGroup var device: DeviceOptions
 
-        @Option(name: .customLong("machine-id"), help: "This device's machine id.")
-        var machineID: String
+        @Option(name: .customLong("machine-id"), help: "This device's machine id (instead of the credentials file).")
+        var machineID: String?
 
-        @Option(name: .customLong("secret-file"), help: "File holding this device's secret (lbd_…).")
-        var secretFile: String
+        @Option(name: .customLong("secret-file"), help: "File holding this device's secret (lbd_…), with --machine-id.")
+        var secretFile: String?
 
         @Option(help: "The version (default: the latest active one).")
         var version: String?
@@ -201,16 +191,16 @@ struct ClientDatasetsCommand: AsyncParsableCommand {
         var parallel: Int = 4
 
         func run() async throws {
-            guard let url = URL(string: server), url.scheme == "http" || url.scheme == "https" else {
-                throw ValidationError("--server must be an http:// or https:// URL")
+            var client = try device.client(requireSecret: machineID == nil)
+            if let machineID {
+                guard let secretFile, let text = try? String(contentsOfFile: secretFile, encoding: .utf8) else {
+                    throw ValidationError("--machine-id needs a readable --secret-file")
+                }
+                client.credentials = DeviceCredentials(
+                    machineID: machineID, secret: text.trimmingCharacters(in: .whitespacesAndNewlines))
             }
-            guard let text = try? String(contentsOfFile: secretFile, encoding: .utf8) else {
-                throw ValidationError("cannot read --secret-file \(secretFile)")
-            }
-            var downloader = DatasetDownloader(
-                http: LeaderboardHTTP(baseURL: url),
-                credentials: DeviceCredentials(
-                    machineID: machineID, secret: text.trimmingCharacters(in: .whitespacesAndNewlines)))
+            guard let credentials = client.credentials else { throw ValidationError("no device credentials") }
+            var downloader = DatasetDownloader(http: client.http, credentials: credentials)
             downloader.parallelism = max(1, min(parallel, 32))
             let bar = ProgressBar(total: 0, label: "download")
             do {

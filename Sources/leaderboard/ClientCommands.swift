@@ -1,0 +1,314 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import LeaderboardClient
+import ServiceKit
+
+/// `leaderboard client …`: the public REST API as a benchmark client uses it, through the LeaderboardClient SDK.
+/// A device's identity lives in a credentials file (JSON, mode 0600) that `register` creates and `activate`
+/// completes with the secret; every other command reads it.
+struct ClientCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "client",
+        abstract: "Use a leaderboard server as a benchmark client does.",
+        subcommands: [
+            Register.self, Activate.self, ClientDatasetsCommand.self, RunSynthetic.self, Submit.self, Board.self,
+        ]
+    )
+
+    struct Register: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register this device and have a verification link emailed; then open it and run activate.")
+
+        @OptionGroup var device: DeviceOptions
+
+        @Option(help: "Where the verification link is sent.")
+        var email: String
+
+        @Option(name: .customLong("hardware-hash"), help: "The device's hardware hash (default: from /etc/machine-id).")
+        var hardwareHash: String?
+
+        @Option(name: .customLong("gpu-hash"), help: "The GPU's hash (default: the hardware hash).")
+        var gpuHash: String?
+
+        func run() async throws {
+            let client = try device.client(requireSecret: false)
+            let hardware = hardwareHash ?? Self.machineHash()
+            try await reportingFailures {
+                let registration = try await client.register(hardwareHash: hardware, gpuHash: gpuHash ?? hardware)
+                var file = StoredDevice(server: client.http.baseURL.absoluteString, machineID: registration.machineID)
+                file.registrationCode = registration.registrationCode
+                try file.save(to: device.credentialsPath)
+                let verification = try await client.requestVerification(
+                    registrationCode: registration.registrationCode, email: email)
+                print("registered \(registration.machineID) (registration code \(registration.registrationCode))")
+                print(
+                    "a verification link was sent to \(email)"
+                        + (verification.linkExpiresAt.map { " (valid until \($0))" } ?? "")
+                        + "; open it, then run: leaderboard client activate --credentials \(device.credentialsPath)")
+            }
+        }
+
+        /// SHA-256 of the OS machine id, so the same machine registers with the same hash.
+        static func machineHash() -> String {
+            let id = (try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8)) ?? UUID().uuidString
+            return Array(SHA256.hash(data: Data(id.trimmingCharacters(in: .whitespacesAndNewlines).utf8))).hexEncoded
+        }
+    }
+
+    struct Activate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Activate the registered, verified device: its secret is stored in the credentials file.")
+
+        @OptionGroup var device: DeviceOptions
+
+        func run() async throws {
+            var file = try StoredDevice.load(from: device.credentialsPath)
+            guard let code = file.registrationCode else {
+                throw ValidationError("\(device.credentialsPath) has no registration code; run register first")
+            }
+            let client = try device.client(requireSecret: false)
+            try await reportingFailures {
+                let credentials = try await client.activate(machineID: file.machineID, registrationCode: code)
+                file.secret = credentials.secret
+                try file.save(to: device.credentialsPath)
+                print("activated \(credentials.machineID); its secret is in \(device.credentialsPath)")
+            }
+        }
+    }
+
+    struct RunSynthetic: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "run-synthetic",
+            abstract: "Run a benchmark session with generated metrics and submit it (for demos and load).")
+
+        @OptionGroup var device: DeviceOptions
+
+        @Option(name: .customLong("dataset-version"), help: "The dataset version (default: the active one).")
+        var datasetVersion: String?
+
+        @Option(help: "The inference framework.")
+        var framework: String = "llama.cpp"
+
+        @Option(help: "The model's name.")
+        var model: String = "synthetic-7b"
+
+        @Option(help: "The model's size in billions of parameters.")
+        var params: Double = 7
+
+        @Option(help: "The GPU's name.")
+        var gpu: String = "Synthetic GPU"
+
+        @Option(help: "Tokens per second the run reports.")
+        var tps: Double = 100
+
+        @Option(help: "Concurrent requests.")
+        var concurrency: Int = 4
+
+        @Option(help: "Seconds the run lasts: it reports a sample every metrics interval the server asks for.")
+        var duration: Double = 30
+
+        @Option(name: .customLong("display-name"), help: "The name shown on the board.")
+        var displayName: String = ""
+
+        func validate() throws {
+            guard tps > 0, (1...86_400).contains(duration), (1...10_000).contains(concurrency) else {
+                throw ValidationError("--tps must be > 0, --duration 1…86400 s, --concurrency 1…10000")
+            }
+        }
+
+        func run() async throws {
+            let client = try device.client(requireSecret: true)
+            try await reportingFailures {
+                let dataset = try await client.dataset(datasetVersion)
+                guard let checksum = dataset.manifest?.plaintextSha256 else {
+                    throw LeaderboardClientError.local("bad_response", "The dataset has no manifest.")
+                }
+                var start = SessionStart(
+                    datasetVersion: dataset.version, datasetChecksum: checksum, framework: framework, modelName: model,
+                    modelParams: params, gpuName: gpu, concurrentCount: concurrency)
+                start.displayName = displayName
+                let session = try await client.startSession(start)
+                // Real time, as the server's anti-cheat expects: one sample per interval over the whole duration.
+                let latency = Double(concurrency) / tps
+                let interval = Double(max(1, session.metricsIntervalSeconds))
+                let count = max(1, Int(duration / interval))
+                let started = ContinuousClock.now
+                var metrics: [MetricSample] = []
+                for index in 0..<count {
+                    try await Task.sleep(until: started + .seconds(interval * Double(index + 1)))
+                    var sample = MetricSample(
+                        cpuUsage: Double.random(in: 20...40), memoryUsage: Double.random(in: 40...60),
+                        gpuUsage: Double.random(in: 85...99), tps: tps * Double.random(in: 0.97...1.03),
+                        latency: latency, concurrentCount: concurrency)
+                    sample.completedRequests = Int(interval * Double(index + 1) / latency)
+                    try await client.report(session: session.sessionID, sample: sample)
+                    metrics.append(sample)
+                }
+                let elapsed = started.duration(to: .now)
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                let requests = max(1, Int(seconds / latency))
+                let outcome = try await client.submit(
+                    session: session.sessionID,
+                    results: BenchmarkResults(
+                        tps: tps, avgLatency: latency, p50Latency: latency * 0.9, p95Latency: latency * 1.6,
+                        p99Latency: latency * 2, concurrentCount: concurrency, totalRequests: requests,
+                        successfulRequests: requests, duration: seconds), metrics: metrics)
+                printOutcome(outcome)
+            }
+        }
+    }
+
+    struct Submit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Submit a session's results from a JSON file ({\"results\": …, \"metrics\": [ … ]}).")
+
+        @OptionGroup var device: DeviceOptions
+
+        @Option(help: "The session id (from the session's start).")
+        var session: String
+
+        @Option(help: "The results file.")
+        var file: String
+
+        @Option(name: .customLong("idempotency-key"), help: "Repeat a submit safely (default: a new key).")
+        var idempotencyKey: String = UUID().uuidString
+
+        func run() async throws {
+            guard let data = FileManager.default.contents(atPath: file),
+                let body = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            else { throw ValidationError("\(file) is not a JSON object") }
+            let client = try device.client(requireSecret: true)
+            try await reportingFailures {
+                printOutcome(try await client.submit(session: session, body: body, idempotencyKey: idempotencyKey))
+            }
+        }
+    }
+
+    struct Board: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the board (no device needed).")
+
+        @Option(help: "The server's base URL.")
+        var server: String = "http://127.0.0.1:8080"
+
+        @Option(help: "Only this framework.")
+        var framework: String?
+
+        @Option(name: .customLong("dataset-version"), help: "The dataset version (default: the active one).")
+        var datasetVersion: String?
+
+        @Option(help: "How many records.")
+        var limit: Int = 20
+
+        func run() async throws {
+            let client = LeaderboardClient(baseURL: try serverURL(server))
+            try await reportingFailures {
+                let page = try await client.board(framework: framework, datasetVersion: datasetVersion, limit: limit)
+                print("rank  score     tps       framework     model                 gpu                record")
+                for record in page.records {
+                    let rank = (framework == nil ? record.rank : record.frameworkRank).map { "#\($0)" } ?? "-"
+                    print(
+                        [
+                            rank.padding(5), String(format: "%.2f", record.score).padding(9),
+                            String(format: "%.1f", record.tps).padding(9), record.framework.padding(13),
+                            record.modelName.padding(21), record.gpuConfig.name.padding(18), record.recordID,
+                        ].joined(separator: " "))
+                }
+                print("\(page.records.count) of \(page.total) records")
+            }
+        }
+    }
+}
+
+/// `--server` and `--credentials`, shared by the device commands.
+struct DeviceOptions: ParsableArguments {
+    @Option(help: "The server's base URL (default: the one in the credentials file, else http://127.0.0.1:8080).")
+    var server: String?
+
+    @Option(help: "The device's credentials file.")
+    var credentials: String?
+
+    var credentialsPath: String {
+        credentials
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".config/leaderboard/device.json")
+            .path
+    }
+
+    /// A client for the server, signing with the stored device when `requireSecret`.
+    func client(requireSecret: Bool) throws -> LeaderboardClient {
+        let stored = try? StoredDevice.load(from: credentialsPath)
+        let url = try serverURL(server ?? stored?.server ?? "http://127.0.0.1:8080")
+        guard requireSecret else { return LeaderboardClient(baseURL: url) }
+        guard let stored, let secret = stored.secret else {
+            throw ValidationError("\(credentialsPath) holds no activated device; run register and activate first")
+        }
+        return LeaderboardClient(
+            baseURL: url, credentials: DeviceCredentials(machineID: stored.machineID, secret: secret))
+    }
+}
+
+/// The credentials file: which server, which device, and (once activated) its secret.
+struct StoredDevice: Codable {
+    var server: String
+    var machineID: String
+    var registrationCode: String?
+    var secret: String?
+
+    enum CodingKeys: String, CodingKey {
+        case server, machineID = "machine_id", registrationCode = "registration_code", secret
+    }
+
+    init(server: String, machineID: String) {
+        self.server = server
+        self.machineID = machineID
+    }
+
+    static func load(from path: String) throws -> StoredDevice {
+        guard let data = FileManager.default.contents(atPath: path),
+            let device = try? JSONDecoder().decode(StoredDevice.self, from: data)
+        else { throw ValidationError("cannot read the credentials file \(path)") }
+        return device
+    }
+
+    /// Written owner-only: the secret signs for the device.
+    func save(to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(
+            at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        try encoder.encode(self).write(to: url)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+    }
+}
+
+func serverURL(_ text: String) throws -> URL {
+    guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+        throw ValidationError("--server must be an http:// or https:// URL")
+    }
+    return url
+}
+
+/// Runs a client call; a server's refusal is printed (code, status, detail, reasons) and exits 1.
+func reportingFailures(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as LeaderboardClientError {
+        printError(error.description)
+        throw ExitCode.failure
+    }
+}
+
+func printOutcome(_ outcome: SubmissionOutcome) {
+    let rank = outcome.rank > 0 ? "rank #\(outcome.rank)" : "not ranked"
+    print(
+        "\(outcome.state): record \(outcome.recordID ?? "-"), \(rank), score \(String(format: "%.2f", outcome.score))"
+            + (outcome.isNewBest ? " (new best)" : "") + ", session \(outcome.sessionID)")
+}
+
+extension String {
+    func padding(_ width: Int) -> String {
+        count >= width ? String(prefix(width)) : self + String(repeating: " ", count: width - count)
+    }
+}
