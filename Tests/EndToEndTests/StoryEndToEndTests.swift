@@ -1,0 +1,202 @@
+import Crypto
+import Foundation
+import LeaderboardClient
+import ServiceKit
+import Synchronization
+import TestSupport
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// The whole product, as its users meet it, against the real binary in both topologies: an operator uploads a
+/// dataset; a benchmark client registers, verifies by the emailed link and activates with `leaderboard client`,
+/// downloads and decrypts the dataset, runs a session and submits; the record appears on the board and on a live
+/// WebSocket; another device likes and comments through the SDK, and the owner is notified.
+@Suite(
+    "The whole story through the CLI and the SDK", .serialized, .timeLimit(.minutes(6)),
+    .enabled(if: ExternalTools.hasPythonPackages))
+struct StoryEndToEndTests {
+    enum Topology: String, CustomTestStringConvertible {
+        /// `serve --target all` with no configuration: SQLite and in-process state.
+        case embedded
+        /// Five processes, one per target, over HTTP/2, with PostgreSQL and Redis.
+        case microservices
+        var testDescription: String { rawValue }
+    }
+
+    static var topologies: [Topology] { TestEnvironment.hasPostgres ? [.embedded, .microservices] : [.embedded] }
+
+    /// The running system: the gateway's base URL, the dataset service's gRPC address, and where mail is logged.
+    struct System {
+        let processes: [LeaderboardProcess]
+        let base: String
+        let datasetAddress: String
+        let mailer: LeaderboardProcess
+
+        static func start(_ topology: Topology, directory: String) async throws -> System {
+            let common = ["--pow-difficulty", "8", "--ranking-metrics-interval", "1"]
+            switch topology {
+            case .embedded:
+                let server = try LeaderboardProcess(["serve", "--data-dir", directory + "/data"] + ephemeral + common)
+                let base = try await server.httpBase()
+                let grpc = try await server.grpcPort()
+                return System(processes: [server], base: base, datasetAddress: "127.0.0.1:\(grpc)", mailer: server)
+            case .microservices:
+                // Its own Redis database: per-address limits are shared by every test server on loopback.
+                let storage = try await EndToEnd.productionSettings().map { $0.hasPrefix("redis://") ? $0 + "/6" : $0 }
+                var ports: [Target: Int] = [:]
+                var processes: [LeaderboardProcess] = []
+                for target in Target.allCases {
+                    let remotes = target.dependencies.flatMap {
+                        ["--\($0.rawValue)-address", "127.0.0.1:\(ports[$0]!)"]
+                    }
+                    let process = try LeaderboardProcess(
+                        ["serve", "--target", target.rawValue, "--data-dir", "\(directory)/\(target.rawValue)"]
+                            + ephemeral + remotes + storage + common)
+                    processes.append(process)
+                    if target != .gateway { ports[target] = try await process.grpcPort() }
+                }
+                let base = try await processes.last!.httpBase()
+                return System(
+                    processes: processes, base: base, datasetAddress: "127.0.0.1:\(ports[.dataset]!)",
+                    mailer: processes[Target.allCases.firstIndex(of: .auth)!])
+            }
+        }
+
+        /// The verification link the auth process last "sent" (embedded mail is logged).
+        func lastLink() throws -> String {
+            try DatasetEndToEndTests.lastLink(in: mailer.standardError + mailer.standardOutput)
+        }
+
+        func stop() async throws {
+            for process in processes.reversed() { #expect(try await process.stop() == 0) }
+        }
+    }
+
+    /// Runs `leaderboard <arguments>` to completion; its standard output, or a failed expectation.
+    static func cli(_ arguments: [String], within limit: Duration = .seconds(120)) async throws -> String {
+        let process = try LeaderboardProcess(arguments)
+        let status = try await process.exitStatus(within: limit)
+        #expect(status == 0, "leaderboard \(arguments.joined(separator: " ")):\n\(process.standardError.suffix(2000))")
+        return process.standardOutput
+    }
+
+    @Test(
+        "register → verify → activate → download → session → submit → board + WebSocket → like + comment → notified",
+        arguments: topologies)
+    func story(_ topology: Topology) async throws {
+        let directory = EndToEnd.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let system = try await System.start(topology, directory: directory)
+        let base = system.base
+        _ = try await EndToEnd.waitFor(base + "/health/ready", status: 200)
+
+        // The operator publishes a dataset (several chunks, so the download is a real chunked one).
+        let input = directory + "/prompts.jsonl"
+        let lines = (0..<3000).map { "{\"prompt\": \"question \($0) \(UUID().uuidString)\"}" }
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: input))
+        let checksum = Array(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: input)))).hexEncoded
+        let version = "story-\(UUID().uuidString.prefix(8).lowercased())"
+        _ = try await Self.cli([
+            "admin", "datasets", "upload", input, "--version", version, "--activate", "--chunk-size", "65536",
+            "--dataset-address", system.datasetAddress,
+        ])
+
+        // The owner's device, entirely through `leaderboard client`.
+        let owner = directory + "/owner.json"
+        let registered = try await Self.cli([
+            "client", "register", "--server", base, "--credentials", owner, "--email", "owner@example.org",
+            "--hardware-hash", Array(SHA256.hash(data: Data(UUID().uuidString.utf8))).hexEncoded,
+        ])
+        #expect(registered.contains("a verification link was sent to owner@example.org"))
+        let confirmed = try await EndToEnd.send("GET", base + (try system.lastLink()))  // the owner opens the link
+        #expect(confirmed.status == 200 && confirmed.text.contains("is verified"), "\(confirmed.text)")
+        #expect(try await Self.cli(["client", "activate", "--credentials", owner]).contains("activated"))
+        let stored = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: owner))) as? [String: String])
+        let ownerDevice = DeviceCredentials(
+            machineID: try #require(stored["machine_id"]), secret: try #require(stored["secret"]))
+        let attributes = try FileManager.default.attributesOfItem(atPath: owner)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+
+        let downloaded = try await Self.cli([
+            "client", "datasets", "download", "--credentials", owner, "--out", directory + "/dataset.jsonl",
+        ])
+        #expect(downloaded.contains("\(version): ") && downloaded.contains("sha256 \(checksum) verified"))
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: directory + "/dataset.jsonl"))
+                == Data(contentsOf: URL(fileURLWithPath: input)))
+
+        // A spectator watches the board live while the owner benchmarks.
+        let spectator = LeaderboardClient(baseURL: try #require(URL(string: base)))
+        let seen = Mutex<[BoardUpdate]>([])
+        let watcher = Task {
+            for try await update in spectator.watchBoard() { seen.withLock { $0.append(update) } }
+        }
+        defer { watcher.cancel() }
+        #expect(try await eventually(within: .seconds(10)) { seen.withLock { !$0.isEmpty } })
+
+        let ran = try await Self.cli([
+            "client", "run-synthetic", "--credentials", owner, "--tps", "140", "--duration", "3", "--framework",
+            "vllm", "--display-name", "story",
+        ])
+        let recordID = try #require(
+            ran.split(separator: " ").drop { $0 != "record" }.dropFirst().first.map { String($0.dropLast()) },
+            "\(ran)")
+        #expect(ran.hasPrefix("accepted: record \(recordID), rank #1"), "\(ran)")
+        let board = try await Self.cli(["client", "board", "--server", base])
+        #expect(board.contains(recordID) && board.contains("#1"), "\(board)")
+        #expect(
+            try await eventually(within: .seconds(10)) {
+                seen.withLock {
+                    $0.contains {
+                        if case .accepted(_, let record, 1) = $0 { return record.recordID == recordID }
+                        return false
+                    }
+                }
+            })
+
+        // Another device (through the SDK) likes and comments; the owner hears of both, live and in the list.
+        let fanCredentials = try await EndToEnd.activeDevice(base: base) { try system.lastLink() }
+        let fan = LeaderboardClient(
+            baseURL: try #require(URL(string: base)),
+            credentials: DeviceCredentials(machineID: fanCredentials.machineID, secret: fanCredentials.secret))
+        let ownerClient = LeaderboardClient(baseURL: try #require(URL(string: base)), credentials: ownerDevice)
+        let before = try await ownerClient.notifications().latestSequence
+        let live = Mutex<[DeviceNotification]>([])
+        let listener = Task {
+            for try await notification in ownerClient.watchNotifications(since: before) {
+                live.withLock { $0.append(notification) }
+            }
+        }
+        defer { listener.cancel() }
+        try await Task.sleep(for: .milliseconds(300))  // the upgrade is in before the first reaction
+
+        let counts = try await fan.react(to: recordID, like: true)
+        #expect(counts.likesCount == 1 && counts.mine == "like")
+        let comment = try await fan.comment(on: recordID, content: "Impressive numbers <b>really</b>")
+        #expect(comment.machineID == fan.credentials?.machineID)
+        #expect(try await spectator.comments(on: recordID).comments.map(\.content) == [comment.content])
+        let record = try await spectator.record(recordID)
+        #expect(record.likesCount == 1 && record.commentsCount == 1)
+
+        let kinds = { (notifications: [DeviceNotification]) in Set(notifications.map(\.kind)) }
+        #expect(
+            try await eventually(within: .seconds(10)) {
+                kinds(live.withLock { $0 }).isSuperset(of: ["reaction", "comment"])
+            },
+            "live: \(live.withLock { $0.map(\.summary) })")
+        let listed = try await ownerClient.notifications(since: before)
+        #expect(kinds(listed.notifications) == ["reaction", "comment"])
+        // Reading marks everything so far, the "entered the board at #1" notice of the submit included.
+        #expect(try await ownerClient.markNotificationsRead(upTo: listed.latestSequence) >= 2)
+        #expect(try await ownerClient.notifications(unreadOnly: true).notifications.isEmpty)
+
+        watcher.cancel()
+        listener.cancel()
+        try await system.stop()
+    }
+}
