@@ -64,7 +64,7 @@ public struct GatewayDependencies: Sendable {
 ///
 /// Request id outermost (so every response carries it), then the access log and metrics (which see the final
 /// status), CORS (preflights answered before routing), gzip (of whatever comes back, problems included),
-/// problem+json conversion, and the request deadline, innermost so a 504 is a problem like any other.
+/// problem+json conversion, the NUL guard, and the request deadline, innermost so a 504 is a problem like any other.
 public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<GatewayRequestContext> {
     let router = Router(context: GatewayRequestContext.self)
     router.addMiddleware {
@@ -74,6 +74,7 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
         CORSPolicyMiddleware(origins: dependencies.configuration.corsOrigins)
         CompressionMiddleware()
         ProblemMiddleware()
+        NULCharacterMiddleware()
         DeadlineMiddleware(timeout: dependencies.configuration.requestTimeout)
     }
     OperationsRoutes.add(to: router, readiness: dependencies.readiness)

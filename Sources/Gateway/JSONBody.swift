@@ -141,7 +141,10 @@ struct JSONBody {
     func optionalString(_ name: String) throws -> String? {
         switch fields[name] {
         case nil, .null: return nil
-        case .string(let value): return value
+        case .string(let value):
+            // PostgreSQL text cannot hold NUL, and no field of ours has a use for it.
+            guard !value.contains("\0") else { throw wrongType(name, "a string without NUL characters") }
+            return value
         default: throw wrongType(name, "a string")
         }
     }
@@ -172,7 +175,9 @@ struct JSONBody {
         case nil, .null: return nil
         case .array(let values):
             return try values.map { value in
-                guard case .string(let text) = value else { throw wrongType(name, "an array of strings") }
+                guard case .string(let text) = value, !text.contains("\0") else {
+                    throw wrongType(name, "an array of strings without NUL characters")
+                }
                 return text
             }
         default: throw wrongType(name, "an array of strings")

@@ -137,6 +137,23 @@ struct GatewayHardeningTests {
         await redis.close()
     }
 
+    @Test("a NUL in the URL or in a JSON string is a 400, not a storage error", arguments: StorageBackend.available)
+    func nulCharacters(_ backend: StorageBackend) async throws {
+        try await AuthGateway.with(backend) { gateway in
+            let admin = try await gateway.adminKey()
+            for uri in [
+                "/api/v1/admin/ranking/rebuild?dataset_version=%3A%00%1F", "/api/v1/stats?dataset_version=a%00",
+                "/api/v1/benchmarks/rec%00ord",
+            ] {
+                let reply = try await gateway.request(uri.contains("rebuild") ? .post : .get, uri, headers: admin)
+                #expect(reply.status == .badRequest && reply.code == "invalid_character", "\(uri): \(reply.text)")
+            }
+            let comment = try await gateway.request(
+                .post, "/api/v1/benchmarks/anything/comments", raw: #"{"content": "a\u0000b"}"#)
+            #expect(comment.status == .badRequest && comment.code == "invalid_field_type", "\(comment.text)")
+        }
+    }
+
     @Test("signed requests are limited per device, with Retry-After and RateLimit headers")
     func signedLimit() async throws {
         var policies = AuthGateway.lenient

@@ -95,6 +95,23 @@ struct CompressionMiddleware: RouterMiddleware {
     }
 }
 
+/// Refuses a URL whose path or query holds an encoded NUL (`%00`) with 400 `invalid_character`: no identifier,
+/// version or filter can contain one, and PostgreSQL cannot store or compare it in text, which would otherwise surface
+/// as a 500 from whichever service the value reached (found by the schemathesis run).
+struct NULCharacterMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    func handle(
+        _ request: Request, context: GatewayRequestContext,
+        next: (Request, GatewayRequestContext) async throws -> Response
+    ) async throws -> Response {
+        if request.uri.description.range(of: "%00", options: .caseInsensitive) != nil {
+            throw Problem(.badRequest, code: "invalid_character", detail: "The URL must not contain a NUL (%00).")
+        }
+        return try await next(request, context)
+    }
+}
+
 /// Gives each request `timeout` to produce its response head: the deadline travels with every gRPC call made for
 /// it (`grpc-timeout`, so services stop working for nobody), and when it passes the request is cancelled and answered
 /// 504 `deadline_exceeded`. Streamed bodies (downloads, exports) run past it once their first bytes are ready.
