@@ -36,19 +36,28 @@ public struct DeviceCredentials: Sendable {
     }
 }
 
-/// A failed call to the leaderboard: the problem+json `code` and `detail` when the server sent one.
+/// A failed call to the leaderboard: the problem+json `code` and `detail` when the server sent one, and each
+/// individual reason (e.g. every failed validation rule of a rejected submission) as `code: detail`.
 public struct LeaderboardClientError: Error, CustomStringConvertible, Sendable {
     public let status: Int
     public let code: String
     public let detail: String
+    public var reasons: [String] = []
 
-    public var description: String { status == 0 ? "\(code): \(detail)" : "\(code) (HTTP \(status)): \(detail)" }
+    public var description: String {
+        (status == 0 ? "\(code): \(detail)" : "\(code) (HTTP \(status)): \(detail)")
+            + reasons.map { "\n  - \($0)" }.joined()
+    }
 
     static func from(status: Int, body: Data) -> LeaderboardClientError {
         let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
-        return LeaderboardClientError(
+        var error = LeaderboardClientError(
             status: status, code: object?["code"] as? String ?? "http_\(status)",
             detail: object?["detail"] as? String ?? HTTPURLResponse.localizedString(forStatusCode: status))
+        error.reasons = (object?["reasons"] as? [[String: Any]] ?? []).map {
+            "\($0["code"] as? String ?? "?"): \($0["detail"] as? String ?? "")"
+        }
+        return error
     }
 
     public static func local(_ code: String, _ detail: String) -> LeaderboardClientError {
