@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import LeaderboardClient
 import ServiceKit
 import TestSupport
 import Testing
@@ -120,31 +121,16 @@ struct DatasetEndToEndTests {
 }
 
 extension EndToEnd {
-    /// Registers, verifies (solving the proof of work here; `link` finds the emailed link's path) and activates a
+    /// Registers, verifies (the SDK solves the proof of work; `link` finds the emailed link's path) and activates a
     /// device against a running gateway.
     static func activeDevice(base: String, link: () async throws -> String) async throws -> (
         machineID: String, secret: String
     ) {
+        let client = LeaderboardClient(baseURL: try #require(URL(string: base)))
         let hardware = Array(SHA256.hash(data: Array(UUID().uuidString.utf8))).hexEncoded
-        let registered = try await send(
-            "POST", base + "/api/v1/devices/register", json: ["hardware_hash": hardware, "gpu_hash": hardware])
-        let machineID = try #require(registered.json["machine_id"] as? String)
-        let code = try #require(registered.json["registration_code"] as? String)
-        let challenge = try await send("GET", base + "/api/v1/devices/challenge")
-        let text = try #require(challenge.json["challenge"] as? String)
-        let bytes = try #require([UInt8](base64URLEncoded: text))
-        let difficulty = try #require(challenge.json["difficulty_bits"] as? Int)
-        var counter = 0
-        while leadingZeroBits(Array(SHA256.hash(data: bytes + Array(String(counter, radix: 36).utf8)))) < difficulty {
-            counter += 1
-        }
-        let verify = try await send(
-            "POST", base + "/api/v1/devices/verify",
-            json: [
-                "registration_code": code, "email": "owner@example.org",
-                "challenge_id": challenge.json["challenge_id"] ?? "", "pow_solution": String(counter, radix: 36),
-            ])
-        try #require(verify.status == 202, "\(verify.text)")
+        let registration = try await client.register(hardwareHash: hardware, gpuHash: hardware)
+        _ = try await client.requestVerification(
+            registrationCode: registration.registrationCode, email: "owner@example.org")
         var confirmed = false
         // Up to 20 s: the mail goes to the server's log, which a loaded machine writes late.
         for _ in 0..<200 where !confirmed {
@@ -152,20 +138,8 @@ extension EndToEnd {
             if !confirmed { try await Task.sleep(for: .milliseconds(100)) }
         }
         try #require(confirmed, "the verification link never arrived")
-        let activated = try await send(
-            "POST", base + "/api/v1/devices/activate", json: ["machine_id": machineID, "registration_code": code])
-        return (machineID, try #require(activated.json["secret"] as? String))
-    }
-
-    static func leadingZeroBits(_ digest: [UInt8]) -> Int {
-        var bits = 0
-        for byte in digest {
-            if byte == 0 {
-                bits += 8
-                continue
-            }
-            return bits + byte.leadingZeroBitCount
-        }
-        return bits
+        let credentials = try await client.activate(
+            machineID: registration.machineID, registrationCode: registration.registrationCode)
+        return (credentials.machineID, credentials.secret)
     }
 }

@@ -147,6 +147,16 @@ struct StoryEndToEndTests {
             ran.split(separator: " ").drop { $0 != "record" }.dropFirst().first.map { String($0.dropLast()) },
             "\(ran)")
         #expect(ran.hasPrefix("accepted: record \(recordID), rank #1"), "\(ran)")
+        // The session is spent: submitting it again (another body, another key) is refused, clearly, with exit 1.
+        let session = try #require(ran.split(separator: " ").last.map { $0.trimmingCharacters(in: .newlines) })
+        let results = directory + "/results.json"
+        try Data(#"{"results": {"tps": 900, "avg_latency": 0.1, "concurrent_count": 4, "duration": 3}}"#.utf8)
+            .write(to: URL(fileURLWithPath: results))
+        let again = try LeaderboardProcess([
+            "client", "submit", "--credentials", owner, "--session", session, "--file", results,
+        ])
+        #expect(try await again.exitStatus() == 1)
+        #expect(again.standardError.contains("(HTTP 4"), "\(again.standardError)")
         let board = try await Self.cli(["client", "board", "--server", base])
         #expect(board.contains(recordID) && board.contains("#1"), "\(board)")
         #expect(
