@@ -634,7 +634,7 @@ enum OpenAPIDocument {
                 html, ("400", "The link is malformed.", "text/html", Schema.string),
                 ("404", "The link is unknown or expired.", "text/html", Schema.string),
                 ("409", "The device is not waiting for this link.", "text/html", Schema.string),
-            ], rateLimited: true),
+            ], errors: ["400"], rateLimited: true),
     ]
 
     static let readiness = Schema.complete([

@@ -112,10 +112,15 @@ struct Operation {
         }
         if rateLimited || access == .device || access == .admin { errorStatuses.append("429") }
         let problemContent: Schema.Value = ["application/problem+json": ["schema": problem]]
+        // An error status a page also answers with (HTML) gets problem+json as a second media type.
         for status in Set(errorStatuses) {
-            let answer: Schema.Value = [
-                "description": HTTPResponse.Status(code: Int(status) ?? 500).reasonPhrase, "content": problemContent,
-            ]
+            var answer =
+                answers[status] as? Schema.Value ?? [
+                    "description": HTTPResponse.Status(code: Int(status) ?? 500).reasonPhrase
+                ]
+            var content = answer["content"] as? Schema.Value ?? [:]
+            content["application/problem+json"] = ["schema": problem] as Schema.Value
+            answer["content"] = content
             answers[status] = answer
         }
         let other: Schema.Value = ["description": "Any other error, as problem+json.", "content": problemContent]
