@@ -145,8 +145,7 @@ struct ClientCommand: AsyncParsableCommand {
                     try await client.report(session: session.sessionID, sample: sample)
                     metrics.append(sample)
                 }
-                let elapsed = started.duration(to: .now)
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                let seconds = started.duration(to: .now) / .seconds(1)
                 let requests = max(1, Int(seconds / latency))
                 let outcome = try await client.submit(
                     session: session.sessionID,
@@ -200,6 +199,9 @@ struct ClientCommand: AsyncParsableCommand {
         @Option(help: "How many records.")
         var limit: Int = 20
 
+        /// Widths of the columns before the record id (longer values are cut).
+        static let widths = [5, 9, 9, 13, 21, 18]
+
         func run() async throws {
             let client = LeaderboardClient(baseURL: try serverURL(server))
             try await reportingFailures {
@@ -207,12 +209,14 @@ struct ClientCommand: AsyncParsableCommand {
                 print("rank  score     tps       framework     model                 gpu                record")
                 for record in page.records {
                     let rank = (framework == nil ? record.rank : record.frameworkRank).map { "#\($0)" } ?? "-"
-                    print(
-                        [
-                            rank.padding(5), String(format: "%.2f", record.score).padding(9),
-                            String(format: "%.1f", record.tps).padding(9), record.framework.padding(13),
-                            record.modelName.padding(21), record.gpuConfig.name.padding(18), record.recordID,
-                        ].joined(separator: " "))
+                    let columns = [
+                        rank, String(format: "%.2f", record.score), String(format: "%.1f", record.tps),
+                        record.framework, record.modelName, record.gpuConfig.name,
+                    ]
+                    let padded = zip(columns, Self.widths).map {
+                        $0.padding(toLength: $1, withPad: " ", startingAt: 0)
+                    }
+                    print((padded + [record.recordID]).joined(separator: " "))
                 }
                 print("\(page.records.count) of \(page.total) records")
             }
@@ -305,10 +309,4 @@ func printOutcome(_ outcome: SubmissionOutcome) {
     print(
         "\(outcome.state): record \(outcome.recordID ?? "-"), \(rank), score \(String(format: "%.2f", outcome.score))"
             + (outcome.isNewBest ? " (new best)" : "") + ", session \(outcome.sessionID)")
-}
-
-extension String {
-    func padding(_ width: Int) -> String {
-        count >= width ? String(prefix(width)) : self + String(repeating: " ", count: width - count)
-    }
 }
