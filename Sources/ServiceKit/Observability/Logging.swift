@@ -1,6 +1,12 @@
 import Foundation
 public import Logging
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Process-wide logging setup: text for people, JSON lines for log shippers.
 public enum LoggingSetup {
     /// Call once, before anything logs.
@@ -37,37 +43,93 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var object: [String: Any] = [
-            "ts": ISO8601DateFormatter.logFormatter.string(from: Date()),
-            "level": event.level.rawValue,
-            "logger": label,
-            "msg": event.message.description,
+        var fields: [(String, Logger.MetadataValue)] = [
+            ("ts", .string(Self.timestamp())), ("level", .string(event.level.rawValue)), ("logger", .string(label)),
+            ("msg", .string(event.message.description)),
         ]
         let merged = metadata.merging(metadataProvider?.get() ?? [:]) { _, new in new }
             .merging(event.metadata ?? [:]) { _, new in new }
-        for (key, value) in merged { object[key] = Self.jsonValue(value) }
-        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        data.append(0x0A)
-        FileHandle.standardError.write(data)
-    }
-
-    private static func jsonValue(_ value: Logger.MetadataValue) -> Any {
-        switch value {
-        case .string(let string): string
-        case .stringConvertible(let convertible): convertible.description
-        case .array(let array): array.map(jsonValue)
-        case .dictionary(let dictionary): dictionary.mapValues(jsonValue)
+        for (key, value) in merged where !["ts", "level", "logger", "msg"].contains(key) { fields.append((key, value)) }
+        fields.sort { $0.0 < $1.0 }
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        line.append(UInt8(ascii: "{"))
+        for (index, (key, value)) in fields.enumerated() {
+            if index > 0 { line.append(UInt8(ascii: ",")) }
+            Self.appendString(key, to: &line)
+            line.append(UInt8(ascii: ":"))
+            Self.appendValue(value, to: &line)
+        }
+        line.append(contentsOf: [UInt8(ascii: "}"), 0x0A])
+        // One write(2) per line: lines from concurrent tasks never interleave, and nothing waits in a buffer.
+        line.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
+                if written <= 0 { return }
+                offset += written
+            }
         }
     }
-}
 
-extension ISO8601DateFormatter {
-    // ISO8601DateFormatter is thread-safe for formatting once configured.
-    nonisolated(unsafe) static let logFormatter: ISO8601DateFormatter = {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }()
+    /// The line is encoded by hand: JSONSerialization and ISO8601DateFormatter cost more than the rest of a small
+    /// request (docs/PERFORMANCE.md), and every request writes an access line.
+    private static func appendValue(_ value: Logger.MetadataValue, to line: inout [UInt8]) {
+        switch value {
+        case .string(let string): appendString(string, to: &line)
+        case .stringConvertible(let convertible): appendString(convertible.description, to: &line)
+        case .array(let array):
+            line.append(UInt8(ascii: "["))
+            for (index, element) in array.enumerated() {
+                if index > 0 { line.append(UInt8(ascii: ",")) }
+                appendValue(element, to: &line)
+            }
+            line.append(UInt8(ascii: "]"))
+        case .dictionary(let dictionary):
+            line.append(UInt8(ascii: "{"))
+            for (index, key) in dictionary.keys.sorted().enumerated() {
+                if index > 0 { line.append(UInt8(ascii: ",")) }
+                appendString(key, to: &line)
+                line.append(UInt8(ascii: ":"))
+                appendValue(dictionary[key]!, to: &line)
+            }
+            line.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static func appendString(_ string: String, to line: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        line.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): line.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): line.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x0A: line.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0D: line.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: line.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case ..<0x20:
+                line.append(contentsOf: Array("\\u00".utf8))
+                line.append(contentsOf: [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
+            default: line.append(byte)
+            }
+        }
+        line.append(UInt8(ascii: "\""))
+    }
+
+    /// Now, as `2026-01-31T12:34:56.789Z`.
+    static func timestamp() -> String {
+        let milliseconds = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+        var seconds = time_t(milliseconds / 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func digits(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return digits(parts.tm_year + 1900, 4) + "-" + digits(parts.tm_mon + 1, 2) + "-" + digits(parts.tm_mday, 2)
+            + "T" + digits(parts.tm_hour, 2) + ":" + digits(parts.tm_min, 2) + ":" + digits(parts.tm_sec, 2) + "."
+            + digits(Int32(milliseconds % 1000), 3) + "Z"
+    }
 }
 
 /// Writes one line to standard output immediately (unbuffered): the "… listening on …" lines that operators,
