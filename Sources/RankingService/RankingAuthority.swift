@@ -475,15 +475,12 @@ struct RankingAuthority: Sendable {
         }
         guard !kinds.isEmpty else { return newRank }
         let repository = RankingRepository(sql)
-        let last = try await repository.lastSequence(of: board)
-        for (offset, kind) in kinds.enumerated() {
-            let event = BoardEvent(board: board, sequence: last + UInt64(offset) + 1, at: now, kind: kind)
-            try await repository.insert(event)
-            ChangeLog.current?.emit(event)
+        let last = try await repository.advanceSequence(of: board, by: kinds.count)
+        let events = kinds.enumerated().map { offset, kind in
+            BoardEvent(board: board, sequence: last - UInt64(kinds.count - offset) + 1, at: now, kind: kind)
         }
-        try await sql.execute(
-            "UPDATE boards SET sequence = $2 WHERE board = $1",
-            [.text(board), .integer(Int64(last) + Int64(kinds.count))])
+        try await repository.insert(events)
+        for event in events { ChangeLog.current?.emit(event) }
         return newRank
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import LeaderboardAPI
 import Logging
+import NIOCore
 import ServiceKit
 import SwiftProtobuf
 import Synchronization
@@ -12,9 +13,21 @@ import Synchronization
 final class LeaderboardHub: Sendable {
     /// What a client's stream carries.
     enum Message: Sendable {
-        case event(Leaderboard_Ranking_V1_LeaderboardEvent)
+        case event(Diff)
         /// The client asked for a fresh snapshot.
         case resnapshot
+    }
+
+    /// An event as the clients receive it: encoded once for all of them (with thousands of clients on a board,
+    /// encoding per client was most of the fan-out's work), its bytes shared by every send.
+    struct Diff: Sendable {
+        let sequence: UInt64
+        let frame: ByteBuffer
+
+        init(_ event: Leaderboard_Ranking_V1_LeaderboardEvent) {
+            sequence = event.sequence
+            frame = ByteBuffer(string: WebSocketSessions.diffJSON(event))
+        }
     }
 
     /// A client's place on a board: its stream and whether it was dropped for reading too slowly.
@@ -112,7 +125,9 @@ final class LeaderboardHub: Sendable {
 
     private func fanOut(_ board: BoardKey, _ event: Leaderboard_Ranking_V1_LeaderboardEvent) {
         let subscribers = state.withLock { Array(($0.boards[board]?.subscribers ?? [:]).values) }
-        for subscriber in subscribers { subscriber.offer(.event(event)) }
+        guard !subscribers.isEmpty else { return }
+        let diff = Diff(event)
+        for subscriber in subscribers { subscriber.offer(.event(diff)) }
     }
 
     /// Follows a board from `after` for as long as it has clients (``Progress/resume(logger:_:metadata:stop:_:)``).

@@ -104,9 +104,9 @@ enum WebSocketSessions {
                 switch message {
                 case .resnapshot:
                     position = try await sendSnapshot(board, limit: limit, services: services, outbound: outbound)
-                case .event(let event) where event.sequence > position:
-                    try await outbound.write(.text(diffJSON(event)))
-                    position = event.sequence
+                case .event(let diff) where diff.sequence > position:
+                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: diff.frame)))
+                    position = diff.sequence
                 case .event:
                     continue  // already in the snapshot
                 }

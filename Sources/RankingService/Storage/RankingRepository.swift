@@ -460,10 +460,30 @@ struct RankingRepository {
         return UInt64(try row?.integer("sequence") ?? 0) - UInt64(count) + 1
     }
 
-    func insert(_ event: BoardEvent) async throws {
+    /// Stores a change's events in one statement (a record entering the top places shifts up to 100 others).
+    func insert(_ events: [BoardEvent]) async throws {
+        guard !events.isEmpty else { return }
+        var rows: [String] = []
+        var parameters: [SQLValue] = []
+        for event in events {
+            let first = parameters.count + 1
+            rows.append("($\(first), $\(first + 1), $\(first + 2), $\(first + 3))")
+            parameters += [
+                .text(event.board), .integer(Int64(event.sequence)), .integer(event.at), .text(try Self.json(event.kind)),
+            ]
+        }
         try await sql.execute(
-            "INSERT INTO board_events (board, sequence, at, event) VALUES ($1, $2, $3, $4)",
-            [.text(event.board), .integer(Int64(event.sequence)), .integer(event.at), .text(try Self.json(event.kind))])
+            "INSERT INTO board_events (board, sequence, at, event) VALUES " + rows.joined(separator: ", "), parameters)
+    }
+
+    /// Takes the next `count` sequence numbers of a board whose row the caller has locked; returns the last one.
+    func advanceSequence(of board: String, by count: Int) async throws -> UInt64 {
+        guard
+            let row = try await sql.first(
+                "UPDATE boards SET sequence = sequence + $2 WHERE board = $1 RETURNING sequence",
+                [.text(board), .integer(Int64(count))])
+        else { throw RankingError.boardNotLocked }
+        return UInt64(try row.integer("sequence"))
     }
 
     func events(of board: String, after sequence: UInt64, limit: Int) async throws -> [BoardEvent] {
