@@ -593,9 +593,14 @@ struct RankingAuthority: Sendable {
                 continue
             }
             let boards = record.boards
-            let rank = try await ranks.rank(of: record.recordID, in: boards[0]).map { $0 + 1 } ?? 0
-            let frameworkRank = try await ranks.rank(of: record.recordID, in: boards[1]).map { $0 + 1 } ?? 0
-            if sizes[boards[0]] == nil { sizes[boards[0]] = try await ranks.count(in: boards[0]) }
+            // The lookups go out together (one round trip to Redis, which pipelines them).
+            async let global = ranks.rank(of: record.recordID, in: boards[0])
+            async let framework = ranks.rank(of: record.recordID, in: boards[1])
+            let sizeKnown = sizes[boards[0]] != nil
+            async let size = sizeKnown ? nil : ranks.count(in: boards[0])
+            let rank = try await global.map { $0 + 1 } ?? 0
+            let frameworkRank = try await framework.map { $0 + 1 } ?? 0
+            if let size = try await size { sizes[boards[0]] = size }
             placed.append(
                 PlacedRecord(
                     record: record, rank: rank, frameworkRank: frameworkRank,
