@@ -116,7 +116,8 @@ let package = Package(
             dependencies: [
                 "ServiceKit", "AuthService", "DatasetService", "RankingService", "InteractionService", "Gateway",
                 "LeaderboardClient", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, grpcHTTP2,
-                .product(name: "ArgumentParser", package: "swift-argument-parser"), lifecycle, logging,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), lifecycle, logging, crypto,
+                nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

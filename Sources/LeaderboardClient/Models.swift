@@ -186,7 +186,8 @@ public struct BenchmarkResults: Sendable {
         self.duration = duration
     }
 
-    var json: [String: Any] {
+    /// The `results` object as submitted (DeepStressModel's field names).
+    public var json: [String: Any] {
         [
             "tps": tps, "avg_latency": avgLatency, "p50_latency": p50Latency, "p95_latency": p95Latency,
             "p99_latency": p99Latency, "concurrent_count": concurrentCount, "total_requests": totalRequests,

@@ -1,0 +1,141 @@
+import Crypto
+import Foundation
+import LeaderboardClient
+import ServiceKit
+import Synchronization
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// Where the load generators find the server: its gateway, and the log its verification emails go to (a bench
+/// server runs without SMTP, so each link is a log line).
+struct BenchServer {
+    let base: URL
+    let mailLog: String
+
+    init(server: String, mailLog: String) throws {
+        guard let base = URL(string: server), base.host != nil else { throw BenchError("--server must be a URL") }
+        self.base = base
+        self.mailLog = mailLog
+    }
+
+    var client: LeaderboardClient { LeaderboardClient(baseURL: base) }
+
+    /// Registers, verifies and activates `count` devices as a person would, through the public API: the SDK solves
+    /// each proof of work, the verification links are read from the server's log and followed.
+    func activateDevices(_ count: Int, tag: String, concurrency: Int = 16) async throws -> [DeviceCredentials] {
+        let client = self.client
+        let registrations = Mutex<[Int: Registration]>([:])
+        try await forEachConcurrently(count, concurrency: concurrency) { index in
+            let hardware = Array(SHA256.hash(data: Array("\(tag)-hardware-\(index)".utf8))).hexEncoded
+            let gpu = Array(SHA256.hash(data: Array("\(tag)-gpu-\(index)".utf8))).hexEncoded
+            let registration = try await client.register(hardwareHash: hardware, gpuHash: gpu)
+            _ = try await client.requestVerification(
+                registrationCode: registration.registrationCode, email: "\(tag)-\(index)@example.org")
+            registrations.withLock { $0[index] = registration }
+        }
+        let wanted = registrations.withLock { $0 }
+        var tokens: [String: String] = [:]
+        for _ in 0..<100 {
+            tokens = try verificationTokens()
+            if wanted.values.allSatisfy({ tokens[$0.machineID] != nil }) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let found = tokens
+        let devices = Mutex<[Int: DeviceCredentials]>([:])
+        try await forEachConcurrently(count, concurrency: concurrency) { index in
+            guard let registration = wanted[index], let token = found[registration.machineID] else {
+                throw BenchError("no verification link in \(mailLog) for device \(index)")
+            }
+            var components = URLComponents(url: base, resolvingAgainstBaseURL: false)
+            components?.path = "/verify/confirm"
+            components?.queryItems = [URLQueryItem(name: "token", value: token)]
+            guard let url = components?.url else { throw BenchError("bad base URL") }
+            let (_, response) = try await URLSession.shared.data(from: url)
+            guard (response as? HTTPURLResponse)?.statusCode == 200 else {
+                throw BenchError("following the verification link of device \(index) failed")
+            }
+            let credentials = try await client.activate(
+                machineID: registration.machineID, registrationCode: registration.registrationCode)
+            devices.withLock { $0[index] = credentials }
+        }
+        return devices.withLock { found in (0..<count).compactMap { found[$0] } }
+    }
+
+    /// Verification tokens in the log by the machine id their email names (`Device: <id>` in the body); log lines
+    /// may be text or JSON (where `/` is written `\/`, so the body is decoded first).
+    func verificationTokens() throws -> [String: String] {
+        let log = try String(contentsOfFile: mailLog, encoding: .utf8)
+        var tokens: [String: String] = [:]
+        for line in log.split(separator: "\n") where line.contains("confirm?token=") {
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            let text = (object?["body"] as? String).map { Substring($0) } ?? line
+            guard let device = text.range(of: "Device: "), let link = text.range(of: "/verify/confirm?token=")
+            else { continue }
+            let machineID = text[device.upperBound...].prefix { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }
+            let token = text[link.upperBound...].prefix { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }
+            tokens[String(machineID)] = String(token)
+        }
+        return tokens
+    }
+}
+
+/// A session started and reported on, ready to be submitted.
+struct ReadySession: Sendable {
+    let device: DeviceCredentials
+    let sessionID: String
+    let results: BenchmarkResults
+}
+
+extension BenchServer {
+    /// Starts a session per (device, slot) on the active dataset and sends one metric report matching `results`.
+    func readySessions(
+        devices: [DeviceCredentials], perDevice: Int, concurrency: Int = 16,
+        describe: @escaping @Sendable (Int) -> (framework: String, gpu: String, tps: Double)
+    ) async throws -> [ReadySession] {
+        let dataset = try await client.dataset()
+        guard let checksum = dataset.manifest?.plaintextSha256 else { throw BenchError("no active dataset") }
+        let duration = Double(max(1, dataset.minDurationSeconds))
+        let sessions = Mutex<[Int: ReadySession]>([:])
+        let base = self.base
+        try await forEachConcurrently(devices.count * perDevice, concurrency: concurrency) { index in
+            let device = devices[index / perDevice]
+            let client = LeaderboardClient(baseURL: base, credentials: device)
+            let shape = describe(index)
+            var start = SessionStart(
+                datasetVersion: dataset.version, datasetChecksum: checksum, framework: shape.framework,
+                modelName: "bench-8b", modelParams: 8, gpuName: shape.gpu, concurrentCount: 8)
+            start.displayName = "bench \(index / perDevice)"
+            let session = try await client.startSession(start)
+            let latency = 8 / shape.tps * 1000
+            try await client.report(
+                session: session.sessionID,
+                sample: MetricSample(
+                    cpuUsage: 40, memoryUsage: 50, gpuUsage: 90, tps: shape.tps, latency: latency, concurrentCount: 8))
+            let results = BenchmarkResults(
+                tps: shape.tps, avgLatency: latency, p50Latency: latency, p95Latency: latency * 1.2,
+                p99Latency: latency * 1.4, concurrentCount: 8, totalRequests: 100, successfulRequests: 100,
+                duration: duration)
+            sessions.withLock {
+                $0[index] = ReadySession(device: device, sessionID: session.sessionID, results: results)
+            }
+        }
+        return sessions.withLock { ready in (0..<devices.count * perDevice).compactMap { ready[$0] } }
+    }
+}
+
+extension ReadySession {
+    /// The signed submit request, signed now (the signature carries the time and a fresh nonce).
+    func submitRequest(base: URL) -> (path: String, headers: [(String, String)], body: [UInt8]) {
+        let path = "/api/v1/benchmarks/\(sessionID)/submit"
+        let body =
+            (try? JSONSerialization.data(
+                withJSONObject: ["results": results.json, "metrics": [Any]()], options: [.sortedKeys])) ?? Data()
+        var headers = device.signatureHeaders(method: "POST", url: URL(string: path, relativeTo: base)?.absoluteURL ?? base, body: body)
+            .map { ($0.key, $0.value) }
+        headers.append(("Content-Type", "application/json"))
+        headers.append(("Idempotency-Key", UUID().uuidString))
+        return (path, headers, Array(body))
+    }
+}

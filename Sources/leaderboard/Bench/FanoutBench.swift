@@ -1,0 +1,155 @@
+import ArgumentParser
+import Foundation
+import LeaderboardClient
+import NIOHTTP1
+import Synchronization
+
+/// P5: WebSocket fan-out. `clients` watchers of the global board connect to one gateway; then, one at a time,
+/// submits that each add a record to the board are sent, and the time from sending each to the last watcher
+/// receiving its change is measured. The records land below the watched top places, so each submit is one
+/// `accepted` diff (a record entering the top 100 also sends a `rank_changed` for every place it pushes down). The gateway's resident memory is read before and after the watchers connect.
+struct FanoutBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fanout", abstract: "Board-change delivery to many WebSocket watchers.")
+
+    @Option(help: "The gateway's base URL (loopback).") var server: String
+    @Option(help: "The server's log file, where verification links are written (no SMTP).") var mailLog: String
+    @Option(help: "WebSocket watchers.") var clients = 10_000
+    @Option(help: "Submits, one at a time.") var rounds = 20
+    @Option(help: "The gateway's process id, for its resident memory.") var serverPid: Int32
+    @Option(help: "Watchers connecting at once.") var connectBatch = 250
+    @Option(help: "Seconds to wait for every watcher to receive one change.") var roundTimeout = 10.0
+
+    /// What the watchers have seen of the current round.
+    struct RoundState {
+        var round = -1
+        var seen: [Bool]
+        var count = 0
+        var last: ContinuousClock.Instant?
+        var deliveries: [Duration] = []
+        var start: ContinuousClock.Instant?
+    }
+
+    func run() async throws {
+        let target = try BenchServer(server: server, mailLog: mailLog)
+        guard let host = target.base.host, let port = target.base.port else { throw BenchError("--server needs a port") }
+        let perDevice = 5
+        let devices = try await target.activateDevices(
+            (rounds + perDevice - 1) / perDevice, tag: "fanout-\(UUID().uuidString.prefix(8))")
+        // Slow runs, each on a GPU of its own (no peers to be judged against): new records low on the board.
+        let sessions = try await target.readySessions(devices: devices, perDevice: perDevice) { index in
+            ("vllm", "bench fan-out GPU \(index)", 20 + Double(index))
+        }
+
+        let clock = ContinuousClock()
+        let rssBefore = try Self.residentKiB(serverPid)
+        let shared = Watchers(clients: clients)
+        let client = target.client
+        let (clients, connectBatch) = (clients, connectBatch)
+        let watchers = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for id in 0..<clients {
+                    group.addTask {
+                        do {
+                            for try await update in client.watchBoard(limit: 1) {
+                                let now = clock.now
+                                if case .snapshot = update {
+                                    shared.connected.add(1, ordering: .relaxed)
+                                    continue
+                                }
+                                shared.state.withLock { state in
+                                    guard state.round >= 0, !state.seen[id], let start = state.start else { return }
+                                    state.seen[id] = true
+                                    state.count += 1
+                                    state.last = now
+                                    state.deliveries.append(now - start)
+                                }
+                            }
+                        } catch {
+                            shared.failed.add(1, ordering: .relaxed)
+                        }
+                    }
+                    // Connect in batches, so the listen backlog never overflows.
+                    if (id + 1) % connectBatch == 0 {
+                        while shared.connected.load(ordering: .relaxed) + shared.failed.load(ordering: .relaxed) < id + 1 {
+                            try? await Task.sleep(for: .milliseconds(10))
+                        }
+                    }
+                }
+            }
+        }
+        let connectStart = clock.now
+        while shared.connected.load(ordering: .relaxed) + shared.failed.load(ordering: .relaxed) < clients,
+            clock.now - connectStart < .seconds(300)
+        {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let connectTime = clock.now - connectStart
+        let watching = shared.connected.load(ordering: .relaxed)
+        try await Task.sleep(for: .seconds(2))
+        let rssAfter = try Self.residentKiB(serverPid)
+
+        var lastClient: [Duration] = []
+        var submitLatencies: [Duration] = []
+        var incomplete = 0
+        try await BenchHTTPConnection.with(host: host, port: port) { connection in
+            for round in 0..<min(rounds, sessions.count) {
+                let request = sessions[round].submitRequest(base: target.base)
+                let start = clock.now
+                shared.state.withLock {
+                    $0.round = round
+                    $0.seen = Array(repeating: false, count: clients)
+                    $0.count = 0
+                    $0.last = nil
+                    $0.start = start
+                }
+                let reply = try await connection.send(
+                    .POST, request.path, headers: request.headers, body: request.body)
+                submitLatencies.append(clock.now - start)
+                guard SubmitBenchCommand.outcome(reply) == "accepted" else {
+                    throw BenchError("fan-out submit \(round) was not accepted: \(SubmitBenchCommand.outcome(reply))")
+                }
+                while shared.state.withLock({ $0.count }) < watching, clock.now - start < .seconds(roundTimeout) {
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                let (count, last) = shared.state.withLock { ($0.count, $0.last) }
+                if count < watching { incomplete += 1 }
+                if let last { lastClient.append(last - start) }
+                // Let the round's other changes (rank shifts) arrive before the next one starts.
+                try await Task.sleep(for: .milliseconds(300))
+                shared.state.withLock { $0.round = -1 }
+            }
+        }
+        watchers.cancel()
+        await watchers.value
+        let last = Latencies(lastClient)
+        let deliveries = Latencies(shared.state.withLock { $0.deliveries })
+        printFigures([
+            "clients": clients, "connected": watching, "failed": shared.failed.load(ordering: .relaxed),
+            "connect_seconds": connectTime.seconds, "rounds": last.count, "incomplete_rounds": incomplete,
+            "last_client_p50_ms": last.milliseconds(0.5), "last_client_p99_ms": last.milliseconds(0.99),
+            "delivery_p50_ms": deliveries.milliseconds(0.5), "delivery_p99_ms": deliveries.milliseconds(0.99),
+            "submit_p50_ms": Latencies(submitLatencies).milliseconds(0.5),
+            "rss_before_kib": rssBefore, "rss_after_kib": rssAfter,
+            "kib_per_connection": watching > 0 ? Double(rssAfter - rssBefore) / Double(watching) : 0,
+        ])
+    }
+
+    /// What the watcher tasks share with the coordinator.
+    final class Watchers: Sendable {
+        let state: Mutex<RoundState>
+        let connected = Atomic<Int>(0)
+        let failed = Atomic<Int>(0)
+
+        init(clients: Int) { state = Mutex(RoundState(seen: Array(repeating: false, count: clients))) }
+    }
+
+    /// `VmRSS` of a process, in KiB (Linux).
+    static func residentKiB(_ pid: Int32) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let value = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { throw BenchError("no VmRSS for process \(pid)") }
+        return value
+    }
+}

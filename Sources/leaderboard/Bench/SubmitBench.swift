@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import LeaderboardClient
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// P2: signed submits end to end. Devices are registered and activated through the public API and their sessions
+/// started and reported on beforehand; the measured part is the submits alone, `concurrency` at a time, each on
+/// its own keep-alive connection, signed just before it is sent.
+struct SubmitBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit", abstract: "Signed submit throughput and latency through the gateway.")
+
+    @Option(help: "The gateway's base URL (loopback).") var server: String
+    @Option(help: "The server's log file, where verification links are written (no SMTP).") var mailLog: String
+    @Option(help: "Devices to register.") var devices = 1000
+    @Option(help: "Sessions per device (the server allows 5 running at once).") var sessionsPerDevice = 5
+    @Option(help: "Submits in flight at once.") var concurrency = 64
+    @Option(help: "Write the first device's credentials here (JSON) for later runs.") var saveDevice: String?
+
+    func run() async throws {
+        let target = try BenchServer(server: server, mailLog: mailLog)
+        guard let host = target.base.host, let port = target.base.port else { throw BenchError("--server needs a port") }
+        let clock = ContinuousClock()
+        let setupStart = clock.now
+        let credentials = try await target.activateDevices(devices, tag: "submit-\(UUID().uuidString.prefix(8))")
+        if let saveDevice, let first = credentials.first {
+            let json = ["machine_id": first.machineID, "secret": first.secret]
+            try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: saveDevice))
+        }
+        let frameworks = ["vllm", "llama.cpp", "sglang", "tgi"]
+        let gpus = ["NVIDIA H100 80GB", "NVIDIA A100 80GB", "NVIDIA L40S", "NVIDIA RTX 4090"]
+        let sessions = try await target.readySessions(devices: credentials, perDevice: sessionsPerDevice) { index in
+            let device = index / sessionsPerDevice
+            // A device keeps its GPU and framework; its runs vary by a few percent, as real reruns do.
+            let tps = 400 + Double(device % 97) * 7 + Double(index % sessionsPerDevice) * 3
+            return (frameworks[device % frameworks.count], gpus[(device / 4) % gpus.count], tps)
+        }
+        let setup = clock.now - setupStart
+
+        let next = Atomic<Int>(0)
+        let statuses = Mutex<[String: Int]>([:])
+        let base = target.base
+        let (summary, elapsed) = try await runWorkers(concurrency) { _ in
+            try await BenchHTTPConnection.with(host: host, port: port) { connection in
+                var samples: [Duration] = []
+                var counts: [String: Int] = [:]
+                while true {
+                    let index = next.add(1, ordering: .relaxed).oldValue
+                    guard index < sessions.count else { break }
+                    let request = sessions[index].submitRequest(base: base)
+                    let begin = clock.now
+                    let reply = try await connection.send(
+                        .POST, request.path, headers: request.headers, body: request.body)
+                    samples.append(clock.now - begin)
+                    counts[Self.outcome(reply), default: 0] += 1
+                }
+                statuses.withLock { total in total.merge(counts, uniquingKeysWith: +) }
+                return samples
+            }
+        }
+        var figures: [String: Any] = summary.summary
+        figures["submits"] = summary.count
+        figures["seconds"] = elapsed.seconds
+        figures["submits_per_s"] = Double(summary.count) / elapsed.seconds
+        figures["devices"] = credentials.count
+        figures["concurrency"] = concurrency
+        figures["outcomes"] = statuses.withLock { $0 }
+        figures["setup_seconds"] = setup.seconds
+        printFigures(figures)
+    }
+
+    /// `accepted`, `held_for_review`, or the HTTP status of a refusal.
+    static func outcome(_ reply: BenchHTTPConnection.Reply) -> String {
+        guard (200..<300).contains(reply.status) else { return "http_\(reply.status)" }
+        let object = try? JSONSerialization.jsonObject(with: Data(reply.body.readableBytesView))
+        return ((object as? [String: Any])?["state"] as? String) ?? "unreadable"
+    }
+}
