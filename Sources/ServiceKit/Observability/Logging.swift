@@ -50,17 +50,7 @@ public struct JSONLogHandler: LogHandler {
         let merged = metadata.merging(metadataProvider?.get() ?? [:]) { _, new in new }
             .merging(event.metadata ?? [:]) { _, new in new }
         for (key, value) in merged where !["ts", "level", "logger", "msg"].contains(key) { fields.append((key, value)) }
-        fields.sort { $0.0 < $1.0 }
-        var line: [UInt8] = []
-        line.reserveCapacity(256)
-        line.append(UInt8(ascii: "{"))
-        for (index, (key, value)) in fields.enumerated() {
-            if index > 0 { line.append(UInt8(ascii: ",")) }
-            Self.appendString(key, to: &line)
-            line.append(UInt8(ascii: ":"))
-            Self.appendValue(value, to: &line)
-        }
-        line.append(contentsOf: [UInt8(ascii: "}"), 0x0A])
+        let line = Self.line(fields)
         // One write(2) per line: lines from concurrent tasks never interleave, and nothing waits in a buffer.
         line.withUnsafeBytes { bytes in
             var offset = 0
@@ -70,6 +60,21 @@ public struct JSONLogHandler: LogHandler {
                 offset += written
             }
         }
+    }
+
+    /// One JSON object with the fields in key order, and a newline.
+    static func line(_ fields: [(String, Logger.MetadataValue)]) -> [UInt8] {
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        line.append(UInt8(ascii: "{"))
+        for (index, (key, value)) in fields.sorted(by: { $0.0 < $1.0 }).enumerated() {
+            if index > 0 { line.append(UInt8(ascii: ",")) }
+            appendString(key, to: &line)
+            line.append(UInt8(ascii: ":"))
+            appendValue(value, to: &line)
+        }
+        line.append(contentsOf: [UInt8(ascii: "}"), 0x0A])
+        return line
     }
 
     /// The line is encoded by hand: JSONSerialization and ISO8601DateFormatter cost more than the rest of a small
