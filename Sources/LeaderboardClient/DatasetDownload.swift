@@ -75,15 +75,21 @@ public enum DatasetCrypto {
 
     public static func decrypt(chunk: [UInt8], key: [UInt8], version: String, index: Int, final: Bool) throws -> [UInt8]
     {
+        Array(try open(chunk: chunk, key: key, version: version, index: index, final: final))
+    }
+
+    /// ``decrypt(chunk:key:version:index:final:)`` for any bytes, answering `Data` as swift-crypto does: no copy of
+    /// the chunk into an array before, nor of the plaintext after (the downloader's path).
+    public static func open<Chunk: DataProtocol>(chunk: Chunk, key: [UInt8], version: String, index: Int, final: Bool)
+        throws -> Data
+    {
         guard chunk.count >= 16 else {
             throw LeaderboardClientError.local("corrupt_chunk", "Chunk \(index) is too short.")
         }
         let box = try AES.GCM.SealedBox(
             nonce: try AES.GCM.Nonce(data: nonce(index: index)), ciphertext: chunk.dropLast(16), tag: chunk.suffix(16))
-        return Array(
-            try AES.GCM.open(
-                box, using: SymmetricKey(data: key),
-                authenticating: associatedData(version: version, index: index, final: final)))
+        return try AES.GCM.open(
+            box, using: SymmetricKey(data: key), authenticating: associatedData(version: version, index: index, final: final))
     }
 
     /// The content key from the server's key response, unwrapped with the device secret.
@@ -189,19 +195,18 @@ public struct DatasetDownloader: Sendable {
     }
 
     /// One chunk: fetched (retried on network errors and 5xx), hash-checked, decrypted, hash-checked again.
-    func fetch(_ chunk: DatasetManifest.Chunk, manifest: DatasetManifest, key: [UInt8]) async throws -> [UInt8] {
+    func fetch(_ chunk: DatasetManifest.Chunk, manifest: DatasetManifest, key: [UInt8]) async throws -> Data {
         var lastError: any Error = LeaderboardClientError.local("no_attempt", "")
         for attempt in 0..<max(1, attempts) {
             if attempt > 0 { try await Task.sleep(for: .milliseconds(200 << attempt)) }
             do {
                 let (data, _) = try await http.send("GET", "/api/v1/datasets/\(manifest.version)/chunks/\(chunk.index)")
-                let bytes = Array(data)
-                guard bytes.count == chunk.ciphertextSize, hex(SHA256.hash(data: bytes)) == chunk.ciphertextSHA256
+                guard data.count == chunk.ciphertextSize, hex(SHA256.hash(data: data)) == chunk.ciphertextSHA256
                 else {
                     throw LeaderboardClientError.local("corrupt_chunk", "Chunk \(chunk.index) does not match its hash.")
                 }
-                let plaintext = try DatasetCrypto.decrypt(
-                    chunk: bytes, key: key, version: manifest.version, index: chunk.index,
+                let plaintext = try DatasetCrypto.open(
+                    chunk: data, key: key, version: manifest.version, index: chunk.index,
                     final: chunk.index == manifest.chunks.count - 1)
                 guard hex(SHA256.hash(data: plaintext)) == chunk.plaintextSHA256 else {
                     throw LeaderboardClientError.local(
@@ -261,7 +266,7 @@ final class PartFile: Sendable {
         descriptor = Mutex(fd)
     }
 
-    func write(_ bytes: [UInt8], at offset: Int64) throws {
+    func write(_ bytes: Data, at offset: Int64) throws {
         let fd = descriptor.withLock { $0 }
         var written = 0
         while written < bytes.count {

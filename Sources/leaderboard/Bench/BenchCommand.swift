@@ -4,7 +4,7 @@ import Logging
 import ServiceKit
 
 /// Load generators for `scripts/bench` (docs/PERFORMANCE.md); each prints one line of figures to compare with a
-/// reference tool measured in the same run. With `--json` the line is a JSON object `scripts/bench` reads.
+/// reference tool measured in the same run: a JSON object `scripts/bench` reads (`redis`: a line of text).
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",

@@ -4,7 +4,8 @@ import LeaderboardClient
 
 /// P4, client side: how fast the SDK decrypts a downloaded dataset. The device's key is fetched (signed) from the
 /// gateway and unwrapped; the stored ciphertext chunks are read from `--chunks-dir` into memory first, so only
-/// `DatasetCrypto.decrypt` (AES-256-GCM open, tag checked) is timed, on one core, like `openssl speed -evp`.
+/// `DatasetCrypto.open` (AES-256-GCM, tag checked; what the SDK's downloader calls) is timed, on one core, like
+/// `openssl speed -evp`.
 struct DecryptBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "decrypt", abstract: "Dataset chunk decryption throughput of the SDK (one core).")
@@ -29,14 +30,14 @@ struct DecryptBenchCommand: AsyncParsableCommand {
             try await http.json("GET", "/api/v1/datasets/\(version)/key", signedBy: credentials),
             secret: credentials.secret)
         let chunks = try manifest.chunks.map { chunk in
-            try [UInt8](Data(contentsOf: URL(fileURLWithPath: chunksDir + String(format: "/chunk-%08d", chunk.index))))
+            try Data(contentsOf: URL(fileURLWithPath: chunksDir + String(format: "/chunk-%08d", chunk.index)))
         }
         let clock = ContinuousClock()
         let start = clock.now
         var plaintext: Int64 = 0
         for (index, chunk) in chunks.enumerated() {
             plaintext += Int64(
-                try DatasetCrypto.decrypt(
+                try DatasetCrypto.open(
                     chunk: chunk, key: key, version: manifest.version, index: index, final: index == chunks.count - 1
                 ).count)
         }

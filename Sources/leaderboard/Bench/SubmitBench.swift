@@ -38,6 +38,10 @@ struct SubmitBenchCommand: AsyncParsableCommand {
             return (frameworks[device % frameworks.count], gpus[(device / 4) % gpus.count], tps)
         }
         let setup = clock.now - setupStart
+        // Every device's first session, then every second one…: a device's own submits never overlap in time.
+        let ordered = (0..<sessionsPerDevice).flatMap { slot in
+            stride(from: slot, to: sessions.count, by: sessionsPerDevice).map { sessions[$0] }
+        }
 
         let next = Atomic<Int>(0)
         let statuses = Mutex<[String: Int]>([:])
@@ -48,8 +52,8 @@ struct SubmitBenchCommand: AsyncParsableCommand {
                 var counts: [String: Int] = [:]
                 while true {
                     let index = next.add(1, ordering: .relaxed).oldValue
-                    guard index < sessions.count else { break }
-                    let request = sessions[index].submitRequest(base: base)
+                    guard index < ordered.count else { break }
+                    let request = ordered[index].submitRequest(base: base)
                     let begin = clock.now
                     let reply = try await connection.send(
                         .POST, request.path, headers: request.headers, body: request.body)
