@@ -89,7 +89,8 @@ public enum DatasetCrypto {
         let box = try AES.GCM.SealedBox(
             nonce: try AES.GCM.Nonce(data: nonce(index: index)), ciphertext: chunk.dropLast(16), tag: chunk.suffix(16))
         return try AES.GCM.open(
-            box, using: SymmetricKey(data: key), authenticating: associatedData(version: version, index: index, final: final))
+            box, using: SymmetricKey(data: key),
+            authenticating: associatedData(version: version, index: index, final: final))
     }
 
     /// The content key from the server's key response, unwrapped with the device secret.

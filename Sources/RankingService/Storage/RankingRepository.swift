@@ -469,7 +469,8 @@ struct RankingRepository {
             let first = parameters.count + 1
             rows.append("($\(first), $\(first + 1), $\(first + 2), $\(first + 3))")
             parameters += [
-                .text(event.board), .integer(Int64(event.sequence)), .integer(event.at), .text(try Self.json(event.kind)),
+                .text(event.board), .integer(Int64(event.sequence)), .integer(event.at),
+                .text(try Self.json(event.kind)),
             ]
         }
         try await sql.execute(

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Crypto
 import Foundation
 import LeaderboardClient
@@ -7,6 +8,14 @@ import Synchronization
 #if canImport(FoundationNetworking)
     import FoundationNetworking
 #endif
+
+/// The options of the load generators that register devices.
+struct BenchServerOptions: ParsableArguments {
+    @Option(help: "The gateway's base URL (loopback).") var server: String
+    @Option(help: "The server's log file, where verification links are written (no SMTP).") var mailLog: String
+
+    func target() throws -> BenchServer { try BenchServer(server: server, mailLog: mailLog) }
+}
 
 /// Where the load generators find the server: its gateway, and the log its verification emails go to (a bench
 /// server runs without SMTP, so each link is a log line).
@@ -21,6 +30,12 @@ struct BenchServer {
     }
 
     var client: LeaderboardClient { LeaderboardClient(baseURL: base) }
+
+    /// Host and port, for the load generators' own connections.
+    func endpoint() throws -> (host: String, port: Int) {
+        guard let host = base.host, let port = base.port else { throw BenchError("--server needs a host and a port") }
+        return (host, port)
+    }
 
     /// Registers, verifies and activates `count` devices as a person would, through the public API: the SDK solves
     /// each proof of work, the verification links are read from the server's log and followed.
@@ -132,8 +147,10 @@ extension ReadySession {
         let body =
             (try? JSONSerialization.data(
                 withJSONObject: ["results": results.json, "metrics": [Any]()], options: [.sortedKeys])) ?? Data()
-        var headers = device.signatureHeaders(method: "POST", url: URL(string: path, relativeTo: base)?.absoluteURL ?? base, body: body)
-            .map { ($0.key, $0.value) }
+        var headers = device.signatureHeaders(
+            method: "POST", url: URL(string: path, relativeTo: base)?.absoluteURL ?? base, body: body
+        )
+        .map { ($0.key, $0.value) }
         headers.append(("Content-Type", "application/json"))
         headers.append(("Idempotency-Key", UUID().uuidString))
         return (path, headers, Array(body))

@@ -12,8 +12,7 @@ struct FanoutBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fanout", abstract: "Board-change delivery to many WebSocket watchers.")
 
-    @Option(help: "The gateway's base URL (loopback).") var server: String
-    @Option(help: "The server's log file, where verification links are written (no SMTP).") var mailLog: String
+    @OptionGroup var options: BenchServerOptions
     @Option(help: "WebSocket watchers.") var clients = 10_000
     @Option(help: "Submits, one at a time.") var rounds = 20
     @Option(help: "The gateway's process id, for its resident memory.") var serverPid: Int32
@@ -31,8 +30,8 @@ struct FanoutBenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let target = try BenchServer(server: server, mailLog: mailLog)
-        guard let host = target.base.host, let port = target.base.port else { throw BenchError("--server needs a port") }
+        let target = try options.target()
+        let (host, port) = try target.endpoint()
         let perDevice = 5
         let devices = try await target.activateDevices(
             (rounds + perDevice - 1) / perDevice, tag: "fanout-\(UUID().uuidString.prefix(8))")
@@ -71,7 +70,9 @@ struct FanoutBenchCommand: AsyncParsableCommand {
                     }
                     // Connect in batches, so the listen backlog never overflows.
                     if (id + 1) % connectBatch == 0 {
-                        while shared.connected.load(ordering: .relaxed) + shared.failed.load(ordering: .relaxed) < id + 1 {
+                        while shared.connected.load(ordering: .relaxed) + shared.failed.load(ordering: .relaxed) < id
+                            + 1
+                        {
                             try? await Task.sleep(for: .milliseconds(10))
                         }
                     }

@@ -57,7 +57,8 @@ struct RankBenchCommand: AsyncParsableCommand {
     /// `count` RankingService clients, each on its own connection.
     func withRankingServices<Result: Sendable>(
         _ count: Int, _ settings: [String],
-        _ body: @escaping @Sendable ([Leaderboard_Ranking_V1_RankingService.Client<HTTP2ClientTransport.Posix>])
+        _ body:
+            @escaping @Sendable ([Leaderboard_Ranking_V1_RankingService.Client<HTTP2ClientTransport.Posix>])
             async throws -> Result
     ) async throws -> Result {
         guard count > 0 else { return try await body([]) }

@@ -12,16 +12,15 @@ struct SubmitBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "submit", abstract: "Signed submit throughput and latency through the gateway.")
 
-    @Option(help: "The gateway's base URL (loopback).") var server: String
-    @Option(help: "The server's log file, where verification links are written (no SMTP).") var mailLog: String
+    @OptionGroup var options: BenchServerOptions
     @Option(help: "Devices to register.") var devices = 1000
     @Option(help: "Sessions per device (the server allows 5 running at once).") var sessionsPerDevice = 5
     @Option(help: "Submits in flight at once.") var concurrency = 64
     @Option(help: "Write the first device's credentials here (JSON) for later runs.") var saveDevice: String?
 
     func run() async throws {
-        let target = try BenchServer(server: server, mailLog: mailLog)
-        guard let host = target.base.host, let port = target.base.port else { throw BenchError("--server needs a port") }
+        let target = try options.target()
+        let (host, port) = try target.endpoint()
         let clock = ContinuousClock()
         let setupStart = clock.now
         let credentials = try await target.activateDevices(devices, tag: "submit-\(UUID().uuidString.prefix(8))")
