@@ -475,9 +475,9 @@ struct RankingAuthority: Sendable {
         }
         guard !kinds.isEmpty else { return newRank }
         let repository = RankingRepository(sql)
-        let last = try await repository.advanceSequence(of: board, by: kinds.count)
+        let first = try await repository.reserveSequence(board, count: kinds.count)
         let events = kinds.enumerated().map { offset, kind in
-            BoardEvent(board: board, sequence: last - UInt64(kinds.count - offset) + 1, at: now, kind: kind)
+            BoardEvent(board: board, sequence: first + UInt64(offset), at: now, kind: kind)
         }
         try await repository.insert(events)
         for event in events { ChangeLog.current?.emit(event) }

@@ -18,9 +18,6 @@ public struct RankingError: CodedServiceError, Sendable, Equatable {
 
 /// Every rejection the Ranking target makes (docs/RANKING.md lists them with their HTTP status).
 extension RankingError {
-    /// A board's sequence was advanced without its row (a bug, never a client's doing).
-    static let boardNotLocked = RankingError(
-        code: "internal_error", detail: "A board changed without its lock.", status: .internalError)
     static let unknownSession = RankingError(
         code: "unknown_session", detail: "This device has no benchmark session with this id.", status: .notFound)
     static let tooManySessions = RankingError(

@@ -452,12 +452,14 @@ struct RankingRepository {
     /// Reserves `count` sequence numbers of a board; the row stays locked until the transaction ends, so events of
     /// one board are numbered and stored in commit order across replicas.
     func reserveSequence(_ board: String, count: Int) async throws -> UInt64 {
-        try await sql.execute(
-            "INSERT INTO boards (board, sequence) VALUES ($1, 0) ON CONFLICT (board) DO NOTHING", [.text(board)])
-        let row = try await sql.first(
-            "UPDATE boards SET sequence = sequence + $2 WHERE board = $1 RETURNING sequence",
-            [.text(board), .integer(Int64(count))])
-        return UInt64(try row?.integer("sequence") ?? 0) - UInt64(count) + 1
+        // One statement: creates the row (a board's first change) or adds to it, and locks it either way.
+        let last =
+            try await sql.first(
+                """
+                INSERT INTO boards (board, sequence) VALUES ($1, $2)
+                ON CONFLICT (board) DO UPDATE SET sequence = boards.sequence + excluded.sequence RETURNING sequence
+                """, [.text(board), .integer(Int64(count))])?.integer("sequence") ?? Int64(count)
+        return UInt64(last - Int64(count) + 1)
     }
 
     /// Stores a change's events in one statement (a record entering the top places shifts up to 100 others).
@@ -475,16 +477,6 @@ struct RankingRepository {
         }
         try await sql.execute(
             "INSERT INTO board_events (board, sequence, at, event) VALUES " + rows.joined(separator: ", "), parameters)
-    }
-
-    /// Takes the next `count` sequence numbers of a board whose row the caller has locked; returns the last one.
-    func advanceSequence(of board: String, by count: Int) async throws -> UInt64 {
-        guard
-            let row = try await sql.first(
-                "UPDATE boards SET sequence = sequence + $2 WHERE board = $1 RETURNING sequence",
-                [.text(board), .integer(Int64(count))])
-        else { throw RankingError.boardNotLocked }
-        return UInt64(try row.integer("sequence"))
     }
 
     func events(of board: String, after sequence: UInt64, limit: Int) async throws -> [BoardEvent] {
