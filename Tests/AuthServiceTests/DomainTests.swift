@@ -101,7 +101,7 @@ struct DomainTests {
     }
 
     @Test("signatures v1 and v2 match an independent implementation (Python hmac)")
-    func signatureVectors() throws {
+    func signatureVectors() async throws {
         let secret = "lbd_QmFzZTY0VXJsU2VjcmV0S2V5Rm9yVGVzdHMxMjM0NTY3OA"
         let body = Array(#"{"framework":"vllm","tps":123.5}"#.utf8)
         for version in [SignedRequest.Version.v1, .v2] {
@@ -110,7 +110,7 @@ struct DomainTests {
                 nonce: "n-7f3a9c1e", signature: "", method: "POST", path: "/api/v1/benchmarks/start",
                 query: "b=2&a=1", body: body, bodySHA256: Array(SHA256.hash(data: body)))
             let ours = SignedRequest.sign(request.message, secret: secret)
-            let python = try ExternalTools.run(
+            let python = try await ExternalTools.run(
                 ExternalTools.python,
                 [
                     ExternalTools.pythonScripts.appendingPathComponent("sign.py").path, secret, "\(version.rawValue)",

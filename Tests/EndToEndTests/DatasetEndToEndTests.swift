@@ -34,8 +34,8 @@ struct DatasetEndToEndTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let input = directory + "/input.bin"
-        try ExternalTools.run("/bin/sh", ["-c", "head -c \(size) /dev/urandom > '\(input)'"])
-        let expected = String(try ExternalTools.run("/usr/bin/env", ["sha256sum", input]).prefix(64))
+        try await ExternalTools.run("/bin/sh", ["-c", "head -c \(size) /dev/urandom > '\(input)'"])
+        let expected = String(try await ExternalTools.run("/usr/bin/env", ["sha256sum", input]).prefix(64))
 
         let settings =
             ["--data-dir", directory + "/data"]
@@ -86,17 +86,17 @@ struct DatasetEndToEndTests {
         #expect(try await second.exitStatus(within: .seconds(400)) == 0, "\(second.standardError.suffix(500))")
         #expect(second.standardOutput.contains("sha256 \(expected) verified"))
         if storage == .embedded { #expect(second.standardOutput.contains("resumed")) }
-        #expect(String(try ExternalTools.run("/usr/bin/env", ["sha256sum", output]).prefix(64)) == expected)
+        #expect(String(try await ExternalTools.run("/usr/bin/env", ["sha256sum", output]).prefix(64)) == expected)
         try FileManager.default.removeItem(atPath: output)
 
-        let python = try ExternalTools.run(
+        let python = try await ExternalTools.run(
             ExternalTools.python,
             [
                 ExternalTools.pythonScripts.appendingPathComponent("decrypt_dataset.py").path, base, device.machineID,
                 secretFile, output,
             ])
         #expect(python == expected)
-        #expect(String(try ExternalTools.run("/usr/bin/env", ["sha256sum", output]).prefix(64)) == expected)
+        #expect(String(try await ExternalTools.run("/usr/bin/env", ["sha256sum", output]).prefix(64)) == expected)
 
         // The server streamed a whole dataset in and out twice; its peak memory grew by far less than the data.
         let peak = try Self.peakMemory(server.process.processIdentifier)

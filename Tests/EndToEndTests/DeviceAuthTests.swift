@@ -25,8 +25,8 @@ struct DeviceAuthEndToEndTests {
     func sign(
         _ secret: String, version: Int, machineID: String, method: String, path: String, time: String, nonce: String,
         body: String
-    ) throws -> String {
-        try ExternalTools.run(
+    ) async throws -> String {
+        try await ExternalTools.run(
             ExternalTools.python,
             [
                 ExternalTools.pythonScripts.appendingPathComponent("sign.py").path, secret, "\(version)", machineID,
@@ -71,7 +71,7 @@ struct DeviceAuthEndToEndTests {
 
         func signedStatus(_ key: String, nonce: String = UUID().uuidString) async throws -> Int {
             let time = "\(Int(Date().timeIntervalSince1970))"
-            let signature = try sign(
+            let signature = try await sign(
                 key, version: 2, machineID: machineID, method: "GET", path: "/api/v1/devices/status", time: time,
                 nonce: nonce, body: "")
             return try await EndToEnd.send(
@@ -87,7 +87,7 @@ struct DeviceAuthEndToEndTests {
 
         let time = "\(Int(Date().timeIntervalSince1970))"
         let nonce = UUID().uuidString
-        let signature = try sign(
+        let signature = try await sign(
             secret, version: 1, machineID: machineID, method: "POST", path: "/api/v1/devices/rotate", time: time,
             nonce: nonce, body: "{}")
         let rotated = try await EndToEnd.send(

@@ -183,14 +183,14 @@ struct AuthGateway: Sendable {
     }
 
     /// Signature headers (v2, by Tests/python/sign.py) for a body-less request, e.g. a WebSocket upgrade.
-    func signatureHeaders(_ method: HTTPRequest.Method, _ uri: String, machineID: String, secret: String) throws
-        -> HTTPFields
+    func signatureHeaders(_ method: HTTPRequest.Method, _ uri: String, machineID: String, secret: String)
+        async throws -> HTTPFields
     {
         let time = "\(Int(Date().timeIntervalSince1970))"
         let nonce = UUID().uuidString.lowercased()
         let (path, query) =
             uri.firstIndex(of: "?").map { (String(uri[..<$0]), String(uri[uri.index(after: $0)...])) } ?? (uri, "")
-        let signature = try ExternalTools.run(
+        let signature = try await ExternalTools.run(
             ExternalTools.python,
             [
                 ExternalTools.pythonScripts.appendingPathComponent("sign.py").path, secret, "2", machineID,
@@ -213,7 +213,7 @@ struct AuthGateway: Sendable {
         let time = "\(Int(Date().timeIntervalSince1970))"
         let (path, query) =
             uri.firstIndex(of: "?").map { (String(uri[..<$0]), String(uri[uri.index(after: $0)...])) } ?? (uri, "")
-        let signature = try ExternalTools.run(
+        let signature = try await ExternalTools.run(
             ExternalTools.python,
             [
                 ExternalTools.pythonScripts.appendingPathComponent("sign.py").path, secret, "\(version)", machineID,
@@ -566,7 +566,7 @@ struct DeviceLifecycleTests {
             let bytes = try #require(challenge["challenge"])
             let difficulty = try #require(challenge.json["difficulty_bits"] as? Int)
             let challengeID = try #require(challenge["challenge_id"])
-            let solution = try ExternalTools.run(
+            let solution = try await ExternalTools.run(
                 node,
                 [
                     "-e",

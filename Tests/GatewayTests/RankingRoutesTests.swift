@@ -72,7 +72,7 @@ struct BenchmarkClient {
         let time = "\(Int(Date().timeIntervalSince1970))"
         let nonce = UUID().uuidString.lowercased()
         let path = "/api/v1/benchmarks/\(session)/submit"
-        let signature = try ExternalTools.run(
+        let signature = try await ExternalTools.run(
             ExternalTools.python,
             [
                 ExternalTools.pythonScripts.appendingPathComponent("sign.py").path, device.secret, "2",

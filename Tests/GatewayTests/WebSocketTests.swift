@@ -100,7 +100,7 @@ struct WebSocketTests {
 
             func listen(_ query: String, count: Int, ready: Readiness) async throws -> [String] {
                 let path = "/api/v1/ws/notifications" + (query.isEmpty ? "" : "?\(query)")
-                let headers = try owner.gateway.signatureHeaders(
+                let headers = try await owner.gateway.signatureHeaders(
                     .get, path, machineID: owner.device.machineID, secret: owner.device.secret)
                 let seen = Mutex<[String]>([])
                 ready.arrive()
@@ -139,7 +139,7 @@ struct WebSocketTests {
             #expect(
                 unsigned?.closeCode == .init(codeNumber: 4401) && unsigned?.reason == "missing_signature",
                 "\(String(describing: unsigned))")
-            var forged = try owner.gateway.signatureHeaders(
+            var forged = try await owner.gateway.signatureHeaders(
                 .get, "/api/v1/ws/notifications", machineID: owner.device.machineID, secret: "lbd_wrong")
             forged[HTTPField.Name("X-Nonce")!] = UUID().uuidString
             let refused = try await gateway.client.ws(

@@ -7,7 +7,8 @@ import Synchronization
 /// P5: WebSocket fan-out. `clients` watchers of the global board connect to one gateway; then, one at a time,
 /// submits that each add a record to the board are sent, and the time from sending each to the last watcher
 /// receiving its change is measured. The records land below the watched top places, so each submit is one
-/// `accepted` diff (a record entering the top 100 also sends a `rank_changed` for every place it pushes down). The gateway's resident memory is read before and after the watchers connect.
+/// `accepted` diff (a record entering the top 100 also sends a `rank_changed` for every place it pushes down).
+/// The gateway's resident memory is read before and after the watchers connect.
 struct FanoutBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fanout", abstract: "Board-change delivery to many WebSocket watchers.")
