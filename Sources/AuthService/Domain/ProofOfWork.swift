@@ -71,7 +71,8 @@ struct ProofOfWork: Sendable {
         return count
     }
 
-    /// Finds a solution by counting up (what the verify page's script does); for tests and the CLI.
+    /// Finds a solution by counting up (what the verify page's script does); for tests (clients solve with the SDK's
+    /// own `ProofOfWork`, which cannot depend on this module).
     static func solve(bytes: [UInt8], difficulty: Int) -> String {
         var counter = 0
         while true {

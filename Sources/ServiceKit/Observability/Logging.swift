@@ -49,7 +49,7 @@ public struct JSONLogHandler: LogHandler {
         ]
         let merged = metadata.merging(metadataProvider?.get() ?? [:]) { _, new in new }
             .merging(event.metadata ?? [:]) { _, new in new }
-        for (key, value) in merged where !["ts", "level", "logger", "msg"].contains(key) { fields.append((key, value)) }
+        for (key, value) in merged where !Self.ownKeys.contains(key) { fields.append((key, value)) }
         let line = Self.line(fields)
         // One write(2) per line: lines from concurrent tasks never interleave, and nothing waits in a buffer.
         line.withUnsafeBytes { bytes in
@@ -62,7 +62,12 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
-    /// One JSON object with the fields in key order, and a newline.
+    /// The fields every line has; metadata cannot replace them.
+    private static let ownKeys: Set<String> = ["ts", "level", "logger", "msg"]
+
+    /// One JSON object with the fields in key order, and a newline. Encoded by hand: JSONSerialization and
+    /// ISO8601DateFormatter cost more than the rest of a small request (docs/PERFORMANCE.md), and every request
+    /// writes an access line.
     static func line(_ fields: [(String, Logger.MetadataValue)]) -> [UInt8] {
         var line: [UInt8] = []
         line.reserveCapacity(256)
@@ -77,8 +82,6 @@ public struct JSONLogHandler: LogHandler {
         return line
     }
 
-    /// The line is encoded by hand: JSONSerialization and ISO8601DateFormatter cost more than the rest of a small
-    /// request (docs/PERFORMANCE.md), and every request writes an access line.
     private static func appendValue(_ value: Logger.MetadataValue, to line: inout [UInt8]) {
         switch value {
         case .string(let string): appendString(string, to: &line)
@@ -103,7 +106,6 @@ public struct JSONLogHandler: LogHandler {
     }
 
     private static func appendString(_ string: String, to line: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
         line.append(UInt8(ascii: "\""))
         for byte in string.utf8 {
             switch byte {
@@ -114,11 +116,15 @@ public struct JSONLogHandler: LogHandler {
             case 0x09: line.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
             case ..<0x20:
                 line.append(contentsOf: Array("\\u00".utf8))
-                line.append(contentsOf: [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
+                line.append(contentsOf: [hexDigit(byte >> 4), hexDigit(byte & 0x0F)])
             default: line.append(byte)
             }
         }
         line.append(UInt8(ascii: "\""))
+    }
+
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 
     /// Now, as `2026-01-31T12:34:56.789Z`.
