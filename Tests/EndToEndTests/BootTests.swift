@@ -1,5 +1,6 @@
 import Foundation
 import ServiceKit
+import TestSupport
 import Testing
 
 /// Loopback listeners on ports the OS picks; the process announces them.
@@ -82,6 +83,18 @@ struct BootTests {
 
 @Suite("Boot: bad configuration", .timeLimit(.minutes(2)))
 struct BadConfigurationTests {
+    @Test("--version prints the VERSION file's version and the commit the binary was built from")
+    func version() async throws {
+        let process = try LeaderboardProcess(["--version"])
+        #expect(try await process.exitStatus() == 0)
+        let version = try TestEnvironment.repositoryFile("VERSION").trimmingCharacters(in: .whitespacesAndNewlines)
+        let printed = process.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(printed.hasPrefix("\(version) (commit "), "\(printed)")
+        let commit = printed.dropFirst("\(version) (commit ".count).dropLast()
+        // A hexadecimal commit (with -dirty for uncommitted changes), or "dev" where there is no git.
+        #expect(commit == "dev" || commit.prefix(12).allSatisfy(\.isHexDigit), "\(printed)")
+    }
+
     @Test(
         "a bad setting exits 1 with one clear line per problem and no stack trace",
         arguments: [

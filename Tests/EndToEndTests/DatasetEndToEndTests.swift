@@ -131,11 +131,10 @@ extension EndToEnd {
         let registration = try await client.register(hardwareHash: hardware, gpuHash: hardware)
         _ = try await client.requestVerification(
             registrationCode: registration.registrationCode, email: "owner@example.org")
-        var confirmed = false
         // Up to 20 s: the mail goes to the server's log, which a loaded machine writes late.
-        for _ in 0..<200 where !confirmed {
-            if let path = try? await link() { confirmed = try await send("GET", base + path).status == 200 }
-            if !confirmed { try await Task.sleep(for: .milliseconds(100)) }
+        let confirmed = try await eventually(within: .seconds(20)) {
+            guard let path = try? await link() else { return false }
+            return try await send("GET", base + path).status == 200
         }
         try #require(confirmed, "the verification link never arrived")
         let credentials = try await client.activate(

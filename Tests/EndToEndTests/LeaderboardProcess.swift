@@ -4,7 +4,7 @@ import GRPCNIOTransportHTTP2
 import PostgresNIO
 import ServiceKit
 import SwiftProtobuf
-import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -13,8 +13,9 @@ import Testing
 
 /// A `leaderboard` process started by a test: its announced addresses, its output, and a clean stop.
 final class LeaderboardProcess: Sendable {
-    let process: Process
-    private let output = CapturedOutput()
+    private let child: ChildProcess
+
+    var process: Process { child.process }
 
     /// The built executable next to the test bundle (`swift build --build-tests` builds both).
     static var executable: URL {
@@ -28,30 +29,15 @@ final class LeaderboardProcess: Sendable {
     }
 
     init(_ arguments: [String], environment: [String: String] = [:]) throws {
-        process = Process()
-        process.executableURL = Self.executable
-        process.arguments = arguments
         // Only what the test gives: no LEADERBOARD_* from the developer's shell.
         var base = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("LEADERBOARD_") }
         base.merge(environment) { _, new in new }
-        process.environment = base
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        out.fileHandleForReading.readabilityHandler = { [output] handle in
-            let text = String(decoding: handle.availableData, as: UTF8.self)
-            output.text.withLock { $0.stdout += text }
-        }
-        err.fileHandleForReading.readabilityHandler = { [output] handle in
-            let text = String(decoding: handle.availableData, as: UTF8.self)
-            output.text.withLock { $0.stderr += text }
-        }
-        try process.run()
+        child = try ChildProcess(Self.executable.path, arguments, environment: base)
     }
 
-    var standardOutput: String { output.text.withLock { $0.stdout } }
-    var standardError: String { output.text.withLock { $0.stderr } }
+    /// Everything printed so far; all of it once ``exitStatus(within:)`` or ``stop(within:)`` has returned.
+    var standardOutput: String { child.standardOutput }
+    var standardError: String { child.standardError }
 
     /// Waits for a line `<prefix><value>` on standard output and returns the value.
     func announced(_ prefix: String, within limit: Duration = .seconds(60)) async throws -> String {
@@ -60,7 +46,7 @@ final class LeaderboardProcess: Sendable {
             for line in standardOutput.split(separator: "\n") where line.hasPrefix(prefix) {
                 return String(line.dropFirst(prefix.count))
             }
-            guard process.isRunning else { break }
+            guard child.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw ProcessFailure("no '\(prefix)' line; stderr:\n\(standardError.suffix(3000))")
@@ -75,32 +61,15 @@ final class LeaderboardProcess: Sendable {
         try await announced("\(name) listening on ")
     }
 
-    /// SIGTERM, then waits for the exit status.
+    /// SIGTERM, then waits for the exit status and the end of its output.
     func stop(within limit: Duration = .seconds(30)) async throws -> Int32 {
-        if process.isRunning { process.terminate() }
-        return try await exitStatus(within: limit)
+        try await child.stop(within: limit)
     }
 
+    /// The exit status, once the process has exited and all of its output has been read.
     func exitStatus(within limit: Duration = .seconds(30)) async throws -> Int32 {
-        let deadline = ContinuousClock.now + limit
-        while process.isRunning {
-            guard ContinuousClock.now < deadline else {
-                kill(process.processIdentifier, SIGKILL)
-                throw ProcessFailure("did not exit within \(limit)")
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return process.terminationStatus
+        try await child.exitStatus(within: limit)
     }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-}
-
-/// What a child process printed so far.
-final class CapturedOutput: Sendable {
-    let text = Mutex<(stdout: String, stderr: String)>(("", ""))  // appended by pipe handlers on their own threads
 }
 
 struct ProcessFailure: Error, CustomStringConvertible {

@@ -36,7 +36,9 @@ struct StoryEndToEndTests {
         let mailer: LeaderboardProcess
 
         static func start(_ topology: Topology, directory: String) async throws -> System {
-            let common = ["--pow-difficulty", "8", "--ranking-metrics-interval", "1"]
+            // A report every 2 s: run-synthetic reports in real time, and the anti-cheat allows gaps of three
+            // intervals, which a loaded machine must never reach by itself.
+            let common = ["--pow-difficulty", "8", "--ranking-metrics-interval", "2"]
             switch topology {
             case .embedded:
                 let server = try LeaderboardProcess(["serve", "--data-dir", directory + "/data"] + ephemeral + common)
@@ -140,7 +142,7 @@ struct StoryEndToEndTests {
         #expect(try await eventually(within: .seconds(10)) { seen.withLock { !$0.isEmpty } })
 
         let ran = try await Self.cli([
-            "client", "run-synthetic", "--credentials", owner, "--tps", "140", "--duration", "3", "--framework",
+            "client", "run-synthetic", "--credentials", owner, "--tps", "140", "--duration", "4", "--framework",
             "vllm", "--display-name", "story",
         ])
         let recordID = try #require(
@@ -183,7 +185,7 @@ struct StoryEndToEndTests {
             }
         }
         defer { listener.cancel() }
-        try await Task.sleep(for: .milliseconds(300))  // the upgrade is in before the first reaction
+        // No wait for the upgrade: notifications after `before` come from storage whenever it connects.
 
         let counts = try await fan.react(to: recordID, like: true)
         #expect(counts.likesCount == 1 && counts.mine == "like")

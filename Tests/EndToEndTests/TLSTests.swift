@@ -1,11 +1,12 @@
 import Foundation
 import ServiceKit
+import TestSupport
 import Testing
 
 @Suite("Boot: gRPC between processes over mutual TLS", .serialized, .timeLimit(.minutes(3)))
 struct TLSTests {
     /// A throwaway CA and one node certificate (server and client use) signed by it, made with the openssl CLI.
-    func makeCertificates(in directory: String) throws {
+    func makeCertificates(in directory: String) async throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let script = """
             set -e
@@ -16,19 +17,14 @@ struct TLSTests {
             openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out node.pem -days 1 \
                 -extfile ext.cnf 2>/dev/null
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", script]
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "openssl could not make test certificates")
+        try await ExternalTools.run("/bin/bash", ["-c", script])
     }
 
     @Test("a gateway reaches services in another process over mTLS; without TLS it cannot")
     func mutualTLS() async throws {
         let directory = EndToEnd.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try makeCertificates(in: directory + "/tls")
+        try await makeCertificates(in: directory + "/tls")
         let tls = [
             "--grpc-tls-cert", "\(directory)/tls/node.pem", "--grpc-tls-key", "\(directory)/tls/node.key",
             "--grpc-tls-ca", "\(directory)/tls/ca.pem",

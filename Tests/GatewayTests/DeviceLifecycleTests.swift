@@ -78,6 +78,9 @@ struct AuthGateway: Sendable {
                                 InteractionModule.definition,
                             ])
                         let readiness = ReadinessProbe(targets: [], channels: [:], redis: nil)
+                        // Ranking judges the gaps between metric reports: its time moves by the step, not with
+                        // the load of the machine. The others keep real time (signatures carry the real time).
+                        let rankingClock = SteppingWallClock()
                         func context(
                             _ target: Target, _ database: ServiceDatabase, _ channels: [Target: ServiceChannel]
                         )
@@ -86,7 +89,7 @@ struct AuthGateway: Sendable {
                             ModuleContext(
                                 target: target, configuration: configuration, logger: TestEnvironment.logger,
                                 database: database, shared: shared, health: HealthRegistry(), readiness: readiness,
-                                clock: SystemWallClock(), channels: channels)
+                                clock: target == .ranking ? rankingClock : SystemWallClock(), channels: channels)
                         }
                         let transport = InProcessTransport()
                         try await withGRPCClient(transport: transport.client) { grpc in

@@ -102,36 +102,22 @@ enum Schemathesis {
         }
     }
 
-    /// Runs it without blocking a concurrency thread (the server under test needs them), output to a file.
+    /// Runs it to the end of its output (``ChildProcess``: no concurrency thread blocked while it runs).
     static func run(
         url: String, arguments: [String], environment extra: [String: String], workDirectory: URL
     ) async throws -> Outcome {
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
-        let log = workDirectory.appendingPathComponent("output.txt")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        defer { try? handle.close() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ExternalTools.python).deletingLastPathComponent()
-            .appendingPathComponent("schemathesis")
-        process.arguments = ["run", url] + arguments
-        process.currentDirectoryURL = workDirectory
-        process.standardOutput = handle
-        process.standardError = handle
         var environment = ProcessInfo.processInfo.environment
         environment["SCHEMATHESIS_TELEMETRY"] = "false"
         // Signs the device routes (Tests/python/schemathesis_hooks.py).
         environment["SCHEMATHESIS_HOOKS"] = "schemathesis_hooks"
         environment["PYTHONPATH"] = ExternalTools.pythonScripts.path
         environment.merge(extra) { _, new in new }
-        process.environment = environment
-        try process.run()
-        do {
-            while process.isRunning { try await Task.sleep(for: .milliseconds(200)) }
-        } catch {
-            process.terminate()
-            throw error
-        }
-        return Outcome(status: process.terminationStatus, output: try String(contentsOf: log, encoding: .utf8))
+        let executable = URL(fileURLWithPath: ExternalTools.python).deletingLastPathComponent()
+            .appendingPathComponent("schemathesis")
+        let child = try ChildProcess(
+            executable.path, ["run", url] + arguments, environment: environment, currentDirectory: workDirectory)
+        let status = try await child.exitStatus(within: .seconds(240))
+        return Outcome(status: status, output: child.standardOutput + child.standardError)
     }
 }

@@ -98,21 +98,24 @@ struct WebSocketTests {
                 try await owner.run(version: dataset.version, checksum: dataset.checksum, tps: 90, key: "k")[
                     "record_id"])
 
-            func listen(_ query: String, count: Int, ready: Readiness) async throws -> [String] {
+            /// The first `count` notifications as "sequence kind"; `progress` arrives once per notification.
+            func listen(_ query: String, count: Int, progress: Readiness) async throws -> [String] {
                 let path = "/api/v1/ws/notifications" + (query.isEmpty ? "" : "?\(query)")
                 let headers = try await owner.gateway.signatureHeaders(
                     .get, path, machineID: owner.device.machineID, secret: owner.device.secret)
                 let seen = Mutex<[String]>([])
-                ready.arrive()
                 _ = try await gateway.client.ws(path, configuration: .init(additionalHeaders: headers)) {
                     inbound, outbound, _ in
                     for try await message in inbound.messages(maxSize: 1 << 16) {
                         guard case .text(let text) = message else { continue }
                         let object = Self.json(text)
                         let line = "\(object["sequence"] as? Int ?? -1) \(object["kind"] as? String ?? "?")"
-                        if seen.withLock({
-                            $0.append(line); return $0.count
-                        }) == count {
+                        let total = seen.withLock {
+                            $0.append(line)
+                            return $0.count
+                        }
+                        progress.arrive()
+                        if total == count {
                             try await outbound.close(.normalClosure, reason: nil)
                             return
                         }
@@ -121,17 +124,18 @@ struct WebSocketTests {
                 return seen.withLock { $0 }
             }
 
-            let ready = Readiness()
-            let live = Task { try await listen("", count: 1, ready: ready) }
-            #expect(try await eventually(within: .seconds(10)) { ready.arrived == 1 })
-            try await Task.sleep(for: .milliseconds(300))  // the upgrade and the watch are in place
+            // A comment made before the listener connects comes from storage (since=0); once it has arrived the
+            // listener is subscribed, and the reaction that follows reaches it live.
             #expect(
                 try await fan.call(.post, "/api/v1/benchmarks/\(record)/comments", ["content": "wow"]).status
                     == .created)
-            #expect(try await live.value == ["1 comment"])
+            let progress = Readiness()
+            let live = Task { try await listen("since=0", count: 2, progress: progress) }
+            #expect(try await eventually(within: .seconds(10)) { progress.arrived == 1 })
             #expect(try await fan.call(.post, "/api/v1/benchmarks/\(record)/like").status == .ok)
+            #expect(try await live.value == ["1 comment", "2 reaction"])
             // Reconnecting with the last sequence seen catches up from storage.
-            #expect(try await listen("since=1", count: 1, ready: Readiness()) == ["2 reaction"])
+            #expect(try await listen("since=1", count: 1, progress: Readiness()) == ["2 reaction"])
 
             let unsigned = try await gateway.client.ws("/api/v1/ws/notifications") { _, _, _ in
                 try? await Task.sleep(for: .seconds(1))

@@ -4,10 +4,16 @@ import GRPCInProcessTransport
 import LeaderboardAPI
 import ServiceKit
 import SwiftProtobuf
+import Synchronization
 import TestSupport
 import Testing
 
 @testable import RankingService
+
+/// Events seen so far, per watcher.
+final class WatchProgress: Sendable {
+    let seen = Mutex<[Int: Int]>([:])  // written by the watchers' tasks, read by the test
+}
 
 @Suite("WatchLeaderboard over gRPC", .timeLimit(.minutes(1)))
 
@@ -23,7 +29,7 @@ struct WatchLeaderboardTests {
     }
 
     @Test(
-        "two watchers see the same ordered events live, and a late one resumes after a sequence number",
+        "two watchers see the same ordered events, from storage and then live, and a late one resumes after a sequence number",
         arguments: StorageBackend.available)
     func watch(_ backend: StorageBackend) async throws {
         try await RankingHarness.with(backend) { harness in
@@ -35,7 +41,8 @@ struct WatchLeaderboardTests {
                 group.addTask { try await server.serve() }
                 try await withGRPCClient(transport: transport.client) { grpc in
                     let client = Leaderboard_Ranking_V1_RankingService.Client(wrapping: grpc)
-                    func watcher(after: UInt64?, count: Int) -> Task<[String], any Error> {
+                    let progress = WatchProgress()
+                    func watcher(_ name: Int, after: UInt64?, count: Int) -> Task<[String], any Error> {
                         Task {
                             try await client.watchLeaderboard(
                                 .with { if let after { $0.afterSequence = after } }
@@ -44,19 +51,27 @@ struct WatchLeaderboardTests {
                                 for try await event in response.messages {
                                     #expect(event.datasetVersion == "v1")
                                     seen.append(Self.describe(event))
+                                    progress.seen.withLock { $0[name] = seen.count }
                                     if seen.count == count { break }
                                 }
                                 return seen
                             }
                         }
                     }
-                    let first = watcher(after: nil, count: 5)
-                    let second = watcher(after: nil, count: 5)
-                    try await Task.sleep(for: .milliseconds(300))  // both subscribed before the first submit
+                    // From sequence 0, so whenever the watch begins nothing is missed; once both have seen the
+                    // first event they are subscribed, and the rest reach them live.
+                    let first = watcher(1, after: 0, count: 5)
+                    let second = watcher(2, after: 0, count: 5)
                     var ids: [String] = []
                     for (machine, tps) in [("a", 100.0), ("b", 200.0), ("c", 150.0)] {
                         ids.append(
                             try #require(try await harness.run(try await harness.start(machine), tps: tps).recordID))
+                        if ids.count == 1 {
+                            #expect(
+                                try await eventually(within: .seconds(20)) {
+                                    progress.seen.withLock { $0[1] == 1 && $0[2] == 1 }
+                                })
+                        }
                     }
                     let expected = [
                         "1 accepted \(ids[0]) #1", "2 accepted \(ids[1]) #1", "3 moved \(ids[0]) 1→2",
@@ -65,7 +80,7 @@ struct WatchLeaderboardTests {
                     #expect(try await first.value == expected)
                     #expect(try await second.value == expected)
                     // A watcher that reconnects after sequence 3 gets exactly the rest.
-                    #expect(try await watcher(after: 3, count: 2).value == Array(expected.suffix(2)))
+                    #expect(try await watcher(3, after: 3, count: 2).value == Array(expected.suffix(2)))
                 }
                 server.beginGracefulShutdown()
             }

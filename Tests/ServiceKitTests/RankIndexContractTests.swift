@@ -55,9 +55,10 @@ struct RankIndexContractTests {
         await client?.close()
     }
 
-    @Test("the in-process index agrees with Redis after thousands of random operations")
+    @Test(
+        "the in-process index agrees with Redis after thousands of random operations",
+        .enabled(if: TestEnvironment.hasRedis))
     func differential() async throws {
-        guard TestEnvironment.hasRedis else { return }
         let client = try TestEnvironment.redisClient()
         let redis = RedisRankIndex(client: client, prefix: TestEnvironment.uniquePrefix("rank-diff"))
         let local = InMemoryRankIndex()

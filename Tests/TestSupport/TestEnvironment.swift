@@ -3,6 +3,7 @@ public import Logging
 import PostgresNIO
 import SQLiteNIO
 public import ServiceKit
+import Synchronization
 public import Testing
 
 /// The real servers `scripts/test` starts. Outside it, server-backed cases are left out; under it
@@ -144,5 +145,25 @@ public func serviceErrorCode(_ body: () async throws -> Void) async -> String? {
         return error.code
     } catch {
         return "unexpected: \(error)"
+    }
+}
+
+/// A wall clock for services under test that must judge elapsed time exactly: it starts at the real time and moves
+/// on by `step` each time it is read, never with the machine's load. (RankingService's anti-cheat compares the
+/// times of metric reports; on a loaded machine real gaps between a test's quick reports once exceeded its limit.)
+public final class SteppingWallClock: WallClock {
+    private let now: Mutex<Int64>  // read by the services' tasks on any thread
+    private let step: Int64
+
+    public init(step: Duration = .milliseconds(1)) {
+        now = Mutex(SystemWallClock().microsecondsSinceEpoch())
+        self.step = step.microseconds
+    }
+
+    public func microsecondsSinceEpoch() -> Int64 {
+        now.withLock {
+            $0 += step
+            return $0
+        }
     }
 }
