@@ -64,7 +64,7 @@ let package = Package(
         .systemLibrary(
             name: "CHiredis",
             pkgConfig: "hiredis",
-            providers: [.apt(["libhiredis-dev"])]
+            providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]
         ),
         .target(
             name: "LeaderboardAPI",
@@ -119,8 +119,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), lifecycle, logging, crypto,
                 nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: strictSettings,
+            plugins: ["BuildInfoPlugin"]
         ),
+        // Bakes the version (VERSION) and the git commit into `leaderboard --version` (scripts/build-info).
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
         .target(
             name: "TestSupport",
             dependencies: [
@@ -160,7 +163,9 @@ let package = Package(
         ),
         .testTarget(
             name: "RankingServiceTests",
-            dependencies: ["RankingService", "ServiceKit", "TestSupport", "LeaderboardAPI", grpcCore, grpcInProcess, swiftProtobuf],
+            dependencies: [
+                "RankingService", "ServiceKit", "TestSupport", "LeaderboardAPI", grpcCore, grpcInProcess, swiftProtobuf,
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -171,7 +176,8 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "AuthService", "DatasetService", "RankingService", "InteractionService", "ServiceKit", "TestSupport", "LeaderboardAPI",
+                "Gateway", "AuthService", "DatasetService", "RankingService", "InteractionService", "ServiceKit",
+                "TestSupport", "LeaderboardAPI",
                 "LeaderboardClient", grpcCore, grpcInProcess,
                 swiftProtobuf, hummingbird, logging, crypto, lifecycle,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -187,7 +193,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "ServiceKit", "TestSupport", "LeaderboardClient", crypto, grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging,
+                "ServiceKit", "TestSupport", "LeaderboardClient", crypto, grpcCore, grpcHTTP2, grpcProtobuf,
+                swiftProtobuf, logging,
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strictSettings

@@ -14,12 +14,16 @@ struct LeaderboardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leaderboard",
         abstract: "Global leaderboard for LLM-inference benchmarks.",
+        version: buildDescription,
         subcommands: [
             ServeCommand.self, MigrateCommand.self, AdminCommand.self, ClientCommand.self, BenchCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )
 }
+
+/// What `leaderboard --version` prints and a server logs at start: the version and the commit it was built from.
+let buildDescription = "\(BuildInfo.version) (commit \(BuildInfo.commit))"
 
 /// The module of each target: a typed switch, so a new target cannot be forgotten.
 func moduleDefinition(for target: Target) -> ModuleDefinition {
@@ -100,6 +104,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info(
             "starting",
             metadata: [
+                "version": "\(BuildInfo.version)", "commit": "\(BuildInfo.commit)",
                 "targets": "\(configuration.targets.startOrder.map(\.rawValue).joined(separator: ","))",
                 "storage": "\(configuration.postgres.map { "\($0)" } ?? "sqlite:\(configuration.dataDirectory)")",
                 "shared_state": "\(configuration.redis.map { "\($0)" } ?? "in-process")",
