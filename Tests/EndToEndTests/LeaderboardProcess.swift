@@ -141,7 +141,9 @@ enum EndToEnd {
     }
 
     /// Production-style storage settings when the servers are available, else nothing (embedded). A database
-    /// needs a configured master key; every process of one system gets the same one.
+    /// needs a configured master key; every process of one system gets the same one, and a Redis key prefix of its
+    /// own, so systems running side by side on the test Redis share no keys (rate limits per address included) and no
+    /// pub/sub channels.
     static func productionSettings() async throws -> [String] {
         guard let database = try await freshPostgresDatabase() else { return [] }
         let key = ["--master-key", Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()]
@@ -149,7 +151,8 @@ enum EndToEnd {
             if requireServers { Issue.record("TEST_REDIS_URL is not set (run scripts/test)") }
             return ["--database-url", database] + key
         }
-        return ["--database-url", database, "--redis-url", redis] + key
+        let prefix = "e2e:\(UUID().uuidString.prefix(8).lowercased()):"
+        return ["--database-url", database, "--redis-url", redis, "--redis-key-prefix", prefix] + key
     }
 
     /// Any HTTP request; returns status, headers and the JSON body (empty when not JSON).

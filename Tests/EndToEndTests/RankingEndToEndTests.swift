@@ -81,9 +81,7 @@ struct RankingEndToEndTests {
         // slowly a loaded machine answers (three intervals of silence are allowed).
         let settings =
             ["--data-dir", directory + "/data", "--pow-difficulty", "8", "--ranking-metrics-interval", "10"]
-            // Its own Redis database: per-address registration limits are shared by every test server on loopback.
-            + (storage == .production
-                ? try await EndToEnd.productionSettings().map { $0.hasPrefix("redis://") ? $0 + "/5" : $0 } : [])
+            + (storage == .production ? try await EndToEnd.productionSettings() : [])
 
         var server = try LeaderboardProcess(["serve"] + ephemeral + settings)
         var base = try await server.httpBase()

@@ -46,8 +46,7 @@ struct StoryEndToEndTests {
                 let grpc = try await server.grpcPort()
                 return System(processes: [server], base: base, datasetAddress: "127.0.0.1:\(grpc)", mailer: server)
             case .microservices:
-                // Its own Redis database: per-address limits are shared by every test server on loopback.
-                let storage = try await EndToEnd.productionSettings().map { $0.hasPrefix("redis://") ? $0 + "/6" : $0 }
+                let storage = try await EndToEnd.productionSettings()
                 var ports: [Target: Int] = [:]
                 var processes: [LeaderboardProcess] = []
                 for target in Target.allCases {

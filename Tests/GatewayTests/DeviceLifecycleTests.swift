@@ -64,7 +64,13 @@ struct AuthGateway: Sendable {
                         _ = try await MigrationRunner.apply(
                             DatasetMigrations.all, to: datasetDatabase, logger: TestEnvironment.logger)
                         let redis = backend == .postgres ? try TestEnvironment.redisClient() : nil
-                        let shared = redis.map { SharedState.redis($0, logger: TestEnvironment.logger) } ?? .inProcess()
+                        // Keys of their own: tests run side by side on one Redis, and the cache keys (paths) are the same.
+                        let shared =
+                            redis.map {
+                                SharedState.redis(
+                                    $0, keyPrefix: TestEnvironment.uniquePrefix("gateway"),
+                                    logger: TestEnvironment.logger)
+                            } ?? .inProcess()
                         let configuration = try LeaderboardConfiguration(
                             arguments: [
                                 "--public-url", publicURL, "--pow-difficulty", "8", "--smtp-url",

@@ -20,6 +20,9 @@ public enum CoreSettings {
         "redis-pool-size", default: "4", help: "Pipelined Redis connections per process (plus one for pub/sub).")
     public static let redisTimeoutMilliseconds = Setting(
         "redis-timeout-ms", default: "2000", help: "Connect and command timeout for Redis, in milliseconds.")
+    public static let redisKeyPrefix = Setting(
+        "redis-key-prefix", default: "leaderboard:",
+        help: "Start of every Redis key and pub/sub channel, so several systems can share one Redis.")
     public static let httpAddress = Setting(
         "http-address", default: "127.0.0.1:8080", help: "Where the gateway serves REST and WebSocket.")
     public static let grpcAddress = Setting(
@@ -55,7 +58,8 @@ public enum CoreSettings {
 
     public static let all: [Setting] = [
         target, dataDirectory, databaseURL, databasePoolSize, redisURL, redisPoolSize, redisTimeoutMilliseconds,
-        httpAddress, grpcAddress, operationsAddress, authAddress, datasetAddress, rankingAddress, interactionAddress,
+        redisKeyPrefix, httpAddress, grpcAddress, operationsAddress, authAddress, datasetAddress, rankingAddress,
+        interactionAddress,
         grpcTLSCertificate, grpcTLSKey, grpcTLSCA, logLevel, logFormat, shutdownGraceSeconds, publicURL,
     ]
 
@@ -90,6 +94,7 @@ public struct LeaderboardConfiguration: Sendable {
     public var redis: RedisURL?
     public var redisPoolSize: Int
     public var redisTimeout: Duration
+    public var redisKeyPrefix: String
     public var httpAddress: HostPort
     public var grpcAddress: HostPort
     public var operationsAddress: HostPort
@@ -131,6 +136,12 @@ public struct LeaderboardConfiguration: Sendable {
         redis = raw[CoreSettings.redisURL].isSet ? reader.parse(CoreSettings.redisURL, RedisURL.parse) : nil
         redisPoolSize = reader.integer(CoreSettings.redisPoolSize, in: 1...256)
         redisTimeout = .milliseconds(reader.integer(CoreSettings.redisTimeoutMilliseconds, in: 10...600_000))
+        redisKeyPrefix = reader.string(CoreSettings.redisKeyPrefix)
+        if !(1...64).contains(redisKeyPrefix.utf8.count)
+            || !redisKeyPrefix.utf8.allSatisfy({ (0x21...0x7e).contains($0) })
+        {
+            reader.fail(CoreSettings.redisKeyPrefix, "must be 1 to 64 printable ASCII characters without spaces")
+        }
 
         let fallback = HostPort(host: "127.0.0.1", port: 0)
         httpAddress = reader.parse(CoreSettings.httpAddress, HostPort.parseListener) ?? fallback

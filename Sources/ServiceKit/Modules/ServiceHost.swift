@@ -243,7 +243,7 @@ public struct ServiceHost {
             throw StartupError(
                 origin: CoreSettings.redisURL.environmentVariable, message: "cannot reach \(url): \(error)")
         }
-        return .redis(client, logger: logger)
+        return .redis(client, keyPrefix: configuration.redisKeyPrefix, logger: logger)
     }
 }
 

@@ -25,13 +25,16 @@ public struct SharedState: Sendable {
         )
     }
 
-    public static func redis(_ client: RedisClient, logger: Logger) -> SharedState {
-        let events = RedisEventBus(client: client, logger: logger)
+    /// Redis-backed state; every key and channel starts with `keyPrefix`, so systems (or parallel tests) sharing one
+    /// Redis never see each other's entries.
+    public static func redis(_ client: RedisClient, keyPrefix: String = "leaderboard:", logger: Logger) -> SharedState {
+        let events = RedisEventBus(client: client, prefix: keyPrefix + "events:", logger: logger)
         return SharedState(
-            cache: RedisCache(client: client),
-            rateLimiter: FallbackRateLimiter(primary: RedisGCRARateLimiter(client: client), logger: logger),
-            nonces: RedisNonceStore(client: client),
-            ranks: RedisRankIndex(client: client),
+            cache: RedisCache(client: client, prefix: keyPrefix + "cache:"),
+            rateLimiter: FallbackRateLimiter(
+                primary: RedisGCRARateLimiter(client: client, prefix: keyPrefix + "ratelimit:"), logger: logger),
+            nonces: RedisNonceStore(client: client, prefix: keyPrefix + "nonce:"),
+            ranks: RedisRankIndex(client: client, prefix: keyPrefix + "rank:"),
             events: events,
             redis: client,
             services: [client, events]
