@@ -26,7 +26,8 @@ func serviceTarget(_ name: String, extra: [Target.Dependency] = []) -> Target {
     .target(
         name: name,
         dependencies: [
-            "ServiceKit", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, logging, lifecycle, crypto,
+            "ServiceKit", "UntrustedInput", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, logging,
+            lifecycle, crypto,
         ] + extra,
         swiftSettings: strictSettings
     )
@@ -66,6 +67,12 @@ let package = Package(
             pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]
         ),
+        // Total parsers of untrusted input (headers, queries, bodies, cursors, addresses): no dependencies, so
+        // scripts/fuzz builds it alone with libFuzzer.
+        .target(
+            name: "UntrustedInput",
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "LeaderboardAPI",
             dependencies: [grpcCore, grpcProtobuf, swiftProtobuf],
@@ -75,7 +82,8 @@ let package = Package(
         .target(
             name: "ServiceKit",
             dependencies: [
-                "CHiredis", grpcCore, grpcInProcess, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging, metrics,
+                "CHiredis", "UntrustedInput", grpcCore, grpcInProcess, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging,
+                metrics,
                 lifecycle, nioCore, nioPosix,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -95,8 +103,8 @@ let package = Package(
             dependencies: [
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
-                "ServiceKit", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, hummingbird, logging, metrics,
-                crypto, .product(name: "HTTPTypes", package: "swift-http-types"),
+                "ServiceKit", "UntrustedInput", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, hummingbird,
+                logging, metrics, crypto, .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],
@@ -135,6 +143,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "UntrustedInputTests",
+            dependencies: ["UntrustedInput"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "ServiceKitTests",
             dependencies: [
                 "ServiceKit", "TestSupport", grpcCore, grpcInProcess, grpcProtobuf, swiftProtobuf, logging, nioCore,
@@ -148,8 +161,8 @@ let package = Package(
         .testTarget(
             name: "AuthServiceTests",
             dependencies: [
-                "AuthService", "ServiceKit", "TestSupport", "LeaderboardAPI", grpcCore, grpcInProcess, grpcProtobuf,
-                swiftProtobuf, logging, crypto,
+                "AuthService", "ServiceKit", "TestSupport", "UntrustedInput", "LeaderboardAPI", grpcCore, grpcInProcess,
+                grpcProtobuf, swiftProtobuf, logging, crypto,
             ],
             swiftSettings: strictSettings
         ),
@@ -177,7 +190,7 @@ let package = Package(
             name: "GatewayTests",
             dependencies: [
                 "Gateway", "AuthService", "DatasetService", "RankingService", "InteractionService", "ServiceKit",
-                "TestSupport", "LeaderboardAPI",
+                "TestSupport", "UntrustedInput", "LeaderboardAPI",
                 "LeaderboardClient", grpcCore, grpcInProcess,
                 swiftProtobuf, hummingbird, logging, crypto, lifecycle,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

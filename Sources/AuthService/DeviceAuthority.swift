@@ -1,5 +1,6 @@
 import Logging
 import ServiceKit
+import UntrustedInput
 
 /// Device registration, verification, secrets and signed-request checks: the domain rules applied to storage, one
 /// transaction per operation. Both the RPC service and the CLI use it.
@@ -112,7 +113,9 @@ struct DeviceAuthority: Sendable {
             guard sent < Self.emailsPerDay else { throw AuthError.tooManyVerificationEmails }
             // Claimed last, so a mistake in the code or email does not cost the person their solved challenge.
             let remaining = Duration.microseconds(max(1, challenge.expiresAt - now))
-            guard try await nonces.claim(challengeID, scope: "pow", ttl: remaining) else {
+            // Keyed by the challenge's random bytes, not by the id as sent: one challenge, one use, however spelled.
+            guard try await nonces.claim(Array(challenge.bytes.prefix(16)).hexEncoded, scope: "pow", ttl: remaining)
+            else {
                 throw AuthError.conflict("challenge_used", "This challenge has already been used; fetch a new one.")
             }
             try await repository.save(device)
@@ -157,7 +160,7 @@ struct DeviceAuthority: Sendable {
 
     /// Follows the emailed link: the device becomes verified. Following a link twice is harmless.
     func confirmEmail(token: String) async throws -> DeviceRecord {
-        guard (16...128).contains(token.utf8.count), [UInt8](base64URLEncoded: token) != nil else {
+        guard (16...128).contains(token.utf8.count), Base64URL.decodeCanonical(token) != nil else {
             throw AuthError.invalidVerificationLink
         }
         let tokenHash = SecretToken.lookupHash(token)

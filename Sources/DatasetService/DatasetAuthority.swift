@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceKit
 import Synchronization
+import UntrustedInput
 
 /// Dataset versions: atomic encrypted uploads, metadata, activation, per-device keys and verified reads of the stored
 /// ciphertext. Both the RPC service and the tests use it.
@@ -157,7 +158,7 @@ struct DatasetAuthority: Sendable {
         }
         var decoded: (Int64, String)?
         if !cursor.isEmpty {
-            guard let bytes = [UInt8](base64URLEncoded: cursor), let text = String(validating: bytes, as: UTF8.self),
+            guard let bytes = Base64URL.decodeCanonical(cursor), let text = String(validating: bytes, as: UTF8.self),
                 let colon = text.firstIndex(of: ":"), let time = Int64(text[..<colon]),
                 let version = try? DatasetVersionName.validate(String(text[text.index(after: colon)...]))
             else { throw DatasetError.invalid("invalid_cursor", "The cursor is not one this server returned.") }

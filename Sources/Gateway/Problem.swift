@@ -4,6 +4,7 @@ public import HTTPTypes
 public import Hummingbird
 import Logging
 import ServiceKit
+import UntrustedInput
 
 /// An RFC 9457 problem: what every gateway error becomes on the wire (`application/problem+json`).
 public struct Problem: Error, Sendable, Equatable {
@@ -46,6 +47,8 @@ public struct Problem: Error, Sendable, Equatable {
         switch error {
         case let problem as Problem:
             return problem
+        case let input as InputError:
+            return Problem(inputStatus(input.code), code: input.code, detail: input.detail)
         case let rpc as RPCError:
             let status = httpStatus(for: rpc.code)
             // A service may say why it is unavailable (e.g. email_unavailable): its coded details are client-safe.
@@ -62,6 +65,15 @@ public struct Problem: Error, Sendable, Equatable {
             return Problem(status, code: defaultCode(status), detail: detail)
         default:
             return Problem(.internalServerError, code: "internal_error", detail: "An internal error occurred.")
+        }
+    }
+
+    /// The status of a request that does not parse: 400, but for the codes whose status the protocol fixes.
+    static func inputStatus(_ code: String) -> HTTPResponse.Status {
+        switch code {
+        case "missing_signature": .unauthorized
+        case "invalid_range", "range_not_satisfiable": .rangeNotSatisfiable
+        default: .badRequest
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import Logging
 import ServiceKit
+import UntrustedInput
 
 /// A record as RankingService vouches for it: it exists, is published, and belongs to this machine.
 struct RecordOwner: Sendable, Equatable {

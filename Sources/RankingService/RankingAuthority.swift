@@ -3,6 +3,7 @@ import GRPCCore
 import Logging
 import ServiceKit
 import Synchronization
+import UntrustedInput
 
 /// A device as AuthService knows it now.
 struct DeviceFacts: Sendable, Equatable {

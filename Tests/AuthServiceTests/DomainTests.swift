@@ -3,6 +3,7 @@ import Foundation
 import ServiceKit
 import TestSupport
 import Testing
+import UntrustedInput
 
 @testable import AuthService
 
@@ -82,10 +83,22 @@ struct DomainTests {
         #expect(throws: AuthError.self) { try pow.check(id: challenge.id, solution: "x\(wrong)", now: now) }
         #expect(throws: ProofOfWork.invalidChallenge) { try pow.check(id: "nonsense", solution: solution, now: now) }
         // A challenge with the difficulty byte lowered to 0 no longer carries our MAC.
-        var bytes = [UInt8](base64URLEncoded: challenge.id)!
+        var bytes = Base64URL.decodeCanonical(challenge.id)!
         bytes[24] = 0
         #expect(throws: ProofOfWork.invalidChallenge) {
             try pow.check(id: bytes.base64URLEncoded, solution: solution, now: now)
+        }
+        // Other spellings of the same id (padding, the standard alphabet, different spare bits) are not ours: an id
+        // used once cannot be spent again under another spelling.
+        let canonical = challenge.id
+        let last = canonical.last!
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        let spare = alphabet[(alphabet.firstIndex(of: last)! + 1) % 64]
+        for respelled in [
+            canonical + "=", canonical.replacing("-", with: "+").replacing("_", with: "/") + "+",
+            String(canonical.dropLast()) + String(spare), " " + canonical,
+        ] where respelled != canonical {
+            #expect(throws: ProofOfWork.invalidChallenge) { try pow.check(id: respelled, solution: solution, now: now) }
         }
         // Another server's key does not validate ours.
         let other = ProofOfWork(keyBytes: Array(repeating: 8, count: 32), difficulty: 10, lifetime: .seconds(600))

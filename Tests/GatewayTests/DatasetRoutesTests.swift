@@ -101,7 +101,12 @@ struct DatasetRoutesTests {
             expectProblem(try await gateway.request(.get, "/api/v1/datasets/v1/chunks/2"), .notFound, "unknown_chunk")
             expectProblem(try await gateway.request(.get, "/api/v1/datasets/v1/chunks/-1"), .notFound, "unknown_chunk")
             expectProblem(try await gateway.request(.get, "/api/v1/datasets/v1/chunks/abc"), .notFound, "unknown_chunk")
-            for bad in ["bytes=5-2", "bytes=999999-", "items=0-1", "bytes=0-1,5-6", "bytes=-", "bytes=x-y"] {
+            // Non-ASCII digits (an Arabic-Indic three once trapped the whole process), signs, spaces, overlong numbers.
+            for bad in [
+                "bytes=5-2", "bytes=999999-", "items=0-1", "bytes=0-1,5-6", "bytes=-", "bytes=x-y", "bytes=\u{663}-",
+                "bytes=-\u{663}", "bytes=\u{FF11}-\u{FF12}", "bytes=+1-2", "bytes= 1-2", "bytes=-0",
+                "bytes=99999999999999999999-", "bytes=0-99999999999999999999",
+            ] {
                 let reply = try await gateway.request(.get, "/api/v1/datasets/v1/download", headers: [.range: bad])
                 #expect(reply.status == .rangeNotSatisfiable, "\(bad)")
                 #expect(reply.headers[.contentRange]?.hasPrefix("bytes */") == true)

@@ -12,6 +12,7 @@ import ServiceKit
 import ServiceLifecycle
 import TestSupport
 import Testing
+import UntrustedInput
 
 @testable import AuthService
 @testable import DatasetService
@@ -252,7 +253,7 @@ struct AuthGateway: Sendable {
     func solvedChallenge() async throws -> (id: String, solution: String) {
         let challenge = try await request(.get, "/api/v1/devices/challenge")
         let text = try #require(challenge["challenge"])
-        let bytes = try #require([UInt8](base64URLEncoded: text))
+        let bytes = try #require(Base64URL.decodeCanonical(text))
         let difficulty = try #require(challenge.json["difficulty_bits"] as? Int)
         return (try #require(challenge["challenge_id"]), ProofOfWork.solve(bytes: bytes, difficulty: difficulty))
     }

@@ -1,6 +1,7 @@
 import Crypto
 import GRPCCore
 import ServiceKit
+import UntrustedInput
 
 /// The self-hosted human check: a stateless, signed challenge whose solution costs about 2^difficulty hashes.
 ///
@@ -33,7 +34,7 @@ struct ProofOfWork: Sendable {
 
     /// Checks the id is ours and unexpired and the solution meets its difficulty. Claiming it once is the caller's.
     func check(id: String, solution: String, now: Int64) throws(AuthError) -> Challenge {
-        guard let decoded = [UInt8](base64URLEncoded: id), decoded.count == 25 + 16 else { throw Self.invalidChallenge }
+        guard let decoded = Base64URL.decodeCanonical(id), decoded.count == 25 + 16 else { throw Self.invalidChallenge }
         let bytes = Array(decoded.prefix(25))
         guard constantTimeEqual(mac(bytes), Array(decoded.suffix(16))) else { throw Self.invalidChallenge }
         let expiresAt = bytes[16..<24].reduce(Int64(0)) { $0 << 8 | Int64($1) } * 1_000_000

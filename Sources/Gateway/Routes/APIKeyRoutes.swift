@@ -3,6 +3,7 @@ import Hummingbird
 import LeaderboardAPI
 import ServiceKit
 import SwiftProtobuf
+import UntrustedInput
 
 /// `/api/v1/admin/keys`: operator API keys over REST, for holders of an admin key (`Authorization: Bearer`).
 enum APIKeyRoutes {

@@ -8,6 +8,7 @@ import NIOCore
 import ServiceKit
 import SwiftProtobuf
 import Synchronization
+import UntrustedInput
 
 /// The DatasetService client the routes call.
 typealias DatasetClient = any Leaderboard_Dataset_V1_DatasetService.ClientProtocol
@@ -103,7 +104,14 @@ enum DatasetRoutes {
             var status = HTTPResponse.Status.ok
             var range: Range<Int64> = 0..<size
             if let header = request.headers[.range] {
-                range = try ByteRange.parse(header, size: size)
+                do throws(InputError) {
+                    range = try ByteRange.parse(header, size: size)
+                } catch {
+                    // Several ranges, malformed ones, and ones outside the ciphertext: 416, saying the size.
+                    var problem = Problem(.rangeNotSatisfiable, code: error.code, detail: error.detail)
+                    problem.headers[.contentRange] = "bytes */\(size)"
+                    throw problem
+                }
                 status = .partialContent
                 headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(size)"
             }
@@ -317,43 +325,5 @@ struct PieceStream: Sendable {
             try await writer.finish(nil)
         }
         return contentLength.map { ResponseBody(contentLength: $0, write) } ?? ResponseBody(write)
-    }
-}
-
-/// One `Range: bytes=…` range (RFC 9110 §14.1.2); several ranges or malformed ones are refused with 416.
-enum ByteRange {
-    static func parse(_ header: String, size: Int64) throws -> Range<Int64> {
-        func refuse(_ code: String, _ detail: String) -> Problem {
-            var problem = Problem(.rangeNotSatisfiable, code: code, detail: detail)
-            problem.headers[.contentRange] = "bytes */\(size)"
-            return problem
-        }
-        let text = header.trimmingCharacters(in: .whitespaces)
-        guard text.hasPrefix("bytes="), !text.contains(",") else {
-            throw refuse("invalid_range", "Range must be one range, bytes=first-last, bytes=first- or bytes=-suffix.")
-        }
-        let spec = text.dropFirst("bytes=".count)
-        let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0].allSatisfy(\.isNumber), parts[1].allSatisfy(\.isNumber),
-            !(parts[0].isEmpty && parts[1].isEmpty), parts[0].count <= 18, parts[1].count <= 18
-        else {
-            throw refuse("invalid_range", "Range must be one range, bytes=first-last, bytes=first- or bytes=-suffix.")
-        }
-        let range: Range<Int64>
-        if parts[0].isEmpty {
-            let suffix = Int64(parts[1])!
-            range = max(0, size - suffix)..<size
-        } else {
-            let first = Int64(parts[0])!
-            let last = parts[1].isEmpty ? size - 1 : min(Int64(parts[1])!, size - 1)
-            guard first <= last else {
-                throw refuse("range_not_satisfiable", "The range starts after its end or past the \(size) bytes.")
-            }
-            range = first..<(last + 1)
-        }
-        guard !range.isEmpty, range.lowerBound < size else {
-            throw refuse("range_not_satisfiable", "The range is outside the \(size) bytes of the ciphertext.")
-        }
-        return range
     }
 }

@@ -4,6 +4,7 @@ import Hummingbird
 import LeaderboardAPI
 import ServiceKit
 import SwiftProtobuf
+import UntrustedInput
 
 /// `/api/v1/devices/*`: registration, the proof-of-work challenge, email verification, activation, and the signed
 /// status and rotation calls. See docs/AUTH.md for the flow and docs/SIGNING.md for signatures.

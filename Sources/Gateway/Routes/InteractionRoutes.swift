@@ -6,6 +6,7 @@ import LeaderboardAPI
 import Logging
 import ServiceKit
 import SwiftProtobuf
+import UntrustedInput
 
 /// The InteractionService client the routes call.
 typealias InteractionClient = any Leaderboard_Interaction_V1_InteractionService.ClientProtocol

@@ -8,6 +8,7 @@ import LeaderboardAPI
 import NIOCore
 import ServiceKit
 import SwiftProtobuf
+import UntrustedInput
 
 /// The RankingService client the routes call.
 typealias RankingClient = any Leaderboard_Ranking_V1_RankingService.ClientProtocol

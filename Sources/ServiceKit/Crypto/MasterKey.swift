@@ -69,7 +69,7 @@ public enum MasterKeySource: Sendable, Equatable {
         let keyText = reader.string(MasterKeySettings.key)
         let keyFile = reader.string(MasterKeySettings.file)
         if !keyText.isEmpty {
-            if let bytes = [UInt8](base64URLEncoded: keyText), bytes.count == 32 { return .value(bytes) }
+            if let bytes = [UInt8](lenientBase64: keyText), bytes.count == 32 { return .value(bytes) }
             reader.fail(MasterKeySettings.key, "must be base64 of exactly 32 bytes (e.g. openssl rand -base64 32)")
         } else if !keyFile.isEmpty {
             if !FileSystem.isReadableFile(keyFile) {
@@ -101,7 +101,7 @@ public enum MasterKeySource: Sendable, Equatable {
                 }
             }
             guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-                let bytes = [UInt8](base64URLEncoded: text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                let bytes = [UInt8](lenientBase64: text.trimmingCharacters(in: .whitespacesAndNewlines)),
                 bytes.count == 32
             else {
                 throw StartupError(
