@@ -75,8 +75,13 @@ public struct LeaderboardHTTP: Sendable {
         self.session = session
     }
 
-    public func url(_ path: String) -> URL {
-        URL(string: baseURL.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path)!
+    /// The base URL plus `path`; an error, not a trap, when the result is no URL (e.g. an id with a space in it).
+    public func url(_ path: String) throws -> URL {
+        let text = baseURL.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path
+        guard let url = URL(string: text) else {
+            throw LeaderboardClientError.local("invalid_url", "\(text) is not a valid URL.")
+        }
+        return url
     }
 
     /// Sends a request; non-2xx answers become ``LeaderboardClientError``.
@@ -84,7 +89,7 @@ public struct LeaderboardHTTP: Sendable {
         _ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:],
         signedBy credentials: DeviceCredentials? = nil
     ) async throws -> (Data, HTTPURLResponse) {
-        let url = url(path)
+        let url = try url(path)
         var request = URLRequest(url: url)
         request.httpMethod = method
         request.httpBody = body

@@ -74,12 +74,12 @@ extension LeaderboardClient {
                 do {
                     var headers = HTTPFields()
                     if signed {
-                        let url = http.url(path)
+                        let url = try http.url(path)
                         for (name, value) in try requireCredentials().signatureHeaders(method: "GET", url: url) {
                             if let field = HTTPField.Name(name) { headers[field] = value }
                         }
                     }
-                    var address = http.url(path).absoluteString
+                    var address = try http.url(path).absoluteString
                     if address.hasPrefix("http") { address = "ws" + address.dropFirst(4) }
                     let close = try await WebSocketClient.connect(
                         url: address, configuration: .init(maxFrameSize: 1 << 20, additionalHeaders: headers),

@@ -149,6 +149,49 @@ struct ValidationTests {
         #expect(ValidationRules.v1.validate(facts) == .accepted)
     }
 
+    static let extremeDoubles: [Double] = [
+        0, -0.0, .leastNonzeroMagnitude, 1e-300, 1e300, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+        Double(Int64.max), Double(Int64.min), .nan, .infinity, -.infinity,
+    ]
+    static let extremeIntegers: [Int64] = [0, -1, .max, .min, 1 << 53, -(1 << 53)]
+
+    @Test("no value, however extreme, makes a rule or the score formula trap (a huge duration once did)")
+    func extremeValues() {
+        func judge(_ change: (inout SubmissionFacts) -> Void) {
+            var facts = validFacts()
+            change(&facts)
+            _ = ValidationRules.v1.validate(facts)
+            _ = ScoreFormula.v1.score(facts.results, series: facts.series, reference: .standard)
+        }
+        let doubleFields: [WritableKeyPath<BenchmarkResults, Double>] = [
+            \.tps, \.avgLatency, \.p50Latency, \.p95Latency, \.p99Latency, \.duration,
+        ]
+        let integerFields: [WritableKeyPath<BenchmarkResults, Int64>] = [
+            \.totalRequests, \.successfulRequests, \.failedRequests, \.totalTokens,
+        ]
+        for value in Self.extremeDoubles {
+            for field in doubleFields { judge { $0.results[keyPath: field] = value } }
+            judge { $0.series[0].test.tps = value }
+            judge { $0.series[0].test.latency = value }
+            judge { $0.series[0].system.powerWatts = value }
+            judge { $0.series[0].system.gpuUsage = value }
+            judge { $0.peerTPS = Array(repeating: value, count: 6) + [1] }
+        }
+        for value in Self.extremeIntegers {
+            for field in integerFields {
+                judge { facts in
+                    for other in integerFields { facts.results[keyPath: other] = value }
+                    facts.results[keyPath: field] = value
+                }
+            }
+            judge { $0.results.concurrentCount = Int(value) }
+            judge { $0.series[0].at = value }
+            judge { $0.startedAt = value }
+            judge { $0.metricsIntervalSeconds = Int(value) }
+            judge { $0.datasetMinimumDurationSeconds = Int(value) }
+        }
+    }
+
     @Test("median and robust spread")
     func statistics() {
         #expect(median([3, 1, 2]) == 2)

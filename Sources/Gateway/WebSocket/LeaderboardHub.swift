@@ -85,7 +85,7 @@ final class LeaderboardHub: Sendable {
     /// Joins a board's fan-out. A board's upstream starts after the board's current sequence, read before the
     /// client joins; a snapshot the client reads after joining is therefore at or past every event it missed.
     func subscribe(_ board: BoardKey) async throws -> Subscriber {
-        if let joined = join(board, startingAfter: nil) { return joined }
+        if let joined = joinFollowed(board) { return joined }
         let position = try await ranking.listRecords(
             .with {
                 $0.filter.datasetVersion = board.version
@@ -93,21 +93,32 @@ final class LeaderboardHub: Sendable {
                 $0.page.limit = 1
             }
         ).sequence
-        return join(board, startingAfter: position)!
+        return join(board, startingAfter: position)
     }
 
-    /// Registers a subscriber if the board is followed already, or `startingAfter` says where to start following.
-    private func join(_ board: BoardKey, startingAfter position: UInt64?) -> Subscriber? {
+    /// Registers a subscriber if the board is followed already.
+    private func joinFollowed(_ board: BoardKey) -> Subscriber? {
+        state.withLock { state in
+            guard state.boards[board]?.upstream != nil else { return nil }
+            return Self.register(board, in: &state, buffer: buffer)
+        }
+    }
+
+    /// Registers a subscriber, starting to follow the board after `position` unless someone else already does.
+    private func join(_ board: BoardKey, startingAfter position: UInt64) -> Subscriber {
         state.withLock { state in
             if state.boards[board]?.upstream == nil {
-                guard let position else { return nil }
                 state.boards[board, default: Board()].upstream = Task { await self.follow(board, after: position) }
             }
-            let subscriber = Subscriber(id: state.nextID, board: board, buffer: buffer)
-            state.nextID += 1
-            state.boards[board]?.subscribers[subscriber.id] = subscriber
-            return subscriber
+            return Self.register(board, in: &state, buffer: buffer)
         }
+    }
+
+    private static func register(_ board: BoardKey, in state: inout State, buffer: Int) -> Subscriber {
+        let subscriber = Subscriber(id: state.nextID, board: board, buffer: buffer)
+        state.nextID += 1
+        state.boards[board]?.subscribers[subscriber.id] = subscriber
+        return subscriber
     }
 
     func unsubscribe(_ subscriber: Subscriber) {

@@ -78,6 +78,7 @@ struct ValidationRules: Sendable {
         }
         if results.totalRequests < 0 || results.successfulRequests < 0 || results.failedRequests < 0
             || results.totalTokens < 0
+            || results.successfulRequests.addingReportingOverflow(results.failedRequests).overflow
             || results.successfulRequests + results.failedRequests > results.totalRequests
         {
             found.append(
@@ -128,7 +129,7 @@ struct ValidationRules: Sendable {
                         "The test ran \(format(duration)) s; this dataset needs at least \(facts.datasetMinimumDurationSeconds) s."
                 ))
         }
-        let wall = Double(facts.submittedAt - facts.startedAt) / 1_000_000
+        let wall = (Double(facts.submittedAt) - Double(facts.startedAt)) / 1_000_000
         if duration > wall + durationSlackSeconds {
             found.append(
                 .init(
@@ -145,14 +146,15 @@ struct ValidationRules: Sendable {
         let interval = Double(max(1, facts.metricsIntervalSeconds))
         let duration = facts.results.duration
         guard duration.isFinite, duration > 0 else { return [] }
-        let expected = Int(duration / interval)
+        // In Double: a claimed duration may be any finite number, far beyond what an Int holds.
+        let needed = ((duration / interval).rounded(.down) * minimumSampleShare).rounded(.up)
         var found: [RuleViolation] = []
-        if Double(facts.series.count) < Double(expected) * minimumSampleShare {
+        if Double(facts.series.count) < needed {
             found.append(
                 .init(
                     code: "metrics_missing",
                     detail:
-                        "\(facts.series.count) metric reports for a \(format(duration)) s test; at least \(Int((Double(expected) * minimumSampleShare).rounded(.up))) expected (one per \(Int(interval)) s)."
+                        "\(facts.series.count) metric reports for a \(format(duration)) s test; at least \(String(format: "%.0f", needed)) expected (one per \(max(1, facts.metricsIntervalSeconds)) s)."
                 ))
         }
         let times = facts.series.map(\.at).sorted()
@@ -165,10 +167,11 @@ struct ValidationRules: Sendable {
             }
             // The test ran the last `duration` seconds before the submit (setup may come first): reports must cover
             // it from start to end without a long silence.
-            let testStart = max(facts.startedAt, facts.submittedAt - Int64(duration * 1_000_000))
-            var gaps = zip(times.dropFirst(), times).map { Double($0 - $1) / 1_000_000 }
-            gaps.append(Double(first - testStart) / 1_000_000)
-            gaps.append(Double(facts.submittedAt - last) / 1_000_000)
+            let testStart = max(Double(facts.startedAt), Double(facts.submittedAt) - duration * 1_000_000)
+            // Differences in Double: timestamps are the server's, but no arithmetic here may trap whatever they are.
+            var gaps = zip(times.dropFirst(), times).map { (Double($0) - Double($1)) / 1_000_000 }
+            gaps.append((Double(first) - testStart) / 1_000_000)
+            gaps.append((Double(facts.submittedAt) - Double(last)) / 1_000_000)
             if let widest = gaps.max(), widest > interval * maximumGapIntervals {
                 found.append(
                     .init(
