@@ -107,6 +107,7 @@ let package = Package(
                 logging, metrics, crypto, .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
             ],
             swiftSettings: strictSettings
         ),
@@ -206,8 +207,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "ServiceKit", "TestSupport", "LeaderboardClient", crypto, grpcCore, grpcHTTP2, grpcProtobuf,
-                swiftProtobuf, logging,
+                "ServiceKit", "TestSupport", "LeaderboardClient", "LeaderboardAPI", crypto, grpcCore, grpcHTTP2,
+                grpcProtobuf, swiftProtobuf, logging,
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strictSettings

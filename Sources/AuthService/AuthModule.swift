@@ -1,4 +1,5 @@
 public import GRPCCore
+import LeaderboardAPI
 public import Logging
 public import ServiceKit
 public import ServiceLifecycle
@@ -12,6 +13,14 @@ public struct AuthModule: ServiceModule {
 
     public let rpcServices: [any RegistrableRPCService]
     public let services: [any Service]
+    /// Operator API keys are managed with an admin key.
+    public var operatorMethods: [MethodDescriptor: OperatorPermission] {
+        [
+            Leaderboard_Auth_V1_AuthService.Method.CreateApiKey.descriptor: .admin,
+            Leaderboard_Auth_V1_AuthService.Method.ListApiKeys.descriptor: .admin,
+            Leaderboard_Auth_V1_AuthService.Method.RevokeApiKey.descriptor: .admin,
+        ]
+    }
 
     init(context: ModuleContext, random: any RandomSource = SystemRandomSource(), mailer: (any Mailer)? = nil)
         async throws

@@ -43,6 +43,14 @@ public struct DatasetModule: ServiceModule {
 
     public let rpcServices: [any RegistrableRPCService]
     public let services: [any Service]
+    /// Uploading and (de)activating versions is an admin task; listing inactive versions needs a key too (checked in the handler).
+    public var operatorMethods: [MethodDescriptor: OperatorPermission] {
+        [
+            Leaderboard_Dataset_V1_DatasetService.Method.UploadDataset.descriptor: .admin,
+            Leaderboard_Dataset_V1_DatasetService.Method.ActivateDataset.descriptor: .admin,
+            Leaderboard_Dataset_V1_DatasetService.Method.DeactivateDataset.descriptor: .admin,
+        ]
+    }
 
     init(context: ModuleContext, random: any RandomSource = SystemRandomSource()) async throws {
         var reader = ConfigurationReader(raw: context.configuration.raw)

@@ -1,5 +1,6 @@
 public import GRPCCore
 public import Hummingbird
+public import HummingbirdCore
 import HummingbirdWebSocket
 public import Logging
 import NIOCore
@@ -20,6 +21,12 @@ public struct GatewayPolicies: Sendable {
     public var signed = RateLimitPolicy(name: "signed", limit: 60, period: .seconds(60))
     /// Dataset ciphertext per client address, in units of ``downloadUnit`` bytes (16 GiB an hour).
     public var download = RateLimitPolicy(name: "download", limit: 16 << 14, period: .seconds(3600))
+    /// Public reads that reach the services (cache misses, uncacheable answers) per client address; hits are free.
+    public var publicReads = RateLimitPolicy(name: "public-read", limit: 300, period: .seconds(60))
+    /// Whole-board exports per client address.
+    public var exports = RateLimitPolicy(name: "export", limit: 10, period: .seconds(3600))
+    /// WebSocket upgrades per client address.
+    public var webSockets = RateLimitPolicy(name: "websocket", limit: 30, period: .seconds(60))
 
     /// Bytes per unit of the download policy.
     public static let downloadUnit: Int64 = 64 << 10
@@ -69,6 +76,7 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
     let router = Router(context: GatewayRequestContext.self)
     router.addMiddleware {
         RequestIDMiddleware()
+        ClientAddressMiddleware(resolver: dependencies.configuration.clientAddresses)
         AccessLogMiddleware()
         MetricsMiddleware<GatewayRequestContext>()
         CORSPolicyMiddleware(origins: dependencies.configuration.corsOrigins)
@@ -97,17 +105,34 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
     return router
 }
 
+/// The gateway's HTTP server: HTTP/1.1 (with WebSocket upgrades when given a router) that closes a connection after
+/// `idleTimeout` without a complete request head or body part — a client that sends its headers a byte at a time
+/// holds nothing for long — and reads WebSocket frames of at most 16 KiB (clients send only short control texts).
+public func gatewayServer(
+    webSocketRouter: Router<GatewayWebSocketContext>?, idleTimeout: Duration
+) -> HTTPServerBuilder {
+    let (seconds, attoseconds) = idleTimeout.components
+    let http1 = HTTP1Channel.Configuration(
+        idleTimeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+    guard let webSocketRouter else { return .http1(configuration: http1) }
+    return .http1WebSocketUpgrade(
+        webSocketRouter: webSocketRouter,
+        configuration: .init(
+            http1: http1, ws: .init(maxFrameSize: 1 << 14, autoPing: .enabled(timePeriod: .seconds(30)))))
+}
+
 /// The gateway app on `address`; prints `<name> listening on http://host:port` once bound (port 0 resolves here).
 public func buildGatewayApplication(
     router: Router<GatewayRequestContext>,
     webSocketRouter: Router<GatewayWebSocketContext>? = nil,
     address: HostPort,
     name: String,
+    idleTimeout: Duration = .seconds(30),
     logger: Logger
 ) -> some ApplicationProtocol & Service {
     Application(
         router: router,
-        server: webSocketRouter.map { .http1WebSocketUpgrade(webSocketRouter: $0) } ?? .http1(),
+        server: gatewayServer(webSocketRouter: webSocketRouter, idleTimeout: idleTimeout),
         configuration: .init(address: .hostname(address.host, port: address.port), serverName: "leaderboard"),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? address.port
@@ -148,7 +173,8 @@ public struct GatewayModule: ServiceModule {
             CacheWarmUp(responder: router.buildResponder(), logger: context.logger),
             buildGatewayApplication(
                 router: router, webSocketRouter: buildGatewayWebSocketRouter(dependencies, logger: context.logger),
-                address: context.configuration.httpAddress, name: "gateway", logger: context.logger),
+                address: context.configuration.httpAddress, name: "gateway", idleTimeout: configuration.idleTimeout,
+                logger: context.logger),
         ]
     }
 }

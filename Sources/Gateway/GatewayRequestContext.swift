@@ -6,8 +6,11 @@ public struct GatewayRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The request id: the client's `X-Request-ID` if sane, else generated. Echoed in the response and problems.
     public var requestID: String
-    /// The peer's IP address (no port); empty when unknown (in-process tests).
+    /// The client's IP address (no port): the peer's, or behind a trusted proxy the address it names
+    /// (``ClientAddressMiddleware``); empty when unknown (in-process tests).
     public var clientIP: String
+    /// What rate limits count the client under: the address, or for IPv6 its /64.
+    public var clientKey: String
     /// Set by ``DeviceSignatureMiddleware`` once a signed request verified.
     public var device: AuthenticatedDevice?
     /// Set by ``APIKeyMiddleware`` once a Bearer key authenticated.
@@ -17,12 +20,14 @@ public struct GatewayRequestContext: RequestContext {
         coreContext = .init(source: source)
         requestID = ""
         clientIP = source.channel.remoteAddress?.ipAddress ?? ""
+        clientKey = "ip:\(clientIP)"
     }
 
     public init(source: some RequestContextSource) {
         coreContext = .init(source: source)
         requestID = ""
         clientIP = ""
+        clientKey = "ip:"
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 public import ServiceKit
+public import UntrustedInput
 
 /// The gateway target's settings (README "Configuration"; decisions in docs/GATEWAY.md).
 public enum GatewaySettings {
@@ -18,6 +19,18 @@ public enum GatewaySettings {
     public static let downloadLimit = Setting(
         "rate-limit-download", default: "16GiB/h",
         help: "Dataset ciphertext bytes per client address, as <size>[KiB|MiB|GiB]/<period>.")
+    public static let publicReadsLimit = Setting(
+        "rate-limit-public-reads", default: "300/min",
+        help: "Public reads that miss the response cache (and so reach the services) per client address; hits are free."
+    )
+    public static let exportLimit = Setting(
+        "rate-limit-export", default: "10/h",
+        help: "Whole-board exports (/api/v1/benchmarks/export) per client address.")
+    public static let webSocketLimit = Setting(
+        "rate-limit-websocket", default: "30/min", help: "WebSocket connections opened per client address.")
+    public static let idleTimeout = Setting(
+        "http-idle-timeout-seconds", default: "30",
+        help: "Seconds a connection may stay silent (no complete request head or body part) before it is closed.")
     public static let corsOrigins = Setting(
         "cors-origins",
         help: "Browser origins allowed to call the API (comma-separated, or * for any). Empty: no CORS headers.")
@@ -30,9 +43,18 @@ public enum GatewaySettings {
         "cache-local-ms", default: "1000",
         help: "How long a gateway keeps a public GET response in its own memory before asking the shared cache.")
 
+    public static let trustedProxies = Setting(
+        "trusted-proxies",
+        help: "Proxies (CIDRs, comma-separated, e.g. 10.0.0.0/8) whose client-address header is believed. Empty: none; "
+            + "the peer address is the client.")
+    public static let clientAddressHeader = Setting(
+        "client-address-header", default: "x-forwarded-for",
+        help: "The header trusted proxies name the client in: x-forwarded-for or forwarded (RFC 7239).")
+
     public static let all: [Setting] = [
-        registerLimit, verifyLimit, challengeLimit, commentsLimit, signedLimit, downloadLimit, corsOrigins,
-        requestTimeout, cacheSeconds, localCacheMilliseconds,
+        registerLimit, verifyLimit, challengeLimit, commentsLimit, signedLimit, downloadLimit, publicReadsLimit,
+        exportLimit, webSocketLimit, corsOrigins, requestTimeout, idleTimeout, cacheSeconds, localCacheMilliseconds,
+        trustedProxies, clientAddressHeader,
     ]
 }
 
@@ -42,8 +64,12 @@ public struct GatewayConfiguration: Sendable {
     /// Allowed browser origins; `["*"]` allows any, empty sends no CORS headers.
     public var corsOrigins: [String] = []
     public var requestTimeout: Duration = .seconds(15)
+    /// Silence after which a connection is closed (slow or stalled clients hold nothing for long).
+    public var idleTimeout: Duration = .seconds(30)
     public var sharedCacheTTL: Duration = .seconds(30)
     public var localCacheTTL: Duration = .seconds(1)
+    /// Who the client is behind trusted proxies; rate limits count IPv6 clients by /64.
+    public var clientAddresses = ClientAddressResolver(trustedProxies: [])
 
     public init() {}
 
@@ -63,6 +89,9 @@ public struct GatewayConfiguration: Sendable {
         if let value = policy(GatewaySettings.downloadLimit, name: "download", unit: GatewayPolicies.downloadUnit) {
             policies.download = value
         }
+        if let value = policy(GatewaySettings.publicReadsLimit, name: "public-read") { policies.publicReads = value }
+        if let value = policy(GatewaySettings.exportLimit, name: "export") { policies.exports = value }
+        if let value = policy(GatewaySettings.webSocketLimit, name: "websocket") { policies.webSockets = value }
         configuration.policies = policies
         configuration.corsOrigins =
             reader.parse(GatewaySettings.corsOrigins) { text throws(SettingParseError) in
@@ -77,9 +106,30 @@ public struct GatewayConfiguration: Sendable {
                 return origins
             } ?? []
         configuration.requestTimeout = .milliseconds(reader.integer(GatewaySettings.requestTimeout, in: 10...600_000))
+        configuration.idleTimeout = .seconds(reader.integer(GatewaySettings.idleTimeout, in: 1...3600))
         configuration.sharedCacheTTL = .seconds(reader.integer(GatewaySettings.cacheSeconds, in: 0...86_400))
         configuration.localCacheTTL = .milliseconds(
             reader.integer(GatewaySettings.localCacheMilliseconds, in: 0...60_000))
+        let proxies =
+            reader.parse(GatewaySettings.trustedProxies) { text throws(SettingParseError) -> [IPNetwork] in
+                var networks: [IPNetwork] = []
+                for entry in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
+                where !entry.isEmpty {
+                    guard let network = IPNetwork.parse(entry) else {
+                        throw SettingParseError("\(entry) is not an IP address or CIDR network")
+                    }
+                    networks.append(network)
+                }
+                return networks
+            } ?? []
+        let header =
+            reader.parse(GatewaySettings.clientAddressHeader) { text throws(SettingParseError) in
+                guard let header = ClientAddressResolver.Header(rawValue: text.lowercased()) else {
+                    throw SettingParseError("must be x-forwarded-for or forwarded")
+                }
+                return header
+            } ?? .xForwardedFor
+        configuration.clientAddresses = ClientAddressResolver(trustedProxies: proxies, header: header)
         return configuration
     }
 }

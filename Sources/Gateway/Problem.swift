@@ -71,7 +71,7 @@ public struct Problem: Error, Sendable, Equatable {
     /// The status of a request that does not parse: 400, but for the codes whose status the protocol fixes.
     static func inputStatus(_ code: String) -> HTTPResponse.Status {
         switch code {
-        case "missing_signature": .unauthorized
+        case "missing_signature", "request_time_stale", "request_time_future": .unauthorized
         case "invalid_range", "range_not_satisfiable": .rangeNotSatisfiable
         default: .badRequest
         }
@@ -130,4 +130,12 @@ func jsonResponse(
     var fields = headers
     fields[.contentType] = contentType
     return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+/// A problem thrown where no ``ProblemMiddleware`` runs (the WebSocket router's upgrade check) still goes out as
+/// problem+json with its status and headers.
+extension Problem: HTTPResponseError {
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        response(requestID: "", instance: request.uri.path)
+    }
 }

@@ -15,6 +15,12 @@ public struct InteractionModule: ServiceModule {
 
     public let rpcServices: [any RegistrableRPCService]
     public let services: [any Service]
+    /// Flags are for operators; deleting someone else's comment needs a key too (checked in the handler).
+    public var operatorMethods: [MethodDescriptor: OperatorPermission] {
+        [
+            Leaderboard_Interaction_V1_InteractionService.Method.ListFlags.descriptor: .admin
+        ]
+    }
 
     init(context: ModuleContext, random: any RandomSource = SystemRandomSource()) async throws {
         guard let database = context.database else {

@@ -610,7 +610,9 @@ struct RankingAuthority: Sendable {
         return placed
     }
 
-    func list(_ filter: RecordFilter, cursor: String, limit: Int) async throws -> (
+    /// One page of a board. `counting: false` skips the total (a `COUNT(*)` over the whole filter), which a caller
+    /// walking every page — the export — would otherwise pay once per page.
+    func list(_ filter: RecordFilter, cursor: String, limit: Int, counting: Bool = true) async throws -> (
         records: [PlacedRecord], next: String, total: Int, sequence: UInt64
     ) {
         var filter = filter
@@ -640,7 +642,7 @@ struct RankingAuthority: Sendable {
             let sequence = try await board.asyncMap { try await repository.lastSequence(of: $0) } ?? 0
             return (
                 try await repository.ranked(constrained, after: after, limit: limit + 1),
-                try await repository.countRanked(constrained), sequence
+                counting ? try await repository.countRanked(constrained) : 0, sequence
             )
         }
         let page = Array(rows.prefix(limit))
@@ -654,7 +656,7 @@ struct RankingAuthority: Sendable {
     func export(_ filter: RecordFilter, each: @Sendable ([PlacedRecord]) async throws -> Void) async throws {
         var cursor = ""
         repeat {
-            let page = try await list(filter, cursor: cursor, limit: policy.maximumPageSize)
+            let page = try await list(filter, cursor: cursor, limit: policy.maximumPageSize, counting: false)
             try await each(page.records)
             cursor = page.next
         } while !cursor.isEmpty

@@ -45,6 +45,14 @@ public struct RankingModule: ServiceModule {
 
     public let rpcServices: [any RegistrableRPCService]
     public let services: [any Service]
+    /// The review queue and rebuilds are admin tasks.
+    public var operatorMethods: [MethodDescriptor: OperatorPermission] {
+        [
+            Leaderboard_Ranking_V1_RankingService.Method.ListReviews.descriptor: .admin,
+            Leaderboard_Ranking_V1_RankingService.Method.DecideReview.descriptor: .admin,
+            Leaderboard_Ranking_V1_RankingService.Method.RebuildRanking.descriptor: .admin,
+        ]
+    }
 
     init(context: ModuleContext, random: any RandomSource = SystemRandomSource()) async throws {
         var reader = ConfigurationReader(raw: context.configuration.raw)

@@ -97,13 +97,14 @@ public struct QuerySpec: Sendable {
     public struct Parameter: Sendable {
         public let name: String
         public let kind: Kind
-        /// The code of the error when this parameter is wrong (e.g. `invalid_limit`); default `invalid_query`.
+        /// The code of the error when this parameter is wrong (e.g. `invalid_limit`); default `invalid_query`
+        /// (`invalid_cursor` for a cursor).
         public let code: String
 
-        public init(_ name: String, _ kind: Kind, code: String = "invalid_query") {
+        public init(_ name: String, _ kind: Kind, code: String? = nil) {
             self.name = name
             self.kind = kind
-            self.code = code
+            self.code = code ?? (kind == .cursor ? "invalid_cursor" : "invalid_query")
         }
     }
 
@@ -114,19 +115,31 @@ public struct QuerySpec: Sendable {
     /// No parameters at all.
     public static let none = QuerySpec([])
 
-    /// Parses `raw` (the query exactly as sent, without `?`). Declared parameters are checked (each at most once);
-    /// others are ignored.
+    /// Parses `raw` (the query exactly as sent, without `?`). Declared parameters are decoded and checked (each at
+    /// most once; a failure carries the parameter's code); the others are skipped without being decoded.
     public func parse(_ raw: some StringProtocol) throws(InputError) -> DeclaredQuery {
-        let query = try QueryParameters.parse(raw)
         var values: [String: String] = [:]
-        for parameter in parameters {
-            let given = query.pairs.filter { $0.name == parameter.name }
-            guard given.count <= 1 else {
-                throw InputError(parameter.code, "The query parameter \"\(parameter.name)\" is given more than once.")
+        var count = 0
+        for part in Array(raw.utf8).split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            count += 1
+            guard count <= QueryParameters.maximumPairs else {
+                throw InputError("invalid_query", "The query has more than \(QueryParameters.maximumPairs) parameters.")
             }
-            guard let value = given.first?.value else { continue }
+            let equals = part.firstIndex(of: UInt8(ascii: "="))
+            let name = try QueryParameters.decode(equals.map { part[part.startIndex..<$0] } ?? part)
+            guard let parameter = parameters.first(where: { $0.name == name }) else { continue }
+            guard values[name] == nil else {
+                throw InputError(parameter.code, "The query parameter \"\(name)\" is given more than once.")
+            }
+            let value: String
+            do throws(InputError) {
+                value = try QueryParameters.decode(equals.map { part[part.index(after: $0)...] } ?? [])
+            } catch {
+                if error.code == "invalid_character" { throw error }
+                throw InputError(parameter.code, "The query parameter \"\(name)\": \(error.detail)")
+            }
             try check(value, parameter)
-            values[parameter.name] = value
+            values[name] = value
         }
         return DeclaredQuery(values: values, order: parameters.map(\.name))
     }
@@ -158,7 +171,7 @@ public struct QuerySpec: Sendable {
             guard words.contains(value) else { throw fail("one of \(words.joined(separator: ", "))") }
         case .cursor:
             guard value.isEmpty || PageCursor.parts(of: value) != nil else {
-                throw InputError("invalid_cursor", "The cursor is not one this server made.")
+                throw InputError(parameter.code, "The cursor is not one this server made.")
             }
         }
     }

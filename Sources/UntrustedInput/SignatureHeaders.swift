@@ -20,9 +20,11 @@ public struct SignatureHeaders: Sendable, Equatable {
     /// `X-Signature`, decoded: 32 bytes.
     public var signature: [UInt8]
 
-    /// Reads the five headers (`versionHeader` nil means v1). Order of checks and codes are part of the contract.
+    /// Reads the five headers (`versionHeader` nil means v1) and, given `now` (unix seconds), checks the request time
+    /// is within ``window`` of it. Order of checks and codes are part of the contract (docs/SIGNING.md).
     public static func parse(
-        deviceID: String?, requestTime: String?, nonce: String?, signature: String?, versionHeader: String?
+        deviceID: String?, requestTime: String?, nonce: String?, signature: String?, versionHeader: String?,
+        now: Int64? = nil
     ) throws(InputError) -> SignatureHeaders {
         guard let deviceID, let requestTime, let nonce, let signature else {
             throw InputError(
@@ -38,6 +40,7 @@ public struct SignatureHeaders: Sendable, Equatable {
         guard let seconds = parseTime(requestTime) else {
             throw InputError("invalid_request_time", "X-Request-Time must be unix seconds (decimal digits).")
         }
+        if let now { try checkTime(seconds, now: now) }
         try checkNonce(nonce, version: version)
         guard signature.utf8.count == 64, let decoded = HexDigits.decode(signature) else {
             throw InputError("invalid_signature_format", "X-Signature must be 64 hexadecimal digits (HMAC-SHA256).")
@@ -45,6 +48,22 @@ public struct SignatureHeaders: Sendable, Equatable {
         return SignatureHeaders(
             version: version, deviceID: deviceID, requestTime: requestTime, seconds: seconds, nonce: nonce,
             signature: decoded)
+    }
+
+    /// Accepted distance, in seconds, between `X-Request-Time` and the server clock.
+    public static let window: Int64 = 300
+
+    /// Whether a request time is within ``window`` of `now` (unix seconds): `request_time_stale` or
+    /// `request_time_future` (401 at the gateway) when it is not.
+    public static func checkTime(_ seconds: Int64, now: Int64) throws(InputError) {
+        if seconds < now - window {
+            throw InputError(
+                "request_time_stale", "X-Request-Time is more than \(window) s in the past; check the clock.")
+        }
+        if seconds > now + window {
+            throw InputError(
+                "request_time_future", "X-Request-Time is more than \(window) s in the future; check the clock.")
+        }
     }
 
     /// Unix seconds: 1 to 12 ASCII digits.

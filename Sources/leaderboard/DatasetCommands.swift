@@ -144,8 +144,8 @@ func withDatasetService<Result: Sendable>(
     }
 }
 
-/// Connects to a target's service (`--<target>-address`, else this machine's `--grpc-address`) and runs `body`; an
-/// RPC error is printed as `code: detail` with exit status 1.
+/// Connects to a target's service (`--<target>-address`, else this machine's `--grpc-address`) with the deployment's
+/// service token and the operator key, and runs `body`; an RPC error is printed as `code: detail` with exit status 1.
 func withService<Result: Sendable>(
     _ target: Target, _ settings: [String],
     _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Result
@@ -153,11 +153,15 @@ func withService<Result: Sendable>(
     let configuration = try loadConfiguration(settings, checkModules: false)
     let address = configuration.remoteAddresses[target] ?? configuration.grpcAddress
     do {
-        let client = try GRPCTransports.makeHTTP2Client(address: address, tls: configuration.grpcTLS)
+        let client = try GRPCTransports.makeHTTP2Client(
+            address: address, tls: configuration.grpcTLS, serviceToken: configuration.serviceToken)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.runConnections() }
             defer { client.beginGracefulShutdown() }
-            return try await body(client)
+            // Operator calls carry the operator key (--operator-key), like an admin request through the gateway.
+            return try await OperatorContext.$forwardedKey.withValue(configuration.operatorKey) {
+                try await body(client)
+            }
         }
     } catch let error as RPCError {
         printError("\(error.serviceErrorCode ?? "\(error.code)"): \(error.message) (\(target) service at \(address))")

@@ -64,7 +64,7 @@ func loadConfiguration(_ arguments: [String], checkModules: Bool = true) throws 
     do {
         return try LeaderboardConfiguration(
             arguments: arguments, environment: ProcessInfo.processInfo.environment,
-            modules: checkModules ? allModules : allModules.map(\.parsingOnly))
+            modules: checkModules ? allModules : allModules.map(\.parsingOnly), serving: checkModules)
     } catch {
         printError(error.description)
         throw ExitCode.failure
@@ -113,6 +113,7 @@ struct ServeCommand: AsyncParsableCommand {
             let runsGateway = configuration.targets.contains(.gateway)
             try await ServiceHost(configuration: configuration, logger: logger).run(
                 definitions: moduleDefinition(for:),
+                operatorVerifier: { channels in AuthOperatorKeyVerifier(channel: channels[.auth]) },
                 extras: { context in runsGateway ? [] : [buildOperationsService(context: context)] })
         } catch let error as StartupError {
             printError(error.description)

@@ -191,7 +191,7 @@ struct MailAndStartTests {
         }
         _ = try LeaderboardConfiguration(
             arguments: [
-                "--database-url", "postgres://u@127.0.0.1/db", "--master-key",
+                "--database-url", "postgres://u@127.0.0.1/db", "--redis-url", "redis://127.0.0.1:6379", "--master-key",
                 Data(repeating: 4, count: 32).base64EncodedString(),
             ],
             environment: [:], modules: [AuthModule.definition])

@@ -108,7 +108,8 @@ struct DeviceAuthorityTests {
                 } == "registration_code_used")
 
             // Signed requests: accepted once per nonce; a wrong secret or tampered body is a mismatch.
-            let request = h.signed(registration.machineID, secret: issued.secret, nonce: "nonce-0001")
+            let request = h.signed(
+                registration.machineID, secret: issued.secret, nonce: "00000000000000000000000000000001")
             #expect(try await h.authority.verify(request).machineID == registration.machineID)
             #expect(await serviceErrorCode { _ = try await h.authority.verify(request) } == "nonce_reused")
             var tampered = h.signed(registration.machineID, secret: issued.secret)

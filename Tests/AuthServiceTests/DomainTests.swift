@@ -120,7 +120,8 @@ struct DomainTests {
         for version in [SignedRequest.Version.v1, .v2] {
             let request = SignedRequest(
                 version: version, machineID: "0123456789abcdef0123456789abcdef", requestTime: "1767225600",
-                nonce: "n-7f3a9c1e", signature: "", method: "POST", path: "/api/v1/benchmarks/start",
+                nonce: "7f3a9c1e7f3a9c1e7f3a9c1e7f3a9c1e", signature: "", method: "POST",
+                path: "/api/v1/benchmarks/start",
                 query: "b=2&a=1", body: body, bodySHA256: Array(SHA256.hash(data: body)))
             let ours = SignedRequest.sign(request.message, secret: secret)
             let python = try await ExternalTools.run(
@@ -138,12 +139,13 @@ struct DomainTests {
         let policy = SignaturePolicy()
         let now: Int64 = 1_767_225_600_000_000
         func request(
-            time: String = "1767225600", nonce: String = "abcdefgh1234",
-            signature: String = String(repeating: "0", count: 64)
+            time: String = "1767225600", nonce: String = "5f2b8c1e9d4a4c3b8e7f1a2b3c4d5e6f",
+            signature: String = String(repeating: "0", count: 64), version: SignedRequest.Version = .v1
         ) -> SignedRequest {
             SignedRequest(
-                version: .v1, machineID: "0123456789abcdef0123456789abcdef", requestTime: time, nonce: nonce,
-                signature: signature, method: "GET", path: "/", query: "", body: [], bodySHA256: [])
+                version: version, machineID: "0123456789abcdef0123456789abcdef", requestTime: time, nonce: nonce,
+                signature: signature, method: "GET", path: "/", query: "", body: [],
+                bodySHA256: Array(repeating: 0, count: 32))
         }
         func code(_ request: SignedRequest) -> String? {
             do {
@@ -161,6 +163,11 @@ struct DomainTests {
         #expect(code(request(time: "-1")) == "invalid_request_time")
         #expect(code(request(nonce: "short")) == "invalid_nonce")
         #expect(code(request(nonce: "has space 123")) == "invalid_nonce")
+        // v1 joins nonce and body without a separator, so its nonce has a fixed shape; v2 takes free text.
+        #expect(code(request(nonce: "5F2B8C1E-9D4A-4C3B-8E7F-1A2B3C4D5E6F")) == nil)
+        #expect(code(request(nonce: "abcdefgh1234")) == "invalid_nonce")
+        #expect(code(request(nonce: "abcdefgh1234", version: .v2)) == nil)
+        #expect(code(request(nonce: "has space 123", version: .v2)) == "invalid_nonce")
         #expect(code(request(signature: "xyz")) == "invalid_signature_format")
         #expect(code(request(signature: String(repeating: "g", count: 64))) == "invalid_signature_format")
     }

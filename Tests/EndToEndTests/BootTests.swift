@@ -107,6 +107,14 @@ struct BadConfigurationTests {
                 "CONFIG ERROR: LEADERBOARD_MASTER_KEY: required with a database URL"
             ),
             (["serve", "--smtp-url", "http://mail"], "CONFIG ERROR: --smtp-url: not an smtp:// or smtps:// URL"),
+            (
+                ["serve", "--database-url", "postgres://u@127.0.0.1:1/db"],
+                "CONFIG ERROR: LEADERBOARD_REDIS_URL: required with a database URL, so replicas share nonces"
+            ),
+            (
+                ["serve", "--grpc-address", "0.0.0.0:9090"],
+                "CONFIG ERROR: --grpc-address: 0.0.0.0:9090 is reachable from other machines"
+            ),
         ])
     func configurationErrors(arguments: [String], expected: String) async throws {
         let process = try LeaderboardProcess(arguments)
@@ -121,6 +129,7 @@ struct BadConfigurationTests {
             ["serve"] + ephemeral,
             environment: [
                 "LEADERBOARD_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?sslmode=disable",
+                "LEADERBOARD_SINGLE_REPLICA": "true",
                 "LEADERBOARD_MASTER_KEY": Data(repeating: 1, count: 32).base64EncodedString(),
             ])
         #expect(try await database.exitStatus() == 1)

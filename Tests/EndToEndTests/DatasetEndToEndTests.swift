@@ -56,7 +56,7 @@ struct DatasetEndToEndTests {
         let upload = try LeaderboardProcess(
             [
                 "admin", "datasets", "upload", input, "--version", "e2e-1", "--activate", "--grpc-address",
-                "127.0.0.1:\(grpc)",
+                "127.0.0.1:\(grpc)", "--operator-key", try await EndToEnd.operatorKey(settings),
             ])
         #expect(try await upload.exitStatus(within: .seconds(400)) == 0, "\(upload.standardError.suffix(500))")
         #expect(upload.standardOutput.contains("sha256 \(expected)"))

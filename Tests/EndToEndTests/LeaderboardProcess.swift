@@ -149,10 +149,20 @@ enum EndToEnd {
         let key = ["--master-key", Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()]
         guard let redis = redisURL else {
             if requireServers { Issue.record("TEST_REDIS_URL is not set (run scripts/test)") }
-            return ["--database-url", database] + key
+            return ["--database-url", database, "--single-replica", "true"] + key
         }
         let prefix = "e2e:\(UUID().uuidString.prefix(8).lowercased()):"
         return ["--database-url", database, "--redis-url", redis, "--redis-key-prefix", prefix] + key
+    }
+
+    /// An admin operator API key, made the way an operator makes the first one: `leaderboard admin keys create` on the
+    /// auth storage that `storage` names (a data directory, or a database URL and master key).
+    static func operatorKey(_ storage: [String]) async throws -> String {
+        let created = try LeaderboardProcess(
+            ["admin", "keys", "create", "--name", "e2e-operator", "--permission", "admin", "--json"] + storage)
+        try #require(try await created.exitStatus() == 0, "\(created.standardError.suffix(1000))")
+        let object = try JSONSerialization.jsonObject(with: Data(created.standardOutput.utf8)) as? [String: Any]
+        return try #require(object?["secret"] as? String)
     }
 
     /// Any HTTP request; returns status, headers and the JSON body (empty when not JSON).

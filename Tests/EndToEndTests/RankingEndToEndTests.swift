@@ -87,8 +87,12 @@ struct RankingEndToEndTests {
         var base = try await server.httpBase()
         var grpc = "127.0.0.1:\(try await server.grpcPort())"
         _ = try await EndToEnd.waitFor(base + "/health/ready", status: 200)
+        let operatorKey = try await EndToEnd.operatorKey(settings)
         let upload = try LeaderboardProcess(
-            ["admin", "datasets", "upload", input, "--version", version, "--activate", "--grpc-address", grpc])
+            [
+                "admin", "datasets", "upload", input, "--version", version, "--activate", "--grpc-address", grpc,
+                "--operator-key", operatorKey,
+            ])
         #expect(try await upload.exitStatus(within: .seconds(60)) == 0, "\(upload.standardError.suffix(500))")
 
         var records: [String] = []
@@ -116,10 +120,14 @@ struct RankingEndToEndTests {
         }
         #expect(told)
 
-        let reviews = try LeaderboardProcess(["admin", "reviews", "list", "--grpc-address", grpc])
+        let reviews = try LeaderboardProcess(
+            ["admin", "reviews", "list", "--grpc-address", grpc, "--operator-key", operatorKey])
         #expect(try await reviews.exitStatus() == 0 && reviews.standardOutput.contains("no reviews"))
         let rebuild = try LeaderboardProcess(
-            ["admin", "ranking", "rebuild", "--dataset-version", version, "--grpc-address", grpc])
+            [
+                "admin", "ranking", "rebuild", "--dataset-version", version, "--grpc-address", grpc, "--operator-key",
+                operatorKey,
+            ])
         #expect(try await rebuild.exitStatus() == 0, "\(rebuild.standardError)")
         #expect(rebuild.standardOutput.contains("2 records indexed"))
         #expect(try await server.stop() == 0)

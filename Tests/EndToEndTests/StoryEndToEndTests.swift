@@ -34,6 +34,8 @@ struct StoryEndToEndTests {
         let base: String
         let datasetAddress: String
         let mailer: LeaderboardProcess
+        /// An admin key made on the auth storage, for `leaderboard admin` commands.
+        let operatorKey: String
 
         static func start(_ topology: Topology, directory: String) async throws -> System {
             // A report every 2 s: run-synthetic reports in real time, and the anti-cheat allows gaps of three
@@ -44,7 +46,9 @@ struct StoryEndToEndTests {
                 let server = try LeaderboardProcess(["serve", "--data-dir", directory + "/data"] + ephemeral + common)
                 let base = try await server.httpBase()
                 let grpc = try await server.grpcPort()
-                return System(processes: [server], base: base, datasetAddress: "127.0.0.1:\(grpc)", mailer: server)
+                return System(
+                    processes: [server], base: base, datasetAddress: "127.0.0.1:\(grpc)", mailer: server,
+                    operatorKey: try await EndToEnd.operatorKey(["--data-dir", directory + "/data"]))
             case .microservices:
                 let storage = try await EndToEnd.productionSettings()
                 var ports: [Target: Int] = [:]
@@ -62,7 +66,8 @@ struct StoryEndToEndTests {
                 let base = try await processes.last!.httpBase()
                 return System(
                     processes: processes, base: base, datasetAddress: "127.0.0.1:\(ports[.dataset]!)",
-                    mailer: processes[Target.allCases.firstIndex(of: .auth)!])
+                    mailer: processes[Target.allCases.firstIndex(of: .auth)!],
+                    operatorKey: try await EndToEnd.operatorKey(["--data-dir", "\(directory)/auth"] + storage))
             }
         }
 
@@ -103,7 +108,7 @@ struct StoryEndToEndTests {
         let version = "story-\(UUID().uuidString.prefix(8).lowercased())"
         _ = try await Self.cli([
             "admin", "datasets", "upload", input, "--version", version, "--activate", "--chunk-size", "65536",
-            "--dataset-address", system.datasetAddress,
+            "--dataset-address", system.datasetAddress, "--operator-key", system.operatorKey,
         ])
 
         // The owner's device, entirely through `leaderboard client`.

@@ -99,7 +99,10 @@ struct AuthGateway: Sendable {
                                 clock: target == .ranking ? rankingClock : SystemWallClock(), channels: channels)
                         }
                         let transport = InProcessTransport()
-                        try await withGRPCClient(transport: transport.client) { grpc in
+                        // The interceptors a real process installs: call context, and operator keys on operator RPCs.
+                        try await withGRPCClient(
+                            transport: transport.client, interceptors: [CallContextClientInterceptor()]
+                        ) { grpc in
                             let auth = try await AuthModule(context: context(.auth, database, [:]))
                             let datasets = try await DatasetModule(
                                 context: context(.dataset, datasetDatabase, [.auth: .inProcess(grpc)]))
@@ -108,10 +111,17 @@ struct AuthGateway: Sendable {
                                     .ranking, rankingDatabase, [.auth: .inProcess(grpc), .dataset: .inProcess(grpc)]))
                             let interactions = try await InteractionModule(
                                 context: context(.interaction, interactionDatabase, [.ranking: .inProcess(grpc)]))
+                            let modules: [any ServiceModule] = [auth, datasets, ranking, interactions]
                             let server = GRPCServer(
-                                transport: transport.server,
-                                services: auth.rpcServices + datasets.rpcServices + ranking.rpcServices
-                                    + interactions.rpcServices)
+                                transport: transport.server, services: modules.flatMap(\.rpcServices),
+                                interceptors: [
+                                    CallContextServerInterceptor(),
+                                    OperatorServerInterceptor(
+                                        verifier: AuthOperatorKeyVerifier(channel: .inProcess(grpc)),
+                                        required: modules.reduce(into: [:]) {
+                                            $0.merge($1.operatorMethods) { a, _ in a }
+                                        }),
+                                ])
                             // The shared state's own work (the Redis event subscriber), as a server runs it.
                             let background = Task {
                                 await withDiscardingTaskGroup { group in
@@ -145,9 +155,10 @@ struct AuthGateway: Sendable {
                                     // Over loopback with WebSocket upgrades, as the real gateway serves.
                                     let app = Application(
                                         router: router,
-                                        server: .http1WebSocketUpgrade(
+                                        server: gatewayServer(
                                             webSocketRouter: buildGatewayWebSocketRouter(
-                                                dependencies, logger: TestEnvironment.logger)),
+                                                dependencies, logger: TestEnvironment.logger),
+                                            idleTimeout: gatewayConfiguration.idleTimeout),
                                         configuration: .init(address: .hostname("127.0.0.1", port: 0)))
                                     try await app.test(.live) { client in
                                         try await body(AuthGateway(client: client, sink: sink, database: database))
@@ -355,7 +366,8 @@ struct DeviceLifecycleTests {
 
             // Signed call, then the same nonce again, then a body changed after signing.
             let statusURI = version == 2 ? "/api/v1/devices/status?include=hardware&b=1" : "/api/v1/devices/status"
-            let nonce = "replay-\(UUID().uuidString)"
+            // A v1 nonce has a fixed shape (a UUID here); a v2 nonce may be any printable text.
+            let nonce = version == 1 ? UUID().uuidString : "replay-\(UUID().uuidString)"
             let status = try await gateway.signed(
                 .get, statusURI, version: version, machineID: device.machineID, secret: secret, nonce: nonce)
             #expect(status.status == .ok, "\(status.text)")
@@ -462,7 +474,7 @@ struct DeviceLifecycleTests {
             let active = try await gateway.activeDevice()
             var headers: HTTPFields = [:]
             headers[HTTPField.Name("X-Device-ID")!] = active.machineID
-            headers[HTTPField.Name("X-Nonce")!] = "nonce-12345678"
+            headers[HTTPField.Name("X-Nonce")!] = UUID().uuidString
             headers[HTTPField.Name("X-Signature")!] = String(repeating: "0", count: 64)
             headers[HTTPField.Name("X-Request-Time")!] = "\(Int(Date().timeIntervalSince1970) - 400)"
             expectProblem(
@@ -479,6 +491,15 @@ struct DeviceLifecycleTests {
                 "unsupported_signature_version")
             headers[HTTPField.Name("X-Signature-Version")!] = "1"
             headers[HTTPField.Name("X-Signature")!] = "not-hex"
+            expectProblem(
+                try await gateway.request(.get, "/api/v1/devices/status", headers: headers), .badRequest,
+                "invalid_signature_format")
+            // A free-form nonce is fine for v2, not for v1 (whose message has no separator after it).
+            headers[HTTPField.Name("X-Nonce")!] = "nonce-12345678"
+            expectProblem(
+                try await gateway.request(.get, "/api/v1/devices/status", headers: headers), .badRequest,
+                "invalid_nonce")
+            headers[HTTPField.Name("X-Signature-Version")!] = "2"
             expectProblem(
                 try await gateway.request(.get, "/api/v1/devices/status", headers: headers), .badRequest,
                 "invalid_signature_format")

@@ -8,6 +8,7 @@ import ServiceKit
 import Synchronization
 import TestSupport
 import Testing
+import UntrustedInput
 
 @testable import Gateway
 
@@ -194,6 +195,40 @@ struct GatewayHardeningTests {
             #expect(limited.headers[.rateLimitPolicy] == "\"download\";q=4;w=3600")
             // Metadata is not downloaded bytes.
             #expect(try await gateway.request(.get, "/api/v1/datasets/\(version)").status == .ok)
+        }
+    }
+
+    @Test(
+        "client addresses: forwarding headers count only from trusted proxies; IPv6 clients are limited by their /64",
+        arguments: [false, true])
+    func clientAddresses(trusted: Bool) async throws {
+        var policies = AuthGateway.lenient
+        policies.challenge = RateLimitPolicy(name: "challenge", limit: 1, period: .seconds(3600))
+        let proxies = trusted ? IPNetwork.parse("127.0.0.0/8").map { [$0] } ?? [] : []
+        try await AuthGateway.with(
+            .sqlite, policies: policies, live: true,
+            configure: { $0.clientAddresses = ClientAddressResolver(trustedProxies: proxies) }
+        ) { gateway in
+            let name = HTTPField.Name("X-Forwarded-For")!
+            var statuses: [HTTPResponse.Status] = []
+            let sequence =
+                trusted
+                ? [
+                    "203.0.113.1", "203.0.113.1", "203.0.113.2", "203.0.113.2, 203.0.113.3",
+                    "198.51.100.9, 203.0.113.3",
+                    "2001:db8:1:2::1", "2001:db8:1:2::ffff", "2001:db8:1:3::1",
+                ] : ["203.0.113.1", "203.0.113.2", "2001:db8:1:3::1"]
+            for forwardedFor in sequence {
+                statuses.append(
+                    try await gateway.request(.get, "/api/v1/devices/challenge", headers: [name: forwardedFor]).status)
+            }
+            // Behind a trusted proxy each client (an IPv6 one by its /64) has its own budget, and a client's own
+            // entries left of the proxy's are not believed; from anyone else the header is the client's own word.
+            let expected: [HTTPResponse.Status] =
+                trusted
+                ? [.ok, .tooManyRequests, .ok, .ok, .tooManyRequests, .ok, .tooManyRequests, .ok]
+                : [.ok, .tooManyRequests, .tooManyRequests]
+            #expect(statuses == expected)
         }
     }
 

@@ -23,7 +23,10 @@ struct GatewayRouterTests {
                 var channels: [Target: ServiceChannel] = [:]
                 for target in targets { channels[target] = .inProcess(client) }
                 let router = buildGatewayRouter(
-                    GatewayDependencies(readiness: ReadinessProbe(targets: targets, channels: channels, redis: nil)))
+                    GatewayDependencies(
+                        // A loaded test machine may take more than a probe's usual 2 s to answer in process.
+                        readiness: ReadinessProbe(
+                            targets: targets, channels: channels, redis: nil, timeout: .seconds(60))))
                 try await body(router)
             }
             server.beginGracefulShutdown()

@@ -168,7 +168,7 @@ struct UntrustedInputTests {
             ("limit=0", "invalid_limit"), ("limit=201", "invalid_limit"), ("limit=1.5", "invalid_limit"),
             ("limit=%2B1", "invalid_limit"), ("limit=1&limit=2", "invalid_limit"), ("framework=%zz", "invalid_query"),
             ("framework=a%00", "invalid_character"), ("framework=%C3%28", "invalid_character"),
-            ("cursor=%%%", "invalid_query"), ("cursor=abc=", "invalid_cursor"),
+            ("cursor=%%%", "invalid_cursor"), ("cursor=abc=", "invalid_cursor"), ("%zz=1&limit=5", "invalid_query"),
             ("framework=" + String(repeating: "x", count: 65), "invalid_query"),
         ])
     func badQueries(query: String, code: String) {

@@ -1,19 +1,7 @@
-/// What an operator API key may do. `admin` implies `write`, which implies `read`.
-public enum Permission: String, Sendable, Hashable, CaseIterable, Comparable {
-    case read
-    case write
-    case admin
+public import ServiceKit
 
-    var rank: Int {
-        switch self {
-        case .read: 0
-        case .write: 1
-        case .admin: 2
-        }
-    }
-
-    public static func < (lhs: Permission, rhs: Permission) -> Bool { lhs.rank < rhs.rank }
-}
+/// What an operator API key may do (the one definition, in ServiceKit, which guards operator RPCs with it).
+public typealias Permission = OperatorPermission
 
 /// An operator API key as stored (the secret itself never is; only its SHA-256).
 public struct APIKeyRecord: Sendable, Equatable {

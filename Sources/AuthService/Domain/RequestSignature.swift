@@ -1,5 +1,6 @@
 import Crypto
 import ServiceKit
+import UntrustedInput
 
 /// A signed device request as the gateway received it (docs/SIGNING.md).
 struct SignedRequest: Sendable {
@@ -42,39 +43,31 @@ struct SignedRequest: Sendable {
     }
 }
 
-/// The checks on a signed request that need no storage: formats and the time window. Order and codes are part of
-/// the contract (docs/SIGNING.md).
+/// The checks on a signed request that need no storage: formats and the time window (the shared rules of
+/// ``SignatureHeaders``, which the gateway also applies before reading a body). Order and codes are part of the
+/// contract (docs/SIGNING.md).
 struct SignaturePolicy: Sendable {
     /// Accepted distance between `X-Request-Time` and the server clock.
-    var window: Duration = .seconds(300)
+    var window: Duration { .seconds(SignatureHeaders.window) }
 
     /// How long a nonce is remembered: a request is acceptable for `2 × window` after the earliest moment it could be.
     var nonceLifetime: Duration { window * 2 }
 
     func checkFormat(_ request: SignedRequest, now: Int64) throws(AuthError) -> [UInt8] {
-        guard request.requestTime.utf8.count <= 12, let seconds = Int64(request.requestTime),
-            request.requestTime.utf8.allSatisfy({ (0x30...0x39).contains($0) })
-        else { throw .invalid("invalid_request_time", "X-Request-Time must be unix seconds (decimal digits).") }
-        let nowSeconds = now / 1_000_000
-        if seconds < nowSeconds - window.seconds {
-            throw .unauthenticated(
-                "request_time_stale", "X-Request-Time is more than \(window.seconds) s in the past; check the clock.")
+        do throws(InputError) {
+            let headers = try SignatureHeaders.parse(
+                deviceID: request.machineID, requestTime: request.requestTime, nonce: request.nonce,
+                signature: request.signature, versionHeader: String(request.version.rawValue), now: now / 1_000_000)
+            if request.version == .v2, request.bodySHA256.count != 32 {
+                throw InputError("invalid_body_hash", "The body hash of a v2 request must be 32 bytes.")
+            }
+            return headers.signature
+        } catch {
+            switch error.code {
+            case "request_time_stale", "request_time_future": throw .unauthenticated(error.code, error.detail)
+            default: throw .invalid(error.code, error.detail)
+            }
         }
-        if seconds > nowSeconds + window.seconds {
-            throw .unauthenticated(
-                "request_time_future", "X-Request-Time is more than \(window.seconds) s in the future; check the clock."
-            )
-        }
-        guard (8...128).contains(request.nonce.utf8.count),
-            request.nonce.utf8.allSatisfy({ (0x21...0x7e).contains($0) })
-        else { throw .invalid("invalid_nonce", "X-Nonce must be 8 to 128 printable ASCII characters.") }
-        guard request.signature.utf8.count == 64, let signature = [UInt8](hexEncoded: request.signature) else {
-            throw .invalid("invalid_signature_format", "X-Signature must be 64 hexadecimal digits (HMAC-SHA256).")
-        }
-        if request.version == .v2, request.bodySHA256.count != 32 {
-            throw .invalid("invalid_body_hash", "The body hash of a v2 request must be 32 bytes.")
-        }
-        return signature
     }
 
     /// Whether any of the secrets produced `signature` over the request, compared in constant time.

@@ -55,6 +55,10 @@ struct DatasetRPCService: Leaderboard_Dataset_V1_DatasetService.SimpleServicePro
     func listDatasets(request: Leaderboard_Dataset_V1_ListDatasetsRequest, context: ServerContext) async throws
         -> Leaderboard_Dataset_V1_ListDatasetsResponse
     {
+        // Inactive versions are not public: listing them takes an operator key.
+        if request.includeInactive, OperatorContext.current?.grants(.read) != true {
+            throw BoundaryError.operatorKeyMissing
+        }
         let page = try await datasets.list(
             cursor: request.page.cursor, limit: Int(request.page.limit), includeInactive: request.includeInactive)
         return .with {

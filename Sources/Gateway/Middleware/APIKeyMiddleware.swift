@@ -7,7 +7,8 @@ import ServiceKit
 import SwiftProtobuf
 
 /// Operator routes: `Authorization: Bearer <api key>` must name a live key with the permission; the key's own
-/// per-minute limit applies (429 with `Retry-After` past it).
+/// per-minute limit applies (429 with `Retry-After` past it). The key is forwarded on the calls the route makes, where
+/// the services check operator RPCs again (docs/SECURITY.md).
 struct APIKeyMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
@@ -28,9 +29,10 @@ struct APIKeyMiddleware: RouterMiddleware {
             throw problem
         }
         let permission = permission
+        let secret = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
         let key = try await auth.authenticateApiKey(
             .with {
-                $0.secret = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
+                $0.secret = secret
                 $0.requiredPermission = permission
             })
         let policy = RateLimitPolicy(
@@ -41,6 +43,7 @@ struct APIKeyMiddleware: RouterMiddleware {
         var context = context
         context.apiKey = AuthenticatedKey(keyID: key.keyID, rateLimitPerMinute: Int(key.rateLimitPerMinute))
         context.logger[metadataKey: "api_key_id"] = "\(key.keyID)"
-        return try await next(request, context)
+        // The services check operator calls themselves: every call made for this request carries the key.
+        return try await OperatorContext.$forwardedKey.withValue(secret) { try await next(request, context) }
     }
 }

@@ -6,6 +6,7 @@ import LeaderboardAPI
 import Logging
 import ServiceKit
 import SwiftProtobuf
+import UntrustedInput
 
 extension HTTPField.Name {
     static let deviceID = Self("X-Device-ID")!
@@ -15,8 +16,8 @@ extension HTTPField.Name {
     static let signatureVersion = Self("X-Signature-Version")!
 }
 
-/// Applied to every route marked signed: collects the body, has AuthService verify the signature (v1 or v2, see
-/// docs/SIGNING.md) and consume the nonce, spends one unit of the device's `signed` budget, and puts the device on
+/// Applied to every route marked signed: checks the signature headers' form and time, collects the body, has
+/// AuthService verify the signature (v1 or v2, see docs/SIGNING.md) and consume the nonce, spends one unit of the device's `signed` budget, and puts the device on
 /// the context. The body stays readable for the route.
 struct DeviceSignatureMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
@@ -42,10 +43,9 @@ struct DeviceSignatureMiddleware: RouterMiddleware {
     ) async throws -> Response {
         var request = request
         let limit = maximumBodySize
-        let machineID = try await verifyDeviceSignature(
-            request, auth: auth,
-            missing: "This route needs a signed request: X-Device-ID, X-Request-Time, X-Nonce and X-Signature."
-        ) { try await collectBody(&request, limit: limit) }
+        let machineID = try await verifyDeviceSignature(request, auth: auth, clock: clock) {
+            try await collectBody(&request, limit: limit)
+        }
         try await rateLimiter.enforce(
             policy, key: "device:\(machineID)", clock: clock,
             detail: "This device is over its limit of \(policy.limit) signed requests per \(policy.periodText).")
@@ -57,38 +57,29 @@ struct DeviceSignatureMiddleware: RouterMiddleware {
 }
 
 /// Has AuthService verify the signature headers of `request` over its body (v1 or v2, docs/SIGNING.md) and consume
-/// the nonce; returns the verified device's machine id. Missing headers are a 401 saying `missing`; the body is read
-/// (by `body`) only once the headers are complete.
+/// the nonce; returns the verified device's machine id. The headers' form and the request time are checked here
+/// first, so a request that cannot be valid is refused before its body is read (by `body`) or a service is asked.
 func verifyDeviceSignature(
-    _ request: Request, auth: AuthClient, missing: String, body readBody: () async throws -> ByteBuffer
+    _ request: Request, auth: AuthClient, clock: any WallClock, body readBody: () async throws -> ByteBuffer
 ) async throws -> String {
     let headers = request.headers
-    guard let deviceID = headers[.deviceID], let time = headers[.requestTime], let nonce = headers[.nonce],
-        let signature = headers[.signature]
-    else {
-        throw Problem(.unauthorized, code: "missing_signature", detail: missing)
-    }
-    let version: Leaderboard_Auth_V1_SignatureVersion
-    switch headers[.signatureVersion] {
-    case nil, "1": version = .v1
-    case "2": version = .v2
-    default:
-        throw Problem(
-            .badRequest, code: "unsupported_signature_version", detail: "X-Signature-Version must be 1 or 2.")
-    }
+    let signed = try SignatureHeaders.parse(
+        deviceID: headers[.deviceID], requestTime: headers[.requestTime], nonce: headers[.nonce],
+        signature: headers[.signature], versionHeader: headers[.signatureVersion],
+        now: clock.microsecondsSinceEpoch() / 1_000_000)
     let body = try await readBody()
     let (path, query) = splitTarget(request.head.path ?? "/")
     let response = try await auth.verifySignature(
         .with {
-            $0.version = version
-            $0.machineID = deviceID
-            $0.requestTime = time
-            $0.nonce = nonce
-            $0.signature = signature
+            $0.version = signed.version == .v2 ? .v2 : .v1
+            $0.machineID = signed.deviceID
+            $0.requestTime = signed.requestTime
+            $0.nonce = signed.nonce
+            $0.signature = headers[.signature] ?? ""
             $0.method = request.method.rawValue
             $0.path = path
             $0.query = query
-            if version == .v1 {
+            if signed.version == .v1 {
                 $0.body = Data(body.readableBytesView)
             } else {
                 $0.bodySha256 = Data(SHA256.hash(data: body.readableBytesView))

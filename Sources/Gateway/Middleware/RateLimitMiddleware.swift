@@ -47,7 +47,7 @@ struct ClientRateLimitMiddleware: RouterMiddleware {
         next: (Request, GatewayRequestContext) async throws -> Response
     ) async throws -> Response {
         try await rateLimiter.enforce(
-            policy, key: "ip:\(context.clientIP)", clock: clock,
+            policy, key: context.clientKey, clock: clock,
             detail: "Too many requests of this kind from your address; try again later.")
         return try await next(request, context)
     }

@@ -2,6 +2,7 @@ import HTTPTypes
 public import Hummingbird
 import Logging
 import ServiceKit
+import UntrustedInput
 
 extension HTTPField.Name {
     static let requestID = Self("X-Request-ID")!  // a valid token, checked by the initializer once
@@ -26,6 +27,29 @@ public struct RequestIDMiddleware: RouterMiddleware {
         var response = try await RequestID.$current.withValue(context.requestID) { try await next(request, context) }
         response.headers[.requestID] = context.requestID
         return response
+    }
+}
+
+/// Establishes who the client is: the peer, or — when the peer is a trusted proxy — the address its forwarding header
+/// names (docs/SECURITY.md "Client addresses"); rate limits count IPv6 clients by their /64.
+struct ClientAddressMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    let resolver: ClientAddressResolver
+
+    func handle(
+        _ request: Request,
+        context: GatewayRequestContext,
+        next: (Request, GatewayRequestContext) async throws -> Response
+    ) async throws -> Response {
+        guard let name = HTTPField.Name(resolver.header.rawValue),
+            let address = resolver.resolve(peer: context.clientIP, headerValues: request.headers[values: name])
+        else { return try await next(request, context) }
+        var context = context
+        context.clientIP = address.description
+        context.clientKey = address.limitKey
+        context.logger[metadataKey: "client"] = "\(address)"
+        return try await next(request, context)
     }
 }
 

@@ -6,6 +6,7 @@ public import Logging
 import NIOCore
 public import ServiceKit
 import Synchronization
+import UntrustedInput
 
 /// What a cached public response depends on; a write or an event invalidates whole scopes.
 public enum CacheScope: String, Sendable, CaseIterable {
@@ -240,25 +241,48 @@ extension HTTPField.Name {
     static let xCache = Self("X-Cache")!
 }
 
-/// Serves a group of public GET routes through the ``ResponseCache`` with `ETag` / `If-None-Match` (304).
+/// Serves a public GET route through the ``ResponseCache`` with `ETag` / `If-None-Match` (304).
 ///
-/// Only 200 responses with a known length up to 1 MiB are kept; anything else passes through unchanged.
+/// The key is the path plus the route's declared query parameters in canonical form (``RouteQueries``), so
+/// undeclared parameters neither split entries nor get past the cache. A hit costs the client nothing; a request
+/// that goes upstream (a miss, or an uncacheable answer) spends one unit of the client's `public-read` budget (429
+/// past it). Only 200 responses with a known length up to 1 MiB are kept; anything else passes through unchanged.
 struct ResponseCacheMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
     let cache: ResponseCache
     let scope: CacheScope
+    let query: QuerySpec
+    let misses: RateLimitPolicy
+    let rateLimiter: any RateLimiter
+    let clock: any WallClock
     static let largestCachedBody = 1 << 20
+
+    init(dependencies: GatewayDependencies, scope: CacheScope, query: QuerySpec) {
+        cache = dependencies.cache
+        self.scope = scope
+        self.query = query
+        misses = dependencies.policies.publicReads
+        rateLimiter = dependencies.rateLimiter
+        clock = dependencies.clock
+    }
 
     func handle(
         _ request: Request,
         context: GatewayRequestContext,
         next: (Request, GatewayRequestContext) async throws -> Response
     ) async throws -> Response {
-        guard cache.isEnabled, request.method == .get else { return try await next(request, context) }
+        func upstream(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
+            try await rateLimiter.enforce(
+                misses, key: context.clientKey, clock: clock,
+                detail: "Too many uncached reads from your address; try again later.")
+            return try await next(request, context)
+        }
+        guard cache.isEnabled, request.method == .get else { return try await upstream(request, context) }
+        let key = try Self.key(request, query: query)
         var passthrough: Response?
-        let (cached, hit) = try await cache.response(scope: scope, key: Self.key(request)) {
-            let response = try await next(request, context)
+        let (cached, hit) = try await cache.response(scope: scope, key: key) {
+            let response = try await upstream(request, context)
             guard response.status == .ok, let length = response.body.contentLength,
                 length <= Self.largestCachedBody
             else {
@@ -274,7 +298,7 @@ struct ResponseCacheMiddleware: RouterMiddleware {
             return cached
         }
         if let passthrough { return passthrough }
-        guard let cached else { return try await next(request, context) }
+        guard let cached else { return try await upstream(request, context) }
         var headers: HTTPFields = [
             .eTag: cached.etag, .cacheControl: cached.cacheControl, .xCache: hit ? "HIT" : "MISS",
         ]
@@ -286,11 +310,11 @@ struct ResponseCacheMiddleware: RouterMiddleware {
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: cached.body)))
     }
 
-    /// Path plus the query's parameters in a fixed order, so `?a=1&b=2` and `?b=2&a=1` share an entry.
-    static func key(_ request: Request) -> String {
-        let uri = request.uri
-        let query = (uri.query ?? "").split(separator: "&").sorted().joined(separator: "&")
-        return query.isEmpty ? uri.path : "\(uri.path)?\(query)"
+    /// Path plus the declared query parameters in canonical form: `?a=1&b=2`, `?b=2&a=1&utm=x` and `?a=%31&b=2`
+    /// share an entry. A query that does not parse is the route's 400, never cached.
+    static func key(_ request: Request, query: QuerySpec) throws -> String {
+        let canonical = try request.query(query).canonical
+        return canonical.isEmpty ? request.uri.path : "\(request.uri.path)?\(canonical)"
     }
 
     /// `If-None-Match` weak comparison (RFC 9110 §13.1.2): any listed tag equal up to `W/`, or `*`.

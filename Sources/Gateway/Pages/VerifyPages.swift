@@ -5,13 +5,14 @@ import LeaderboardAPI
 import Logging
 import NIOCore
 import SwiftProtobuf
+import UntrustedInput
 
 /// The human side of device verification: `GET /verify` (code + email + a proof-of-work solved in the browser),
 /// `/assets/verify.js` (the solver), and `GET /verify/confirm?token=` (the emailed link).
 enum VerifyPages {
     static func add(to router: Router<GatewayRequestContext>, dependencies: GatewayDependencies, auth: AuthClient) {
         router.get("/verify") { request, _ in
-            let code = request.uri.queryParameters["code"].map(String.init) ?? ""
+            let code = (try? request.query(RouteQueries.verifyPage))?["code"] ?? ""
             return page(status: .ok, title: "Verify your device", body: formBody(code: code))
         }
         router.get("/assets/verify.js") { _, _ in
@@ -29,7 +30,7 @@ enum VerifyPages {
                 clock: dependencies.clock)
         )
         .get("/verify/confirm") { request, context in
-            let token = request.uri.queryParameters["token"].map(String.init) ?? ""
+            let token = (try? request.query(RouteQueries.confirmPage))?["token"] ?? ""
             do {
                 let confirmed = try await auth.confirmEmail(.with { $0.token = token })
                 return page(

@@ -38,20 +38,11 @@ enum APIKeyRoutes {
         }
 
         keys.get { request, _ in
-            let query = request.uri.queryParameters
-            var limit: Int32 = 0
-            if let text = query["limit"] {
-                guard let value = Int32(text) else {
-                    throw Problem(.badRequest, code: "invalid_limit", detail: "limit must be an integer.")
-                }
-                limit = value
-            }
-            let includeRevoked = query["include_revoked"].map { $0 == "true" || $0 == "1" } ?? false
+            let query = try request.query(RouteQueries.apiKeys)
             let page = try await auth.listApiKeys(
                 .with {
-                    $0.page.limit = limit
-                    $0.page.cursor = query["cursor"].map(String.init) ?? ""
-                    $0.includeRevoked = includeRevoked
+                    $0.page = query.page
+                    $0.includeRevoked = query.flag("include_revoked") ?? false
                 })
             return jsonResponse(
                 [

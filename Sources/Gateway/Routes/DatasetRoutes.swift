@@ -22,21 +22,24 @@ enum DatasetRoutes {
     ) {
         let manifests = ManifestCache(datasets: datasets)
         let publicRoutes = router.group("/api/v1/datasets")
-        let metadata = publicRoutes.group("").add(
-            middleware: ResponseCacheMiddleware(cache: dependencies.cache, scope: .datasets))
-        metadata.get { request, _ in
+        func cached(_ query: QuerySpec) -> RouterGroup<GatewayRequestContext> {
+            publicRoutes.group("").add(
+                middleware: ResponseCacheMiddleware(dependencies: dependencies, scope: .datasets, query: query))
+        }
+        cached(RouteQueries.pageOnly).get { request, _ in
+            let query = try request.query(RouteQueries.pageOnly)
             let page = try await datasets.listDatasets(
                 .with {
-                    $0.page = try pageRequest(request)
+                    $0.page = query.page
                     $0.includeInactive = false
                 })
             return listResponse(page, headers: [.cacheControl: "public, max-age=30"])
         }
-        metadata.get("/latest") { _, _ in
+        cached(.none).get("/latest") { _, _ in
             let version = try await datasets.getLatestDataset(.with { $0.includeManifest = true })
             return jsonResponse(versionJSON(version), status: .ok, headers: [.cacheControl: "public, max-age=30"])
         }
-        metadata.get("/{version}") { _, context in
+        cached(.none).get("/{version}") { _, context in
             let name = try context.parameters.require("version")
             let version = try await datasets.getDataset(
                 .with {
@@ -143,11 +146,11 @@ enum DatasetRoutes {
                 middleware: APIKeyMiddleware(
                     auth: auth, permission: .admin, rateLimiter: dependencies.rateLimiter, clock: dependencies.clock))
         admin.get { request, _ in
-            let includeInactive = request.uri.queryParameters["include_inactive"].map { $0 != "false" } ?? true
+            let query = try request.query(RouteQueries.adminDatasets)
             let page = try await datasets.listDatasets(
                 .with {
-                    $0.page = try pageRequest(request)
-                    $0.includeInactive = includeInactive
+                    $0.page = query.page
+                    $0.includeInactive = query.flag("include_inactive") ?? true
                 })
             return listResponse(page, headers: DeviceRoutes.noStore)
         }
@@ -155,19 +158,18 @@ enum DatasetRoutes {
         let adminWrites = admin.group("").add(
             middleware: CacheInvalidationMiddleware(cache: dependencies.cache, scopes: [.datasets, .ranking]))
         adminWrites.post { request, _ in
-            let query = request.uri.queryParameters
-            guard let version = query["version"].map(String.init) else {
+            let query = try request.query(RouteQueries.upload)
+            guard let version = query["version"] else {
                 throw Problem(
                     .badRequest, code: "missing_field", detail: "The query parameter \"version\" is required.")
             }
-            let header = try Leaderboard_Dataset_V1_UploadHeader.with {
+            let header = Leaderboard_Dataset_V1_UploadHeader.with {
                 $0.version = version
-                $0.name = query["name"].map(String.init) ?? ""
-                $0.description_p = query["description"].map(String.init) ?? ""
-                $0.activate = query["activate"].map { $0 == "true" || $0 == "1" } ?? false
-                $0.chunkSize = try integer(query["chunk_size"], name: "chunk_size")
-                $0.minDurationSeconds = Int32(
-                    clamping: try integer(query["min_duration_seconds"], name: "min_duration_seconds"))
+                $0.name = query["name"] ?? ""
+                $0.description_p = query["description"] ?? ""
+                $0.activate = query.flag("activate") ?? false
+                $0.chunkSize = query.integer("chunk_size") ?? 0
+                $0.minDurationSeconds = Int32(clamping: query.integer("min_duration_seconds") ?? 0)
             }
             let uploaded = try await DatasetUploader.upload(
                 to: datasets, header: header, pieces: request.body.map { Array($0.readableBytesView) })
@@ -193,7 +195,7 @@ enum DatasetRoutes {
         let policy = dependencies.policies.download
         let units = (bytes + GatewayPolicies.downloadUnit - 1) / GatewayPolicies.downloadUnit
         try await dependencies.rateLimiter.enforce(
-            policy, key: "ip:\(context.clientIP)", cost: Int(min(units, Int64(policy.burst))),
+            policy, key: context.clientKey, cost: Int(min(units, Int64(policy.burst))),
             clock: dependencies.clock,
             detail: "Your address is over its dataset download budget; try again later.")
     }
@@ -204,27 +206,6 @@ enum DatasetRoutes {
                 "versions": page.versions.map { versionJSON($0) },
                 "next_cursor": page.page.nextCursorJSON,
             ], status: .ok, headers: headers)
-    }
-
-    static func integer(_ text: Substring?, name: String) throws -> Int64 {
-        guard let text else { return 0 }
-        guard let value = Int64(text), value >= 0 else {
-            throw Problem(.badRequest, code: "invalid_field_type", detail: "\(name) must be a non-negative integer.")
-        }
-        return value
-    }
-
-    static func pageRequest(_ request: Request) throws -> Leaderboard_Common_V1_PageRequest {
-        let query = request.uri.queryParameters
-        return try .with {
-            if let text = query["limit"] {
-                guard let limit = Int32(text) else {
-                    throw Problem(.badRequest, code: "invalid_limit", detail: "limit must be an integer.")
-                }
-                $0.limit = limit
-            }
-            $0.cursor = query["cursor"].map(String.init) ?? ""
-        }
     }
 
     static func versionJSON(_ version: Leaderboard_Dataset_V1_DatasetVersion) -> [String: Any] {

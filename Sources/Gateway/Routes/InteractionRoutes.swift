@@ -47,12 +47,14 @@ enum InteractionRoutes {
             return jsonResponse(countsJSON(counts), status: .ok, headers: DeviceRoutes.noStore)
         }
         benchmarks.group("/{id}/comments").add(
-            middleware: ResponseCacheMiddleware(cache: dependencies.cache, scope: .comments)
+            middleware: ResponseCacheMiddleware(
+                dependencies: dependencies, scope: .comments, query: RouteQueries.pageOnly)
         ).get { request, context in
+            let query = try request.query(RouteQueries.pageOnly)
             let page = try await interactions.listComments(
                 .with {
                     $0.recordID = context.parameters.get("id") ?? ""
-                    $0.page = try DatasetRoutes.pageRequest(request)
+                    $0.page = query.page
                 })
             return jsonResponse(
                 [
@@ -106,16 +108,14 @@ enum InteractionRoutes {
 
         let notifications = router.group("/api/v1/notifications").add(middleware: signed)
         notifications.get { request, context in
-            let query = request.uri.queryParameters
+            let query = try request.query(RouteQueries.notifications)
             let machineID = try context.requireDevice().machineID
-            let since = try DatasetRoutes.integer(query["since"], name: "since")
-            let limit = try DatasetRoutes.integer(query["limit"], name: "limit")
             let page = try await interactions.listNotifications(
                 .with {
                     $0.machineID = machineID
-                    $0.since = UInt64(since)
-                    $0.limit = Int32(clamping: limit)
-                    $0.unreadOnly = query["unread_only"] == "true"
+                    $0.since = UInt64(query.integer("since") ?? 0)
+                    $0.limit = Int32(clamping: query.integer("limit") ?? 0)
+                    $0.unreadOnly = query.flag("unread_only") ?? false
                 })
             return jsonResponse(
                 [
@@ -151,10 +151,11 @@ enum InteractionRoutes {
             return jsonResponse(commentJSON(comment), status: .ok, headers: DeviceRoutes.noStore)
         }
         admin.get("/flags") { request, _ in
+            let query = try request.query(RouteQueries.flags)
             let page = try await interactions.listFlags(
                 .with {
-                    $0.page = try DatasetRoutes.pageRequest(request)
-                    $0.includeResolved = request.uri.queryParameters["include_resolved"] == "true"
+                    $0.page = query.page
+                    $0.includeResolved = query.flag("include_resolved") ?? false
                 })
             return jsonResponse(
                 [

@@ -30,7 +30,12 @@ enum RankingRoutes {
     ) {
         let signed = DeviceSignatureMiddleware(auth: auth, dependencies: dependencies)
         let changesBoards = CacheInvalidationMiddleware(cache: dependencies.cache, scopes: [.ranking])
-        let cached = ResponseCacheMiddleware(cache: dependencies.cache, scope: .ranking)
+        func limited(_ policy: RateLimitPolicy) -> ClientRateLimitMiddleware {
+            ClientRateLimitMiddleware(policy: policy, rateLimiter: dependencies.rateLimiter, clock: dependencies.clock)
+        }
+        func cached(_ query: QuerySpec) -> ResponseCacheMiddleware {
+            ResponseCacheMiddleware(dependencies: dependencies, scope: .ranking, query: query)
+        }
         let benchmarks = router.group("/api/v1/benchmarks")
 
         benchmarks.group("/start").add(middleware: signed).post { request, context in
@@ -72,19 +77,22 @@ enum RankingRoutes {
             try await submit(request, context: context, ranking: ranking, session: nil)
         }
 
-        let publicReads = benchmarks.group("").add(middleware: cached)
-        publicReads.get { request, context in
-            try await list(request, context: context, ranking: ranking, interactions: interactions, framework: nil)
-        }
-        publicReads.get("/frameworks/{framework}") { request, context in
+        benchmarks.group("").add(middleware: cached(RouteQueries.board)).get { request, context in
             try await list(
-                request, context: context, ranking: ranking, interactions: interactions,
-                framework: try context.parameters.require("framework"))
+                try request.query(RouteQueries.board), context: context, ranking: ranking, interactions: interactions,
+                framework: nil)
         }
-        benchmarks.get("/export") { request, _ in
-            try await export(request, ranking: ranking)
+        benchmarks.group("").add(middleware: cached(RouteQueries.frameworkBoard)).get("/frameworks/{framework}") {
+            request, context in
+            try await list(
+                try request.query(RouteQueries.frameworkBoard), context: context, ranking: ranking,
+                interactions: interactions, framework: try context.parameters.require("framework"))
         }
-        publicReads.get("/{id}") { _, context in
+        // Not cached (an export streams the whole board); its own budget per client instead.
+        benchmarks.group("").add(middleware: limited(dependencies.policies.exports)).get("/export") { request, _ in
+            try await export(try request.query(RouteQueries.export), ranking: ranking)
+        }
+        benchmarks.group("").add(middleware: cached(.none)).get("/{id}") { _, context in
             let record = try await ranking.getRecord(.with { $0.recordID = context.parameters.get("id") ?? "" })
             let counts = await InteractionRoutes.counts(
                 of: [record.recordID], interactions: interactions, context: context)
@@ -92,12 +100,12 @@ enum RankingRoutes {
                 InteractionRoutes.withCounts(recordJSON(record), counts[record.recordID]), status: .ok,
                 headers: publicCache)
         }
-        publicReads.get("/{id}/similar") { request, context in
-            let limit = try DatasetRoutes.integer(request.uri.queryParameters["limit"], name: "limit")
+        benchmarks.group("").add(middleware: cached(RouteQueries.similar)).get("/{id}/similar") { request, context in
+            let query = try request.query(RouteQueries.similar)
             let page = try await ranking.listSimilarRecords(
                 .with {
                     $0.recordID = context.parameters.get("id") ?? ""
-                    $0.limit = Int32(clamping: limit)
+                    $0.limit = Int32(clamping: query.integer("limit") ?? 0)
                 })
             return jsonResponse(["records": page.records.map(recordJSON)], status: .ok, headers: publicCache)
         }
@@ -120,9 +128,9 @@ enum RankingRoutes {
             return Response(status: .noContent, headers: DeviceRoutes.noStore)
         }
 
-        router.group("/api/v1/stats").add(middleware: cached).get { request, _ in
-            let stats = try await ranking.getStats(
-                .with { $0.datasetVersion = request.uri.queryParameters["dataset_version"].map(String.init) ?? "" })
+        router.group("/api/v1/stats").add(middleware: cached(RouteQueries.datasetVersionOnly)).get { request, _ in
+            let query = try request.query(RouteQueries.datasetVersionOnly)
+            let stats = try await ranking.getStats(.with { $0.datasetVersion = query["dataset_version"] ?? "" })
             return jsonResponse(statsJSON(stats), status: .ok, headers: publicCache)
         }
 
@@ -131,10 +139,11 @@ enum RankingRoutes {
                 middleware: APIKeyMiddleware(
                     auth: auth, permission: .admin, rateLimiter: dependencies.rateLimiter, clock: dependencies.clock))
         admin.get("/reviews") { request, _ in
+            let query = try request.query(RouteQueries.reviews)
             let page = try await ranking.listReviews(
                 .with {
-                    $0.page = try DatasetRoutes.pageRequest(request)
-                    $0.includeDecided = request.uri.queryParameters["include_decided"] == "true"
+                    $0.page = query.page
+                    $0.includeDecided = query.flag("include_decided") ?? false
                 })
             return jsonResponse(
                 [
@@ -156,8 +165,8 @@ enum RankingRoutes {
             }
         }
         admin.group("/ranking/rebuild").add(middleware: changesBoards).post { request, _ in
-            let reply = try await ranking.rebuildRanking(
-                .with { $0.datasetVersion = request.uri.queryParameters["dataset_version"].map(String.init) ?? "" })
+            let query = try request.query(RouteQueries.datasetVersionOnly)
+            let reply = try await ranking.rebuildRanking(.with { $0.datasetVersion = query["dataset_version"] ?? "" })
             return jsonResponse(
                 ["records_indexed": Int(reply.recordsIndexed)], status: .ok, headers: DeviceRoutes.noStore)
         }
@@ -209,33 +218,24 @@ enum RankingRoutes {
 
     // MARK: listings
 
-    static func filter(_ request: Request, framework: String?) throws -> Leaderboard_Ranking_V1_RecordFilter {
-        let query = request.uri.queryParameters
-        func number(_ name: String) throws -> Double {
-            guard let text = query[Substring(name)] else { return 0 }
-            guard let value = Double(text), value.isFinite, value >= 0 else {
-                throw Problem(.badRequest, code: "invalid_filter", detail: "\(name) must be a number ≥ 0.")
-            }
-            return value
-        }
-        return try .with {
-            $0.datasetVersion = query["dataset_version"].map(String.init) ?? ""
-            $0.framework = framework ?? query["framework"].map(String.init) ?? ""
-            $0.gpu = query["gpu"].map(String.init) ?? ""
-            $0.modelParamsMin = try number("model_params_min")
-            $0.modelParamsMax = try number("model_params_max")
+    static func filter(_ query: DeclaredQuery, framework: String?) -> Leaderboard_Ranking_V1_RecordFilter {
+        .with {
+            $0.datasetVersion = query["dataset_version"] ?? ""
+            $0.framework = framework ?? query["framework"] ?? ""
+            $0.gpu = query["gpu"] ?? ""
+            $0.modelParamsMin = query.number("model_params_min") ?? 0
+            $0.modelParamsMax = query.number("model_params_max") ?? 0
         }
     }
 
     static func list(
-        _ request: Request, context: GatewayRequestContext, ranking: RankingClient, interactions: InteractionClient,
-        framework: String?
+        _ query: DeclaredQuery, context: GatewayRequestContext, ranking: RankingClient,
+        interactions: InteractionClient, framework: String?
     ) async throws -> Response {
-        let filter = try filter(request, framework: framework)
         let page = try await ranking.listRecords(
             .with {
-                $0.filter = filter
-                $0.page = try DatasetRoutes.pageRequest(request)
+                $0.filter = filter(query, framework: framework)
+                $0.page = query.page
             })
         let counts = await InteractionRoutes.counts(
             of: page.records.map(\.recordID), interactions: interactions, context: context)
@@ -248,12 +248,9 @@ enum RankingRoutes {
     }
 
     /// Every ranked record matching the filters, streamed as CSV or a JSON array (`?format=csv|json`).
-    static func export(_ request: Request, ranking: RankingClient) async throws -> Response {
-        let format = request.uri.queryParameters["format"].map(String.init) ?? "json"
-        guard format == "csv" || format == "json" else {
-            throw Problem(.badRequest, code: "invalid_format", detail: "format must be csv or json.")
-        }
-        let filter = try filter(request, framework: nil)
+    static func export(_ query: DeclaredQuery, ranking: RankingClient) async throws -> Response {
+        let format = query["format"] ?? "json"
+        let filter = filter(query, framework: nil)
         let csv = format == "csv"
         let pieces = try await PieceStream.start { channel in
             try await ranking.exportRecords(.with { $0.filter = filter }) { response in

@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import HTTPTypes
 import LeaderboardAPI
 import Logging
 import NIOCore
@@ -37,6 +38,7 @@ final class LeaderboardHub: Sendable {
         let stream: AsyncStream<Message>
         let continuation: AsyncStream<Message>.Continuation
         private let slow = Mutex(false)  // set by the fan-out, read by the client's handler
+        private let snapshotPending = Mutex(false)  // set by the client's reader, cleared by its writer
 
         init(id: Int, board: BoardKey, buffer: Int) {
             self.id = id
@@ -45,6 +47,18 @@ final class LeaderboardHub: Sendable {
         }
 
         var wasTooSlow: Bool { slow.withLock { $0 } }
+
+        /// Asks for a fresh snapshot; asks made while one is already queued are the same ask.
+        func requestSnapshot() {
+            let queued = snapshotPending.withLock { pending in
+                defer { pending = true }
+                return pending
+            }
+            if !queued { offer(.resnapshot) }
+        }
+
+        /// The queued snapshot is being sent: the next ask queues another.
+        func snapshotTaken() { snapshotPending.withLock { $0 = false } }
 
         /// Queues a message; a full queue means the client is not keeping up: it is dropped.
         func offer(_ message: Message) {
@@ -76,7 +90,11 @@ final class LeaderboardHub: Sendable {
     let buffer: Int
     private let state = Mutex(State())  // every WebSocket handler and upstream task
 
-    init(ranking: RankingClient, logger: Logger, buffer: Int = 256) {
+    /// Most boards followed at once.
+    let maximumBoards: Int
+
+    init(ranking: RankingClient, logger: Logger, buffer: Int = 256, maximumBoards: Int = 512) {
+        self.maximumBoards = maximumBoards
         self.ranking = ranking
         self.logger = logger
         self.buffer = buffer
@@ -84,16 +102,26 @@ final class LeaderboardHub: Sendable {
 
     /// Joins a board's fan-out. A board's upstream starts after the board's current sequence, read before the
     /// client joins; a snapshot the client reads after joining is therefore at or past every event it missed.
+    ///
+    /// Only boards that exist are followed (a framework board needs a record), and at most ``maximumBoards`` at
+    /// once: each followed board holds an upstream watch, which invented framework names must not multiply.
     func subscribe(_ board: BoardKey) async throws -> Subscriber {
         if let joined = joinFollowed(board) { return joined }
-        let position = try await ranking.listRecords(
+        guard boardCount < maximumBoards else {
+            throw Problem(
+                .serviceUnavailable, code: "too_many_boards", detail: "This gateway follows as many boards as it may.")
+        }
+        let first = try await ranking.listRecords(
             .with {
                 $0.filter.datasetVersion = board.version
                 $0.filter.framework = board.framework
                 $0.page.limit = 1
-            }
-        ).sequence
-        return join(board, startingAfter: position)
+            })
+        if !board.framework.isEmpty, first.records.isEmpty {
+            throw Problem(
+                .notFound, code: "unknown_board", detail: "No record of this framework is on the board yet.")
+        }
+        return join(board, startingAfter: first.sequence)
     }
 
     /// Registers a subscriber if the board is followed already.

@@ -10,15 +10,19 @@ public import NIOWebSocket
 import ServiceKit
 import SwiftProtobuf
 import Synchronization
+import UntrustedInput
 
 /// The request context of WebSocket upgrades.
 public struct GatewayWebSocketContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let webSocket: WebSocketHandlerReference<Self>
+    /// The peer's IP address (no port).
+    public let peerIP: String
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         webSocket = .init()
+        peerIP = source.channel.remoteAddress?.ipAddress ?? ""
     }
 }
 
@@ -32,6 +36,18 @@ enum CloseCode {
     static let tooSlow = WebSocketErrorCode(codeNumber: 4408)
     /// A service behind the gateway failed; reconnect later.
     static let unavailable = WebSocketErrorCode(codeNumber: 4503)
+    /// No such board (a framework without records).
+    static let notFound = WebSocketErrorCode(codeNumber: 4404)
+
+    /// The close code for a problem: 4000 plus its HTTP status for the ones clients act on, else 4503.
+    static func closing(_ problem: Problem) -> WebSocketErrorCode {
+        switch problem.status.code {
+        case 400: badRequest
+        case 401: unauthorized
+        case 404: notFound
+        default: unavailable
+        }
+    }
 }
 
 /// `/api/v1/ws/leaderboard` (a snapshot of a board's top N, then its ordered diffs) and `/api/v1/ws/notifications`
@@ -42,17 +58,28 @@ public func buildGatewayWebSocketRouter(_ dependencies: GatewayDependencies, log
     let router = Router(context: GatewayWebSocketContext.self)
     guard let services = dependencies.services else { return router }
     let hub = LeaderboardHub(ranking: services.ranking, logger: logger)
-    router.ws("/api/v1/ws/leaderboard") { _, _ in
-        .upgrade([:])
+    /// Upgrades are limited per client address (429 before the upgrade): each connection holds a watch.
+    @Sendable func admit(_ request: Request, _ context: GatewayWebSocketContext) async throws -> RouterShouldUpgrade {
+        let resolver = dependencies.configuration.clientAddresses
+        let header = HTTPField.Name(resolver.header.rawValue).map { request.headers[values: $0] } ?? []
+        let key = resolver.resolve(peer: context.peerIP, headerValues: header)?.limitKey ?? "ip:\(context.peerIP)"
+        try await dependencies.rateLimiter.enforce(
+            dependencies.policies.webSockets, key: key, clock: dependencies.clock,
+            detail: "Too many WebSocket connections from your address; try again later.")
+        return .upgrade([:])
+    }
+    router.ws("/api/v1/ws/leaderboard") { request, context in
+        try await admit(request, context)
     } onUpgrade: { inbound, outbound, context in
         try await WebSocketSessions.leaderboard(
             inbound: inbound, outbound: outbound, request: context.request, hub: hub, services: services)
     }
-    router.ws("/api/v1/ws/notifications") { _, _ in
-        .upgrade([:])
+    router.ws("/api/v1/ws/notifications") { request, context in
+        try await admit(request, context)
     } onUpgrade: { inbound, outbound, context in
         try await WebSocketSessions.notifications(
-            inbound: inbound, outbound: outbound, request: context.request, services: services, logger: logger)
+            inbound: inbound, outbound: outbound, request: context.request, services: services,
+            clock: dependencies.clock, logger: logger)
     }
     return router
 }
@@ -60,21 +87,25 @@ public func buildGatewayWebSocketRouter(_ dependencies: GatewayDependencies, log
 enum WebSocketSessions {
     /// Most top records a snapshot carries.
     static let maximumSnapshot = 200
+    /// Least time between two snapshots a client asks for on one connection.
+    static let minimumSnapshotInterval: Duration = .seconds(2)
 
     static func leaderboard(
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, hub: LeaderboardHub,
         services: GatewayServices
     ) async throws {
-        let query = request.uri.queryParameters
-        let framework = (query["framework"].map(String.init) ?? "").lowercased()
-        let limit = query["limit"].map { Int($0) ?? -1 } ?? 50
-        guard (1...maximumSnapshot).contains(limit) else {
-            try await refuse(inbound, outbound, CloseCode.badRequest, "invalid_limit")
+        let query: DeclaredQuery
+        do {
+            query = try request.query(RouteQueries.leaderboardSocket)
+        } catch {
+            try await refuse(inbound, outbound, CloseCode.badRequest, error.code)
             return
         }
+        let framework = (query["framework"] ?? "").lowercased()
+        let limit = Int(query.integer("limit") ?? 50)
         let version: String
         do {
-            let requested = query["dataset_version"].map(String.init) ?? ""
+            let requested = query["dataset_version"] ?? ""
             version =
                 requested.isEmpty
                 ? try await services.datasets.getLatestDataset(.with { _ in }).version
@@ -88,7 +119,8 @@ enum WebSocketSessions {
         do {
             subscriber = try await hub.subscribe(board)
         } catch {
-            try await refuse(inbound, outbound, CloseCode.unavailable, Problem.from(error).code)
+            let problem = Problem.from(error)
+            try await refuse(inbound, outbound, CloseCode.closing(problem), problem.code)
             return
         }
         defer { hub.unsubscribe(subscriber) }
@@ -97,13 +129,18 @@ enum WebSocketSessions {
             group.addTask {
                 // However the connection ends (closed, or dropped mid-read), the session ends with it.
                 defer { subscriber.continuation.finish() }
-                for try await _ in inbound.messages(maxSize: 1024) { subscriber.offer(.resnapshot) }
+                for try await _ in inbound.messages(maxSize: 1024) { subscriber.requestSnapshot() }
             }
             var position = try await sendSnapshot(board, limit: limit, services: services, outbound: outbound)
+            var lastSnapshot = ContinuousClock.now
             for await message in subscriber.stream {
                 switch message {
                 case .resnapshot:
+                    // At most one snapshot per interval per connection, however often the client asks.
+                    try await Task.sleep(until: lastSnapshot + minimumSnapshotInterval)
+                    subscriber.snapshotTaken()
                     position = try await sendSnapshot(board, limit: limit, services: services, outbound: outbound)
+                    lastSnapshot = ContinuousClock.now
                 case .event(let diff) where diff.sequence > position:
                     try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: diff.frame)))
                     position = diff.sequence
@@ -174,22 +211,25 @@ enum WebSocketSessions {
     /// A device's notifications: stored ones after `?since=` (default: none of the old ones), then live ones.
     static func notifications(
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, services: GatewayServices,
-        logger: Logger
+        clock: any WallClock, logger: Logger
     ) async throws {
         let machineID: String
         do {
-            machineID = try await verifyUpgrade(request, auth: services.auth)
+            machineID = try await verifyUpgrade(request, auth: services.auth, clock: clock)
         } catch {
             try await refuse(inbound, outbound, CloseCode.unauthorized, Problem.from(error).code)
             return
         }
         let since: UInt64
-        if let text = request.uri.queryParameters["since"] {
-            guard let value = UInt64(text) else {
-                try await refuse(inbound, outbound, CloseCode.badRequest, "invalid_since")
-                return
-            }
-            since = value
+        let query: DeclaredQuery
+        do {
+            query = try request.query(RouteQueries.notificationsSocket)
+        } catch {
+            try await refuse(inbound, outbound, CloseCode.badRequest, error.code)
+            return
+        }
+        if let value = query.integer("since") {
+            since = UInt64(value)
         } else {
             since = try await services.interactions.listNotifications(
                 .with {
@@ -240,10 +280,8 @@ enum WebSocketSessions {
 
     /// The device of a signed upgrade request (headers as docs/SIGNING.md, over method, path, query and an empty
     /// body), its nonce consumed like any signed request's.
-    static func verifyUpgrade(_ request: Request, auth: AuthClient) async throws -> String {
-        try await verifyDeviceSignature(request, auth: auth, missing: "The upgrade request must be signed.") {
-            ByteBuffer()
-        }
+    static func verifyUpgrade(_ request: Request, auth: AuthClient, clock: any WallClock) async throws -> String {
+        try await verifyDeviceSignature(request, auth: auth, clock: clock) { ByteBuffer() }
     }
 }
 

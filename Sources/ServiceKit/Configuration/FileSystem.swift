@@ -6,8 +6,18 @@ public enum FileSystem {
         FileManager.default.isReadableFile(atPath: path)
     }
 
+    /// The whole file as UTF-8 text; nil when it cannot be read.
+    public static func readText(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+
     /// Creates the directory (and parents) if it does not exist.
     public static func createDirectory(_ path: String) throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+}
+
+extension String {
+    /// Without leading and trailing spaces, tabs and line breaks.
+    public func trimmingASCIIWhitespace() -> String {
+        trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

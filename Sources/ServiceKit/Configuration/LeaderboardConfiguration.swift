@@ -16,6 +16,10 @@ public enum CoreSettings {
     public static let redisURL = Setting(
         "redis-url", secret: true,
         help: "Redis URL (redis://[:password@]host:port[/db]). Empty: in-process cache, limits, ranks and events.")
+    public static let singleReplica = Setting(
+        "single-replica", default: "false",
+        help: "true when each service runs as one process only: allows a database URL without a Redis URL, whose "
+            + "nonces, proof-of-work claims and rate limits then live in each process (replicas would not share them).")
     public static let redisPoolSize = Setting(
         "redis-pool-size", default: "4", help: "Pipelined Redis connections per process (plus one for pub/sub).")
     public static let redisTimeoutMilliseconds = Setting(
@@ -46,6 +50,19 @@ public enum CoreSettings {
     public static let grpcTLSCA = Setting(
         "grpc-tls-ca",
         help: "PEM CA bundle: clients verify servers against it, and the server requires client certificates (mTLS).")
+    public static let serviceToken = Setting(
+        "service-token", secret: true,
+        help: "Shared secret (32 to 512 printable characters) every process of one deployment sends on internal gRPC "
+            + "calls and its gRPC server requires. Empty: none (a non-loopback gRPC address then needs mTLS).")
+    public static let serviceTokenFile = Setting(
+        "service-token-file", help: "File holding the service token (e.g. a mounted secret); instead of service-token.")
+    public static let grpcInsecure = Setting(
+        "grpc-insecure", default: "false",
+        help: "true to serve gRPC on a non-loopback address with neither TLS nor a service token: anyone who reaches "
+            + "the port can call every service. Only inside a network nobody else reaches.")
+    public static let operatorKey = Setting(
+        "operator-key", secret: true,
+        help: "Operator API key (lbk_…) that leaderboard admin commands send on operator calls.")
     public static let logLevel = Setting(
         "log-level", default: "info", help: "trace, debug, info, notice, warning, error or critical.")
     public static let logFormat = Setting("log-format", default: "text", help: "text or json.")
@@ -57,10 +74,12 @@ public enum CoreSettings {
         help: "The gateway's public base URL, used in links sent to users. Empty: http://<http-address>.")
 
     public static let all: [Setting] = [
-        target, dataDirectory, databaseURL, databasePoolSize, redisURL, redisPoolSize, redisTimeoutMilliseconds,
+        target, dataDirectory, databaseURL, databasePoolSize, redisURL, singleReplica, redisPoolSize,
+        redisTimeoutMilliseconds,
         redisKeyPrefix, httpAddress, grpcAddress, operationsAddress, authAddress, datasetAddress, rankingAddress,
         interactionAddress,
-        grpcTLSCertificate, grpcTLSKey, grpcTLSCA, logLevel, logFormat, shutdownGraceSeconds, publicURL,
+        grpcTLSCertificate, grpcTLSKey, grpcTLSCA, serviceToken, serviceTokenFile, grpcInsecure, operatorKey, logLevel,
+        logFormat, shutdownGraceSeconds, publicURL,
     ]
 
     /// The setting holding the address of a remote target.
@@ -100,6 +119,10 @@ public struct LeaderboardConfiguration: Sendable {
     public var operationsAddress: HostPort
     public var remoteAddresses: [Target: HostPort]
     public var grpcTLS: GRPCTLSConfiguration?
+    /// The deployment's service token: sent on calls to other processes, required by this process's gRPC server.
+    public var serviceToken: ServiceToken?
+    /// The operator key admin commands send.
+    public var operatorKey: String?
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
     public var shutdownGracePeriod: Duration
@@ -108,22 +131,25 @@ public struct LeaderboardConfiguration: Sendable {
     /// Every raw value, for modules that read their own settings (``ModuleDefinition/settings``).
     public var raw: RawConfiguration
 
-    /// Reads flags and environment; throws every problem at once, the modules' included.
+    /// Reads flags and environment; throws every problem at once, the modules' included. `serving` is false for
+    /// commands that only connect to services (admin), which serve nothing themselves.
     public init(
         arguments: [String],
         environment: [String: String],
-        modules: [ModuleDefinition] = []
+        modules: [ModuleDefinition] = [],
+        serving: Bool = true
     ) throws(ConfigurationError) {
         var settings = CoreSettings.all
         for setting in modules.flatMap(\.settings) where !settings.contains(setting) { settings.append(setting) }
         let (raw, problems) = RawConfiguration.parse(arguments: arguments, environment: environment, settings: settings)
-        try self.init(raw: raw, problems: problems, modules: modules)
+        try self.init(raw: raw, problems: problems, modules: modules, serving: serving)
     }
 
     public init(
         raw: RawConfiguration,
         problems: [ConfigurationProblem] = [],
-        modules: [ModuleDefinition] = []
+        modules: [ModuleDefinition] = [],
+        serving: Bool = true
     ) throws(ConfigurationError) {
         self.raw = raw
         var reader = ConfigurationReader(raw: raw, problems: problems)
@@ -134,6 +160,15 @@ public struct LeaderboardConfiguration: Sendable {
         postgres = raw[CoreSettings.databaseURL].isSet ? reader.parse(CoreSettings.databaseURL, PostgresURL.parse) : nil
         databasePoolSize = reader.integer(CoreSettings.databasePoolSize, in: 1...1000)
         redis = raw[CoreSettings.redisURL].isSet ? reader.parse(CoreSettings.redisURL, RedisURL.parse) : nil
+        // Without Redis, nonces, proof-of-work claims and rate limits are per process: replicas sharing a database
+        // would each accept the same nonce once.
+        let singleReplica = reader.boolean(CoreSettings.singleReplica)
+        if serving, postgres != nil, redis == nil, !singleReplica {
+            reader.fail(
+                CoreSettings.redisURL,
+                "required with a database URL, so replicas share nonces, proof-of-work claims and rate limits; set "
+                    + "single-replica=true if each service runs as one process only")
+        }
         redisPoolSize = reader.integer(CoreSettings.redisPoolSize, in: 1...256)
         redisTimeout = .milliseconds(reader.integer(CoreSettings.redisTimeoutMilliseconds, in: 10...600_000))
         redisKeyPrefix = reader.string(CoreSettings.redisKeyPrefix)
@@ -185,6 +220,19 @@ public struct LeaderboardConfiguration: Sendable {
             certificate.isEmpty || key.isEmpty
             ? nil : GRPCTLSConfiguration(certificatePath: certificate, keyPath: key, caPath: ca.isEmpty ? nil : ca)
 
+        serviceToken = Self.readServiceToken(&reader)
+        let insecure = reader.boolean(CoreSettings.grpcInsecure)
+        let servesGRPC = targets.startOrder.contains { $0.grpcServiceName != nil }
+        if serving, servesGRPC, !grpcAddress.isLoopback, grpcTLS == nil, serviceToken == nil, !insecure {
+            reader.fail(
+                CoreSettings.grpcAddress,
+                "\(grpcAddress) is reachable from other machines, so internal calls need an identity: set service-token "
+                    + "(or service-token-file) and/or grpc-tls-cert, grpc-tls-key and grpc-tls-ca (mTLS); grpc-insecure=true "
+                    + "accepts the risk")
+        }
+        let operatorText = reader.string(CoreSettings.operatorKey)
+        operatorKey = operatorText.isEmpty ? nil : operatorText
+
         logLevel =
             reader.parse(CoreSettings.logLevel) { text throws(SettingParseError) in
                 guard let level = Logger.Level(rawValue: text.lowercased()) else {
@@ -204,6 +252,31 @@ public struct LeaderboardConfiguration: Sendable {
             module.validate(&reader, self)
         }
         try reader.check()
+    }
+
+    static func readServiceToken(_ reader: inout ConfigurationReader) -> ServiceToken? {
+        let text = reader.string(CoreSettings.serviceToken)
+        let file = reader.string(CoreSettings.serviceTokenFile)
+        guard !text.isEmpty || !file.isEmpty else { return nil }
+        if !text.isEmpty, !file.isEmpty {
+            reader.fail(CoreSettings.serviceTokenFile, "set service-token or service-token-file, not both")
+            return nil
+        }
+        var value = text
+        if !file.isEmpty {
+            guard let contents = FileSystem.readText(file) else {
+                reader.fail(CoreSettings.serviceTokenFile, "cannot read file '\(file)'")
+                return nil
+            }
+            value = contents.trimmingASCIIWhitespace()
+        }
+        guard let token = ServiceToken(value) else {
+            reader.fail(
+                file.isEmpty ? CoreSettings.serviceToken : CoreSettings.serviceTokenFile,
+                "must be 32 to 512 printable characters without spaces (e.g. openssl rand -hex 32)")
+            return nil
+        }
+        return token
     }
 
     /// True when no external database is configured: each service keeps a SQLite file under ``dataDirectory``.

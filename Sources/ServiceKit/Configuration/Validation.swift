@@ -46,6 +46,17 @@ public struct ConfigurationReader {
         }
     }
 
+    /// `true` or `false` (also `1`/`0`, `yes`/`no`).
+    public mutating func boolean(_ setting: Setting) -> Bool {
+        parse(setting) { text throws(SettingParseError) in
+            switch text.lowercased() {
+            case "true", "1", "yes": return true
+            case "false", "0", "no", "": return false
+            default: throw SettingParseError("must be true or false")
+            }
+        } ?? false
+    }
+
     /// Throws every collected problem at once.
     public func check() throws(ConfigurationError) {
         if !problems.isEmpty { throw ConfigurationError(problems: problems) }

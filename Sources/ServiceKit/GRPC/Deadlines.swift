@@ -11,7 +11,8 @@ public enum RequestDeadline {
     }
 }
 
-/// Carries the work's context on every outgoing call: the current ``RequestID`` as `x-request-id` (so the serving
+/// Carries the work's context on every outgoing call: the operator key being forwarded
+/// (``OperatorContext/forwardedKey``, as `authorization`), the current ``RequestID`` as `x-request-id` (so the serving
 /// side logs under the same id), and the current ``RequestDeadline`` as the call's `grpc-timeout`, so the serving
 /// side stops working for a request nobody waits for any more (its handler is cancelled with DEADLINE_EXCEEDED). A
 /// call whose deadline has already passed fails at once, without reaching the network.
@@ -24,6 +25,11 @@ public struct CallContextClientInterceptor: ClientInterceptor {
         next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
     ) async throws -> StreamingClientResponse<Output> {
         var request = request
+        if let key = OperatorContext.forwardedKey,
+            request.metadata[stringValues: InternalTrust.authorizationKey].first(where: { _ in true }) == nil
+        {
+            request.metadata.addString("Bearer \(key)", forKey: InternalTrust.authorizationKey)
+        }
         if let id = RequestID.current,
             request.metadata[stringValues: RequestID.metadataKey].first(where: { _ in true }) == nil
         {

@@ -44,10 +44,14 @@ public enum GRPCTransports {
     }
 
     /// An HTTP/2 server for `services` on `address` (port 0: the OS picks; read it from `listeningAddress`).
+    /// Interceptors run in order: the service token first (``ServiceTokenServerInterceptor``), then the call's
+    /// context, then what the caller passes (the operator check).
     public static func makeHTTP2Server(
         address: HostPort,
         tls: GRPCTLSConfiguration?,
-        services: [any RegistrableRPCService]
+        serviceToken: ServiceToken?,
+        services: [any RegistrableRPCService],
+        interceptors: [any ServerInterceptor] = []
     ) -> GRPCServer<HTTP2ServerTransport.Posix> {
         GRPCServer(
             transport: HTTP2ServerTransport.Posix(
@@ -57,11 +61,14 @@ public enum GRPCTransports {
                 config: .defaults { $0.rpc.maxRequestPayloadSize = 8 * 1024 * 1024 }
             ),
             services: services,
-            interceptors: [CallContextServerInterceptor()]
+            interceptors: (serviceToken.map { [ServiceTokenServerInterceptor(token: $0)] } ?? [])
+                + [CallContextServerInterceptor()] + interceptors
         )
     }
 
-    public static func makeHTTP2Client(address: HostPort, tls: GRPCTLSConfiguration?) throws
+    /// A client to another process; it sends `serviceToken` on every call when there is one.
+    public static func makeHTTP2Client(address: HostPort, tls: GRPCTLSConfiguration?, serviceToken: ServiceToken?)
+        throws
         -> GRPCClient<HTTP2ClientTransport.Posix>
     {
         GRPCClient(
@@ -71,6 +78,7 @@ public enum GRPCTransports {
                 config: .defaults { $0.http2.maxFrameSize = 1 << 20 }
             ),
             interceptors: [CallContextClientInterceptor()]
+                + (serviceToken.map { [ServiceTokenClientInterceptor(token: $0)] } ?? [])
         )
     }
 }

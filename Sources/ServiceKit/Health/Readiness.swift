@@ -20,20 +20,24 @@ public struct ReadinessProbe: Sendable {
     let channels: [Target: ServiceChannel]
     let redis: RedisClient?
     let logger: Logger
+    /// How long one check may take before its service counts as unreachable.
+    public let timeout: Duration
 
     public init(
         targets: Set<Target>,
         channels: [Target: ServiceChannel],
         redis: RedisClient?,
-        logger: Logger = Logger(label: "readiness")
+        logger: Logger = Logger(label: "readiness"),
+        timeout: Duration = .seconds(2)
     ) {
         self.targets = targets
         self.channels = channels
         self.redis = redis
         self.logger = logger
+        self.timeout = timeout
     }
 
-    public func check(timeout: Duration = .seconds(2)) async -> [ReadinessCheck] {
+    public func check() async -> [ReadinessCheck] {
         await withTaskGroup(of: ReadinessCheck.self) { group in
             for target in targets.sorted() {
                 guard let name = target.grpcServiceName, let channel = channels[target] else { continue }

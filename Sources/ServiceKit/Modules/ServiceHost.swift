@@ -39,8 +39,11 @@ public struct ServiceHost {
     ///   - definitions: the module definition for each target (a switch in the executable).
     ///   - extras: process-level services built with a context that has no database (e.g. the /metrics endpoint of a
     ///     process without the gateway).
+    ///   - operatorVerifier: how this process checks operator API keys on operator RPCs (AuthService's
+    ///     `AuthenticateApiKey`, over the channels given).
     public func run(
         definitions: (Target) -> ModuleDefinition,
+        operatorVerifier: @Sendable ([Target: ServiceChannel]) -> any OperatorKeyVerifier,
         extras: @Sendable (ModuleContext) async throws -> [any Service] = { _ in [] }
     ) async throws {
         let targets = configuration.targets.startOrder
@@ -52,7 +55,8 @@ public struct ServiceHost {
             var remoteClients: [GRPCClient<HTTP2ClientTransport.Posix>] = []
             for target in targets { channels[target] = .inProcess(localClient) }
             for (target, address) in configuration.remoteAddresses where channels[target] == nil {
-                let client = try GRPCTransports.makeHTTP2Client(address: address, tls: configuration.grpcTLS)
+                let client = try GRPCTransports.makeHTTP2Client(
+                    address: address, tls: configuration.grpcTLS, serviceToken: configuration.serviceToken)
                 remoteClients.append(client)
                 channels[target] = .http2(client)
             }
@@ -76,10 +80,12 @@ public struct ServiceHost {
 
             var rpcServices: [any RegistrableRPCService] = [HealthRPCService(registry: health)]
             var moduleServices: [any Service] = []
+            var operatorMethods: [MethodDescriptor: OperatorPermission] = [:]
             for target in targets {
                 let module = try await definitions(target).make(context(for: target))
                 rpcServices += module.rpcServices
                 moduleServices += module.services
+                operatorMethods.merge(module.operatorMethods) { first, _ in first }
                 if let database = databases[target] {
                     moduleServices.append(
                         ReadinessMonitor(
@@ -93,14 +99,17 @@ public struct ServiceHost {
             var services: [any Service] = shared.services
             services += remoteClients.map { GRPCClientService($0) } as [any Service]
             services.append(GRPCClientService(localClient))
+            // Operator RPCs need an operator key on every transport; the service token only between processes.
+            let operators = OperatorServerInterceptor(verifier: operatorVerifier(channels), required: operatorMethods)
             services.append(
                 GRPCServerService(
                     GRPCServer(
                         transport: inProcess.server, services: rpcServices,
-                        interceptors: [CallContextServerInterceptor()])))
+                        interceptors: [CallContextServerInterceptor(), operators])))
             if !serviceTargets.isEmpty {
                 let server = GRPCTransports.makeHTTP2Server(
-                    address: configuration.grpcAddress, tls: configuration.grpcTLS, services: rpcServices)
+                    address: configuration.grpcAddress, tls: configuration.grpcTLS,
+                    serviceToken: configuration.serviceToken, services: rpcServices, interceptors: [operators])
                 services.append(GRPCServerService(server))
                 services.append(ListeningAnnouncer(server: server, logger: logger))
             }

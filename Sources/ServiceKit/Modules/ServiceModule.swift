@@ -8,6 +8,13 @@ public protocol ServiceModule: Sendable {
     var rpcServices: [any RegistrableRPCService] { get }
     /// Started after the gRPC plumbing, stopped before it (reverse order).
     var services: [any Service] { get }
+    /// The module's operator RPCs and the permission each needs: callers must send an operator API key
+    /// (``OperatorServerInterceptor``), whatever the transport.
+    var operatorMethods: [MethodDescriptor: OperatorPermission] { get }
+}
+
+extension ServiceModule {
+    public var operatorMethods: [MethodDescriptor: OperatorPermission] { [:] }
 }
 
 /// How to build one target's module; the executable supplies one per ``Target`` (a typed switch, no string lookup).
