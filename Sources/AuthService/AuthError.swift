@@ -61,9 +61,16 @@ extension AuthError {
         code: "too_many_verification_emails",
         detail: "Too many verification emails for this device today; use a link already sent.",
         status: .resourceExhausted)
+    static let tooManyMailsToRecipient = AuthError(
+        code: "too_many_verification_emails",
+        detail: "This address has been sent as many verification emails as it may today; use a link already sent.",
+        status: .resourceExhausted)
     static let emailUnavailable = AuthError(
         code: "email_unavailable", detail: "The verification email could not be sent; try again later.",
         status: .unavailable)
+    static let signatureVersionRequired = invalid(
+        "signature_version_required",
+        "Changing a credential needs a version 2 signature (X-Signature-Version: 2), which covers the method and path.")
     static let invalidAPIKey = unauthenticated("invalid_api_key", "The API key is not valid.")
     static let apiKeyRevoked = unauthenticated("api_key_revoked", "The API key has been revoked.")
     static let apiKeyExpired = unauthenticated("api_key_expired", "The API key has expired.")

@@ -20,6 +20,8 @@ struct DeviceAuthority: Sendable {
     static let codeLifetime: Duration = .seconds(24 * 3600)
     static let linkLifetime: Duration = .seconds(24 * 3600)
     static let emailsPerDay = 5
+    /// Verification mails one recipient mailbox may get in 24 hours, whatever devices ask for them.
+    static let mailsPerRecipientPerDay = 3
 
     init(
         database: ServiceDatabase, logger: Logger, clock: any WallClock, random: any RandomSource,
@@ -47,15 +49,19 @@ struct DeviceAuthority: Sendable {
     }
 
     /// Registers hardware, or issues a fresh code to hardware that has not verified yet.
-    func register(hardwareHash: String, gpuHash: String, hardwareInfo: String, gpuInfo: String) async throws
-        -> Registration
-    {
+    /// Registers hardware (or registers it again, with a fresh code). Costs a solved proof-of-work challenge, like
+    /// verification: registrations are not free to mass-produce.
+    func register(
+        hardwareHash: String, gpuHash: String, hardwareInfo: String, gpuInfo: String, challengeID: String,
+        solution: String
+    ) async throws -> Registration {
         let hardware = try DeviceIdentity.hardwareHash(hardwareHash, field: "hardware_hash")
         let gpu = try DeviceIdentity.hardwareHash(gpuHash, field: "gpu_hash")
         let hardwareInfo = try DeviceIdentity.info(hardwareInfo, field: "hardware_info")
         let gpuInfo = try DeviceIdentity.info(gpuInfo, field: "gpu_info")
         let machineID = DeviceIdentity.machineID(hardwareHash: hardware, gpuHash: gpu)
         let now = clock.microsecondsSinceEpoch()
+        try await spend(try proofOfWork.check(id: challengeID, solution: solution, now: now), now: now)
         let code = RegistrationCode.generate(using: random)
         let expiresAt = now + Self.codeLifetime.microseconds
         try await database.transaction(logger: logger) { sql in
@@ -80,6 +86,15 @@ struct DeviceAuthority: Sendable {
 
     func challenge() -> ProofOfWork.Challenge {
         proofOfWork.issue(now: clock.microsecondsSinceEpoch(), random: random)
+    }
+
+    /// Uses a checked challenge up. Keyed by its random bytes, not by the id as sent: one challenge, one use,
+    /// however it is spelled.
+    private func spend(_ challenge: ProofOfWork.Challenge, now: Int64) async throws {
+        let remaining = Duration.microseconds(max(1, challenge.expiresAt - now))
+        guard try await nonces.claim(Array(challenge.bytes.prefix(16)).hexEncoded, scope: "pow", ttl: remaining) else {
+            throw AuthError.conflict("challenge_used", "This challenge has already been used; fetch a new one.")
+        }
     }
 
     struct VerificationStarted: Sendable, Equatable {
@@ -111,13 +126,15 @@ struct DeviceAuthority: Sendable {
             let sent = try await repository.verificationCount(
                 machineID: device.machineID, since: now - Self.linkLifetime.microseconds)
             guard sent < Self.emailsPerDay else { throw AuthError.tooManyVerificationEmails }
+            // Per recipient too: registrations are cheap to repeat, a victim's inbox is not.
+            let recipient = EmailAddress.mailboxKey(email)
+            guard
+                try await repository.mailCount(recipient: recipient, since: now - 86_400_000_000)
+                    < Self.mailsPerRecipientPerDay
+            else { throw AuthError.tooManyMailsToRecipient }
             // Claimed last, so a mistake in the code or email does not cost the person their solved challenge.
-            let remaining = Duration.microseconds(max(1, challenge.expiresAt - now))
-            // Keyed by the challenge's random bytes, not by the id as sent: one challenge, one use, however spelled.
-            guard try await nonces.claim(Array(challenge.bytes.prefix(16)).hexEncoded, scope: "pow", ttl: remaining)
-            else {
-                throw AuthError.conflict("challenge_used", "This challenge has already been used; fetch a new one.")
-            }
+            try await spend(challenge, now: now)
+            try await repository.recordMail(recipient: recipient, machineID: device.machineID, at: now)
             try await repository.save(device)
             try await repository.insert(
                 EmailVerificationRecord(
@@ -132,6 +149,7 @@ struct DeviceAuthority: Sendable {
                 "verification email failed", metadata: ["machine_id": "\(machineID)", "error": "\(error)"])
             _ = try? await database.withExecutor(logger: logger) { sql in
                 try await AuthRepository(sql).deleteVerification(tokenHash: tokenHash)
+                try await AuthRepository(sql).deleteMail(machineID: machineID, at: now)
             }
             throw AuthError.emailUnavailable
         }

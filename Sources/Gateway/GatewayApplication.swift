@@ -13,6 +13,8 @@ public struct GatewayPolicies: Sendable {
     public var registration = RateLimitPolicy(name: "register", limit: 5, period: .seconds(60))
     /// Verification requests and email-link confirmations.
     public var verification = RateLimitPolicy(name: "verify", limit: 5, period: .seconds(60))
+    /// Verification requests (each sends a mail) per client address and day, on top of ``verification``.
+    public var verificationMails = RateLimitPolicy(name: "verify-daily", limit: 20, period: .seconds(86_400))
     /// Proof-of-work challenges (cheap and stateless, but not free).
     public var challenge = RateLimitPolicy(name: "challenge", limit: 30, period: .seconds(60))
     /// Comments and flags (anonymous ones included).
@@ -105,20 +107,31 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
     return router
 }
 
-/// The gateway's HTTP server: HTTP/1.1 (with WebSocket upgrades when given a router) that closes a connection after
-/// `idleTimeout` without a complete request head or body part — a client that sends its headers a byte at a time
-/// holds nothing for long — and reads WebSocket frames of at most 16 KiB (clients send only short control texts).
+/// The gateway's HTTP server: HTTP/1.1 (with WebSocket upgrades when given a router) that closes a connection which
+/// sends no complete first request head within `idleTimeout` (``FirstRequestDeadlineHandler``) or stays silent that
+/// long between requests — a client sending its headers a byte at a time holds nothing for long — and reads
+/// WebSocket frames of at most 16 KiB (clients send only short control texts), pinging idle sockets.
 public func gatewayServer(
     webSocketRouter: Router<GatewayWebSocketContext>?, idleTimeout: Duration
 ) -> HTTPServerBuilder {
     let (seconds, attoseconds) = idleTimeout.components
-    let http1 = HTTP1Channel.Configuration(
-        idleTimeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
-    guard let webSocketRouter else { return .http1(configuration: http1) }
-    return .http1WebSocketUpgrade(
-        webSocketRouter: webSocketRouter,
-        configuration: .init(
-            http1: http1, ws: .init(maxFrameSize: 1 << 14, autoPing: .enabled(timePeriod: .seconds(30)))))
+    let timeout = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    let http1 = HTTP1Channel.Configuration(idleTimeout: timeout)
+    guard let webSocketRouter else {
+        return HTTPServerBuilder { responder in
+            FirstRequestDeadlineChannel(
+                base: HTTP1Channel(responder: responder, configuration: http1), timeout: timeout)
+        }
+    }
+    let webSocketResponder = webSocketRouter.buildResponder()
+    let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
+        http1: http1, ws: .init(maxFrameSize: 1 << 14, autoPing: .enabled(timePeriod: .seconds(30))))
+    return HTTPServerBuilder { responder in
+        FirstRequestDeadlineChannel(
+            base: HTTP1WebSocketUpgradeChannel(
+                responder: responder, webSocketResponder: webSocketResponder, configuration: configuration),
+            timeout: timeout)
+    }
 }
 
 /// The gateway app on `address`; prints `<name> listening on http://host:port` once bound (port 0 resolves here).

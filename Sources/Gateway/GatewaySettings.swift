@@ -10,6 +10,9 @@ public enum GatewaySettings {
     public static let verifyLimit = Setting(
         "rate-limit-verify", default: "5/min", help: "Verification requests and email confirmations per client address."
     )
+    public static let verifyDailyLimit = Setting(
+        "rate-limit-verify-daily", default: "20/day",
+        help: "Verification requests (each sends a mail) per client address and day, on top of rate-limit-verify.")
     public static let challengeLimit = Setting(
         "rate-limit-challenge", default: "30/min", help: "Proof-of-work challenges per client address.")
     public static let commentsLimit = Setting(
@@ -52,7 +55,8 @@ public enum GatewaySettings {
         help: "The header trusted proxies name the client in: x-forwarded-for or forwarded (RFC 7239).")
 
     public static let all: [Setting] = [
-        registerLimit, verifyLimit, challengeLimit, commentsLimit, signedLimit, downloadLimit, publicReadsLimit,
+        registerLimit, verifyLimit, verifyDailyLimit, challengeLimit, commentsLimit, signedLimit, downloadLimit,
+        publicReadsLimit,
         exportLimit, webSocketLimit, corsOrigins, requestTimeout, idleTimeout, cacheSeconds, localCacheMilliseconds,
         trustedProxies, clientAddressHeader,
     ]
@@ -83,6 +87,9 @@ public struct GatewayConfiguration: Sendable {
         var policies = GatewayPolicies()
         if let value = policy(GatewaySettings.registerLimit, name: "register") { policies.registration = value }
         if let value = policy(GatewaySettings.verifyLimit, name: "verify") { policies.verification = value }
+        if let value = policy(GatewaySettings.verifyDailyLimit, name: "verify-daily") {
+            policies.verificationMails = value
+        }
         if let value = policy(GatewaySettings.challengeLimit, name: "challenge") { policies.challenge = value }
         if let value = policy(GatewaySettings.commentsLimit, name: "comments") { policies.comments = value }
         if let value = policy(GatewaySettings.signedLimit, name: "signed") { policies.signed = value }

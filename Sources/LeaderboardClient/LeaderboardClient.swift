@@ -20,15 +20,18 @@ public struct LeaderboardClient: Sendable {
     // MARK: devices
 
     /// `POST /api/v1/devices/register`: a new device waiting for email verification.
+    /// Solves a proof-of-work challenge and registers the hardware (`POST /api/v1/devices/register`).
     public func register(
         hardwareHash: String, gpuHash: String, hardwareInfo: [String: String] = [:], gpuInfo: [String: String] = [:]
     )
         async throws -> Registration
     {
-        try await call(
+        let challenge: Challenge = try await call("GET", "/api/v1/devices/challenge", signed: false)
+        return try await call(
             "POST", "/api/v1/devices/register",
             body: [
                 "hardware_hash": hardwareHash, "gpu_hash": gpuHash, "hardware_info": hardwareInfo, "gpu_info": gpuInfo,
+                "challenge_id": challenge.challengeID, "pow_solution": try ProofOfWork.solve(challenge),
             ], signed: false)
     }
 

@@ -36,9 +36,10 @@ struct AuthorityHarness {
     static func hardwareHash(_ seed: String) -> String { Array(SHA256.hash(data: Array(seed.utf8))).hexEncoded }
 
     func register(_ seed: String = "rig-1", gpu: String = "gpu-1") async throws -> DeviceAuthority.Registration {
-        try await authority.register(
+        let pow = solvedChallenge()
+        return try await authority.register(
             hardwareHash: Self.hardwareHash(seed), gpuHash: Self.hardwareHash(gpu), hardwareInfo: #"{"cpu":"x"}"#,
-            gpuInfo: "")
+            gpuInfo: "", challengeID: pow.id, solution: pow.solution)
     }
 
     func solvedChallenge() -> (id: String, solution: String) {
@@ -178,19 +179,21 @@ struct DeviceAuthorityTests {
             #expect(
                 await serviceErrorCode {
                     _ = try await h.authority.register(
-                        hardwareHash: "nope", gpuHash: AuthorityHarness.hardwareHash("g"), hardwareInfo: "", gpuInfo: ""
-                    )
+                        hardwareHash: "nope", gpuHash: AuthorityHarness.hardwareHash("g"), hardwareInfo: "",
+                        gpuInfo: "",
+                        challengeID: "", solution: "")
                 } == "invalid_hardware_hash")
             #expect(
                 await serviceErrorCode {
                     _ = try await h.authority.register(
-                        hardwareHash: AuthorityHarness.hardwareHash("h"), gpuHash: "", hardwareInfo: "", gpuInfo: "")
+                        hardwareHash: AuthorityHarness.hardwareHash("h"), gpuHash: "", hardwareInfo: "", gpuInfo: "",
+                        challengeID: "", solution: "")
                 } == "invalid_gpu_hash")
             #expect(
                 await serviceErrorCode {
                     _ = try await h.authority.register(
                         hardwareHash: AuthorityHarness.hardwareHash("h"), gpuHash: AuthorityHarness.hardwareHash("g"),
-                        hardwareInfo: String(repeating: "x", count: 17_000), gpuInfo: "")
+                        hardwareInfo: String(repeating: "x", count: 17_000), gpuInfo: "", challengeID: "", solution: "")
                 } == "invalid_hardware_info")
         }
     }
@@ -268,7 +271,8 @@ struct DeviceAuthorityTests {
     }
 
     @Test(
-        "email: a failed send leaves nothing behind; five links a day per device", arguments: StorageBackend.available)
+        "email: a failed send leaves nothing behind; five links a day per device, three per recipient",
+        arguments: StorageBackend.available)
     func emails(_ backend: StorageBackend) async throws {
         try await AuthorityHarness.with(backend) { h in
             let registration = try await h.register()
@@ -276,12 +280,32 @@ struct DeviceAuthorityTests {
             #expect(
                 await serviceErrorCode { _ = try await h.requestLink(code: registration.code) } == "email_unavailable")
             #expect(try await countRows("email_verifications", in: h.database) == 0)
+            #expect(try await countRows("verification_mails", in: h.database) == 0)
             h.mailer.setFailing(false)
-            for _ in 0..<5 { _ = try await h.requestLink(code: registration.code) }
+            for number in 0..<5 {
+                _ = try await h.requestLink(code: registration.code, email: "o\(number)@example.org")
+            }
             #expect(
-                await serviceErrorCode { _ = try await h.requestLink(code: registration.code) }
+                await serviceErrorCode { _ = try await h.requestLink(code: registration.code, email: "o9@example.org") }
                     == "too_many_verification_emails")
             #expect(h.mailer.messages.count == 5)
+
+            // One inbox, however it is spelled and whichever devices ask: at most three mails a day.
+            for (number, spelling) in ["victim@example.org", "Victim+1@EXAMPLE.org", "victim+x@example.org"]
+                .enumerated()
+            {
+                let device = try await h.register("bomber-\(number)")
+                _ = try await h.requestLink(code: device.code, email: spelling)
+            }
+            let fourth = try await h.register("bomber-4")
+            #expect(
+                await serviceErrorCode { _ = try await h.requestLink(code: fourth.code, email: "VICTIM+y@example.org") }
+                    == "too_many_verification_emails")
+            #expect(h.mailer.messages.count == 8)
+            // A day later the inbox may get mail again.
+            h.clock.advance(by: .seconds(86_401))
+            let later = try await h.register("bomber-5")
+            _ = try await h.requestLink(code: later.code, email: "victim@example.org")
         }
     }
 
@@ -364,7 +388,7 @@ struct DeviceAuthorityTests {
             h.clock.advance(by: .seconds(2 * 24 * 3600 + 1))  // a day past the 24 h expiry
             let counts = try await h.authority.purge()
             // Both devices' codes and links, and the ended overlap.
-            #expect(counts == .init(codes: 2, verifications: 2, previousSecrets: 1, abandonedDevices: 0))
+            #expect(counts == .init(codes: 2, verifications: 2, mails: 2, previousSecrets: 1, abandonedDevices: 0))
             h.clock.advance(by: .seconds(30 * 24 * 3600))
             #expect(try await h.authority.purge().abandonedDevices == 1)
             #expect(

@@ -85,14 +85,24 @@ struct DeviceAuthEndToEndTests {
         #expect(try await signedStatus(secret, nonce: "e2e-nonce-1") == 200)
         #expect(try await signedStatus(secret, nonce: "e2e-nonce-1") == 409)
 
-        let time = "\(Int(Date().timeIntervalSince1970))"
-        let nonce = UUID().uuidString
-        let signature = try await sign(
-            secret, version: 1, machineID: machineID, method: "POST", path: "/api/v1/devices/rotate", time: time,
-            nonce: nonce, body: "{}")
-        let rotated = try await EndToEnd.send(
-            "POST", base + "/api/v1/devices/rotate", body: Data("{}".utf8),
-            headers: ["X-Device-ID": machineID, "X-Request-Time": time, "X-Nonce": nonce, "X-Signature": signature])
+        // Changing the secret takes a version 2 signature, which covers the method and path: a v1 one is refused.
+        func rotate(version: Int) async throws -> (status: Int, json: [String: Any]) {
+            let time = "\(Int(Date().timeIntervalSince1970))"
+            let nonce = UUID().uuidString
+            let signature = try await sign(
+                secret, version: version, machineID: machineID, method: "POST", path: "/api/v1/devices/rotate",
+                time: time, nonce: nonce, body: "{}")
+            let reply = try await EndToEnd.send(
+                "POST", base + "/api/v1/devices/rotate", body: Data("{}".utf8),
+                headers: [
+                    "X-Device-ID": machineID, "X-Request-Time": time, "X-Nonce": nonce, "X-Signature": signature,
+                    "X-Signature-Version": "\(version)",
+                ])
+            return (reply.status, reply.json)
+        }
+        let refused = try await rotate(version: 1)
+        #expect(refused.status == 400 && refused.json["code"] as? String == "signature_version_required")
+        let rotated = try await rotate(version: 2)
         let newSecret = try #require(rotated.json["secret"] as? String)
         #expect(try await signedStatus(newSecret) == 200)
 

@@ -36,6 +36,10 @@ struct AuthGateway: Sendable {
         policies.challenge = RateLimitPolicy(name: "challenge", limit: 1000, period: .seconds(60))
         policies.comments = RateLimitPolicy(name: "comments", limit: 1000, period: .seconds(60))
         policies.signed = RateLimitPolicy(name: "signed", limit: 1000, period: .seconds(60))
+        policies.verificationMails = RateLimitPolicy(name: "verify-daily", limit: 100_000, period: .seconds(86_400))
+        policies.publicReads = RateLimitPolicy(name: "public-read", limit: 100_000, period: .seconds(60))
+        policies.exports = RateLimitPolicy(name: "export", limit: 100_000, period: .seconds(60))
+        policies.webSockets = RateLimitPolicy(name: "websocket", limit: 100_000, period: .seconds(60))
         return policies
     }
 
@@ -253,9 +257,13 @@ struct AuthGateway: Sendable {
     static func hash(_ seed: String) -> String { Array(SHA256.hash(data: Array(seed.utf8))).hexEncoded }
 
     func register(_ seed: String = UUID().uuidString) async throws -> (machineID: String, code: String) {
+        let pow = try await solvedChallenge()
         let reply = try await request(
             .post, "/api/v1/devices/register",
-            json: ["hardware_hash": Self.hash(seed), "gpu_hash": Self.hash("gpu"), "hardware_info": ["cpu": "EPYC"]])
+            json: [
+                "hardware_hash": Self.hash(seed), "gpu_hash": Self.hash("gpu"), "hardware_info": ["cpu": "EPYC"],
+                "challenge_id": pow.id, "pow_solution": pow.solution,
+            ])
         try #require(reply.status == .created, "\(reply.text)")
         return (try #require(reply["machine_id"]), try #require(reply["registration_code"]))
     }
@@ -377,8 +385,8 @@ struct DeviceLifecycleTests {
                 .get, statusURI, version: version, machineID: device.machineID, secret: secret, nonce: nonce)
             #expect(replay.status == .conflict && replay.code == "nonce_reused")
             let tampered = try await gateway.signed(
-                .post, "/api/v1/devices/rotate", body: #"{"reason":"scheduled"}"#, version: version,
-                machineID: device.machineID, secret: secret, sentBody: #"{"reason":"tampered"}"#)
+                .post, "/api/v1/benchmarks/start", body: #"{"framework":"vllm"}"#, version: version,
+                machineID: device.machineID, secret: secret, sentBody: #"{"framework":"tampered"}"#)
             #expect(tampered.status == .unauthorized && tampered.code == "signature_mismatch")
             if version == 2 {
                 // v2 also binds the method, path and query.
@@ -391,10 +399,26 @@ struct DeviceLifecycleTests {
                 #expect(reordered.code == "signature_mismatch")
             }
 
+            // Rotation changes a credential: only a v2 signature made for it, verified by AuthService itself.
+            if version == 1 {
+                expectProblem(
+                    try await gateway.signed(
+                        .post, "/api/v1/devices/rotate", body: "{}", version: 1, machineID: device.machineID,
+                        secret: secret), .badRequest, "signature_version_required")
+                let wrongRoute = try await gateway.signatureHeaders(
+                    .post, "/api/v1/devices/status", machineID: device.machineID, secret: secret)
+                expectProblem(
+                    try await gateway.request(.post, "/api/v1/devices/rotate", headers: wrongRoute), .unauthorized,
+                    "signature_mismatch")
+            }
+            let tamperedRotation = try await gateway.signed(
+                .post, "/api/v1/devices/rotate", body: "{}", version: 2, machineID: device.machineID, secret: secret,
+                sentBody: #"{"x":1}"#)
+            #expect(tamperedRotation.code == "signature_mismatch")
             let rotated = try await gateway.signed(
-                .post, "/api/v1/devices/rotate", body: "{}", version: version, machineID: device.machineID,
+                .post, "/api/v1/devices/rotate", body: "{}", version: 2, machineID: device.machineID,
                 secret: secret)
-            #expect(rotated.status == .ok)
+            #expect(rotated.status == .ok, "\(rotated.text)")
             let newSecret = try #require(rotated["secret"])
             #expect(newSecret != secret && rotated["previous_secret_valid_until"] != nil)
             for key in [secret, newSecret] {
@@ -423,13 +447,37 @@ struct DeviceLifecycleTests {
                 "invalid_field_type")
             expectProblem(
                 try await gateway.request(
-                    .post, "/api/v1/devices/register", json: ["hardware_hash": "xyz", "gpu_hash": hash]), .badRequest,
+                    .post, "/api/v1/devices/register", json: ["hardware_hash": hash, "gpu_hash": hash]), .badRequest,
+                "missing_field")  // registering costs a solved challenge
+            func solved() async throws -> [String: Any] {
+                let pow = try await gateway.solvedChallenge()
+                return ["challenge_id": pow.id, "pow_solution": pow.solution]
+            }
+            expectProblem(
+                try await gateway.request(
+                    .post, "/api/v1/devices/register",
+                    json: ["hardware_hash": "xyz", "gpu_hash": hash].merging(try await solved()) { $1 }), .badRequest,
                 "invalid_hardware_hash")
             expectProblem(
                 try await gateway.request(
                     .post, "/api/v1/devices/register",
-                    json: ["hardware_hash": hash, "gpu_hash": "'; DROP TABLE devices;--"]), .badRequest,
-                "invalid_gpu_hash")
+                    json: ["hardware_hash": hash, "gpu_hash": "'; DROP TABLE devices;--"].merging(try await solved()) {
+                        $1
+                    }), .badRequest, "invalid_gpu_hash")
+            expectProblem(
+                try await gateway.request(
+                    .post, "/api/v1/devices/register",
+                    json: ["hardware_hash": hash, "gpu_hash": hash, "challenge_id": "forged", "pow_solution": "1"]),
+                .badRequest, "invalid_challenge")
+            let spent = try await solved()
+            _ = try await gateway.request(
+                .post, "/api/v1/devices/register",
+                json: ["hardware_hash": hash, "gpu_hash": AuthGateway.hash("y")].merging(spent) { $1 })
+            expectProblem(
+                try await gateway.request(
+                    .post, "/api/v1/devices/register",
+                    json: ["hardware_hash": hash, "gpu_hash": AuthGateway.hash("z")].merging(spent) { $1 }), .conflict,
+                "challenge_used")
             expectProblem(
                 try await gateway.request(
                     .post, "/api/v1/devices/register",

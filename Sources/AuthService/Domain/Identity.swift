@@ -78,4 +78,14 @@ enum EmailAddress {
         else { throw .invalid("invalid_email", "The email address is not valid.") }
         return String(parts[0]) + "@" + parts[1].lowercased()
     }
+
+    /// Who actually receives mail sent to a (normalized) address, for limits per recipient: the local part without a
+    /// `+tag` and in lower case (every common provider delivers `Victim+1@x` to `victim@x`), as SHA-256 hex, so the
+    /// limit's table holds no address.
+    static func mailboxKey(_ normalized: String) -> String {
+        let parts = normalized.split(separator: "@", maxSplits: 1)
+        let local = parts.first.map { $0.split(separator: "+", maxSplits: 1).first ?? $0 } ?? ""
+        let domain = parts.count == 2 ? parts[1] : ""
+        return Array(SHA256.hash(data: Array("\(local.lowercased())@\(domain)".utf8))).hexEncoded
+    }
 }

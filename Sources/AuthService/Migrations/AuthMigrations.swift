@@ -6,7 +6,24 @@ public enum AuthMigrations {
     public static let all: [Migration] = [
         Migration(
             version: 1, name: "devices, codes, email verifications, api keys",
-            postgres: statements(binary: "BYTEA"), sqlite: statements(binary: "BLOB"))
+            postgres: statements(binary: "BYTEA"), sqlite: statements(binary: "BLOB")),
+        Migration(
+            version: 2, name: "verification mails per recipient",
+            postgres: verificationMails, sqlite: verificationMails),
+    ]
+
+    /// One row per verification mail sent, for the daily limit per recipient (SHA-256 of the mailbox, never the
+    /// address); rows older than a day are purged.
+    private static let verificationMails = [
+        """
+        CREATE TABLE verification_mails (
+            recipient TEXT NOT NULL,
+            machine_id TEXT NOT NULL,
+            sent_at BIGINT NOT NULL
+        )
+        """,
+        "CREATE INDEX verification_mails_recipient ON verification_mails (recipient, sent_at)",
+        "CREATE INDEX verification_mails_sent ON verification_mails (sent_at)",
     ]
 
     private static func statements(binary: String) -> [String] {

@@ -15,7 +15,7 @@ struct AuthRPCService: Leaderboard_Auth_V1_AuthService.SimpleServiceProtocol {
     {
         let registration = try await devices.register(
             hardwareHash: request.hardwareHash, gpuHash: request.gpuHash, hardwareInfo: request.hardwareInfoJson,
-            gpuInfo: request.gpuInfoJson)
+            gpuInfo: request.gpuInfoJson, challengeID: request.challengeID, solution: request.powSolution)
         return .with {
             $0.machineID = registration.machineID
             $0.registrationCode = registration.code
@@ -70,14 +70,30 @@ struct AuthRPCService: Leaderboard_Auth_V1_AuthService.SimpleServiceProtocol {
         Self.device(try await devices.status(machineID: request.machineID))
     }
 
+    /// Rotates the secret of the device that signed `request.signed`, which must be its own version 2 request to
+    /// `POST /api/v1/devices/rotate` (so it covers the method and path, and cannot have been made for another route).
     func rotateDeviceSecret(request: Leaderboard_Auth_V1_RotateDeviceSecretRequest, context: ServerContext)
         async throws -> Leaderboard_Auth_V1_DeviceSecret
     {
-        Self.secret(try await devices.rotate(machineID: request.machineID))
+        let signed = try Self.signedRequest(request.signed)
+        guard signed.version == .v2 else { throw AuthError.signatureVersionRequired }
+        guard signed.method.uppercased() == "POST", signed.path == Self.rotatePath else {
+            throw AuthError.invalid("signature_scope", "The signature is not for POST \(Self.rotatePath).")
+        }
+        let device = try await devices.verify(signed)
+        return Self.secret(try await devices.rotate(machineID: device.machineID))
     }
+
+    static let rotatePath = "/api/v1/devices/rotate"
 
     func verifySignature(request: Leaderboard_Auth_V1_VerifySignatureRequest, context: ServerContext) async throws
         -> Leaderboard_Auth_V1_VerifySignatureResponse
+    {
+        let device = try await devices.verify(try Self.signedRequest(request))
+        return .with { $0.device = Self.device(device) }
+    }
+
+    static func signedRequest(_ request: Leaderboard_Auth_V1_VerifySignatureRequest) throws(AuthError) -> SignedRequest
     {
         let version: SignedRequest.Version
         switch request.version {
@@ -87,12 +103,10 @@ struct AuthRPCService: Leaderboard_Auth_V1_AuthService.SimpleServiceProtocol {
             throw AuthError.invalid(
                 "unsupported_signature_version", "X-Signature-Version must be 1 (or absent) or 2.")
         }
-        let signed = SignedRequest(
+        return SignedRequest(
             version: version, machineID: request.machineID, requestTime: request.requestTime, nonce: request.nonce,
             signature: request.signature, method: request.method, path: request.path, query: request.query,
             body: Array(request.body), bodySHA256: Array(request.bodySha256))
-        let device = try await devices.verify(signed)
-        return .with { $0.device = Self.device(device) }
     }
 
     func authenticateDeviceKey(request: Leaderboard_Auth_V1_AuthenticateDeviceKeyRequest, context: ServerContext)

@@ -168,6 +168,26 @@ struct AuthRepository: Sendable {
         return Int(try row?.integer("n") ?? 0)
     }
 
+    /// Verification mails sent to a recipient (``EmailAddress/mailboxKey(_:)``) since `time`.
+    func mailCount(recipient: String, since time: Int64) async throws -> Int {
+        let row = try await sql.first(
+            "SELECT COUNT(*) AS n FROM verification_mails WHERE recipient = $1 AND sent_at >= $2",
+            [.text(recipient), .integer(time)])
+        return Int(try row?.integer("n") ?? 0)
+    }
+
+    /// Forgets a mail that could not be sent after all.
+    func deleteMail(machineID: String, at time: Int64) async throws {
+        try await sql.execute(
+            "DELETE FROM verification_mails WHERE machine_id = $1 AND sent_at = $2", [.text(machineID), .integer(time)])
+    }
+
+    func recordMail(recipient: String, machineID: String, at time: Int64) async throws {
+        try await sql.execute(
+            "INSERT INTO verification_mails (recipient, machine_id, sent_at) VALUES ($1, $2, $3)",
+            [.text(recipient), .text(machineID), .integer(time)])
+    }
+
     // MARK: API keys
 
     static let keyColumns = """
@@ -236,6 +256,7 @@ struct AuthRepository: Sendable {
     struct PurgeCounts: Sendable, Equatable {
         var codes = 0
         var verifications = 0
+        var mails = 0
         var previousSecrets = 0
         var abandonedDevices = 0
     }
@@ -249,6 +270,9 @@ struct AuthRepository: Sendable {
         ).count
         counts.verifications = try await sql.query(
             "DELETE FROM email_verifications WHERE expires_at < $1 RETURNING token_hash", [.integer(expiredBefore)]
+        ).count
+        counts.mails = try await sql.query(
+            "DELETE FROM verification_mails WHERE sent_at < $1 RETURNING recipient", [.integer(now - 86_400_000_000)]
         ).count
         counts.previousSecrets = try await sql.query(
             """

@@ -62,30 +62,45 @@ struct DeviceSignatureMiddleware: RouterMiddleware {
 func verifyDeviceSignature(
     _ request: Request, auth: AuthClient, clock: any WallClock, body readBody: () async throws -> ByteBuffer
 ) async throws -> String {
+    let signed = try await signedRequest(request, clock: clock, body: readBody)
+    return try await auth.verifySignature(signed).device.machineID
+}
+
+/// The signed request as AuthService verifies it: headers checked for form and time first (before `body` reads
+/// anything), then the body's bytes (v1) or SHA-256 (v2). `requireVersion2` refuses a v1 signature at once.
+func signedRequest(
+    _ request: Request, clock: any WallClock, requireVersion2: Bool = false,
+    body readBody: () async throws -> ByteBuffer
+) async throws -> Leaderboard_Auth_V1_VerifySignatureRequest {
     let headers = request.headers
     let signed = try SignatureHeaders.parse(
         deviceID: headers[.deviceID], requestTime: headers[.requestTime], nonce: headers[.nonce],
         signature: headers[.signature], versionHeader: headers[.signatureVersion],
         now: clock.microsecondsSinceEpoch() / 1_000_000)
+    if requireVersion2, signed.version != .v2 {
+        throw Problem(
+            .badRequest, code: "signature_version_required",
+            detail:
+                "Changing a credential needs a version 2 signature (X-Signature-Version: 2), which covers the method "
+                + "and path.")
+    }
     let body = try await readBody()
     let (path, query) = splitTarget(request.head.path ?? "/")
-    let response = try await auth.verifySignature(
-        .with {
-            $0.version = signed.version == .v2 ? .v2 : .v1
-            $0.machineID = signed.deviceID
-            $0.requestTime = signed.requestTime
-            $0.nonce = signed.nonce
-            $0.signature = headers[.signature] ?? ""
-            $0.method = request.method.rawValue
-            $0.path = path
-            $0.query = query
-            if signed.version == .v1 {
-                $0.body = Data(body.readableBytesView)
-            } else {
-                $0.bodySha256 = Data(SHA256.hash(data: body.readableBytesView))
-            }
-        })
-    return response.device.machineID
+    return .with {
+        $0.version = signed.version == .v2 ? .v2 : .v1
+        $0.machineID = signed.deviceID
+        $0.requestTime = signed.requestTime
+        $0.nonce = signed.nonce
+        $0.signature = headers[.signature] ?? ""
+        $0.method = request.method.rawValue
+        $0.path = path
+        $0.query = query
+        if signed.version == .v1 {
+            $0.body = Data(body.readableBytesView)
+        } else {
+            $0.bodySha256 = Data(SHA256.hash(data: body.readableBytesView))
+        }
+    }
 }
 
 /// Splits a request target into its path and query exactly as sent (no decoding), the query without its `?`.

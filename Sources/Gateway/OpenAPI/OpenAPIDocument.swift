@@ -272,8 +272,9 @@ enum OpenAPIDocument {
                 [
                     "hardware_hash": Schema.string, "gpu_hash": Schema.string,
                     "hardware_info": ["type": ["object", "string", "null"]],
-                    "gpu_info": ["type": ["object", "string", "null"]],
-                ], required: ["hardware_hash", "gpu_hash"]),
+                    "gpu_info": ["type": ["object", "string", "null"]], "challenge_id": Schema.string,
+                    "pow_solution": Schema.string,
+                ], required: ["hardware_hash", "gpu_hash", "challenge_id", "pow_solution"]),
             responses: [json("201", "Registered; verify with the code.", "Registration")],
             errors: ["400", "409", "413"], rateLimited: true),
         Operation(
@@ -286,7 +287,7 @@ enum OpenAPIDocument {
             rateLimited: true),
         Operation(
             method: "GET", path: "/api/v1/devices/challenge", summary: "A proof-of-work challenge", tag: "devices",
-            responses: [json("200", "Solve before verifying.", "Challenge")], rateLimited: true),
+            responses: [json("200", "Solve before registering or verifying.", "Challenge")], rateLimited: true),
         Operation(
             method: "POST", path: "/api/v1/devices/verify", summary: "Send the verification email", tag: "devices",
             body: Schema.object(
@@ -305,25 +306,27 @@ enum OpenAPIDocument {
             method: "GET", path: "/api/v1/devices/status", summary: "The calling device", tag: "devices",
             access: .device, responses: [json("200", "The device.", "Device")], errors: ["400"]),
         Operation(
-            method: "POST", path: "/api/v1/devices/rotate", summary: "Rotate the device secret", tag: "devices",
-            access: .device,
+            method: "POST", path: "/api/v1/devices/rotate",
+            summary: "Rotate the device secret (signature version 2 only)", tag: "devices", access: .device,
             responses: [json("200", "The new secret; the old one works a while longer.", "DeviceSecret")],
-            errors: ["400"]),
+            errors: ["400", "413"], rateLimited: true),
     ]
 
     static let datasets: [Operation] = [
         Operation(
             method: "GET", path: "/api/v1/datasets", summary: "Active dataset versions", tag: "datasets",
             parameters: [Operation.limit, Operation.cursor, Operation.ifNoneMatch],
-            responses: [json("200", "A page of versions.", "DatasetPage"), notModified], errors: ["400"]),
+            responses: [json("200", "A page of versions.", "DatasetPage"), notModified], errors: ["400"],
+            rateLimited: true),
         Operation(
             method: "GET", path: "/api/v1/datasets/latest", summary: "The active version with its manifest",
             tag: "datasets", parameters: [Operation.ifNoneMatch],
-            responses: [json("200", "The version.", "DatasetVersion"), notModified], errors: ["404"]),
+            responses: [json("200", "The version.", "DatasetVersion"), notModified], errors: ["404"], rateLimited: true),
         Operation(
             method: "GET", path: "/api/v1/datasets/{version}", summary: "A version with its manifest", tag: "datasets",
             parameters: [versionParameter, Operation.ifNoneMatch],
-            responses: [json("200", "The version.", "DatasetVersion"), notModified], errors: ["400", "404"]),
+            responses: [json("200", "The version.", "DatasetVersion"), notModified], errors: ["400", "404"],
+            rateLimited: true),
         Operation(
             method: "GET", path: "/api/v1/datasets/{version}/key", summary: "The content key, wrapped for the device",
             tag: "datasets", access: .device, parameters: [versionParameter],
@@ -400,13 +403,15 @@ enum OpenAPIDocument {
             method: "GET", path: "/api/v1/benchmarks", summary: "The global board", tag: "benchmarks",
             parameters: [Operation.limit, Operation.cursor, Operation.ifNoneMatch]
                 + [Operation.query("framework", Schema.string, "Only this framework.")] + boardFilters,
-            responses: [json("200", "A page of the board.", "BoardPage"), notModified], errors: ["400"]),
+            responses: [json("200", "A page of the board.", "BoardPage"), notModified], errors: ["400"],
+            rateLimited: true),
         Operation(
             method: "GET", path: "/api/v1/benchmarks/frameworks/{framework}", summary: "One framework's board",
             tag: "benchmarks",
             parameters: [Operation.path("framework", "A framework name."), Operation.limit, Operation.cursor]
                 + boardFilters,
-            responses: [json("200", "A page of the board.", "BoardPage"), notModified], errors: ["400"]),
+            responses: [json("200", "A page of the board.", "BoardPage"), notModified], errors: ["400"],
+            rateLimited: true),
         Operation(
             method: "GET", path: "/api/v1/benchmarks/export", summary: "Every ranked record, streamed",
             tag: "benchmarks",
@@ -417,11 +422,11 @@ enum OpenAPIDocument {
             responses: [
                 ("200", "The records.", "application/json", Schema.array(Schema.ref("Record"))),
                 ("200", "The records.", "text/csv", Schema.string),
-            ], errors: ["400"]),
+            ], errors: ["400"], rateLimited: true),
         Operation(
             method: "GET", path: "/api/v1/benchmarks/{id}", summary: "A record", tag: "benchmarks",
             parameters: [recordID, Operation.ifNoneMatch],
-            responses: [json("200", "The record.", "Record"), notModified], errors: ["400", "404"]),
+            responses: [json("200", "The record.", "Record"), notModified], errors: ["400", "404"], rateLimited: true),
         Operation(
             method: "GET", path: "/api/v1/benchmarks/{id}/similar", summary: "Records of similar systems",
             tag: "benchmarks",
@@ -432,7 +437,7 @@ enum OpenAPIDocument {
                     Schema.complete(["records": Schema.array(Schema.ref("Record"))])
                 ),
                 notModified,
-            ], errors: ["400", "404"]),
+            ], errors: ["400", "404"], rateLimited: true),
         Operation(
             method: "POST", path: "/api/v1/benchmarks/{id}/unpublish", summary: "Take one's record off the boards",
             tag: "benchmarks", access: .device, parameters: [recordID],
@@ -447,7 +452,8 @@ enum OpenAPIDocument {
                 Operation.query("dataset_version", Schema.string, "The version; the active one when absent."),
                 Operation.ifNoneMatch,
             ],
-            responses: [json("200", "The statistics.", "Stats"), notModified], errors: ["400", "404"]),
+            responses: [json("200", "The statistics.", "Stats"), notModified], errors: ["400", "404"], rateLimited: true
+        ),
     ]
 
     static let commentParameter = Operation.path("comment", "A comment id.")
@@ -466,7 +472,8 @@ enum OpenAPIDocument {
             Operation(
                 method: "GET", path: "/api/v1/benchmarks/{id}/comments", summary: "A record's comments, oldest first",
                 tag: "interactions", parameters: [recordID, Operation.limit, Operation.cursor, Operation.ifNoneMatch],
-                responses: [json("200", "A page of comments.", "CommentPage"), notModified], errors: ["400", "404"]),
+                responses: [json("200", "A page of comments.", "CommentPage"), notModified], errors: ["400", "404"],
+                rateLimited: true),
             Operation(
                 method: "POST", path: "/api/v1/benchmarks/{id}/comments", summary: "Comment on a record",
                 tag: "interactions", access: .deviceOrAnonymous, parameters: [recordID],

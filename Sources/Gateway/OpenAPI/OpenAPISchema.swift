@@ -90,6 +90,15 @@ struct Operation {
     static let ifNoneMatch = header("If-None-Match", Schema.string, "An ETag from an earlier answer; 304 if unchanged.")
     static let idempotencyKey = header(
         "Idempotency-Key", Schema.string, "Repeating a submit with the same key and body replays the first answer.")
+    /// The signature headers, declared as parameters too (besides the security scheme) so a fuzzer generates them:
+    /// whatever they hold, the answer is a documented 400 or 401 (docs/SIGNING.md).
+    static let signatureHeaders = [
+        header("X-Device-ID", Schema.string, "The device's machine id."),
+        header("X-Request-Time", Schema.string, "Unix seconds."),
+        header("X-Nonce", Schema.string, "Single use; v1: 32 hex digits or a UUID, v2: 8–128 printable characters."),
+        header("X-Signature", Schema.string, "64 hex digits: HMAC-SHA256 of the message."),
+        header("X-Signature-Version", Schema.string, "1 (default) or 2."),
+    ]
 
     /// The OpenAPI operation object.
     func document(problem: Schema.Value) -> Schema.Value {
@@ -129,7 +138,9 @@ struct Operation {
         var operation: Schema.Value = [
             "operationId": operationID, "summary": summary, "tags": [tag], "responses": answers,
         ]
-        if !parameters.isEmpty { operation["parameters"] = parameters }
+        let declared =
+            parameters + (access == .device || access == .deviceOrAnonymous ? Self.signatureHeaders : [])
+        if !declared.isEmpty { operation["parameters"] = declared }
         if let body {
             let content: Schema.Value = [bodyContentType: ["schema": body] as Schema.Value]
             operation["requestBody"] = ["required": bodyRequired, "content": content] as Schema.Value

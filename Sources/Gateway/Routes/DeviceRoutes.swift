@@ -26,6 +26,8 @@ enum DeviceRoutes {
                         $0.gpuHash = try body.string("gpu_hash")
                         $0.hardwareInfoJson = try body.jsonText("hardware_info")
                         $0.gpuInfoJson = try body.jsonText("gpu_info")
+                        $0.challengeID = try body.string("challenge_id")
+                        $0.powSolution = try body.string("pow_solution")
                     })
                 return jsonResponse(
                     [
@@ -58,7 +60,7 @@ enum DeviceRoutes {
                     ], status: .ok, headers: noStore)
             }
 
-        devices.group().add(middleware: limit(policies.verification))
+        devices.group().add(middleware: limit(policies.verification)).add(middleware: limit(policies.verificationMails))
             .post("/verify") { request, _ in
                 var request = request
                 let body = try await JSONBody.read(&request)
@@ -91,11 +93,16 @@ enum DeviceRoutes {
                 let device = try await auth.getDeviceStatus(.with { $0.machineID = machineID })
                 return jsonResponse(deviceJSON(device), status: .ok, headers: noStore)
             }
-            .post("/rotate") { _, context in
-                let machineID = try context.requireDevice().machineID
-                let secret = try await auth.rotateDeviceSecret(.with { $0.machineID = machineID })
-                return secretResponse(secret)
+        // Not behind the signature middleware: AuthService verifies the device's own v2 signature as part of the
+        // rotation, so a secret changes only on a request the device signed for exactly this.
+        devices.group().add(middleware: limit(policies.registration)).post("/rotate") { request, _ in
+            var request = request
+            let signed = try await signedRequest(request, clock: dependencies.clock, requireVersion2: true) {
+                try await collectBody(&request, limit: 4 << 10)
             }
+            let secret = try await auth.rotateDeviceSecret(.with { $0.signed = signed })
+            return secretResponse(secret)
+        }
     }
 
     /// Secrets and codes must not be kept by caches or proxies.

@@ -183,6 +183,11 @@ public nonisolated struct Leaderboard_Auth_V1_RegisterDeviceRequest: Sendable {
   /// Clears the value of `caller`. Subsequent reads from it will return its default value.
   public mutating func clearCaller() {self._caller = nil}
 
+  /// A solved proof-of-work challenge (GetChallenge): registering costs work, like verifying.
+  public var challengeID: String = String()
+
+  public var powSolution: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -456,11 +461,22 @@ public nonisolated struct Leaderboard_Auth_V1_RotateDeviceSecretRequest: Sendabl
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var machineID: String = String()
+  /// The device's own signed request (version 2, POST /api/v1/devices/rotate): AuthService verifies it itself, so
+  /// no caller can rotate a secret with a machine id alone.
+  public var signed: Leaderboard_Auth_V1_VerifySignatureRequest {
+    get {_signed ?? Leaderboard_Auth_V1_VerifySignatureRequest()}
+    set {_signed = newValue}
+  }
+  /// Returns true if `signed` has been explicitly set.
+  public var hasSigned: Bool {self._signed != nil}
+  /// Clears the value of `signed`. Subsequent reads from it will return its default value.
+  public mutating func clearSigned() {self._signed = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _signed: Leaderboard_Auth_V1_VerifySignatureRequest? = nil
 }
 
 public nonisolated struct Leaderboard_Auth_V1_VerifySignatureRequest: Sendable {
@@ -770,7 +786,7 @@ nonisolated extension Leaderboard_Auth_V1_Permission: SwiftProtobuf._ProtoNamePr
 
 nonisolated extension Leaderboard_Auth_V1_RegisterDeviceRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RegisterDeviceRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}hardware_hash\0\u{3}gpu_hash\0\u{3}hardware_info_json\0\u{3}gpu_info_json\0\u{1}caller\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}hardware_hash\0\u{3}gpu_hash\0\u{3}hardware_info_json\0\u{3}gpu_info_json\0\u{1}caller\0\u{3}challenge_id\0\u{3}pow_solution\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -783,6 +799,8 @@ nonisolated extension Leaderboard_Auth_V1_RegisterDeviceRequest: SwiftProtobuf.M
       case 3: try { try decoder.decodeSingularStringField(value: &self.hardwareInfoJson) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.gpuInfoJson) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._caller) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.challengeID) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.powSolution) }()
       default: break
       }
     }
@@ -808,6 +826,12 @@ nonisolated extension Leaderboard_Auth_V1_RegisterDeviceRequest: SwiftProtobuf.M
     try { if let v = self._caller {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     } }()
+    if !self.challengeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.challengeID, fieldNumber: 6)
+    }
+    if !self.powSolution.isEmpty {
+      try visitor.visitSingularStringField(value: self.powSolution, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -817,6 +841,8 @@ nonisolated extension Leaderboard_Auth_V1_RegisterDeviceRequest: SwiftProtobuf.M
     if lhs.hardwareInfoJson != rhs.hardwareInfoJson {return false}
     if lhs.gpuInfoJson != rhs.gpuInfoJson {return false}
     if lhs._caller != rhs._caller {return false}
+    if lhs.challengeID != rhs.challengeID {return false}
+    if lhs.powSolution != rhs.powSolution {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1297,7 +1323,7 @@ nonisolated extension Leaderboard_Auth_V1_Device: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Leaderboard_Auth_V1_RotateDeviceSecretRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RotateDeviceSecretRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}machine_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{2}signed\0\u{b}machine_id\0\u{c}\u{1}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1305,21 +1331,25 @@ nonisolated extension Leaderboard_Auth_V1_RotateDeviceSecretRequest: SwiftProtob
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.machineID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._signed) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.machineID.isEmpty {
-      try visitor.visitSingularStringField(value: self.machineID, fieldNumber: 1)
-    }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._signed {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Leaderboard_Auth_V1_RotateDeviceSecretRequest, rhs: Leaderboard_Auth_V1_RotateDeviceSecretRequest) -> Bool {
-    if lhs.machineID != rhs.machineID {return false}
+    if lhs._signed != rhs._signed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
