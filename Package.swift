@@ -180,6 +180,7 @@ let package = Package(
             name: "RankingServiceTests",
             dependencies: [
                 "RankingService", "ServiceKit", "TestSupport", "LeaderboardAPI", grpcCore, grpcInProcess, swiftProtobuf,
+                crypto,
             ],
             swiftSettings: strictSettings
         ),

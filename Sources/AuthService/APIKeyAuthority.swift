@@ -49,11 +49,29 @@ public struct APIKeyAuthority: Sendable {
             secretHash: SecretToken.lookupHash(secret), permissions: permissions,
             rateLimitPerMinute: rateLimitPerMinute == 0 ? APIKeyRecord.defaultRateLimitPerMinute : rateLimitPerMinute,
             createdAt: now, expiresAt: expiresAt)
-        try await database.transaction(logger: logger) { try await AuthRepository($0).insert(key) }
+        let details =
+            "{\"name\":\(Self.quoted(trimmed)),\"permissions\":\"\(permissions.sorted().map(\.rawValue).joined(separator: ","))\"}"
+        try await database.transaction(logger: logger) { sql in
+            try await AuthRepository(sql).insert(key)
+            try await AuditTrail.append(
+                sql, at: now, action: "apikey.create", target: key.id, reason: "", details: details)
+        }
         logger.notice(
             "api key created",
             metadata: ["key_id": "\(key.id)", "permissions": "\(key.permissions.sorted().map { $0.rawValue })"])
         return (key, secret)
+    }
+
+    /// A JSON string literal.
+    static func quoted(_ text: String) -> String {
+        (try? JSONSerialization.data(withJSONObject: [text])).map {
+            String(decoding: $0.dropFirst().dropLast(), as: UTF8.self)
+        } ?? "\"\""
+    }
+
+    /// The audit log, oldest first, after `sequence`.
+    public func audit(after sequence: Int64, limit: Int) async throws -> [AuditEntry] {
+        try await AuditTrail.read(database, logger: logger, after: sequence, limit: limit)
     }
 
     /// One page of keys ordered by id; the cursor is the last id of the previous page.
@@ -83,6 +101,7 @@ public struct APIKeyAuthority: Sendable {
             if key.revokedAt == nil {
                 try await repository.revokeAPIKey(id: id, at: now)
                 key.revokedAt = now
+                try await AuditTrail.append(sql, at: now, action: "apikey.revoke", target: id, reason: "")
             }
             return key
         }

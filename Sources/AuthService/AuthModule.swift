@@ -19,6 +19,7 @@ public struct AuthModule: ServiceModule {
             Leaderboard_Auth_V1_AuthService.Method.CreateApiKey.descriptor: .admin,
             Leaderboard_Auth_V1_AuthService.Method.ListApiKeys.descriptor: .admin,
             Leaderboard_Auth_V1_AuthService.Method.RevokeApiKey.descriptor: .admin,
+            Leaderboard_Auth_V1_AuthService.Method.ListAuditEntries.descriptor: .read,
         ]
     }
 

@@ -105,6 +105,11 @@ struct DatasetAuthority: Sendable {
                 let repository = DatasetRepository(sql)
                 guard try await repository.version(version) == nil else { throw DatasetError.versionExists }
                 try await repository.insert(record)
+                try await AuditTrail.append(
+                    sql, at: now, action: "dataset.upload", target: version, reason: "",
+                    details:
+                        "{\"plaintext_sha256\":\"\(manifest.plaintextSHA256)\",\"bytes\":\(manifest.plaintextSize),\"active\":\(header.activate)}"
+                )
             }
             logger.notice(
                 "dataset uploaded",
@@ -189,11 +194,19 @@ struct DatasetAuthority: Sendable {
                 try await repository.setActive(version, active: active, at: now)
                 record.active = active
                 record.activatedAt = active ? now : nil
+                try await AuditTrail.append(
+                    sql, at: now, action: active ? "dataset.activate" : "dataset.deactivate", target: version,
+                    reason: "")
             }
             return record
         }
         logger.notice("dataset \(active ? "activated" : "deactivated")", metadata: ["version": "\(version)"])
         return record
+    }
+
+    /// The audit log, oldest first, after `sequence`.
+    func audit(after sequence: Int64, limit: Int) async throws -> [AuditEntry] {
+        try await AuditTrail.read(database, logger: logger, after: sequence, limit: limit)
     }
 
     /// The version's content key wrapped for one device; only active versions hand out keys.
@@ -202,6 +215,44 @@ struct DatasetAuthority: Sendable {
         guard record.active else { throw DatasetError.notActive }
         let key = try masterKey.open(record.contentKeySealed, purpose: Self.keyPurpose(record.version))
         return try await wrapKey(machineID, "dataset:\(record.version)", key)
+    }
+
+    /// A proof-of-dataset challenge for one benchmark session (``DatasetProof``): random spans of the version's
+    /// plaintext and the answer, computed from the stored chunks (each checked, then decrypted).
+    func challenge(version: String) async throws -> (nonce: [UInt8], spans: [Range<Int64>], answer: String) {
+        let record = try await get(try DatasetVersionName.validate(version))
+        let (prefix, manifest) = try await layout(record.version)
+        let key = try masterKey.open(record.contentKeySealed, purpose: Self.keyPurpose(record.version))
+        let nonce = random.bytes(DatasetProof.nonceSize)
+        let spans = DatasetProof.spans(plaintextSize: manifest.plaintextSize, random: random)
+        var opened: [Int: [UInt8]] = [:]
+        var pieces: [[UInt8]] = []
+        for span in spans {
+            var piece: [UInt8] = []
+            var offset = span.lowerBound
+            while offset < span.upperBound {
+                let index = Int(offset / manifest.chunkSize)
+                guard manifest.chunks.indices.contains(index) else { throw DatasetError.corruptChunk }
+                let plaintext: [UInt8]
+                if let known = opened[index] {
+                    plaintext = known
+                } else {
+                    let entry = manifest.chunks[index]
+                    let stored = try await verifiedChunk(prefix: prefix, entry: entry, version: record.version)
+                    plaintext = try ChunkCipher.open(
+                        stored, key: key, version: record.version, index: index,
+                        final: index == manifest.chunks.count - 1)
+                    opened[index] = plaintext
+                }
+                let within = Int(offset - Int64(index) * manifest.chunkSize)
+                let end = min(plaintext.count, within + Int(span.upperBound - offset))
+                guard within < end else { throw DatasetError.corruptChunk }
+                piece += plaintext[within..<end]
+                offset += Int64(end - within)
+            }
+            pieces.append(piece)
+        }
+        return (nonce, spans, DatasetProof.answer(nonce: nonce, pieces: pieces))
     }
 
     /// Prefix and manifest of a version, from memory after the first read.

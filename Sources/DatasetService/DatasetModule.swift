@@ -49,6 +49,7 @@ public struct DatasetModule: ServiceModule {
             Leaderboard_Dataset_V1_DatasetService.Method.UploadDataset.descriptor: .admin,
             Leaderboard_Dataset_V1_DatasetService.Method.ActivateDataset.descriptor: .admin,
             Leaderboard_Dataset_V1_DatasetService.Method.DeactivateDataset.descriptor: .admin,
+            Leaderboard_Dataset_V1_DatasetService.Method.ListAuditEntries.descriptor: .read,
         ]
     }
 

@@ -98,6 +98,7 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
                 body: .init(byteBuffer: OpenAPIDocument.bytes))
         }
         DatasetRoutes.add(to: router, dependencies: dependencies, auth: services.auth, datasets: services.datasets)
+        AuditRoutes.add(to: router, dependencies: dependencies, services: services)
         RankingRoutes.add(
             to: router, dependencies: dependencies, auth: services.auth, ranking: services.ranking,
             interactions: services.interactions)

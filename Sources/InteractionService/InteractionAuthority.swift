@@ -137,6 +137,15 @@ struct InteractionAuthority: Sendable {
             if comment.deletedAt == nil {
                 try await repository.markDeleted(id, at: now, by: actor.isOperator ? "operator" : actor.machineID ?? "")
                 comment.deletedAt = now
+                // Another's comment deleted by an operator is an operator action: audited with the deletion.
+                if actor.isOperator, comment.machineID == nil || comment.machineID != actor.machineID {
+                    try await AuditTrail.append(
+                        sql, at: now, action: "comment.delete", target: id, reason: "",
+                        details: try Self.json([
+                            "record_id": comment.recordID, "author_name": comment.authorName,
+                            "content": String(comment.content.prefix(500)),
+                        ]))
+                }
             }
             return (comment, try await repository.counts(comment.recordID, machine: nil))
         }
@@ -165,6 +174,54 @@ struct InteractionAuthority: Sendable {
         try await database.withExecutor(logger: logger) { try await InteractionRepository($0).insert(flag) }
         logger.notice("content flagged", metadata: ["target": "\(target.rawValue)", "id": "\(id)"])
         return flag
+    }
+
+    /// An operator closes an open flag, dismissed or actioned, with a note; audited in the same transaction.
+    func resolve(flag id: String, resolution: String, note: String) async throws -> FlagRecord {
+        guard ["dismissed", "actioned"].contains(resolution) else {
+            throw InteractionError(
+                code: "invalid_resolution", detail: "resolution must be dismissed or actioned.",
+                status: .invalidArgument)
+        }
+        guard let note = AuditTrail.validReason(note) else {
+            throw InteractionError(
+                code: "invalid_note", detail: "A resolution needs a note of 1 to 2000 characters.",
+                status: .invalidArgument)
+        }
+        let now = clock.microsecondsSinceEpoch()
+        let flag = try await database.transaction(logger: logger) { sql -> FlagRecord in
+            let repository = InteractionRepository(sql)
+            guard let flag = try await repository.flag(id) else {
+                throw InteractionError(code: "unknown_flag", detail: "No such flag.", status: .notFound)
+            }
+            guard try await repository.resolve(id, resolution: resolution, note: note, at: now) else {
+                throw InteractionError(
+                    code: "flag_resolved", detail: "This flag is already resolved.", status: .alreadyExists)
+            }
+            try await AuditTrail.append(
+                sql, at: now, action: "flag.\(resolution == "dismissed" ? "dismiss" : "action")", target: id,
+                reason: note,
+                details: try Self.json([
+                    "target": flag.target.rawValue, "target_id": flag.targetID, "reason": flag.reason,
+                ]))
+            var resolved = flag
+            resolved.resolved = true
+            resolved.resolution = resolution
+            resolved.resolutionNote = note
+            resolved.resolvedAt = now
+            return resolved
+        }
+        logger.notice("flag resolved", metadata: ["flag": "\(id)", "resolution": "\(resolution)"])
+        return flag
+    }
+
+    /// The audit log, oldest first, after `sequence`.
+    func audit(after sequence: Int64, limit: Int) async throws -> [AuditEntry] {
+        try await AuditTrail.read(database, logger: logger, after: sequence, limit: limit)
+    }
+
+    static func json(_ object: [String: String]) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 
     func flags(cursor: String, limit: Int, includeResolved: Bool) async throws -> (flags: [FlagRecord], next: String) {

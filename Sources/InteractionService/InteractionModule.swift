@@ -18,7 +18,9 @@ public struct InteractionModule: ServiceModule {
     /// Flags are for operators; deleting someone else's comment needs a key too (checked in the handler).
     public var operatorMethods: [MethodDescriptor: OperatorPermission] {
         [
-            Leaderboard_Interaction_V1_InteractionService.Method.ListFlags.descriptor: .admin
+            Leaderboard_Interaction_V1_InteractionService.Method.ListFlags.descriptor: .admin,
+            Leaderboard_Interaction_V1_InteractionService.Method.ResolveFlag.descriptor: .admin,
+            Leaderboard_Interaction_V1_InteractionService.Method.ListAuditEntries.descriptor: .read,
         ]
     }
 

@@ -100,12 +100,13 @@ public struct LeaderboardClient: Sendable {
     /// `POST /api/v1/benchmarks/{session}/submit` (signed). A retry with the same key replays the first answer. A
     /// rejected submission throws ``LeaderboardClientError`` with code `submission_rejected` and its reasons.
     public func submit(
-        session: String, results: BenchmarkResults, metrics: [MetricSample] = [],
-        idempotencyKey: String = UUID().uuidString
+        session: String, results: BenchmarkResults, metrics: [MetricSample] = [], datasetProof: String? = nil,
+        requests: [RequestRecord] = [], idempotencyKey: String = UUID().uuidString
     ) async throws -> SubmissionOutcome {
-        try await submit(
-            session: session, body: ["results": results.json, "metrics": metrics.map(\.json)],
-            idempotencyKey: idempotencyKey)
+        var body: [String: Any] = ["results": results.json, "metrics": metrics.map(\.json)]
+        if let datasetProof { body["dataset_proof"] = datasetProof }
+        if !requests.isEmpty { body["requests"] = requests.map(\.json) }
+        return try await submit(session: session, body: body, idempotencyKey: idempotencyKey)
     }
 
     /// A submit of a body as DeepStressModel writes it (`results`, `metrics`).

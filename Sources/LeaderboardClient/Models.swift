@@ -1,3 +1,4 @@
+import Crypto
 public import Foundation
 
 // What the REST API answers, as the SDK hands it out (formats: /openapi.json). Keys are snake_case on the wire;
@@ -78,6 +79,8 @@ public struct SessionStart: Sendable {
     public var gpuMemoryGB: Double = 0
     public var concurrentCount: Int
     public var displayName: String = ""
+    /// The weights' precision, e.g. "fp16", "q4_k_m", "awq" (the server's physical bounds depend on it).
+    public var quantization: String = ""
 
     public init(
         datasetVersion: String, datasetChecksum: String, framework: String, modelName: String, modelParams: Double,
@@ -97,7 +100,7 @@ public struct SessionStart: Sendable {
             "dataset_version": datasetVersion, "dataset_checksum": datasetChecksum, "framework": framework,
             "model_name": modelName, "model_params": modelParams,
             "gpu_config": ["name": gpuName, "count": gpuCount, "memory_gb": gpuMemoryGB] as [String: Any],
-            "concurrent_count": concurrentCount, "display_name": displayName,
+            "concurrent_count": concurrentCount, "display_name": displayName, "quantization": quantization,
         ]
     }
 }
@@ -109,10 +112,108 @@ public struct Session: Decodable, Sendable {
     public let metricsIntervalSeconds: Int
     public let metricSamples: Int
     public let recordID: String?
+    /// What the submit must prove it holds of the dataset (``DatasetChallenge/proof(plaintextFile:)``).
+    public let datasetChallenge: DatasetChallenge?
 
     enum CodingKeys: String, CodingKey {
-        case sessionID = "sessionId", state, datasetVersion, metricsIntervalSeconds, metricSamples
+        case sessionID = "sessionId", state, datasetVersion, metricsIntervalSeconds, metricSamples, datasetChallenge
         case recordID = "recordId"
+    }
+}
+
+/// Proof of the dataset (docs/VALIDATION.md): the answer is the lowercase hex HMAC-SHA256, keyed by the nonce, over
+/// the decrypted dataset's bytes of every span in order — only a device that holds the dataset can give it.
+public struct DatasetChallenge: Decodable, Sendable {
+    public struct Span: Decodable, Sendable {
+        public let offset: Int64
+        public let length: Int64
+    }
+
+    public let algorithm: String
+    /// Hex.
+    public let nonce: String
+    public let spans: [Span]
+
+    /// The answer from the decrypted dataset file (as ``LeaderboardClient/download(version:to:parallelism:progress:)`` writes it).
+    public func proof(plaintextFile path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw LeaderboardClientError.local("dataset_unreadable", "Cannot read the dataset file \(path).")
+        }
+        defer { try? handle.close() }
+        var pieces: [Data] = []
+        for span in spans {
+            try handle.seek(toOffset: UInt64(max(0, span.offset)))
+            let piece = try handle.read(upToCount: Int(max(0, span.length))) ?? Data()
+            guard piece.count == Int(span.length) else {
+                throw LeaderboardClientError.local(
+                    "dataset_unreadable", "\(path) is shorter than the dataset version it should hold.")
+            }
+            pieces.append(piece)
+        }
+        return try proof(pieces: pieces)
+    }
+
+    /// The answer from the dataset's plaintext in memory.
+    public func proof(plaintext: Data) throws -> String {
+        try proof(
+            pieces: try spans.map { span in
+                let range = Int(span.offset)..<Int(span.offset + span.length)
+                guard span.offset >= 0, span.length >= 0, range.upperBound <= plaintext.count else {
+                    throw LeaderboardClientError.local(
+                        "dataset_unreadable", "The dataset is shorter than the challenge.")
+                }
+                return plaintext.subdata(in: range)
+            })
+    }
+
+    func proof(pieces: [Data]) throws -> String {
+        guard algorithm == "HMAC-SHA256", let key = Data(hex: nonce) else {
+            throw LeaderboardClientError.local("bad_response", "Unknown dataset challenge \(algorithm).")
+        }
+        var mac = HMAC<SHA256>(key: SymmetricKey(data: key))
+        for piece in pieces { mac.update(data: piece) }
+        return hex(mac.finalize())
+    }
+}
+
+/// One request of a run, for the submit's optional per-request records.
+public struct RequestRecord: Sendable {
+    public var outputTokens: Int
+    /// Seconds from sending the request to its last token.
+    public var latency: Double
+    public var success: Bool
+
+    public init(outputTokens: Int, latency: Double, success: Bool = true) {
+        self.outputTokens = outputTokens
+        self.latency = latency
+        self.success = success
+    }
+
+    var json: [String: Any] { ["output_tokens": outputTokens, "latency": latency, "success": success] }
+}
+
+extension Data {
+    init?(hex: String) {
+        let digits = Array(hex.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        var index = 0
+        while index < digits.count {
+            guard let high = Self.nibble(digits[index]), let low = Self.nibble(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        self.init(bytes)
+    }
+
+    private static func nibble(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }
 
@@ -224,7 +325,6 @@ public struct BoardRecord: Decodable, Sendable {
     }
 
     public let recordID: String
-    public let machineID: String
     public let displayName: String
     public let framework: String
     public let modelName: String
@@ -239,7 +339,7 @@ public struct BoardRecord: Decodable, Sendable {
     public let commentsCount: Int?
 
     enum CodingKeys: String, CodingKey {
-        case recordID = "recordId", machineID = "machineId", displayName, framework, modelName, gpuConfig
+        case recordID = "recordId", displayName, framework, modelName, gpuConfig
         case datasetVersion, tps, score, rank, frameworkRank, likesCount, dislikesCount, commentsCount
     }
 }
@@ -266,13 +366,12 @@ public struct ReactionCounts: Decodable, Sendable {
 public struct Comment: Decodable, Sendable {
     public let commentID: String
     public let recordID: String
-    public let machineID: String?
     public let authorName: String
     public let content: String
     public let createdAt: String?
 
     enum CodingKeys: String, CodingKey {
-        case commentID = "commentId", recordID = "recordId", machineID = "machineId", authorName, content, createdAt
+        case commentID = "commentId", recordID = "recordId", authorName, content, createdAt
     }
 }
 

@@ -116,11 +116,15 @@ struct RankingAuthority: Sendable {
     let clock: any WallClock
     let random: any RandomSource
     let policy: RankingPolicy
-    let rules = ValidationRules.v1
+    let rules = ValidationRules.v2
     let formula = ScoreFormula.v1
     let device: @Sendable (_ machineID: String) async throws -> DeviceFacts
     /// A version's facts; nil version means the latest active one. Throws the dataset service's not-found errors.
     let dataset: @Sendable (_ version: String?) async throws -> DatasetFacts
+    /// A new proof-of-dataset challenge for a version (DatasetService's `CreateDatasetChallenge`).
+    let challenge: @Sendable (_ version: String) async throws -> SessionChallenge
+    /// What GPUs can do (docs/VALIDATION.md, "Physical bounds").
+    var catalog = HardwareCatalog.shipped
 
     /// Bus channel carrying every committed board event as JSON of ``BoardEvent`` (watchers take it as a wake-up and
     /// read the stored events, so their order never depends on the bus).
@@ -134,12 +138,14 @@ struct RankingAuthority: Sendable {
         guard dataset.active else { throw RankingError.datasetInactive }
         guard dataset.checksum.lowercased() == spec.datasetChecksum else { throw RankingError.checksumMismatch }
         let device = try await device(spec.machineID)
+        let challenge = try await challenge(dataset.version)
         let now = clock.microsecondsSinceEpoch()
-        let session = SessionRecord(
+        var session = SessionRecord(
             sessionID: random.bytes(16).hexEncoded, spec: spec, state: .running, hardwareHash: device.hardwareHash,
             gpuHash: spec.gpu.gpuHash.isEmpty ? device.gpuHash : spec.gpu.gpuHash.lowercased(), startedAt: now,
             expiresAt: now + Int64(policy.session.lifetime.components.seconds) * 1_000_000,
             metricsIntervalSeconds: policy.session.metricsIntervalSeconds, samples: 0)
+        session.challenge = challenge
         let resolved = {
             var resolved = session
             resolved.spec.datasetVersion = dataset.version
@@ -227,6 +233,10 @@ struct RankingAuthority: Sendable {
         var bodySHA256: String
         var results: BenchmarkResults
         var metrics: [MetricSample]
+        /// The answer to the session's dataset challenge.
+        var datasetProof = ""
+        /// Per-request records, when the client sends them.
+        var requests: [RequestRecord] = []
     }
 
     /// Judges a submission once: rejected (every failed rule), held for review, or accepted and placed on the
@@ -236,6 +246,12 @@ struct RankingAuthority: Sendable {
             !(1...255).contains(key.utf8.count) || key.utf8.contains(where: { $0 < 0x21 || $0 > 0x7e })
         {
             throw RankingError.invalidIdempotencyKey
+        }
+        guard submission.requests.count <= Self.maximumRequestRecords else {
+            throw RankingError(
+                code: "too_many_requests",
+                detail: "A submit carries at most \(Self.maximumRequestRecords) request records.",
+                status: .invalidArgument)
         }
         guard submission.metrics.count <= policy.session.maximumSamples else {
             throw RankingError(
@@ -270,9 +286,11 @@ struct RankingAuthority: Sendable {
             let now = clock.microsecondsSinceEpoch()
             _ = try session.status.submitting(at: now)
             let series = try await repository.samples(of: session.sessionID)
-            let facts = SubmissionFacts(
+            let claim = HardwareClaim.resolve(spec: session.spec, catalog: catalog)
+            var facts = SubmissionFacts(
                 startedAt: session.startedAt, submittedAt: now, alreadySubmitted: false,
                 metricsIntervalSeconds: session.metricsIntervalSeconds,
+                sessionConcurrency: session.spec.concurrentCount,
                 sessionFingerprint: .init(hardwareHash: session.hardwareHash, gpuHash: session.gpuHash),
                 currentFingerprint: .init(hardwareHash: device.hardwareHash, gpuHash: device.gpuHash),
                 datasetActive: dataset?.active ?? false, claimedChecksum: session.spec.datasetChecksum,
@@ -281,7 +299,8 @@ struct RankingAuthority: Sendable {
                 submissionsToday: try await repository.submissions(
                     by: session.spec.machineID, since: now - 86_400_000_000),
                 dailyLimit: policy.dailyLimit, peerTPS: [], results: submission.results, series: series,
-                clientSeries: submission.metrics)
+                clientSeries: submission.metrics, hardware: claim, expectedProof: session.challenge?.answer,
+                givenProof: submission.datasetProof, requests: submission.requests)
             let reference = try await repository.reference(for: session.spec.datasetVersion, now: now)
             var record = BenchmarkRecord(
                 recordID: random.bytes(16).hexEncoded, sessionID: session.sessionID, machineID: session.spec.machineID,
@@ -290,9 +309,15 @@ struct RankingAuthority: Sendable {
                 concurrentCount: session.spec.concurrentCount, datasetVersion: session.spec.datasetVersion,
                 results: submission.results,
                 score: formula.score(submission.results, series: series, reference: reference),
-                ruleSetVersion: rules.version, submittedAt: now, status: .accepted, published: true, ranked: false)
-            var withPeers = facts
-            withPeers.peerTPS = try await repository.peerTPS(of: record)
+                ruleSetVersion: rules.version, submittedAt: now, status: .accepted, published: true, ranked: false,
+                quantization: claim.quantization?.name ?? "", gpuModel: claim.gpu?.id ?? "",
+                testStartedAt: Self.testStart(session: session, duration: submission.results.duration, now: now))
+            record.gpu.count = claim.gpuCount
+            facts.peerTPS = try await repository.peerTPS(of: record)
+            facts.duplicateOf = try await repository.record(withFingerprint: record.fingerprint)
+            facts.overlappingRuns = try await repository.overlappingRuns(
+                of: record.machineID, from: record.testStartedAt, to: now)
+            let withPeers = facts
             var result = SubmissionResult(
                 sessionID: session.sessionID, state: "", recordID: nil, score: nil, scoreVersion: formula.version,
                 ruleSetVersion: rules.version, reasons: [], rank: 0, isNewBest: false)
@@ -337,6 +362,16 @@ struct RankingAuthority: Sendable {
                 "reasons": "\(result.reasons.map(\.code))",
             ])
         return result
+    }
+
+    /// Most per-request records one submit carries (a long run at high concurrency).
+    static let maximumRequestRecords = 100_000
+
+    /// When the test began: `duration` before the submit, but not before the session (microseconds).
+    static func testStart(session: SessionRecord, duration: Double, now: Int64) -> Int64 {
+        guard duration.isFinite, duration > 0 else { return now }
+        let micros = min(Double(now - session.startedAt), duration * 1_000_000)
+        return now - Int64(max(0, micros))
     }
 
     /// The stored answer when this is a retry with the same key and body; a conflict when the key is reused for
@@ -521,6 +556,93 @@ struct RankingAuthority: Sendable {
         return record
     }
 
+    // MARK: operators
+
+    enum Moderation: String, Sendable, CaseIterable {
+        case hide, restore, baseline, remove
+    }
+
+    /// An operator's decision on a record, with a reason, written to the audit log in the same transaction: hide
+    /// (off the boards, the owner's next best takes its place), restore (a hidden record or a baseline ranks again
+    /// if it is its owner's best), baseline (shown beside the boards, never ranked) or remove (deleted). Boards and
+    /// their events follow as for an owner's unpublish or delete. Returns the record's status after it ("removed").
+    func moderate(_ recordID: String, action: Moderation, reason: String) async throws -> String {
+        guard let reason = AuditTrail.validReason(reason) else {
+            throw RankingError(
+                code: "invalid_reason", detail: "A moderation needs a reason of 1 to 2000 characters.",
+                status: .invalidArgument)
+        }
+        let status = try await changing { sql -> String in
+            let repository = RankingRepository(sql)
+            guard let found = try await repository.record(recordID, lock: true),
+                [.accepted, .hidden, .baseline].contains(found.status)
+            else { throw RankingError.unknownRecord }
+            let now = clock.microsecondsSinceEpoch()
+            let allowed: Set<RecordStatus> =
+                switch action {
+                case .hide: [.accepted, .baseline]
+                case .restore: [.hidden, .baseline]
+                case .baseline: [.accepted, .hidden]
+                case .remove: [.accepted, .hidden, .baseline]
+                }
+            guard allowed.contains(found.status) else {
+                throw RankingError(
+                    code: "invalid_moderation",
+                    detail: "A record that is \(found.status.rawValue) cannot be \(action.rawValue)d.",
+                    status: .failedPrecondition)
+            }
+            var record = found
+            let outcome: String
+            switch action {
+            case .hide, .baseline:
+                record.status = action == .hide ? .hidden : .baseline
+                try await demote(record, sql: sql, now: now)
+                try await repository.moderate(record.recordID, status: record.status, reason: reason)
+                outcome = record.status.rawValue
+            case .restore:
+                record.status = .accepted
+                record.ranked = false
+                try await repository.moderate(record.recordID, status: .accepted, reason: "")
+                _ = try await promote(record, sql: sql, now: now)
+                outcome = RecordStatus.accepted.rawValue
+            case .remove:
+                try await demote(record, sql: sql, now: now)
+                try await repository.delete(record: record.recordID)
+                outcome = "removed"
+            }
+            try await AuditTrail.append(
+                sql, at: now, action: "record.\(action.rawValue)", target: record.recordID, reason: reason,
+                details: try RankingRepository.json(
+                    [
+                        "before": found.status.rawValue, "after": outcome, "display_name": found.displayName,
+                        "machine_id": found.machineID, "dataset_version": found.datasetVersion,
+                        "framework": found.framework, "score": String(found.score.total),
+                    ]))
+            return outcome
+        }
+        logger.notice(
+            "record moderated",
+            metadata: [
+                "record": "\(recordID)", "action": "\(action.rawValue)", "actor": "\(AuditTrail.actor)",
+            ])
+        return status
+    }
+
+    /// Baselines beside a board (its version and framework), best first.
+    func baselines(_ filter: RecordFilter) async throws -> [PlacedRecord] {
+        let version = try await version(filter.datasetVersion)
+        let rows = try await database.withExecutor(logger: logger) {
+            try await RankingRepository($0).baselines(
+                version: version, framework: filter.framework.lowercased(), limit: 50)
+        }
+        return rows.map { PlacedRecord(record: $0) }
+    }
+
+    /// The audit log, oldest first, after `sequence`.
+    func audit(after sequence: Int64, limit: Int) async throws -> [AuditEntry] {
+        try await AuditTrail.read(database, logger: logger, after: sequence, limit: limit)
+    }
+
     // MARK: reviews
 
     func reviews(cursor: String, limit: Int, includeDecided: Bool) async throws -> (
@@ -565,6 +687,11 @@ struct RankingAuthority: Sendable {
                     record.recordID, status: record.status, published: record.published, ranked: false)
                 if approve { _ = try await promote(record, sql: sql, now: now) }
             }
+            try await AuditTrail.append(
+                sql, at: now, action: approve ? "review.approve" : "review.reject", target: review.reviewID,
+                reason: note,
+                details: try RankingRepository.json(
+                    ["record_id": review.recordID, "reasons": review.reasons.map(\.code).joined(separator: ",")]))
             return review
         }
         logger.notice("review decided", metadata: ["review": "\(reviewID)", "approved": "\(approve)"])
@@ -580,7 +707,9 @@ struct RankingAuthority: Sendable {
 
     func record(_ id: String) async throws -> PlacedRecord {
         let found = try await database.withExecutor(logger: logger) { try await RankingRepository($0).record(id) }
-        guard let found, found.published, found.status == .accepted else { throw RankingError.unknownRecord }
+        guard let found, found.published, found.status == .accepted || found.status == .baseline else {
+            throw RankingError.unknownRecord
+        }
         return try await place([found])[0]
     }
 
@@ -714,6 +843,12 @@ struct RankingAuthority: Sendable {
             indexed += try await fill(version: version)
         }
         logger.notice("rank index rebuilt", metadata: ["records": "\(indexed)", "version": "\(version ?? "all")"])
+        let now = clock.microsecondsSinceEpoch()
+        let details = "{\"records_indexed\":\(indexed)}"
+        try await database.transaction(logger: logger) { sql in
+            try await AuditTrail.append(
+                sql, at: now, action: "ranking.rebuild", target: version ?? "all", reason: "", details: details)
+        }
         return indexed
     }
 

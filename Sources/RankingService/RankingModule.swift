@@ -17,12 +17,19 @@ public enum RankingSettings {
         "ranking-metrics-interval", default: "10",
         help: "Seconds between the metric reports a session is expected to send (1 to 300).")
 
-    public static let all: [Setting] = [dailyLimit, sessionHours, metricsInterval]
+    public static let hardwareCatalog = Setting(
+        "hardware-catalog", default: "",
+        help:
+            "A hardware catalog JSON file replacing the shipped one (docs/VALIDATION.md, \"Hardware catalog\"); empty: the shipped catalog."
+    )
+
+    public static let all: [Setting] = [dailyLimit, sessionHours, metricsInterval, hardwareCatalog]
 }
 
 /// Validated Ranking settings.
 struct RankingConfiguration: Sendable {
     var policy: RankingPolicy
+    var catalog = HardwareCatalog.shipped
 
     static func read(_ reader: inout ConfigurationReader) -> RankingConfiguration {
         var policy = RankingPolicy()
@@ -32,7 +39,20 @@ struct RankingConfiguration: Sendable {
         // Room for the whole session at the interval, with a quarter to spare.
         policy.session.maximumSamples =
             Int(policy.session.lifetime.components.seconds) / policy.session.metricsIntervalSeconds * 5 / 4
-        return RankingConfiguration(policy: policy)
+        var configuration = RankingConfiguration(policy: policy)
+        let path = reader.string(RankingSettings.hardwareCatalog)
+        if !path.isEmpty {
+            if let data = FileManager.default.contents(atPath: path) {
+                do {
+                    configuration.catalog = try HardwareCatalog(json: data)
+                } catch {
+                    reader.fail(RankingSettings.hardwareCatalog, "\(path): \(error.detail)")
+                }
+            } else {
+                reader.fail(RankingSettings.hardwareCatalog, "cannot read \(path)")
+            }
+        }
+        return configuration
     }
 }
 
@@ -51,6 +71,8 @@ public struct RankingModule: ServiceModule {
             Leaderboard_Ranking_V1_RankingService.Method.ListReviews.descriptor: .admin,
             Leaderboard_Ranking_V1_RankingService.Method.DecideReview.descriptor: .admin,
             Leaderboard_Ranking_V1_RankingService.Method.RebuildRanking.descriptor: .admin,
+            Leaderboard_Ranking_V1_RankingService.Method.ModerateRecord.descriptor: .admin,
+            Leaderboard_Ranking_V1_RankingService.Method.ListAuditEntries.descriptor: .read,
         ]
     }
 
@@ -79,7 +101,16 @@ public struct RankingModule: ServiceModule {
                 let device = try await auth.getDeviceStatus(.with { $0.machineID = machineID })
                 return DeviceFacts(hardwareHash: device.hardwareHash, gpuHash: device.gpuHash)
             },
-            dataset: { version in try await facts.facts(version) })
+            dataset: { version in try await facts.facts(version) },
+            challenge: { version in
+                let made = try await datasets.createDatasetChallenge(.with { $0.version = version })
+                return SessionChallenge(
+                    nonce: Array(made.nonce), spans: made.spans.map { [$0.offset, $0.length] },
+                    answer: made.expectedProof)
+            }, catalog: configuration.catalog)
+        context.logger.info(
+            "hardware catalog loaded",
+            metadata: ["version": "\(configuration.catalog.version)", "gpus": "\(configuration.catalog.gpus.count)"])
         rpcServices = [RankingRPCService(ranking: ranking, events: context.shared.events)]
         services = [RankingUpkeep(ranking: ranking, logger: context.logger)]
     }

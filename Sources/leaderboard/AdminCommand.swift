@@ -11,7 +11,7 @@ struct AdminCommand: AsyncParsableCommand {
         abstract: "Operator tasks: API keys (on the auth storage), datasets (through DatasetService).",
         subcommands: [
             KeysCommand.self, DatasetsAdminCommand.self, ReviewsAdminCommand.self, RankingAdminCommand.self,
-            CommentsAdminCommand.self, FlagsAdminCommand.self,
+            CommentsAdminCommand.self, FlagsAdminCommand.self, RecordsAdminCommand.self, AuditAdminCommand.self,
         ]
     )
 }

@@ -96,10 +96,13 @@ struct ClientCommand: AsyncParsableCommand {
         @Option(help: "The model's size in billions of parameters.")
         var params: Double = 7
 
-        @Option(help: "The GPU's name.")
-        var gpu: String = "Synthetic GPU"
+        @Option(help: "The GPU's name, as nvidia-smi prints it (the server checks results against what it can do).")
+        var gpu: String = "NVIDIA GeForce RTX 4090"
 
-        @Option(help: "Tokens per second the run reports.")
+        @Option(help: "The weights' precision (fp16, q8_0, q4_k_m, awq, …).")
+        var quantization: String = "q4_k_m"
+
+        @Option(help: "Generated tokens per second the run reports, all concurrent requests together.")
         var tps: Double = 100
 
         @Option(help: "Concurrent requests.")
@@ -110,6 +113,16 @@ struct ClientCommand: AsyncParsableCommand {
 
         @Option(name: .customLong("display-name"), help: "The name shown on the board.")
         var displayName: String = ""
+
+        @Option(
+            name: .customLong("dataset-file"),
+            help:
+                "Where the decrypted dataset is kept (downloaded, or resumed, when missing or stale); the session's dataset challenge is answered from it. Default: a file in the temporary directory."
+        )
+        var datasetFile: String?
+
+        /// Tokens each simulated request generates.
+        static let tokensPerRequest = 256.0
 
         func validate() throws {
             guard tps > 0, (1...86_400).contains(duration), (1...10_000).contains(concurrency) else {
@@ -124,13 +137,23 @@ struct ClientCommand: AsyncParsableCommand {
                 guard let checksum = dataset.manifest?.plaintextSha256 else {
                     throw LeaderboardClientError.local("bad_response", "The dataset has no manifest.")
                 }
+                // The session's challenge is answered from the decrypted dataset, as a real benchmark holds it.
+                let file =
+                    datasetFile
+                    ?? FileManager.default.temporaryDirectory.appendingPathComponent(
+                        "leaderboard-dataset-\(dataset.version)"
+                    ).path
+                _ = try await client.download(version: dataset.version, to: file)
                 var start = SessionStart(
                     datasetVersion: dataset.version, datasetChecksum: checksum, framework: framework, modelName: model,
                     modelParams: params, gpuName: gpu, concurrentCount: concurrency)
                 start.displayName = displayName
+                start.quantization = quantization
                 let session = try await client.startSession(start)
                 // Real time, as the server's anti-cheat expects: one sample per interval over the whole duration.
-                let latency = Double(concurrency) / tps
+                // Each of the concurrent streams generates tps ÷ concurrency tokens a second, in requests of
+                // tokensPerRequest tokens (shorter ones in a short run: a request never outlasts the run).
+                let latency = min(Self.tokensPerRequest / (tps / Double(concurrency)), duration / 2)
                 let interval = Double(max(1, session.metricsIntervalSeconds))
                 let count = max(1, Int(duration / interval))
                 let started = ContinuousClock.now
@@ -141,20 +164,46 @@ struct ClientCommand: AsyncParsableCommand {
                         cpuUsage: Double.random(in: 20...40), memoryUsage: Double.random(in: 40...60),
                         gpuUsage: Double.random(in: 85...99), tps: tps * Double.random(in: 0.97...1.03),
                         latency: latency, concurrentCount: concurrency)
-                    sample.completedRequests = Int(interval * Double(index + 1) / latency)
+                    let elapsed = interval * Double(index + 1)
+                    sample.completedRequests = Int(elapsed * Double(concurrency) / latency)
+                    sample.totalTokens = Int(elapsed * tps)
                     try await client.report(session: session.sessionID, sample: sample)
                     metrics.append(sample)
                 }
                 let seconds = started.duration(to: .now) / .seconds(1)
-                let requests = max(1, Int(seconds / latency))
+                let (results, requests) = Self.results(
+                    tps: tps, latency: latency, concurrency: concurrency, seconds: seconds)
                 let outcome = try await client.submit(
-                    session: session.sessionID,
-                    results: BenchmarkResults(
-                        tps: tps, avgLatency: latency, p50Latency: latency * 0.9, p95Latency: latency * 1.6,
-                        p99Latency: latency * 2, concurrentCount: concurrency, totalRequests: requests,
-                        successfulRequests: requests, duration: seconds), metrics: metrics)
+                    session: session.sessionID, results: results, metrics: metrics,
+                    datasetProof: try session.datasetChallenge?.proof(plaintextFile: file), requests: requests)
                 printOutcome(outcome)
             }
+        }
+
+        /// The run's requests (each within ±10 % of `latency`) and the results they add up to.
+        static func results(tps: Double, latency: Double, concurrency: Int, seconds: Double) -> (
+            BenchmarkResults, [RequestRecord]
+        ) {
+            let count = max(1, Int(Double(concurrency) * seconds / latency))
+            let tokens = max(count, Int((tps * seconds).rounded()))
+            let requests = (0..<count).map { index in
+                RequestRecord(
+                    outputTokens: tokens / count + (index < tokens % count ? 1 : 0),
+                    latency: latency * Double.random(in: 0.9...1.1))
+            }
+            let latencies = requests.map(\.latency).sorted()
+            func percentile(_ q: Double) -> Double {
+                let position = q * Double(latencies.count - 1)
+                let low = Int(position.rounded(.down))
+                let high = min(low + 1, latencies.count - 1)
+                return latencies[low] + (latencies[high] - latencies[low]) * (position - Double(low))
+            }
+            var results = BenchmarkResults(
+                tps: Double(tokens) / seconds, avgLatency: latencies.reduce(0, +) / Double(count),
+                p50Latency: percentile(0.5), p95Latency: percentile(0.95), p99Latency: percentile(0.99),
+                concurrentCount: concurrency, totalRequests: count, successfulRequests: count, duration: seconds)
+            results.totalTokens = tokens
+            return (results, requests)
         }
     }
 

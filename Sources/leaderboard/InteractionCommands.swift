@@ -33,7 +33,29 @@ struct CommentsAdminCommand: AsyncParsableCommand {
 
 struct FlagsAdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "flags", abstract: "Records and comments people flagged.", subcommands: [List.self])
+        commandName: "flags", abstract: "Records and comments people flagged.", subcommands: [List.self, Resolve.self])
+
+    struct Resolve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Close a flag: dismissed (nothing wrong) or actioned (dealt with), with a note (audited).")
+        @Argument var flagID: String
+        @Option(help: "dismissed or actioned.") var resolution: String
+        @Option(help: "Why (1–2000 characters).") var note: String
+        @Argument(parsing: .allUnrecognized) var settings: [String] = []
+
+        func run() async throws {
+            let (id, resolution, note) = (flagID, resolution, note)
+            let flag = try await withInteractionService(settings) { interactions in
+                try await interactions.resolveFlag(
+                    .with {
+                        $0.flagID = id
+                        $0.resolution = resolution
+                        $0.note = note
+                    })
+            }
+            print("\(flag.flagID) \(flag.resolution)")
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List flags, oldest first.")

@@ -83,6 +83,97 @@ struct ReviewsAdminCommand: AsyncParsableCommand {
 }
 
 /// `leaderboard admin ranking rebuild`: rebuilds the rank index (Redis or in-process) from the database.
+/// `leaderboard admin records hide|restore|baseline|remove ID --reason R`: an operator's decision on a record,
+/// audited with its reason.
+struct RecordsAdminCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "records",
+        abstract:
+            "Hide, restore, mark as a baseline (shown, never ranked) or remove a record, with a reason (audited).",
+        subcommands: [Moderate.self])
+
+    struct Moderate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "moderate", abstract: "Moderate one record.")
+        @Argument(help: "hide, restore, baseline or remove.") var action: String
+        @Argument var recordID: String
+        @Option(help: "Why (1–2000 characters).") var reason: String
+        @Argument(parsing: .allUnrecognized) var settings: [String] = []
+
+        func validate() throws {
+            guard ["hide", "restore", "baseline", "remove"].contains(action) else {
+                throw ValidationError("the action is hide, restore, baseline or remove")
+            }
+        }
+
+        func run() async throws {
+            let moderation: Leaderboard_Ranking_V1_ModerationAction =
+                switch action {
+                case "hide": .hide
+                case "restore": .restore
+                case "baseline": .baseline
+                default: .remove
+                }
+            let (id, reason) = (recordID, reason)
+            let reply = try await withRankingService(settings) { ranking in
+                try await ranking.moderateRecord(
+                    .with {
+                        $0.recordID = id
+                        $0.action = moderation
+                        $0.reason = reason
+                    })
+            }
+            print("\(reply.recordID) \(reply.status)")
+        }
+    }
+}
+
+/// `leaderboard admin audit [--service ranking|interaction]`: a service's append-only log of operator actions.
+struct AuditAdminCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "Print a service's log of operator actions (who, what, when, why).")
+    @Option(help: "auth, dataset, ranking or interaction.") var service = "ranking"
+    @Option(help: "Entries after this sequence number.") var after: Int64 = 0
+    @Argument(parsing: .allUnrecognized) var settings: [String] = []
+
+    func validate() throws {
+        guard ["auth", "dataset", "ranking", "interaction"].contains(service) else {
+            throw ValidationError("--service is auth, dataset, ranking or interaction")
+        }
+    }
+
+    func run() async throws {
+        var after = self.after
+        var entries: [Leaderboard_Common_V1_AuditEntry] = []
+        while true {
+            let request = Leaderboard_Common_V1_ListAuditEntriesRequest.with {
+                $0.afterSequence = after
+                $0.limit = 500
+            }
+            let page =
+                switch service {
+                case "auth":
+                    try await withService(.auth, settings) {
+                        try await Leaderboard_Auth_V1_AuthService.Client(wrapping: $0).listAuditEntries(request)
+                    }
+                case "dataset": try await withDatasetService(settings) { try await $0.listAuditEntries(request) }
+                case "interaction":
+                    try await withInteractionService(settings) { try await $0.listAuditEntries(request) }
+                default: try await withRankingService(settings) { try await $0.listAuditEntries(request) }
+                }
+            entries += page.entries
+            guard let last = page.entries.last, page.entries.count == 500 else { break }
+            after = last.sequence
+        }
+        if entries.isEmpty { print("no entries") }
+        for entry in entries {
+            let time = entry.at.date.ISO8601Format()
+            print(
+                "\(entry.sequence)\t\(time)\t\(entry.actor)\t\(entry.action)\t\(entry.target)\t\(entry.reason)\t\(entry.detailsJson)"
+            )
+        }
+    }
+}
+
 struct RankingAdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ranking", abstract: "The rank index.", subcommands: [Rebuild.self])

@@ -134,6 +134,40 @@ struct DatasetAuthorityTests {
         }
     }
 
+    @Test(
+        "a dataset challenge's spans cover the whole plaintext and its answer is the HMAC of exactly those bytes",
+        arguments: StorageBackend.available)
+    func challenge(_ backend: StorageBackend) async throws {
+        try await DatasetHarness.with(backend) { h in
+            // 300,000 bytes in 64 KiB chunks: spans fall in every eighth of it, some across a chunk boundary.
+            let data = DatasetHarness.data(300_000)
+            _ = try await h.upload("v1", data)
+            var nonces = Set<[UInt8]>()
+            for _ in 0..<20 {
+                let made = try await h.authority.challenge(version: "v1")
+                #expect(made.spans.count == DatasetProof.spanCount && made.nonce.count == 32)
+                for (index, span) in made.spans.enumerated() {
+                    let slice = Int64(data.count) / Int64(DatasetProof.spanCount)
+                    #expect(span.count == 64 && span.lowerBound >= Int64(index) * slice)
+                    #expect(span.upperBound <= Int64(index + 1) * slice)
+                }
+                var mac = HMAC<SHA256>(key: SymmetricKey(data: made.nonce))
+                for span in made.spans { mac.update(data: data[Int(span.lowerBound)..<Int(span.upperBound)]) }
+                #expect(made.answer == Array(mac.finalize()).hexEncoded)
+                nonces.insert(made.nonce)
+            }
+            #expect(nonces.count == 20)
+            // A dataset smaller than the spans together is challenged whole.
+            let tiny = Array("one prompt".utf8)
+            _ = try await h.upload("tiny", tiny)
+            let whole = try await h.authority.challenge(version: "tiny")
+            #expect(whole.spans == [0..<Int64(tiny.count)])
+            #expect(
+                await serviceErrorCode { _ = try await h.authority.challenge(version: "nope") }
+                    == "unknown_dataset_version")
+        }
+    }
+
     @Test("an upload that breaks off, or repeats a version, leaves nothing behind", arguments: StorageBackend.available)
     func atomicity(_ backend: StorageBackend) async throws {
         try await DatasetHarness.with(backend) { h in

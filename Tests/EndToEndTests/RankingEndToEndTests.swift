@@ -31,19 +31,23 @@ struct RankingEndToEndTests {
         return try await EndToEnd.send(method, url, body: body.isEmpty ? nil : body, headers: headers)
     }
 
-    /// A session with three quick reports and a submit claiming 2 s.
+    /// A session with three quick reports and a submit claiming 2 s, answering the dataset challenge from
+    /// `plaintext`.
     static func benchmark(
-        _ device: DeviceCredentials, base: String, version: String, checksum: String, tps: Double
+        _ device: DeviceCredentials, base: String, version: String, checksum: String, plaintext: Data, tps: Double
     ) async throws -> [String: Any] {
         let started = try await signed(
             device, "POST", base + "/api/v1/benchmarks/start",
             json: [
                 "dataset_version": version, "dataset_checksum": checksum, "framework": "llama.cpp",
                 "model_name": "qwen2.5-7b", "model_params": 7.6, "gpu_config": ["name": "RTX 3090", "memory_gb": 24],
-                "concurrent_count": 2, "display_name": "e2e",
+                "concurrent_count": 2, "display_name": "e2e", "quantization": "q4_k_m",
             ])
         #expect(started.status == 201, "\(started.text)")
         let session = try #require(started.json["session_id"] as? String)
+        let challenge = try JSONDecoder().decode(
+            DatasetChallenge.self,
+            from: try JSONSerialization.data(withJSONObject: try #require(started.json["dataset_challenge"])))
         let metrics: [String: Any] = [
             "system": ["cpu_usage": 30, "memory_usage": 50, "gpu_usage": 90],
             "test": ["tps": tps, "latency": 0.8, "concurrent_count": 2],
@@ -58,9 +62,9 @@ struct RankingEndToEndTests {
             json: [
                 "results": [
                     "tps": tps, "avg_latency": 0.8, "p50_latency": 0.7, "p99_latency": 1.6, "concurrent_count": 2,
-                    "total_requests": 40, "successful_requests": 40, "duration": 2,
+                    "total_requests": 5, "successful_requests": 5, "total_tokens": Int(tps * 2), "duration": 2,
                 ],
-                "metrics": [metrics],
+                "metrics": [metrics], "dataset_proof": try challenge.proof(plaintext: plaintext),
             ])
         #expect(submitted.status == 201, "\(submitted.text)")
         return submitted.json
@@ -103,7 +107,8 @@ struct RankingEndToEndTests {
             }
             devices.append(DeviceCredentials(machineID: device.machineID, secret: device.secret))
             let outcome = try await Self.benchmark(
-                devices[devices.count - 1], base: base, version: version, checksum: checksum, tps: tps)
+                devices[devices.count - 1], base: base, version: version, checksum: checksum,
+                plaintext: try Data(contentsOf: URL(fileURLWithPath: input)), tps: tps)
             #expect(outcome["state"] as? String == "accepted" && outcome["rank"] as? Int == 1)
             records.append(try #require(outcome["record_id"] as? String))
         }

@@ -37,9 +37,10 @@ struct InteractionRoutesTests {
             let anonymous = try await gateway.request(
                 .post, base + "/comments", json: ["content": hostile, "author_name": "<img src=x onerror=alert(2)>"])
             #expect(anonymous.status == .created, "\(anonymous.text)")
-            #expect(anonymous["content"] == hostile && anonymous.json["machine_id"] is NSNull)
+            #expect(anonymous["content"] == hostile && anonymous.json["machine_id"] == nil)
             let signed = try await fan.call(.post, base + "/comments", ["content": "  fast rig!  "])
-            #expect(signed.status == .created && signed["machine_id"] == fan.device.machineID)
+            // Known by its name only: no machine id in public JSON.
+            #expect(signed.status == .created && signed.json["machine_id"] == nil)
             #expect(signed["content"] == "  fast rig!  ")
             let listed = try await gateway.request(.get, base + "/comments?limit=1")
             let first = try #require((listed.json["comments"] as? [[String: Any]])?.first)
@@ -87,6 +88,56 @@ struct InteractionRoutesTests {
             let unread = try await owner.call(.get, "/api/v1/notifications?unread_only=true")
             #expect((unread.json["notifications"] as? [Any])?.isEmpty == true)
             #expect(try await fan.call(.get, "/api/v1/notifications").json["latest_sequence"] as? Int == 0)
+
+            // An operator resolves the flag and makes the record a baseline; both land in the audit logs.
+            let admin = try await gateway.adminKey()
+            let flagID = try #require(flagged["flag_id"])
+            let resolve = "/api/v1/admin/flags/\(flagID)/resolve"
+            expectProblem(
+                try await gateway.request(
+                    .post, resolve, json: ["resolution": "ignored", "note": "x"], headers: admin),
+                .badRequest, "invalid_resolution")
+            let resolved = try await gateway.request(
+                .post, resolve, json: ["resolution": "dismissed", "note": "checked: plausible"], headers: admin)
+            #expect(resolved.status == .ok && resolved["resolution"] == "dismissed", "\(resolved.text)")
+            expectProblem(
+                try await gateway.request(
+                    .post, resolve, json: ["resolution": "actioned", "note": "x"], headers: admin),
+                .conflict, "flag_resolved")
+            let moderation = "/api/v1/admin/records/\(record)/moderation"
+            expectProblem(
+                try await gateway.request(.post, moderation, json: ["action": "hide", "reason": "x"]), .unauthorized,
+                "missing_api_key")
+            expectProblem(
+                try await gateway.request(.post, moderation, json: ["action": "hide", "reason": ""], headers: admin),
+                .badRequest, "invalid_reason")
+            let marked = try await gateway.request(
+                .post, moderation, json: ["action": "baseline", "reason": "vendor reference run"], headers: admin)
+            #expect(marked.status == .ok && marked["status"] == "baseline", "\(marked.text)")
+            let after = try await gateway.request(.get, "/api/v1/benchmarks")
+            #expect((after.json["records"] as? [[String: Any]])?.isEmpty == true, "\(after.text)")
+            let baselines = try #require(after.json["baselines"] as? [[String: Any]])
+            #expect(baselines.map { $0["record_id"] as? String } == [record])
+            #expect(baselines.first?["baseline"] as? Bool == true && baselines.first?["rank"] is NSNull)
+            #expect(baselines.first?["machine_id"] == nil && !after.text.contains(owner.device.machineID))
+
+            let rankingLog = try await gateway.request(.get, "/api/v1/admin/audit?service=ranking", headers: admin)
+            let rankingEntries = try #require(rankingLog.json["entries"] as? [[String: Any]], "\(rankingLog.text)")
+            #expect(rankingEntries.map { $0["action"] as? String } == ["record.baseline"])
+            #expect((rankingEntries.first?["actor"] as? String)?.hasPrefix("operator:") == true)
+            #expect(rankingEntries.first?["reason"] as? String == "vendor reference run")
+            let interactionLog = try await gateway.request(
+                .get, "/api/v1/admin/audit?service=interaction", headers: admin)
+            let interactionEntries = try #require(interactionLog.json["entries"] as? [[String: Any]])
+            #expect(interactionEntries.map { $0["action"] as? String } == ["flag.dismiss"])
+            for (service, action) in [("auth", "apikey.create"), ("dataset", "dataset.upload")] {
+                let log = try await gateway.request(.get, "/api/v1/admin/audit?service=\(service)", headers: admin)
+                let actions = (log.json["entries"] as? [[String: Any]])?.compactMap { $0["action"] as? String } ?? []
+                #expect(actions.contains(action), "\(log.text)")
+            }
+            expectProblem(
+                try await gateway.request(.get, "/api/v1/admin/audit?service=mail", headers: admin), .badRequest,
+                "invalid_service")
         }
     }
 

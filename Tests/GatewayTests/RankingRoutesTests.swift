@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import ServiceKit
+import Synchronization
 import TestSupport
 import Testing
 
@@ -33,6 +34,26 @@ struct BenchmarkClient {
         return try #require(reply["session_id"])
     }
 
+    /// Plaintexts of the dataset versions the tests uploaded, so clients can answer their sessions' challenges.
+    static let plaintexts = Mutex<[String: [UInt8]]>([:])
+
+    /// The answer to a session's dataset challenge, as a device holding the dataset computes it.
+    func proof(session: String) async throws -> String {
+        let status = try await call(.get, "/api/v1/benchmarks/\(session)/status")
+        let challenge = try #require(status.json["dataset_challenge"] as? [String: Any], "\(status.text)")
+        let version = try #require(status["dataset_version"])
+        let plaintext = try #require(Self.plaintexts.withLock { $0[version] })
+        let nonce = try #require(
+            (challenge["nonce"] as? String).flatMap { [UInt8](hexEncoded: $0) })
+        var mac = HMAC<SHA256>(key: SymmetricKey(data: nonce))
+        for span in try #require(challenge["spans"] as? [[String: Int]]) {
+            let offset = try #require(span["offset"])
+            let length = try #require(span["length"])
+            mac.update(data: plaintext[offset..<(offset + length)])
+        }
+        return Array(mac.finalize()).hexEncoded
+    }
+
     static func metrics(tps: Double) -> [String: Any] {
         [
             "system": ["cpu_usage": 40, "memory_usage": 60, "gpu_usage": 95, "power_watts": 300],
@@ -40,21 +61,24 @@ struct BenchmarkClient {
         ]
     }
 
-    static func submitBody(tps: Double, duration: Double = 2) -> [String: Any] {
+    /// Four streams of 0.5 s requests for `duration` seconds at `tps` generated tokens a second.
+    static func submitBody(tps: Double, proof: String, duration: Double = 2) -> [String: Any] {
         [
             "results": [
                 "tps": tps, "avg_latency": 0.5, "p50_latency": 0.45, "p95_latency": 0.8, "p99_latency": 1.1,
-                "concurrent_count": 4, "total_requests": 100, "successful_requests": 99, "failed_requests": 1,
-                "duration": duration, "score": 99.9,
+                "concurrent_count": 4, "total_requests": 16, "successful_requests": 15, "failed_requests": 1,
+                "total_tokens": Int((tps * duration).rounded()), "duration": duration, "score": 99.9,
             ],
             "metrics": [metrics(tps: tps)],
+            "dataset_proof": proof,
         ]
     }
 
     /// The submit body as sent (keys sorted, so a retry sends the same bytes).
-    static func submitText(tps: Double) throws -> String {
+    static func submitText(tps: Double, proof: String) throws -> String {
         String(
-            decoding: try JSONSerialization.data(withJSONObject: submitBody(tps: tps), options: .sortedKeys),
+            decoding: try JSONSerialization.data(
+                withJSONObject: submitBody(tps: tps, proof: proof), options: .sortedKeys),
             as: UTF8.self)
     }
 
@@ -65,7 +89,8 @@ struct BenchmarkClient {
             let report = try await call(.post, "/api/v1/benchmarks/\(session)/metrics", Self.metrics(tps: tps))
             try #require(report.status == .accepted, "\(report.text)")
         }
-        return try await submit(session: session, body: try Self.submitText(tps: tps), key: key)
+        return try await submit(
+            session: session, body: try Self.submitText(tps: tps, proof: try await proof(session: session)), key: key)
     }
 
     func submit(session: String, body: String, key: String?) async throws -> AuthGateway.Reply {
@@ -99,6 +124,7 @@ struct RankingRoutesTests {
         let uploaded = try await gateway.upload(
             "version=\(version)&activate=true", data, headers: try await gateway.adminKey())
         try #require(uploaded.status == .created, "\(uploaded.text)")
+        BenchmarkClient.plaintexts.withLock { $0[version] = data }
         return (version, Array(SHA256.hash(data: data)).hexEncoded)
     }
 
@@ -122,7 +148,7 @@ struct RankingRoutesTests {
 
             // The same key and body replay the answer; another body under the key is a conflict.
             let session = try #require(first["session_id"])
-            let body = try BenchmarkClient.submitText(tps: 100)
+            let body = try BenchmarkClient.submitText(tps: 100, proof: try await slow.proof(session: session))
             let again = try await slow.submit(session: session, body: body, key: "k1")
             #expect(again.status == .created && again["record_id"] == slowID, "\(again.text)")
             #expect(again.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
@@ -213,10 +239,15 @@ struct RankingRoutesTests {
             // A rejected submit explains every failed rule.
             let rejected = try await client.call(
                 .post, "/api/v1/benchmarks",
-                BenchmarkClient.submitBody(tps: 100, duration: 5000).merging(["session_id": session]) { $1 })
+                BenchmarkClient.submitBody(tps: 100, proof: String(repeating: "0", count: 64), duration: 5000)
+                    .merging(["session_id": session]) { $1 })
             expectProblem(rejected, .unprocessableContent, "submission_rejected")
             let reasons = (rejected.json["reasons"] as? [[String: String]])?.compactMap { $0["code"] } ?? []
-            #expect(Set(reasons) == ["duration_exceeds_session", "metrics_missing"], "\(rejected.text)")
+            // 16 requests cannot have made 500,000 tokens in 0.5 s each on one RTX 4090, either.
+            #expect(
+                Set(reasons) == [
+                    "duration_exceeds_session", "metrics_missing", "dataset_proof_invalid", "exceeds_physical_bound",
+                ], "\(rejected.text)")
             #expect(rejected["session_id"] == session)
 
             expectProblem(

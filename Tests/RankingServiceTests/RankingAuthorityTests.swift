@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRPCCore
 import ServiceKit
@@ -17,6 +18,22 @@ final class OutsideWorld: Sendable {
 
     let state = Mutex(State())  // read by the authority, changed by the test
     static let checksum = String(repeating: "ab", count: 32)
+    /// The dataset's plaintext, from which challenges are answered.
+    static let plaintext = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+
+    /// A challenge as DatasetService makes one: two spans, a fresh nonce.
+    static func challenge() -> SessionChallenge {
+        let nonce = SystemRandomSource().bytes(32)
+        let spans: [[Int64]] = [[Int64.random(in: 0..<2000), 64], [Int64.random(in: 2000..<4000), 64]]
+        return SessionChallenge(nonce: nonce, spans: spans, answer: answer(nonce: nonce, spans: spans))
+    }
+
+    /// What a device holding the plaintext answers.
+    static func answer(nonce: [UInt8], spans: [[Int64]]) -> String {
+        var mac = HMAC<SHA256>(key: SymmetricKey(data: nonce))
+        for span in spans { mac.update(data: plaintext[Int(span[0])..<Int(span[0] + span[1])]) }
+        return Array(mac.finalize()).hexEncoded
+    }
 }
 
 /// A RankingAuthority on a real database (SQLite, or PostgreSQL with a Redis rank index), with a manual clock.
@@ -51,54 +68,70 @@ struct RankingHarness {
                     return DatasetFacts(
                         version: version, active: world.state.withLock { $0.datasetActive },
                         checksum: OutsideWorld.checksum, minimumDurationSeconds: 60)
-                })
+                },
+                challenge: { _ in OutsideWorld.challenge() })
             try await body(
                 RankingHarness(ranking: ranking, clock: clock, world: world, database: database, version: version))
             await redis?.close()
         }
     }
 
-    func start(_ machine: String, framework: String = "vllm", gpu: String = "RTX 4090", params: Double = 8)
-        async throws -> SessionRecord
-    {
+    func start(
+        _ machine: String, framework: String = "vllm", gpu: String = "NVIDIA GeForce RTX 4090", params: Double = 8,
+        model: String = "llama-3-8b", quantization: String = "q4_k_m", frameworkConfig: String = ""
+    ) async throws -> SessionRecord {
         try await ranking.start(
             SessionSpec(
                 machineID: machine, datasetVersion: version, datasetChecksum: OutsideWorld.checksum.uppercased(),
-                framework: framework, modelName: "llama-3-8b", modelParams: params, frameworkConfigJSON: "",
-                gpu: GPUConfig(name: gpu, count: 1, memoryGB: 24), concurrentCount: 4, displayName: "rig \(machine)"))
+                framework: framework, modelName: model, modelParams: params, frameworkConfigJSON: frameworkConfig,
+                gpu: GPUConfig(name: gpu, count: 1), concurrentCount: 4, displayName: "rig \(machine)",
+                quantization: quantization))
     }
 
     static func sample(tps: Double) -> MetricSample {
         MetricSample(
             at: 0,
             system: SystemSample(cpuUsage: 40, memoryUsage: 60, gpuUsage: 95, gpuMemoryUsage: 80, powerWatts: 300),
-            test: TestSample(tps: tps, latency: 0.5, concurrentCount: 4))
+            test: TestSample(tps: tps, latency: 2, concurrentCount: 4))
     }
 
+    /// A run of four streams making ~2 s requests: 120 requests in 60 s, `tps` × duration tokens.
     static func results(tps: Double, duration: Double = 60) -> BenchmarkResults {
         BenchmarkResults(
-            tps: tps, avgLatency: 0.5, p50Latency: 0.45, p95Latency: 0.8, p99Latency: 1.1, concurrentCount: 4,
-            totalRequests: 100, successfulRequests: 98, failedRequests: 2, totalTokens: 12_000, duration: duration)
+            tps: tps, avgLatency: 2, p50Latency: 1.9, p95Latency: 2.6, p99Latency: 3, concurrentCount: 4,
+            totalRequests: 120, successfulRequests: 118, failedRequests: 2,
+            totalTokens: Int64((tps * duration).rounded()), duration: duration)
+    }
+
+    /// The right answer to a session's dataset challenge.
+    static func proof(_ session: SessionRecord) -> String {
+        session.challenge.map { OutsideWorld.answer(nonce: $0.nonce, spans: $0.spans) } ?? ""
     }
 
     /// A 60 s run reporting every 10 s, then a submit one second later.
-    func run(_ session: SessionRecord, tps: Double, key: String? = nil) async throws -> SubmissionResult {
+    func run(
+        _ session: SessionRecord, tps: Double, key: String? = nil,
+        adjust: (inout BenchmarkResults) -> Void = { _ in }
+    ) async throws -> SubmissionResult {
         for _ in 0..<6 {
             clock.advance(by: .seconds(10))
             _ = try await ranking.report(
                 Self.sample(tps: tps), session: session.sessionID, machineID: session.spec.machineID)
         }
         clock.advance(by: .seconds(1))
-        return try await submit(session, tps: tps, key: key)
+        return try await submit(session, tps: tps, key: key, adjust: adjust)
     }
 
-    func submit(_ session: SessionRecord, tps: Double, key: String? = nil, body: String = "body") async throws
-        -> SubmissionResult
-    {
-        try await ranking.submit(
+    func submit(
+        _ session: SessionRecord, tps: Double, key: String? = nil, body: String = "body",
+        adjust: (inout BenchmarkResults) -> Void = { _ in }
+    ) async throws -> SubmissionResult {
+        var results = Self.results(tps: tps)
+        adjust(&results)
+        return try await ranking.submit(
             .init(
                 machineID: session.spec.machineID, sessionID: session.sessionID, idempotencyKey: key,
-                bodySHA256: body, results: Self.results(tps: tps), metrics: []))
+                bodySHA256: body, results: results, metrics: [], datasetProof: Self.proof(session)))
     }
 
     func board() async throws -> [(id: String, rank: Int)] {
@@ -173,7 +206,8 @@ struct RankingAuthorityTests {
             let first = try await harness.start("early")
             let second = try await harness.start("late")
             let early = try await harness.run(first, tps: 120)
-            let late = try await harness.run(second, tps: 120)
+            // The same score from figures that differ where the score does not look (one more token).
+            let late = try await harness.run(second, tps: 120) { $0.totalTokens += 1 }
             #expect(early.score == late.score)
             #expect(try await harness.board().map(\.id) == [early.recordID, late.recordID])
         }
@@ -228,7 +262,7 @@ struct RankingAuthorityTests {
             #expect(
                 codes == [
                     "duration_too_short", "duration_exceeds_session", "metrics_missing", "result_inconsistent",
-                    "gpu_mismatch", "dataset_inactive",
+                    "gpu_mismatch", "dataset_inactive", "dataset_proof_missing",
                 ])
             #expect(try await harness.board().isEmpty)
             let stored = try await harness.ranking.session(session.sessionID, machineID: "cheat")
@@ -243,7 +277,7 @@ struct RankingAuthorityTests {
             for (index, tps) in [95.0, 98, 100, 102, 105].enumerated() {
                 _ = try await harness.run(try await harness.start("peer\(index)", gpu: "rtx  4090"), tps: tps)
             }
-            let held = try await harness.run(try await harness.start("outlier"), tps: 1000)
+            let held = try await harness.run(try await harness.start("outlier"), tps: 800)
             #expect(held.state == "held_for_review")
             #expect(held.reasons.map(\.code) == ["implausible_result"])
             #expect(try await harness.board().count == 5)

@@ -3,7 +3,7 @@ import ServiceKit
 import TestSupport
 import Testing
 
-@Suite("RankIndex contract", .timeLimit(.minutes(1)))
+@Suite("RankIndex contract", .timeLimit(.minutes(3)))
 struct RankIndexContractTests {
     func make(_ backend: SharedBackend) throws -> (any RankIndex, RedisClient?) {
         switch backend {

@@ -2,7 +2,7 @@ import ServiceKit
 import TestSupport
 import Testing
 
-@Suite("RateLimiter contract (GCRA)", .timeLimit(.minutes(1)))
+@Suite("RateLimiter contract (GCRA)", .timeLimit(.minutes(3)))
 struct RateLimiterContractTests {
     let policy = RateLimitPolicy(name: "test", limit: 5, period: .seconds(10))  // T = 2 s, burst 5
     let start: Int64 = 1_700_000_000_000_000

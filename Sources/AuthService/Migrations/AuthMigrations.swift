@@ -10,6 +10,7 @@ public enum AuthMigrations {
         Migration(
             version: 2, name: "verification mails per recipient",
             postgres: verificationMails, sqlite: verificationMails),
+        AuditTrail.migration(version: 3),
     ]
 
     /// One row per verification mail sent, for the daily limit per recipient (SHA-256 of the mailbox, never the

@@ -165,6 +165,25 @@ struct AuthRPCService: Leaderboard_Auth_V1_AuthService.SimpleServiceProtocol {
         Self.apiKey(try await keys.revoke(id: request.keyID))
     }
 
+    func listAuditEntries(request: Leaderboard_Common_V1_ListAuditEntriesRequest, context: ServerContext)
+        async throws -> Leaderboard_Common_V1_ListAuditEntriesResponse
+    {
+        let entries = try await keys.audit(after: request.afterSequence, limit: Int(request.limit))
+        return .with {
+            $0.entries = entries.map { entry in
+                .with {
+                    $0.sequence = entry.sequence
+                    $0.at = .init(microsecondsSinceEpoch: entry.at)
+                    $0.actor = entry.actor
+                    $0.action = entry.action
+                    $0.target = entry.target
+                    $0.reason = entry.reason
+                    $0.detailsJson = entry.details
+                }
+            }
+        }
+    }
+
     func authenticateApiKey(request: Leaderboard_Auth_V1_AuthenticateApiKeyRequest, context: ServerContext)
         async throws -> Leaderboard_Auth_V1_ApiKey
     {

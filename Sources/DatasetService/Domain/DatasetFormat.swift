@@ -204,3 +204,31 @@ struct ChunkAssembler {
             ciphertextSize: ciphertextOffset, plaintextSHA256: Array(whole.finalize()).hexEncoded, chunks: entries)
     }
 }
+
+/// Proof of the dataset (docs/DATASET-FORMAT.md, "Proof of the dataset"): spans of a version's plaintext chosen at
+/// random for one benchmark session, and the answer only a holder of those bytes can compute —
+/// HMAC-SHA256(key = nonce, message = the spans' bytes in order), as lowercase hex.
+enum DatasetProof {
+    static let spanCount = 8
+    static let spanLength: Int64 = 64
+    static let nonceSize = 32
+
+    /// `spanCount` spans spread over the plaintext (one drawn in each equal slice, so a device must hold all of it);
+    /// a plaintext shorter than the spans together is one span of all of it.
+    static func spans(plaintextSize: Int64, random: any RandomSource) -> [Range<Int64>] {
+        guard plaintextSize > spanLength * Int64(spanCount) else { return plaintextSize > 0 ? [0..<plaintextSize] : [] }
+        let slice = plaintextSize / Int64(spanCount)
+        return (0..<Int64(spanCount)).map { index in
+            let room = UInt64(slice - spanLength)
+            let draw = random.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let start = index * slice + Int64(draw % (room + 1))
+            return start..<(start + spanLength)
+        }
+    }
+
+    static func answer(nonce: [UInt8], pieces: [[UInt8]]) -> String {
+        var mac = HMAC<SHA256>(key: SymmetricKey(data: nonce))
+        for piece in pieces { mac.update(data: piece) }
+        return Array(mac.finalize()).hexEncoded
+    }
+}

@@ -6,7 +6,8 @@ public enum DatasetMigrations {
     public static let all: [Migration] = [
         Migration(
             version: 1, name: "dataset versions",
-            postgres: statements(binary: "BYTEA"), sqlite: statements(binary: "BLOB"))
+            postgres: statements(binary: "BYTEA"), sqlite: statements(binary: "BLOB")),
+        AuditTrail.migration(version: 2),
     ]
 
     private static func statements(binary: String) -> [String] {

@@ -125,6 +125,42 @@ struct DatasetRPCService: Leaderboard_Dataset_V1_DatasetService.SimpleServicePro
         throw RPCError(code: .unimplemented, message: "The DeepStressModel offline package is not available yet.")
     }
 
+    func listAuditEntries(request: Leaderboard_Common_V1_ListAuditEntriesRequest, context: ServerContext)
+        async throws -> Leaderboard_Common_V1_ListAuditEntriesResponse
+    {
+        let entries = try await datasets.audit(after: request.afterSequence, limit: Int(request.limit))
+        return .with {
+            $0.entries = entries.map { entry in
+                .with {
+                    $0.sequence = entry.sequence
+                    $0.at = .init(microsecondsSinceEpoch: entry.at)
+                    $0.actor = entry.actor
+                    $0.action = entry.action
+                    $0.target = entry.target
+                    $0.reason = entry.reason
+                    $0.detailsJson = entry.details
+                }
+            }
+        }
+    }
+
+    func createDatasetChallenge(
+        request: Leaderboard_Dataset_V1_CreateDatasetChallengeRequest, context: ServerContext
+    ) async throws -> Leaderboard_Dataset_V1_DatasetChallenge {
+        let challenge = try await datasets.challenge(version: request.version)
+        return .with {
+            $0.version = request.version
+            $0.nonce = Data(challenge.nonce)
+            $0.spans = challenge.spans.map { span in
+                .with {
+                    $0.offset = span.lowerBound
+                    $0.length = span.upperBound - span.lowerBound
+                }
+            }
+            $0.expectedProof = challenge.answer
+        }
+    }
+
     func watchDatasets(
         request: Leaderboard_Dataset_V1_WatchDatasetsRequest, response: RPCWriter<Leaderboard_Dataset_V1_DatasetEvent>,
         context: ServerContext

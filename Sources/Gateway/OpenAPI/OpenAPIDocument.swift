@@ -129,7 +129,20 @@ enum OpenAPIDocument {
             "framework": Schema.string, "model_name": Schema.string, "started_at": timeOrNull,
             "expires_at": timeOrNull, "submitted_at": timeOrNull, "metrics_interval_seconds": Schema.integer,
             "metric_samples": Schema.integer, "record_id": stringOrNull, "reasons": reasons,
+            "dataset_challenge": Schema.nullable(Schema.ref("DatasetChallenge")),
         ]),
+        "DatasetChallenge": Schema.complete(
+            [
+                "algorithm": Schema.string, "nonce": Schema.string,
+                "spans": Schema.array(Schema.complete(["offset": Schema.integer, "length": Schema.integer])),
+            ],
+            description:
+                "Proof of the dataset: the submit's dataset_proof is the lowercase hex HMAC-SHA256 keyed by the hex-decoded nonce over the dataset plaintext's bytes [offset, offset + length) of every span, in order (docs/VALIDATION.md)."
+        ),
+        "RequestRecord": Schema.object(
+            ["output_tokens": Schema.integer, "latency": Schema.number, "success": Schema.boolean],
+            required: ["output_tokens", "latency"],
+            description: "One request of the run: generated tokens, seconds to its last token, success (default true)."),
         "Outcome": Schema.complete([
             "session_id": Schema.string, "state": Schema.ref("SessionState"), "record_id": stringOrNull,
             "score": Schema.number, "score_version": Schema.string, "rule_set_version": Schema.string,
@@ -153,6 +166,7 @@ enum OpenAPIDocument {
                 + "null when InteractionService did not answer."),
         "BoardPage": Schema.complete([
             "records": Schema.array(Schema.ref("Record")), "total": Schema.integer, "next_cursor": cursor,
+            "baselines": Schema.array(Schema.ref("Record")),
         ]),
         "Distribution": Schema.complete(
             Dictionary(uniqueKeysWithValues: ["min", "p25", "p50", "p75", "p90", "max"].map { ($0, Schema.number) })
@@ -177,7 +191,7 @@ enum OpenAPIDocument {
             "comments_count": Schema.integer, "mine": Schema.nullable(Schema.string(["like", "dislike"])),
         ]),
         "Comment": Schema.complete([
-            "comment_id": Schema.string, "record_id": Schema.string, "machine_id": stringOrNull,
+            "comment_id": Schema.string, "record_id": Schema.string,
             "author_name": Schema.string, "content": Schema.string, "created_at": timeOrNull,
             "deleted_at": timeOrNull,
         ]),
@@ -185,6 +199,17 @@ enum OpenAPIDocument {
         "Flag": Schema.complete([
             "flag_id": Schema.string, "target": Schema.string(["record", "comment"]), "target_id": Schema.string,
             "reason": Schema.string, "created_at": timeOrNull, "resolved": Schema.boolean,
+            "resolution": Schema.nullable(Schema.string(["dismissed", "actioned"])), "resolution_note": stringOrNull,
+            "resolved_at": timeOrNull,
+        ]),
+        "AuditPage": Schema.complete([
+            "service": Schema.string(["auth", "dataset", "ranking", "interaction"]),
+            "entries": Schema.array(
+                Schema.complete([
+                    "sequence": Schema.integer, "at": timeOrNull, "actor": Schema.string, "action": Schema.string,
+                    "target": Schema.string, "reason": Schema.string,
+                    "details": ["type": ["object", "null"]],
+                ])),
         ]),
         "FlagPage": Schema.complete(["flags": Schema.array(Schema.ref("Flag")), "next_cursor": cursor]),
         "Notification": Schema.complete([
@@ -223,7 +248,7 @@ enum OpenAPIDocument {
     ]
 
     static let recordProperties: [String: Schema.Value] = [
-        "record_id": Schema.string, "machine_id": Schema.string, "display_name": Schema.string,
+        "record_id": Schema.string, "display_name": Schema.string,
         "framework": Schema.string, "model_name": Schema.string, "model_params": Schema.number,
         "gpu_config": Schema.complete([
             "name": Schema.string, "count": Schema.integer, "memory_gb": Schema.number,
@@ -237,6 +262,7 @@ enum OpenAPIDocument {
         "framework_rank": Schema.nullable(Schema.integer), "percentile": Schema.nullable(Schema.number),
         "published": Schema.boolean, "likes_count": Schema.nullable(Schema.integer),
         "dislikes_count": Schema.nullable(Schema.integer), "comments_count": Schema.nullable(Schema.integer),
+        "quantization": stringOrNull, "gpu_model": stringOrNull, "baseline": Schema.boolean,
     ]
 
     // MARK: operations
@@ -358,7 +384,8 @@ enum OpenAPIDocument {
     static let submitBody = Schema.object(
         [
             "session_id": Schema.string, "results": Schema.ref("SubmittedResults"),
-            "metrics": Schema.array(Schema.ref("MetricSample")),
+            "metrics": Schema.array(Schema.ref("MetricSample")), "dataset_proof": Schema.string,
+            "requests": Schema.array(Schema.ref("RequestRecord")),
         ], required: ["results"])
     static let submitResponses = [
         json("201", "Accepted: the record and its rank.", "Outcome"),
@@ -375,6 +402,7 @@ enum OpenAPIDocument {
                     "model_name": Schema.string, "model_params": Schema.number,
                     "framework_config": ["type": ["object", "string", "null"]], "gpu_config": Schema.ref("GPUConfig"),
                     "concurrent_count": Schema.integer, "display_name": Schema.string,
+                    "quantization": Schema.string,
                 ],
                 required: [
                     "dataset_version", "dataset_checksum", "framework", "model_name", "model_params", "gpu_config",
@@ -602,6 +630,40 @@ enum OpenAPIDocument {
                 Operation.query("include_resolved", Schema.string(["true", "false"]), "Include resolved flags."),
             ],
             responses: [json("200", "A page of flags.", "FlagPage")], errors: ["400"]),
+        Operation(
+            method: "POST", path: "/api/v1/admin/flags/{flag}/resolve", summary: "Resolve a flag", tag: "admin",
+            access: .admin, parameters: [Operation.path("flag", "A flag id.")],
+            body: Schema.object(
+                ["resolution": Schema.string(["dismissed", "actioned"]), "note": Schema.string],
+                required: ["resolution", "note"]),
+            responses: [json("200", "The resolved flag.", "Flag")], errors: ["400", "404", "409", "413"]),
+        Operation(
+            method: "POST", path: "/api/v1/admin/records/{id}/moderation",
+            summary: "Hide, restore, mark as baseline or remove a record, with a reason", tag: "admin",
+            access: .admin, parameters: [Operation.path("id", "A record id.")],
+            body: Schema.object(
+                ["action": Schema.string(["hide", "restore", "baseline", "remove"]), "reason": Schema.string],
+                required: ["action", "reason"]),
+            responses: [
+                (
+                    "200", "The record's status after the action.", "application/json",
+                    Schema.complete([
+                        "record_id": Schema.string,
+                        "status": Schema.string(["accepted", "hidden", "baseline", "removed"]),
+                    ])
+                )
+            ], errors: ["400", "404", "409", "413"]),
+        Operation(
+            method: "GET", path: "/api/v1/admin/audit", summary: "A service's append-only log of operator actions",
+            tag: "admin", access: .admin,
+            parameters: [
+                Operation.query(
+                    "service", Schema.string(["auth", "dataset", "ranking", "interaction"]),
+                    "Whose log (default ranking)."),
+                Operation.query("after", Schema.integer(minimum: 0), "Entries after this sequence number."),
+                Operation.query("limit", Schema.integer(minimum: 0), "How many (1–500; 0 or none: 100)."),
+            ],
+            responses: [json("200", "Entries, oldest first.", "AuditPage")], errors: ["400"]),
     ]
 
     static let html = (

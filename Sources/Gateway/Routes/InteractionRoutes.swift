@@ -150,6 +150,17 @@ enum InteractionRoutes {
                 })
             return jsonResponse(commentJSON(comment), status: .ok, headers: DeviceRoutes.noStore)
         }
+        admin.group("/flags/{flag}/resolve").post { request, context in
+            var request = request
+            let body = try await JSONBody.read(&request)
+            let flag = try await interactions.resolveFlag(
+                .with {
+                    $0.flagID = context.parameters.get("flag") ?? ""
+                    $0.resolution = try body.string("resolution")
+                    $0.note = try body.string("note")
+                })
+            return jsonResponse(flagJSON(flag), status: .ok, headers: DeviceRoutes.noStore)
+        }
         admin.get("/flags") { request, _ in
             let query = try request.query(RouteQueries.flags)
             let page = try await interactions.listFlags(
@@ -212,8 +223,8 @@ enum InteractionRoutes {
 
     static func commentJSON(_ comment: Leaderboard_Interaction_V1_Comment) -> [String: Any] {
         [
+            // No machine id: a device is known in public by its display name only (docs/SECURITY.md).
             "comment_id": comment.commentID, "record_id": comment.recordID,
-            "machine_id": jsonValue(comment.machineID.isEmpty ? nil : comment.machineID),
             "author_name": comment.authorName, "content": comment.content,
             "created_at": jsonValue(comment.createdAt.rfc3339), "deleted_at": jsonValue(comment.deletedAt.rfc3339),
         ]
@@ -224,6 +235,9 @@ enum InteractionRoutes {
             "flag_id": flag.flagID, "target": flag.target == .comment ? "comment" : "record",
             "target_id": flag.targetID, "reason": flag.reason, "created_at": jsonValue(flag.createdAt.rfc3339),
             "resolved": flag.resolved,
+            "resolution": jsonValue(flag.resolution.isEmpty ? nil : flag.resolution),
+            "resolution_note": jsonValue(flag.resolutionNote.isEmpty ? nil : flag.resolutionNote),
+            "resolved_at": jsonValue(flag.hasResolvedAt ? flag.resolvedAt.rfc3339 : nil),
         ]
     }
 

@@ -164,6 +164,29 @@ enum RankingRoutes {
                 return jsonResponse(reviewJSON(review), status: .ok, headers: DeviceRoutes.noStore)
             }
         }
+        admin.group("/records/{id}/moderation").add(middleware: changesBoards).post { request, context in
+            var request = request
+            let body = try await JSONBody.read(&request)
+            let action: Leaderboard_Ranking_V1_ModerationAction
+            switch try body.string("action") {
+            case "hide": action = .hide
+            case "restore": action = .restore
+            case "baseline": action = .baseline
+            case "remove": action = .remove
+            default:
+                throw Problem(
+                    .badRequest, code: "invalid_moderation", detail: "action must be hide, restore, baseline or remove."
+                )
+            }
+            let reply = try await ranking.moderateRecord(
+                .with {
+                    $0.recordID = context.parameters.get("id") ?? ""
+                    $0.action = action
+                    $0.reason = try body.string("reason")
+                })
+            return jsonResponse(
+                ["record_id": reply.recordID, "status": reply.status], status: .ok, headers: DeviceRoutes.noStore)
+        }
         admin.group("/ranking/rebuild").add(middleware: changesBoards).post { request, _ in
             let query = try request.query(RouteQueries.datasetVersionOnly)
             let reply = try await ranking.rebuildRanking(.with { $0.datasetVersion = query["dataset_version"] ?? "" })
@@ -188,6 +211,8 @@ enum RankingRoutes {
         let sessionID = try session ?? body.string("session_id")
         let results = try body.object("results")
         let metrics = try body.optionalObjects("metrics") ?? []
+        let requests = try body.optionalObjects("requests") ?? []
+        let proof = try body.optionalString("dataset_proof") ?? ""
         let machineID = try context.requireDevice().machineID
         let outcome = try await ranking.submitResult(
             .with {
@@ -196,6 +221,8 @@ enum RankingRoutes {
                 $0.idempotencyKey = request.headers[.idempotencyKey] ?? ""
                 $0.results = try benchmarkResults(results)
                 $0.metrics = try metrics.map(sample)
+                $0.datasetProof = proof
+                $0.requests = try requests.map(requestRecord)
                 $0.bodySha256 = Data(SHA256.hash(data: raw.readableBytesView))
             })
         var headers = DeviceRoutes.noStore
@@ -244,6 +271,8 @@ enum RankingRoutes {
                 "records": page.records.map { InteractionRoutes.withCounts(recordJSON($0), counts[$0.recordID]) },
                 "total": Int(page.total),
                 "next_cursor": page.page.nextCursorJSON,
+                // Reference results beside the board (first page only): shown, never ranked.
+                "baselines": page.baselines.map(recordJSON),
             ], status: .ok, headers: publicCache)
     }
 
@@ -323,6 +352,16 @@ enum RankingRoutes {
             }
             $0.concurrentCount = try body.int32("concurrent_count")
             $0.displayName = try body.optionalString("display_name") ?? ""
+            $0.quantization = try body.optionalString("quantization") ?? ""
+        }
+    }
+
+    static func requestRecord(_ body: JSONBody) throws -> Leaderboard_Ranking_V1_RequestRecord {
+        try .with {
+            guard let tokens = try body.optionalInt64("output_tokens") else { throw body.missing("output_tokens") }
+            $0.outputTokens = tokens
+            $0.latency = try body.double("latency")
+            $0.success = try body.optionalBool("success") ?? true
         }
     }
 
@@ -396,6 +435,14 @@ enum RankingRoutes {
             "metric_samples": Int(session.metricSamples),
             "record_id": jsonValue(session.recordID.isEmpty ? nil : session.recordID),
             "reasons": reasonsJSON(session.reasons),
+            "dataset_challenge": session.hasDatasetChallenge
+                ? [
+                    "algorithm": "HMAC-SHA256",
+                    "nonce": Array(session.datasetChallenge.nonce).hexEncoded,
+                    "spans": session.datasetChallenge.spans.map {
+                        ["offset": Int($0.offset), "length": Int($0.length)]
+                    },
+                ] as [String: Any] : NSNull(),
         ]
     }
 
@@ -411,7 +458,8 @@ enum RankingRoutes {
     static func recordJSON(_ record: Leaderboard_Ranking_V1_Record) -> [String: Any] {
         let results = record.results
         return [
-            "record_id": record.recordID, "machine_id": record.machineID, "display_name": record.displayName,
+            // No machine id: a device is known in public by its display name only (docs/SECURITY.md).
+            "record_id": record.recordID, "display_name": record.displayName,
             "framework": record.framework, "model_name": record.modelName, "model_params": record.modelParams,
             "gpu_config": [
                 "name": record.gpuConfig.name, "count": Int(record.gpuConfig.count),
@@ -435,6 +483,9 @@ enum RankingRoutes {
             "rank": record.rank > 0 ? Int(record.rank) : NSNull(),
             "framework_rank": record.frameworkRank > 0 ? Int(record.frameworkRank) : NSNull(),
             "percentile": record.rank > 0 ? record.percentile : NSNull(), "published": record.published,
+            "quantization": jsonValue(record.quantization.isEmpty ? nil : record.quantization),
+            "gpu_model": jsonValue(record.gpuModel.isEmpty ? nil : record.gpuModel),
+            "baseline": record.baseline,
         ]
     }
 

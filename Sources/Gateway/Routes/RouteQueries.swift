@@ -45,6 +45,12 @@ enum RouteQueries {
     ])
     /// `GET /api/v1/admin/reviews`.
     static let reviews = QuerySpec(page + [.init("include_decided", .flag)])
+    /// `GET /api/v1/admin/audit`: one service's log, after a sequence number.
+    static let audit = QuerySpec([
+        .init("service", .choice(["auth", "dataset", "ranking", "interaction"]), code: "invalid_service"),
+        .init("after", .integer(0...Int64.max), code: "invalid_field_type"),
+        .init("limit", .integer(0...500), code: "invalid_limit"),
+    ])
     /// `GET /api/v1/admin/flags`.
     static let flags = QuerySpec(page + [.init("include_resolved", .flag)])
     /// `GET /api/v1/admin/keys`.

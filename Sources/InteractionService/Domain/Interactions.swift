@@ -44,6 +44,10 @@ struct FlagRecord: Sendable, Equatable {
     var ip: String
     var createdAt: Int64
     var resolved: Bool
+    /// "dismissed" or "actioned" once an operator resolved it.
+    var resolution = ""
+    var resolutionNote = ""
+    var resolvedAt: Int64?
 }
 
 enum NotificationKind: String, Sendable, Equatable {

@@ -5,7 +5,15 @@ public import ServiceKit
 public enum InteractionMigrations {
     public static let all: [Migration] = [
         Migration(
-            version: 1, name: "reactions, comments, flags, notifications", postgres: statements, sqlite: statements)
+            version: 1, name: "reactions, comments, flags, notifications", postgres: statements, sqlite: statements),
+        AuditTrail.migration(version: 2),
+        Migration(version: 3, name: "flag resolutions", postgres: resolutions, sqlite: resolutions),
+    ]
+
+    private static let resolutions = [
+        "ALTER TABLE flags ADD COLUMN resolution TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE flags ADD COLUMN resolution_note TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE flags ADD COLUMN resolved_at BIGINT",
     ]
 
     private static let statements = [

@@ -92,6 +92,32 @@ struct InteractionRPCService: Leaderboard_Interaction_V1_InteractionService.Simp
         }
     }
 
+    func resolveFlag(request: Leaderboard_Interaction_V1_ResolveFlagRequest, context: ServerContext) async throws
+        -> Leaderboard_Interaction_V1_Flag
+    {
+        Self.flag(
+            try await interactions.resolve(flag: request.flagID, resolution: request.resolution, note: request.note))
+    }
+
+    func listAuditEntries(request: Leaderboard_Common_V1_ListAuditEntriesRequest, context: ServerContext)
+        async throws -> Leaderboard_Common_V1_ListAuditEntriesResponse
+    {
+        let entries = try await interactions.audit(after: request.afterSequence, limit: Int(request.limit))
+        return .with {
+            $0.entries = entries.map { entry in
+                .with {
+                    $0.sequence = entry.sequence
+                    $0.at = .init(microsecondsSinceEpoch: entry.at)
+                    $0.actor = entry.actor
+                    $0.action = entry.action
+                    $0.target = entry.target
+                    $0.reason = entry.reason
+                    $0.detailsJson = entry.details
+                }
+            }
+        }
+    }
+
     func listNotifications(request: Leaderboard_Interaction_V1_ListNotificationsRequest, context: ServerContext)
         async throws -> Leaderboard_Interaction_V1_ListNotificationsResponse
     {
@@ -213,6 +239,9 @@ struct InteractionRPCService: Leaderboard_Interaction_V1_InteractionService.Simp
             $0.reason = flag.reason
             $0.createdAt = .init(microsecondsSinceEpoch: flag.createdAt)
             $0.resolved = flag.resolved
+            $0.resolution = flag.resolution
+            $0.resolutionNote = flag.resolutionNote
+            if let resolved = flag.resolvedAt { $0.resolvedAt = .init(microsecondsSinceEpoch: resolved) }
         }
     }
 

@@ -128,13 +128,31 @@ struct InteractionRepository {
             SELECT * FROM flags WHERE (created_at > $1 OR (created_at = $1 AND flag_id > $2))\(includeResolved ? "" : " AND resolved = 0")
             ORDER BY created_at, flag_id LIMIT $3
             """, [.integer(time), .text(id), .integer(Int64(limit))]
-        ).map {
-            FlagRecord(
-                flagID: try $0.string("flag_id"), target: FlagTarget(rawValue: try $0.string("target")) ?? .record,
-                targetID: try $0.string("target_id"), reason: try $0.string("reason"),
-                machineID: try $0.optionalString("machine_id"), ip: try $0.string("ip"),
-                createdAt: try $0.integer("created_at"), resolved: try $0.integer("resolved") == 1)
-        }
+        ).map(Self.flag)
+    }
+
+    func flag(_ flagID: String) async throws -> FlagRecord? {
+        try await sql.first("SELECT * FROM flags WHERE flag_id = $1", [.text(flagID)]).map(Self.flag)
+    }
+
+    static func flag(_ row: SQLRow) throws -> FlagRecord {
+        FlagRecord(
+            flagID: try row.string("flag_id"), target: FlagTarget(rawValue: try row.string("target")) ?? .record,
+            targetID: try row.string("target_id"), reason: try row.string("reason"),
+            machineID: try row.optionalString("machine_id"), ip: try row.string("ip"),
+            createdAt: try row.integer("created_at"), resolved: try row.integer("resolved") == 1,
+            resolution: try row.string("resolution"), resolutionNote: try row.string("resolution_note"),
+            resolvedAt: try row.optionalInteger("resolved_at"))
+    }
+
+    /// Resolves an open flag; false when there is no such open flag.
+    func resolve(_ flagID: String, resolution: String, note: String, at time: Int64) async throws -> Bool {
+        !(try await sql.execute(
+            """
+            UPDATE flags SET resolved = 1, resolution = $2, resolution_note = $3, resolved_at = $4
+            WHERE flag_id = $1 AND resolved = 0 RETURNING flag_id
+            """, [.text(flagID), .text(resolution), .text(note), .integer(time)]
+        ).isEmpty)
     }
 
     // MARK: notifications

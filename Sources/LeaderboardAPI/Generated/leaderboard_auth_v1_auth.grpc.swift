@@ -189,6 +189,19 @@ public enum Leaderboard_Auth_V1_AuthService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListAuditEntries" metadata.
+        public enum ListAuditEntries: Sendable {
+            /// Request type for "ListAuditEntries".
+            public typealias Input = Leaderboard_Common_V1_ListAuditEntriesRequest
+            /// Response type for "ListAuditEntries".
+            public typealias Output = Leaderboard_Common_V1_ListAuditEntriesResponse
+            /// Descriptor for "ListAuditEntries".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.auth.v1.AuthService"),
+                method: "ListAuditEntries",
+                type: .unary
+            )
+        }
         /// Namespace for "AuthenticateApiKey" metadata.
         public enum AuthenticateApiKey: Sendable {
             /// Request type for "AuthenticateApiKey".
@@ -217,6 +230,7 @@ public enum Leaderboard_Auth_V1_AuthService: Sendable {
             CreateApiKey.descriptor,
             ListApiKeys.descriptor,
             RevokeApiKey.descriptor,
+            ListAuditEntries.descriptor,
             AuthenticateApiKey.descriptor
         ]
     }
@@ -471,6 +485,24 @@ extension Leaderboard_Auth_V1_AuthService {
             request: GRPCCore.StreamingServerRequest<Leaderboard_Auth_V1_RevokeApiKeyRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Auth_V1_ApiKey>
+
+        /// Handle the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions (API keys created and revoked).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Leaderboard_Common_V1_ListAuditEntriesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Leaderboard_Common_V1_ListAuditEntriesResponse` messages.
+        func listAuditEntries(
+            request: GRPCCore.StreamingServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>
 
         /// Handle the "AuthenticateApiKey" method.
         ///
@@ -727,6 +759,24 @@ extension Leaderboard_Auth_V1_AuthService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Leaderboard_Auth_V1_ApiKey>
 
+        /// Handle the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions (API keys created and revoked).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Leaderboard_Common_V1_ListAuditEntriesResponse` message.
+        func listAuditEntries(
+            request: GRPCCore.ServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>
+
         /// Handle the "AuthenticateApiKey" method.
         ///
         /// > Source IDL Documentation:
@@ -980,6 +1030,24 @@ extension Leaderboard_Auth_V1_AuthService {
             context: GRPCCore.ServerContext
         ) async throws -> Leaderboard_Auth_V1_ApiKey
 
+        /// Handle the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions (API keys created and revoked).
+        ///
+        /// - Parameters:
+        ///   - request: A `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Leaderboard_Common_V1_ListAuditEntriesResponse` to respond with.
+        func listAuditEntries(
+            request: Leaderboard_Common_V1_ListAuditEntriesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Leaderboard_Common_V1_ListAuditEntriesResponse
+
         /// Handle the "AuthenticateApiKey" method.
         ///
         /// > Source IDL Documentation:
@@ -1148,6 +1216,17 @@ extension Leaderboard_Auth_V1_AuthService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Leaderboard_Auth_V1_AuthService.Method.ListAuditEntries.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Common_V1_ListAuditEntriesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Common_V1_ListAuditEntriesResponse>(),
+            handler: { request, context in
+                try await self.listAuditEntries(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Leaderboard_Auth_V1_AuthService.Method.AuthenticateApiKey.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Auth_V1_AuthenticateApiKeyRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Auth_V1_ApiKey>(),
@@ -1301,6 +1380,17 @@ extension Leaderboard_Auth_V1_AuthService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Auth_V1_ApiKey> {
         let response = try await self.revokeApiKey(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listAuditEntries(
+        request: GRPCCore.StreamingServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse> {
+        let response = try await self.listAuditEntries(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1484,6 +1574,19 @@ extension Leaderboard_Auth_V1_AuthService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Leaderboard_Auth_V1_ApiKey> {
         return GRPCCore.ServerResponse<Leaderboard_Auth_V1_ApiKey>(
             message: try await self.revokeApiKey(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listAuditEntries(
+        request: GRPCCore.ServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse> {
+        return GRPCCore.ServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>(
+            message: try await self.listAuditEntries(
                 request: request.message,
                 context: context
             ),
@@ -1805,6 +1908,29 @@ extension Leaderboard_Auth_V1_AuthService {
             deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Auth_V1_ApiKey>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_ApiKey>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions (API keys created and revoked).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Common_V1_ListAuditEntriesRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Common_V1_ListAuditEntriesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listAuditEntries<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Common_V1_ListAuditEntriesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "AuthenticateApiKey" method.
@@ -2283,6 +2409,40 @@ extension Leaderboard_Auth_V1_AuthService {
             )
         }
 
+        /// Call the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions (API keys created and revoked).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Common_V1_ListAuditEntriesRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Common_V1_ListAuditEntriesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listAuditEntries<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Common_V1_ListAuditEntriesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Leaderboard_Auth_V1_AuthService.Method.ListAuditEntries.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "AuthenticateApiKey" method.
         ///
         /// > Source IDL Documentation:
@@ -2682,6 +2842,35 @@ extension Leaderboard_Auth_V1_AuthService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Auth_V1_RevokeApiKeyRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Auth_V1_ApiKey>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAuditEntries" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The service's append-only log of operator actions (API keys created and revoked).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAuditEntries<Result>(
+        request: GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listAuditEntries(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Common_V1_ListAuditEntriesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Common_V1_ListAuditEntriesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3131,6 +3320,39 @@ extension Leaderboard_Auth_V1_AuthService.ClientProtocol {
             metadata: metadata
         )
         return try await self.revokeApiKey(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAuditEntries" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The service's append-only log of operator actions (API keys created and revoked).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAuditEntries<Result>(
+        _ message: Leaderboard_Common_V1_ListAuditEntriesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listAuditEntries(
             request: request,
             options: options,
             onResponse: handleResponse

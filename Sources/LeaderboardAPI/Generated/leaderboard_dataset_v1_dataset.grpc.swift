@@ -150,6 +150,32 @@ public enum Leaderboard_Dataset_V1_DatasetService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "CreateDatasetChallenge" metadata.
+        public enum CreateDatasetChallenge: Sendable {
+            /// Request type for "CreateDatasetChallenge".
+            public typealias Input = Leaderboard_Dataset_V1_CreateDatasetChallengeRequest
+            /// Response type for "CreateDatasetChallenge".
+            public typealias Output = Leaderboard_Dataset_V1_DatasetChallenge
+            /// Descriptor for "CreateDatasetChallenge".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.dataset.v1.DatasetService"),
+                method: "CreateDatasetChallenge",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListAuditEntries" metadata.
+        public enum ListAuditEntries: Sendable {
+            /// Request type for "ListAuditEntries".
+            public typealias Input = Leaderboard_Common_V1_ListAuditEntriesRequest
+            /// Response type for "ListAuditEntries".
+            public typealias Output = Leaderboard_Common_V1_ListAuditEntriesResponse
+            /// Descriptor for "ListAuditEntries".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.dataset.v1.DatasetService"),
+                method: "ListAuditEntries",
+                type: .unary
+            )
+        }
         /// Namespace for "WatchDatasets" metadata.
         public enum WatchDatasets: Sendable {
             /// Request type for "WatchDatasets".
@@ -175,6 +201,8 @@ public enum Leaderboard_Dataset_V1_DatasetService: Sendable {
             ReadChunk.descriptor,
             ReadCiphertext.descriptor,
             GetOfflinePackage.descriptor,
+            CreateDatasetChallenge.descriptor,
+            ListAuditEntries.descriptor,
             WatchDatasets.descriptor
         ]
     }
@@ -375,6 +403,43 @@ extension Leaderboard_Dataset_V1_DatasetService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Dataset_V1_OfflinePackage>
 
+        /// Handle the "CreateDatasetChallenge" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Internal (RankingService): a proof-of-dataset challenge for one benchmark session, with the answer only a holder
+        /// > of the decrypted version can compute. The answer never leaves the services.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Leaderboard_Dataset_V1_CreateDatasetChallengeRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Leaderboard_Dataset_V1_DatasetChallenge` messages.
+        func createDatasetChallenge(
+            request: GRPCCore.StreamingServerRequest<Leaderboard_Dataset_V1_CreateDatasetChallengeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Dataset_V1_DatasetChallenge>
+
+        /// Handle the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions (uploads, activations).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Leaderboard_Common_V1_ListAuditEntriesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Leaderboard_Common_V1_ListAuditEntriesResponse` messages.
+        func listAuditEntries(
+            request: GRPCCore.StreamingServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>
+
         /// Handle the "WatchDatasets" method.
         ///
         /// > Source IDL Documentation:
@@ -574,6 +639,43 @@ extension Leaderboard_Dataset_V1_DatasetService {
             request: GRPCCore.ServerRequest<Leaderboard_Dataset_V1_GetOfflinePackageRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Leaderboard_Dataset_V1_OfflinePackage>
+
+        /// Handle the "CreateDatasetChallenge" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Internal (RankingService): a proof-of-dataset challenge for one benchmark session, with the answer only a holder
+        /// > of the decrypted version can compute. The answer never leaves the services.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Dataset_V1_CreateDatasetChallengeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Leaderboard_Dataset_V1_DatasetChallenge` message.
+        func createDatasetChallenge(
+            request: GRPCCore.ServerRequest<Leaderboard_Dataset_V1_CreateDatasetChallengeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Dataset_V1_DatasetChallenge>
+
+        /// Handle the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions (uploads, activations).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Leaderboard_Common_V1_ListAuditEntriesResponse` message.
+        func listAuditEntries(
+            request: GRPCCore.ServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>
 
         /// Handle the "WatchDatasets" method.
         ///
@@ -776,6 +878,43 @@ extension Leaderboard_Dataset_V1_DatasetService {
             context: GRPCCore.ServerContext
         ) async throws -> Leaderboard_Dataset_V1_OfflinePackage
 
+        /// Handle the "CreateDatasetChallenge" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Internal (RankingService): a proof-of-dataset challenge for one benchmark session, with the answer only a holder
+        /// > of the decrypted version can compute. The answer never leaves the services.
+        ///
+        /// - Parameters:
+        ///   - request: A `Leaderboard_Dataset_V1_CreateDatasetChallengeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Leaderboard_Dataset_V1_DatasetChallenge` to respond with.
+        func createDatasetChallenge(
+            request: Leaderboard_Dataset_V1_CreateDatasetChallengeRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Leaderboard_Dataset_V1_DatasetChallenge
+
+        /// Handle the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions (uploads, activations).
+        ///
+        /// - Parameters:
+        ///   - request: A `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Leaderboard_Common_V1_ListAuditEntriesResponse` to respond with.
+        func listAuditEntries(
+            request: Leaderboard_Common_V1_ListAuditEntriesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Leaderboard_Common_V1_ListAuditEntriesResponse
+
         /// Handle the "WatchDatasets" method.
         ///
         /// > Source IDL Documentation:
@@ -912,6 +1051,28 @@ extension Leaderboard_Dataset_V1_DatasetService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Leaderboard_Dataset_V1_DatasetService.Method.CreateDatasetChallenge.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Dataset_V1_CreateDatasetChallengeRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Dataset_V1_DatasetChallenge>(),
+            handler: { request, context in
+                try await self.createDatasetChallenge(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Leaderboard_Dataset_V1_DatasetService.Method.ListAuditEntries.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Common_V1_ListAuditEntriesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Common_V1_ListAuditEntriesResponse>(),
+            handler: { request, context in
+                try await self.listAuditEntries(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Leaderboard_Dataset_V1_DatasetService.Method.WatchDatasets.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Dataset_V1_WatchDatasetsRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Dataset_V1_DatasetEvent>(),
@@ -1021,6 +1182,28 @@ extension Leaderboard_Dataset_V1_DatasetService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Dataset_V1_OfflinePackage> {
         let response = try await self.getOfflinePackage(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func createDatasetChallenge(
+        request: GRPCCore.StreamingServerRequest<Leaderboard_Dataset_V1_CreateDatasetChallengeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Dataset_V1_DatasetChallenge> {
+        let response = try await self.createDatasetChallenge(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listAuditEntries(
+        request: GRPCCore.StreamingServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse> {
+        let response = try await self.listAuditEntries(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1177,6 +1360,32 @@ extension Leaderboard_Dataset_V1_DatasetService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Leaderboard_Dataset_V1_OfflinePackage> {
         return GRPCCore.ServerResponse<Leaderboard_Dataset_V1_OfflinePackage>(
             message: try await self.getOfflinePackage(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func createDatasetChallenge(
+        request: GRPCCore.ServerRequest<Leaderboard_Dataset_V1_CreateDatasetChallengeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Dataset_V1_DatasetChallenge> {
+        return GRPCCore.ServerResponse<Leaderboard_Dataset_V1_DatasetChallenge>(
+            message: try await self.createDatasetChallenge(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listAuditEntries(
+        request: GRPCCore.ServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse> {
+        return GRPCCore.ServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>(
+            message: try await self.listAuditEntries(
                 request: request.message,
                 context: context
             ),
@@ -1432,6 +1641,53 @@ extension Leaderboard_Dataset_V1_DatasetService {
             deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Dataset_V1_OfflinePackage>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Dataset_V1_OfflinePackage>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CreateDatasetChallenge" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Internal (RankingService): a proof-of-dataset challenge for one benchmark session, with the answer only a holder
+        /// > of the decrypted version can compute. The answer never leaves the services.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Dataset_V1_CreateDatasetChallengeRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Dataset_V1_CreateDatasetChallengeRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Dataset_V1_DatasetChallenge` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func createDatasetChallenge<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Dataset_V1_CreateDatasetChallengeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Dataset_V1_CreateDatasetChallengeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Dataset_V1_DatasetChallenge>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Dataset_V1_DatasetChallenge>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions (uploads, activations).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Common_V1_ListAuditEntriesRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Common_V1_ListAuditEntriesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listAuditEntries<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Common_V1_ListAuditEntriesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "WatchDatasets" method.
@@ -1801,6 +2057,75 @@ extension Leaderboard_Dataset_V1_DatasetService {
             )
         }
 
+        /// Call the "CreateDatasetChallenge" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Internal (RankingService): a proof-of-dataset challenge for one benchmark session, with the answer only a holder
+        /// > of the decrypted version can compute. The answer never leaves the services.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Dataset_V1_CreateDatasetChallengeRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Dataset_V1_CreateDatasetChallengeRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Dataset_V1_DatasetChallenge` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func createDatasetChallenge<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Dataset_V1_CreateDatasetChallengeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Dataset_V1_CreateDatasetChallengeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Dataset_V1_DatasetChallenge>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Dataset_V1_DatasetChallenge>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Leaderboard_Dataset_V1_DatasetService.Method.CreateDatasetChallenge.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions (uploads, activations).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Common_V1_ListAuditEntriesRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Common_V1_ListAuditEntriesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listAuditEntries<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Common_V1_ListAuditEntriesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Leaderboard_Dataset_V1_DatasetService.Method.ListAuditEntries.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "WatchDatasets" method.
         ///
         /// > Source IDL Documentation:
@@ -2105,6 +2430,65 @@ extension Leaderboard_Dataset_V1_DatasetService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Dataset_V1_GetOfflinePackageRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Dataset_V1_OfflinePackage>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateDatasetChallenge" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Internal (RankingService): a proof-of-dataset challenge for one benchmark session, with the answer only a holder
+    /// > of the decrypted version can compute. The answer never leaves the services.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Leaderboard_Dataset_V1_CreateDatasetChallengeRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createDatasetChallenge<Result>(
+        request: GRPCCore.ClientRequest<Leaderboard_Dataset_V1_CreateDatasetChallengeRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Dataset_V1_DatasetChallenge>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.createDatasetChallenge(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Dataset_V1_CreateDatasetChallengeRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Dataset_V1_DatasetChallenge>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAuditEntries" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The service's append-only log of operator actions (uploads, activations).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAuditEntries<Result>(
+        request: GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listAuditEntries(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Common_V1_ListAuditEntriesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Common_V1_ListAuditEntriesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2448,6 +2832,73 @@ extension Leaderboard_Dataset_V1_DatasetService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getOfflinePackage(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateDatasetChallenge" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Internal (RankingService): a proof-of-dataset challenge for one benchmark session, with the answer only a holder
+    /// > of the decrypted version can compute. The answer never leaves the services.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createDatasetChallenge<Result>(
+        _ message: Leaderboard_Dataset_V1_CreateDatasetChallengeRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Dataset_V1_DatasetChallenge>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Leaderboard_Dataset_V1_CreateDatasetChallengeRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.createDatasetChallenge(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAuditEntries" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The service's append-only log of operator actions (uploads, activations).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAuditEntries<Result>(
+        _ message: Leaderboard_Common_V1_ListAuditEntriesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listAuditEntries(
             request: request,
             options: options,
             onResponse: handleResponse

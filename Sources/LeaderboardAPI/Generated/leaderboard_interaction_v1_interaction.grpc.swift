@@ -124,6 +124,32 @@ public enum Leaderboard_Interaction_V1_InteractionService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ResolveFlag" metadata.
+        public enum ResolveFlag: Sendable {
+            /// Request type for "ResolveFlag".
+            public typealias Input = Leaderboard_Interaction_V1_ResolveFlagRequest
+            /// Response type for "ResolveFlag".
+            public typealias Output = Leaderboard_Interaction_V1_Flag
+            /// Descriptor for "ResolveFlag".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.interaction.v1.InteractionService"),
+                method: "ResolveFlag",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListAuditEntries" metadata.
+        public enum ListAuditEntries: Sendable {
+            /// Request type for "ListAuditEntries".
+            public typealias Input = Leaderboard_Common_V1_ListAuditEntriesRequest
+            /// Response type for "ListAuditEntries".
+            public typealias Output = Leaderboard_Common_V1_ListAuditEntriesResponse
+            /// Descriptor for "ListAuditEntries".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.interaction.v1.InteractionService"),
+                method: "ListAuditEntries",
+                type: .unary
+            )
+        }
         /// Namespace for "ListNotifications" metadata.
         public enum ListNotifications: Sendable {
             /// Request type for "ListNotifications".
@@ -186,6 +212,8 @@ public enum Leaderboard_Interaction_V1_InteractionService: Sendable {
             DeleteComment.descriptor,
             FlagContent.descriptor,
             ListFlags.descriptor,
+            ResolveFlag.descriptor,
+            ListAuditEntries.descriptor,
             ListNotifications.descriptor,
             MarkNotificationsRead.descriptor,
             WatchNotifications.descriptor,
@@ -343,6 +371,42 @@ extension Leaderboard_Interaction_V1_InteractionService {
             request: GRPCCore.StreamingServerRequest<Leaderboard_Interaction_V1_ListFlagsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Interaction_V1_ListFlagsResponse>
+
+        /// Handle the "ResolveFlag" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An operator closes a flag: dismissed (nothing wrong) or actioned (the content was dealt with), with a note.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Leaderboard_Interaction_V1_ResolveFlagRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Leaderboard_Interaction_V1_Flag` messages.
+        func resolveFlag(
+            request: GRPCCore.StreamingServerRequest<Leaderboard_Interaction_V1_ResolveFlagRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Interaction_V1_Flag>
+
+        /// Handle the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Leaderboard_Common_V1_ListAuditEntriesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Leaderboard_Common_V1_ListAuditEntriesResponse` messages.
+        func listAuditEntries(
+            request: GRPCCore.StreamingServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>
 
         /// Handle the "ListNotifications" method.
         ///
@@ -545,6 +609,42 @@ extension Leaderboard_Interaction_V1_InteractionService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Leaderboard_Interaction_V1_ListFlagsResponse>
 
+        /// Handle the "ResolveFlag" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An operator closes a flag: dismissed (nothing wrong) or actioned (the content was dealt with), with a note.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Interaction_V1_ResolveFlagRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Leaderboard_Interaction_V1_Flag` message.
+        func resolveFlag(
+            request: GRPCCore.ServerRequest<Leaderboard_Interaction_V1_ResolveFlagRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Interaction_V1_Flag>
+
+        /// Handle the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Leaderboard_Common_V1_ListAuditEntriesResponse` message.
+        func listAuditEntries(
+            request: GRPCCore.ServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>
+
         /// Handle the "ListNotifications" method.
         ///
         /// - Parameters:
@@ -744,6 +844,42 @@ extension Leaderboard_Interaction_V1_InteractionService {
             context: GRPCCore.ServerContext
         ) async throws -> Leaderboard_Interaction_V1_ListFlagsResponse
 
+        /// Handle the "ResolveFlag" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An operator closes a flag: dismissed (nothing wrong) or actioned (the content was dealt with), with a note.
+        ///
+        /// - Parameters:
+        ///   - request: A `Leaderboard_Interaction_V1_ResolveFlagRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Leaderboard_Interaction_V1_Flag` to respond with.
+        func resolveFlag(
+            request: Leaderboard_Interaction_V1_ResolveFlagRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Leaderboard_Interaction_V1_Flag
+
+        /// Handle the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions.
+        ///
+        /// - Parameters:
+        ///   - request: A `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Leaderboard_Common_V1_ListAuditEntriesResponse` to respond with.
+        func listAuditEntries(
+            request: Leaderboard_Common_V1_ListAuditEntriesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Leaderboard_Common_V1_ListAuditEntriesResponse
+
         /// Handle the "ListNotifications" method.
         ///
         /// - Parameters:
@@ -905,6 +1041,28 @@ extension Leaderboard_Interaction_V1_InteractionService.StreamingServiceProtocol
             }
         )
         router.registerHandler(
+            forMethod: Leaderboard_Interaction_V1_InteractionService.Method.ResolveFlag.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Interaction_V1_ResolveFlagRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Interaction_V1_Flag>(),
+            handler: { request, context in
+                try await self.resolveFlag(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Leaderboard_Interaction_V1_InteractionService.Method.ListAuditEntries.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Common_V1_ListAuditEntriesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Common_V1_ListAuditEntriesResponse>(),
+            handler: { request, context in
+                try await self.listAuditEntries(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Leaderboard_Interaction_V1_InteractionService.Method.ListNotifications.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Interaction_V1_ListNotificationsRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Interaction_V1_ListNotificationsResponse>(),
@@ -1036,6 +1194,28 @@ extension Leaderboard_Interaction_V1_InteractionService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Interaction_V1_ListFlagsResponse> {
         let response = try await self.listFlags(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func resolveFlag(
+        request: GRPCCore.StreamingServerRequest<Leaderboard_Interaction_V1_ResolveFlagRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Interaction_V1_Flag> {
+        let response = try await self.resolveFlag(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listAuditEntries(
+        request: GRPCCore.StreamingServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse> {
+        let response = try await self.listAuditEntries(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1187,6 +1367,32 @@ extension Leaderboard_Interaction_V1_InteractionService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Leaderboard_Interaction_V1_ListFlagsResponse> {
         return GRPCCore.ServerResponse<Leaderboard_Interaction_V1_ListFlagsResponse>(
             message: try await self.listFlags(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func resolveFlag(
+        request: GRPCCore.ServerRequest<Leaderboard_Interaction_V1_ResolveFlagRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Interaction_V1_Flag> {
+        return GRPCCore.ServerResponse<Leaderboard_Interaction_V1_Flag>(
+            message: try await self.resolveFlag(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listAuditEntries(
+        request: GRPCCore.ServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse> {
+        return GRPCCore.ServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>(
+            message: try await self.listAuditEntries(
                 request: request.message,
                 context: context
             ),
@@ -1430,6 +1636,52 @@ extension Leaderboard_Interaction_V1_InteractionService {
             deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Interaction_V1_ListFlagsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Interaction_V1_ListFlagsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ResolveFlag" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An operator closes a flag: dismissed (nothing wrong) or actioned (the content was dealt with), with a note.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Interaction_V1_ResolveFlagRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Interaction_V1_ResolveFlagRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Interaction_V1_Flag` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func resolveFlag<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Interaction_V1_ResolveFlagRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Interaction_V1_ResolveFlagRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Interaction_V1_Flag>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Interaction_V1_Flag>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Common_V1_ListAuditEntriesRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Common_V1_ListAuditEntriesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listAuditEntries<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Common_V1_ListAuditEntriesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "ListNotifications" method.
@@ -1789,6 +2041,74 @@ extension Leaderboard_Interaction_V1_InteractionService {
             )
         }
 
+        /// Call the "ResolveFlag" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An operator closes a flag: dismissed (nothing wrong) or actioned (the content was dealt with), with a note.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Interaction_V1_ResolveFlagRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Interaction_V1_ResolveFlagRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Interaction_V1_Flag` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func resolveFlag<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Interaction_V1_ResolveFlagRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Interaction_V1_ResolveFlagRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Interaction_V1_Flag>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Interaction_V1_Flag>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Leaderboard_Interaction_V1_InteractionService.Method.ResolveFlag.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Common_V1_ListAuditEntriesRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Common_V1_ListAuditEntriesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listAuditEntries<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Common_V1_ListAuditEntriesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Leaderboard_Interaction_V1_InteractionService.Method.ListAuditEntries.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "ListNotifications" method.
         ///
         /// - Parameters:
@@ -2125,6 +2445,64 @@ extension Leaderboard_Interaction_V1_InteractionService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Interaction_V1_ListFlagsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Interaction_V1_ListFlagsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ResolveFlag" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > An operator closes a flag: dismissed (nothing wrong) or actioned (the content was dealt with), with a note.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Leaderboard_Interaction_V1_ResolveFlagRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func resolveFlag<Result>(
+        request: GRPCCore.ClientRequest<Leaderboard_Interaction_V1_ResolveFlagRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Interaction_V1_Flag>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.resolveFlag(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Interaction_V1_ResolveFlagRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Interaction_V1_Flag>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAuditEntries" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The service's append-only log of operator actions.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAuditEntries<Result>(
+        request: GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listAuditEntries(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Common_V1_ListAuditEntriesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Common_V1_ListAuditEntriesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2476,6 +2854,72 @@ extension Leaderboard_Interaction_V1_InteractionService.ClientProtocol {
             metadata: metadata
         )
         return try await self.listFlags(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ResolveFlag" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > An operator closes a flag: dismissed (nothing wrong) or actioned (the content was dealt with), with a note.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func resolveFlag<Result>(
+        _ message: Leaderboard_Interaction_V1_ResolveFlagRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Interaction_V1_Flag>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Leaderboard_Interaction_V1_ResolveFlagRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.resolveFlag(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAuditEntries" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The service's append-only log of operator actions.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAuditEntries<Result>(
+        _ message: Leaderboard_Common_V1_ListAuditEntriesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listAuditEntries(
             request: request,
             options: options,
             onResponse: handleResponse

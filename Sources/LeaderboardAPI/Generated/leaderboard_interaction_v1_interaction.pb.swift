@@ -380,11 +380,44 @@ public nonisolated struct Leaderboard_Interaction_V1_Flag: Sendable {
 
   public var resolved: Bool = false
 
+  /// "dismissed" or "actioned" once resolved.
+  public var resolution: String = String()
+
+  public var resolutionNote: String = String()
+
+  public var resolvedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_resolvedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_resolvedAt = newValue}
+  }
+  /// Returns true if `resolvedAt` has been explicitly set.
+  public var hasResolvedAt: Bool {self._resolvedAt != nil}
+  /// Clears the value of `resolvedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearResolvedAt() {self._resolvedAt = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _resolvedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+public nonisolated struct Leaderboard_Interaction_V1_ResolveFlagRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var flagID: String = String()
+
+  /// "dismissed" or "actioned".
+  public var resolution: String = String()
+
+  /// Required: 1–2000 characters.
+  public var note: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Leaderboard_Interaction_V1_FlagContentRequest: Sendable {
@@ -1065,7 +1098,7 @@ nonisolated extension Leaderboard_Interaction_V1_DeleteCommentRequest: SwiftProt
 
 nonisolated extension Leaderboard_Interaction_V1_Flag: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Flag"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}flag_id\0\u{1}target\0\u{3}target_id\0\u{1}reason\0\u{3}created_at\0\u{1}resolved\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}flag_id\0\u{1}target\0\u{3}target_id\0\u{1}reason\0\u{3}created_at\0\u{1}resolved\0\u{1}resolution\0\u{3}resolution_note\0\u{3}resolved_at\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1079,6 +1112,9 @@ nonisolated extension Leaderboard_Interaction_V1_Flag: SwiftProtobuf.Message, Sw
       case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._createdAt) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.resolved) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.resolution) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.resolutionNote) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._resolvedAt) }()
       default: break
       }
     }
@@ -1107,6 +1143,15 @@ nonisolated extension Leaderboard_Interaction_V1_Flag: SwiftProtobuf.Message, Sw
     if self.resolved != false {
       try visitor.visitSingularBoolField(value: self.resolved, fieldNumber: 6)
     }
+    if !self.resolution.isEmpty {
+      try visitor.visitSingularStringField(value: self.resolution, fieldNumber: 7)
+    }
+    if !self.resolutionNote.isEmpty {
+      try visitor.visitSingularStringField(value: self.resolutionNote, fieldNumber: 8)
+    }
+    try { if let v = self._resolvedAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1117,6 +1162,49 @@ nonisolated extension Leaderboard_Interaction_V1_Flag: SwiftProtobuf.Message, Sw
     if lhs.reason != rhs.reason {return false}
     if lhs._createdAt != rhs._createdAt {return false}
     if lhs.resolved != rhs.resolved {return false}
+    if lhs.resolution != rhs.resolution {return false}
+    if lhs.resolutionNote != rhs.resolutionNote {return false}
+    if lhs._resolvedAt != rhs._resolvedAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Leaderboard_Interaction_V1_ResolveFlagRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResolveFlagRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}flag_id\0\u{1}resolution\0\u{1}note\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.flagID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.resolution) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.note) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.flagID.isEmpty {
+      try visitor.visitSingularStringField(value: self.flagID, fieldNumber: 1)
+    }
+    if !self.resolution.isEmpty {
+      try visitor.visitSingularStringField(value: self.resolution, fieldNumber: 2)
+    }
+    if !self.note.isEmpty {
+      try visitor.visitSingularStringField(value: self.note, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Leaderboard_Interaction_V1_ResolveFlagRequest, rhs: Leaderboard_Interaction_V1_ResolveFlagRequest) -> Bool {
+    if lhs.flagID != rhs.flagID {return false}
+    if lhs.resolution != rhs.resolution {return false}
+    if lhs.note != rhs.note {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

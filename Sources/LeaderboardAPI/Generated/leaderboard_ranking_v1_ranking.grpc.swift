@@ -228,6 +228,32 @@ public enum Leaderboard_Ranking_V1_RankingService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ModerateRecord" metadata.
+        public enum ModerateRecord: Sendable {
+            /// Request type for "ModerateRecord".
+            public typealias Input = Leaderboard_Ranking_V1_ModerateRecordRequest
+            /// Response type for "ModerateRecord".
+            public typealias Output = Leaderboard_Ranking_V1_ModerateRecordResponse
+            /// Descriptor for "ModerateRecord".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.ranking.v1.RankingService"),
+                method: "ModerateRecord",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListAuditEntries" metadata.
+        public enum ListAuditEntries: Sendable {
+            /// Request type for "ListAuditEntries".
+            public typealias Input = Leaderboard_Common_V1_ListAuditEntriesRequest
+            /// Response type for "ListAuditEntries".
+            public typealias Output = Leaderboard_Common_V1_ListAuditEntriesResponse
+            /// Descriptor for "ListAuditEntries".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.ranking.v1.RankingService"),
+                method: "ListAuditEntries",
+                type: .unary
+            )
+        }
         /// Namespace for "WatchLeaderboard" metadata.
         public enum WatchLeaderboard: Sendable {
             /// Request type for "WatchLeaderboard".
@@ -259,6 +285,8 @@ public enum Leaderboard_Ranking_V1_RankingService: Sendable {
             ListReviews.descriptor,
             DecideReview.descriptor,
             RebuildRanking.descriptor,
+            ModerateRecord.descriptor,
+            ListAuditEntries.descriptor,
             WatchLeaderboard.descriptor
         ]
     }
@@ -541,6 +569,42 @@ extension Leaderboard_Ranking_V1_RankingService {
             request: GRPCCore.StreamingServerRequest<Leaderboard_Ranking_V1_RebuildRankingRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Ranking_V1_RebuildRankingResponse>
+
+        /// Handle the "ModerateRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Hide, restore, mark as a baseline, or remove an accepted record, with a reason; boards and events follow.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Leaderboard_Ranking_V1_ModerateRecordRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Leaderboard_Ranking_V1_ModerateRecordResponse` messages.
+        func moderateRecord(
+            request: GRPCCore.StreamingServerRequest<Leaderboard_Ranking_V1_ModerateRecordRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Ranking_V1_ModerateRecordResponse>
+
+        /// Handle the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Leaderboard_Common_V1_ListAuditEntriesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Leaderboard_Common_V1_ListAuditEntriesResponse` messages.
+        func listAuditEntries(
+            request: GRPCCore.StreamingServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>
 
         /// Handle the "WatchLeaderboard" method.
         ///
@@ -825,6 +889,42 @@ extension Leaderboard_Ranking_V1_RankingService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Leaderboard_Ranking_V1_RebuildRankingResponse>
 
+        /// Handle the "ModerateRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Hide, restore, mark as a baseline, or remove an accepted record, with a reason; boards and events follow.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Ranking_V1_ModerateRecordRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Leaderboard_Ranking_V1_ModerateRecordResponse` message.
+        func moderateRecord(
+            request: GRPCCore.ServerRequest<Leaderboard_Ranking_V1_ModerateRecordRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Ranking_V1_ModerateRecordResponse>
+
+        /// Handle the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Leaderboard_Common_V1_ListAuditEntriesResponse` message.
+        func listAuditEntries(
+            request: GRPCCore.ServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>
+
         /// Handle the "WatchLeaderboard" method.
         ///
         /// > Source IDL Documentation:
@@ -1107,6 +1207,42 @@ extension Leaderboard_Ranking_V1_RankingService {
             context: GRPCCore.ServerContext
         ) async throws -> Leaderboard_Ranking_V1_RebuildRankingResponse
 
+        /// Handle the "ModerateRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Hide, restore, mark as a baseline, or remove an accepted record, with a reason; boards and events follow.
+        ///
+        /// - Parameters:
+        ///   - request: A `Leaderboard_Ranking_V1_ModerateRecordRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Leaderboard_Ranking_V1_ModerateRecordResponse` to respond with.
+        func moderateRecord(
+            request: Leaderboard_Ranking_V1_ModerateRecordRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Leaderboard_Ranking_V1_ModerateRecordResponse
+
+        /// Handle the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions.
+        ///
+        /// - Parameters:
+        ///   - request: A `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Leaderboard_Common_V1_ListAuditEntriesResponse` to respond with.
+        func listAuditEntries(
+            request: Leaderboard_Common_V1_ListAuditEntriesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Leaderboard_Common_V1_ListAuditEntriesResponse
+
         /// Handle the "WatchLeaderboard" method.
         ///
         /// > Source IDL Documentation:
@@ -1309,6 +1445,28 @@ extension Leaderboard_Ranking_V1_RankingService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Leaderboard_Ranking_V1_RankingService.Method.ModerateRecord.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Ranking_V1_ModerateRecordRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Ranking_V1_ModerateRecordResponse>(),
+            handler: { request, context in
+                try await self.moderateRecord(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Leaderboard_Ranking_V1_RankingService.Method.ListAuditEntries.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Common_V1_ListAuditEntriesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Common_V1_ListAuditEntriesResponse>(),
+            handler: { request, context in
+                try await self.listAuditEntries(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Leaderboard_Ranking_V1_RankingService.Method.WatchLeaderboard.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Ranking_V1_WatchLeaderboardRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Ranking_V1_LeaderboardEvent>(),
@@ -1495,6 +1653,28 @@ extension Leaderboard_Ranking_V1_RankingService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Ranking_V1_RebuildRankingResponse> {
         let response = try await self.rebuildRanking(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func moderateRecord(
+        request: GRPCCore.StreamingServerRequest<Leaderboard_Ranking_V1_ModerateRecordRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Ranking_V1_ModerateRecordResponse> {
+        let response = try await self.moderateRecord(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listAuditEntries(
+        request: GRPCCore.StreamingServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse> {
+        let response = try await self.listAuditEntries(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1721,6 +1901,32 @@ extension Leaderboard_Ranking_V1_RankingService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Leaderboard_Ranking_V1_RebuildRankingResponse> {
         return GRPCCore.ServerResponse<Leaderboard_Ranking_V1_RebuildRankingResponse>(
             message: try await self.rebuildRanking(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func moderateRecord(
+        request: GRPCCore.ServerRequest<Leaderboard_Ranking_V1_ModerateRecordRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Ranking_V1_ModerateRecordResponse> {
+        return GRPCCore.ServerResponse<Leaderboard_Ranking_V1_ModerateRecordResponse>(
+            message: try await self.moderateRecord(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listAuditEntries(
+        request: GRPCCore.ServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse> {
+        return GRPCCore.ServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>(
+            message: try await self.listAuditEntries(
                 request: request.message,
                 context: context
             ),
@@ -2089,6 +2295,52 @@ extension Leaderboard_Ranking_V1_RankingService {
             deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Ranking_V1_RebuildRankingResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_RebuildRankingResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ModerateRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Hide, restore, mark as a baseline, or remove an accepted record, with a reason; boards and events follow.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Ranking_V1_ModerateRecordRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Ranking_V1_ModerateRecordRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Ranking_V1_ModerateRecordResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func moderateRecord<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Ranking_V1_ModerateRecordRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Ranking_V1_ModerateRecordRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Ranking_V1_ModerateRecordResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_ModerateRecordResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Common_V1_ListAuditEntriesRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Common_V1_ListAuditEntriesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listAuditEntries<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Common_V1_ListAuditEntriesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "WatchLeaderboard" method.
@@ -2641,6 +2893,74 @@ extension Leaderboard_Ranking_V1_RankingService {
             )
         }
 
+        /// Call the "ModerateRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Hide, restore, mark as a baseline, or remove an accepted record, with a reason; boards and events follow.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Ranking_V1_ModerateRecordRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Ranking_V1_ModerateRecordRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Ranking_V1_ModerateRecordResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func moderateRecord<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Ranking_V1_ModerateRecordRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Ranking_V1_ModerateRecordRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Ranking_V1_ModerateRecordResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_ModerateRecordResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Leaderboard_Ranking_V1_RankingService.Method.ModerateRecord.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListAuditEntries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The service's append-only log of operator actions.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Common_V1_ListAuditEntriesRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Common_V1_ListAuditEntriesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listAuditEntries<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Common_V1_ListAuditEntriesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Leaderboard_Ranking_V1_RankingService.Method.ListAuditEntries.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "WatchLeaderboard" method.
         ///
         /// > Source IDL Documentation:
@@ -3099,6 +3419,64 @@ extension Leaderboard_Ranking_V1_RankingService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Ranking_V1_RebuildRankingRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Ranking_V1_RebuildRankingResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ModerateRecord" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Hide, restore, mark as a baseline, or remove an accepted record, with a reason; boards and events follow.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Leaderboard_Ranking_V1_ModerateRecordRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func moderateRecord<Result>(
+        request: GRPCCore.ClientRequest<Leaderboard_Ranking_V1_ModerateRecordRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_ModerateRecordResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.moderateRecord(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Ranking_V1_ModerateRecordRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Ranking_V1_ModerateRecordResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAuditEntries" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The service's append-only log of operator actions.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Leaderboard_Common_V1_ListAuditEntriesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAuditEntries<Result>(
+        request: GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listAuditEntries(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Common_V1_ListAuditEntriesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Common_V1_ListAuditEntriesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3619,6 +3997,72 @@ extension Leaderboard_Ranking_V1_RankingService.ClientProtocol {
             metadata: metadata
         )
         return try await self.rebuildRanking(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ModerateRecord" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Hide, restore, mark as a baseline, or remove an accepted record, with a reason; boards and events follow.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func moderateRecord<Result>(
+        _ message: Leaderboard_Ranking_V1_ModerateRecordRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_ModerateRecordResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Leaderboard_Ranking_V1_ModerateRecordRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.moderateRecord(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAuditEntries" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The service's append-only log of operator actions.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAuditEntries<Result>(
+        _ message: Leaderboard_Common_V1_ListAuditEntriesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listAuditEntries(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -79,6 +79,60 @@ public nonisolated enum Leaderboard_Ranking_V1_SessionState: SwiftProtobuf.Enum,
 
 }
 
+public nonisolated enum Leaderboard_Ranking_V1_ModerationAction: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// Off the boards and out of public reads; the owner's next best takes its place.
+  case hide // = 1
+
+  /// A hidden record or a baseline back to an ordinary accepted record.
+  case restore // = 2
+
+  /// A reference result: shown beside the board and in comparisons, never ranked.
+  case baseline // = 3
+
+  /// Deleted for good (the audit entry keeps what it was).
+  case remove // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .hide
+    case 2: self = .restore
+    case 3: self = .baseline
+    case 4: self = .remove
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .hide: return 1
+    case .restore: return 2
+    case .baseline: return 3
+    case .remove: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Leaderboard_Ranking_V1_ModerationAction] = [
+    .unspecified,
+    .hide,
+    .restore,
+    .baseline,
+    .remove,
+  ]
+
+}
+
 public nonisolated struct Leaderboard_Ranking_V1_GpuConfig: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -133,6 +187,9 @@ public nonisolated struct Leaderboard_Ranking_V1_StartSessionRequest: Sendable {
 
   public var displayName: String = String()
 
+  /// e.g. "fp16", "q4_k_m", "awq"; empty: read from framework_config or the model name (docs/VALIDATION.md).
+  public var quantization: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -140,65 +197,133 @@ public nonisolated struct Leaderboard_Ranking_V1_StartSessionRequest: Sendable {
   fileprivate var _gpuConfig: Leaderboard_Ranking_V1_GpuConfig? = nil
 }
 
-public nonisolated struct Leaderboard_Ranking_V1_Session: Sendable {
+/// Bytes [offset, offset + length) of the dataset version's plaintext.
+public nonisolated struct Leaderboard_Ranking_V1_ByteSpan: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var sessionID: String = String()
+  public var offset: Int64 = 0
 
-  public var machineID: String = String()
+  public var length: Int64 = 0
 
-  public var state: Leaderboard_Ranking_V1_SessionState = .unspecified
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public var datasetVersion: String = String()
+  public init() {}
+}
 
-  public var framework: String = String()
+/// Proof of the dataset: the submit carries HMAC-SHA256(key = nonce, message = the plaintext bytes of every span, in
+/// order) as lowercase hex in dataset_proof.
+public nonisolated struct Leaderboard_Ranking_V1_DatasetChallenge: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
 
-  public var modelName: String = String()
+  public var nonce: Data = Data()
+
+  public var spans: [Leaderboard_Ranking_V1_ByteSpan] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Leaderboard_Ranking_V1_Session: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sessionID: String {
+    get {_storage._sessionID}
+    set {_uniqueStorage()._sessionID = newValue}
+  }
+
+  public var machineID: String {
+    get {_storage._machineID}
+    set {_uniqueStorage()._machineID = newValue}
+  }
+
+  public var state: Leaderboard_Ranking_V1_SessionState {
+    get {_storage._state}
+    set {_uniqueStorage()._state = newValue}
+  }
+
+  public var datasetVersion: String {
+    get {_storage._datasetVersion}
+    set {_uniqueStorage()._datasetVersion = newValue}
+  }
+
+  public var framework: String {
+    get {_storage._framework}
+    set {_uniqueStorage()._framework = newValue}
+  }
+
+  public var modelName: String {
+    get {_storage._modelName}
+    set {_uniqueStorage()._modelName = newValue}
+  }
 
   public var startedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_startedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_startedAt = newValue}
+    get {_storage._startedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._startedAt = newValue}
   }
   /// Returns true if `startedAt` has been explicitly set.
-  public var hasStartedAt: Bool {self._startedAt != nil}
+  public var hasStartedAt: Bool {_storage._startedAt != nil}
   /// Clears the value of `startedAt`. Subsequent reads from it will return its default value.
-  public mutating func clearStartedAt() {self._startedAt = nil}
+  public mutating func clearStartedAt() {_uniqueStorage()._startedAt = nil}
 
   public var expiresAt: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_expiresAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_expiresAt = newValue}
+    get {_storage._expiresAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._expiresAt = newValue}
   }
   /// Returns true if `expiresAt` has been explicitly set.
-  public var hasExpiresAt: Bool {self._expiresAt != nil}
+  public var hasExpiresAt: Bool {_storage._expiresAt != nil}
   /// Clears the value of `expiresAt`. Subsequent reads from it will return its default value.
-  public mutating func clearExpiresAt() {self._expiresAt = nil}
+  public mutating func clearExpiresAt() {_uniqueStorage()._expiresAt = nil}
 
   public var submittedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_submittedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_submittedAt = newValue}
+    get {_storage._submittedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._submittedAt = newValue}
   }
   /// Returns true if `submittedAt` has been explicitly set.
-  public var hasSubmittedAt: Bool {self._submittedAt != nil}
+  public var hasSubmittedAt: Bool {_storage._submittedAt != nil}
   /// Clears the value of `submittedAt`. Subsequent reads from it will return its default value.
-  public mutating func clearSubmittedAt() {self._submittedAt = nil}
+  public mutating func clearSubmittedAt() {_uniqueStorage()._submittedAt = nil}
 
-  public var metricsIntervalSeconds: Int32 = 0
+  public var metricsIntervalSeconds: Int32 {
+    get {_storage._metricsIntervalSeconds}
+    set {_uniqueStorage()._metricsIntervalSeconds = newValue}
+  }
 
-  public var metricSamples: Int32 = 0
+  public var metricSamples: Int32 {
+    get {_storage._metricSamples}
+    set {_uniqueStorage()._metricSamples = newValue}
+  }
 
-  public var recordID: String = String()
+  public var recordID: String {
+    get {_storage._recordID}
+    set {_uniqueStorage()._recordID = newValue}
+  }
 
-  public var reasons: [Leaderboard_Common_V1_Reason] = []
+  public var reasons: [Leaderboard_Common_V1_Reason] {
+    get {_storage._reasons}
+    set {_uniqueStorage()._reasons = newValue}
+  }
+
+  public var datasetChallenge: Leaderboard_Ranking_V1_DatasetChallenge {
+    get {_storage._datasetChallenge ?? Leaderboard_Ranking_V1_DatasetChallenge()}
+    set {_uniqueStorage()._datasetChallenge = newValue}
+  }
+  /// Returns true if `datasetChallenge` has been explicitly set.
+  public var hasDatasetChallenge: Bool {_storage._datasetChallenge != nil}
+  /// Clears the value of `datasetChallenge`. Subsequent reads from it will return its default value.
+  public mutating func clearDatasetChallenge() {_uniqueStorage()._datasetChallenge = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _startedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-  fileprivate var _expiresAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-  fileprivate var _submittedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Leaderboard_Ranking_V1_SystemMetrics: Sendable {
@@ -329,6 +454,7 @@ public nonisolated struct Leaderboard_Ranking_V1_BenchmarkResults: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// Generated (output) tokens per second over the whole run, all concurrent requests together.
   public var tps: Double = 0
 
   public var avgLatency: Double = 0
@@ -347,6 +473,7 @@ public nonisolated struct Leaderboard_Ranking_V1_BenchmarkResults: Sendable {
 
   public var failedRequests: Int64 = 0
 
+  /// Generated (output) tokens of the successful requests.
   public var totalTokens: Int64 = 0
 
   /// Seconds the client says the test ran.
@@ -400,11 +527,41 @@ public nonisolated struct Leaderboard_Ranking_V1_SubmitResultRequest: @unchecked
     set {_uniqueStorage()._bodySha256 = newValue}
   }
 
+  /// The answer to the session's dataset challenge (lowercase hex HMAC-SHA256).
+  public var datasetProof: String {
+    get {_storage._datasetProof}
+    set {_uniqueStorage()._datasetProof = newValue}
+  }
+
+  /// Optional per-request records; when sent, they must agree with the results (docs/VALIDATION.md).
+  public var requests: [Leaderboard_Ranking_V1_RequestRecord] {
+    get {_storage._requests}
+    set {_uniqueStorage()._requests = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Leaderboard_Ranking_V1_RequestRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Tokens the model generated for this request.
+  public var outputTokens: Int64 = 0
+
+  /// Seconds from sending the request to its last token.
+  public var latency: Double = 0
+
+  public var success: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Leaderboard_Ranking_V1_SubmitExternalResultRequest: Sendable {
@@ -591,11 +748,60 @@ public nonisolated struct Leaderboard_Ranking_V1_Record: @unchecked Sendable {
     set {_uniqueStorage()._published = newValue}
   }
 
+  public var quantization: String {
+    get {_storage._quantization}
+    set {_uniqueStorage()._quantization = newValue}
+  }
+
+  /// The hardware catalog's id of the GPU (empty when the catalog does not know it).
+  public var gpuModel: String {
+    get {_storage._gpuModel}
+    set {_uniqueStorage()._gpuModel = newValue}
+  }
+
+  /// A reference result an operator marked: shown beside the board, never ranked.
+  public var baseline: Bool {
+    get {_storage._baseline}
+    set {_uniqueStorage()._baseline = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Leaderboard_Ranking_V1_ModerateRecordRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var recordID: String = String()
+
+  public var action: Leaderboard_Ranking_V1_ModerationAction = .unspecified
+
+  /// Required: 1–2000 characters.
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Leaderboard_Ranking_V1_ModerateRecordResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var recordID: String = String()
+
+  /// accepted, hidden, baseline or removed.
+  public var status: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Leaderboard_Ranking_V1_RecordFilter: Sendable {
@@ -671,6 +877,9 @@ public nonisolated struct Leaderboard_Ranking_V1_ListRecordsResponse: Sendable {
   /// The board's last event sequence, read before the records: events after it may already show in them (applying
   /// them again is harmless), events up to it all do. 0 for filtered listings that are no single board.
   public var sequence: UInt64 = 0
+
+  /// Baselines of the same version (and framework), best first, at most 50: shown beside the board, never ranked.
+  public var baselines: [Leaderboard_Ranking_V1_Record] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1199,6 +1408,10 @@ nonisolated extension Leaderboard_Ranking_V1_SessionState: SwiftProtobuf._ProtoN
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SESSION_STATE_UNSPECIFIED\0\u{1}SESSION_STATE_RUNNING\0\u{1}SESSION_STATE_SUBMITTED\0\u{1}SESSION_STATE_ACCEPTED\0\u{1}SESSION_STATE_REJECTED\0\u{1}SESSION_STATE_HELD_FOR_REVIEW\0\u{1}SESSION_STATE_EXPIRED\0")
 }
 
+nonisolated extension Leaderboard_Ranking_V1_ModerationAction: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MODERATION_ACTION_UNSPECIFIED\0\u{1}MODERATION_ACTION_HIDE\0\u{1}MODERATION_ACTION_RESTORE\0\u{1}MODERATION_ACTION_BASELINE\0\u{1}MODERATION_ACTION_REMOVE\0")
+}
+
 nonisolated extension Leaderboard_Ranking_V1_GpuConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GpuConfig"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}count\0\u{3}memory_gb\0\u{3}gpu_hash\0\u{3}extra_json\0")
@@ -1251,7 +1464,7 @@ nonisolated extension Leaderboard_Ranking_V1_GpuConfig: SwiftProtobuf.Message, S
 
 nonisolated extension Leaderboard_Ranking_V1_StartSessionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StartSessionRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}machine_id\0\u{3}dataset_version\0\u{3}dataset_checksum\0\u{1}framework\0\u{3}model_name\0\u{3}model_params\0\u{3}framework_config_json\0\u{3}gpu_config\0\u{3}concurrent_count\0\u{3}display_name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}machine_id\0\u{3}dataset_version\0\u{3}dataset_checksum\0\u{1}framework\0\u{3}model_name\0\u{3}model_params\0\u{3}framework_config_json\0\u{3}gpu_config\0\u{3}concurrent_count\0\u{3}display_name\0\u{1}quantization\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1269,6 +1482,7 @@ nonisolated extension Leaderboard_Ranking_V1_StartSessionRequest: SwiftProtobuf.
       case 8: try { try decoder.decodeSingularMessageField(value: &self._gpuConfig) }()
       case 9: try { try decoder.decodeSingularInt32Field(value: &self.concurrentCount) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.displayName) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.quantization) }()
       default: break
       }
     }
@@ -1309,6 +1523,9 @@ nonisolated extension Leaderboard_Ranking_V1_StartSessionRequest: SwiftProtobuf.
     if !self.displayName.isEmpty {
       try visitor.visitSingularStringField(value: self.displayName, fieldNumber: 10)
     }
+    if !self.quantization.isEmpty {
+      try visitor.visitSingularStringField(value: self.quantization, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1323,14 +1540,15 @@ nonisolated extension Leaderboard_Ranking_V1_StartSessionRequest: SwiftProtobuf.
     if lhs._gpuConfig != rhs._gpuConfig {return false}
     if lhs.concurrentCount != rhs.concurrentCount {return false}
     if lhs.displayName != rhs.displayName {return false}
+    if lhs.quantization != rhs.quantization {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
-nonisolated extension Leaderboard_Ranking_V1_Session: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".Session"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}machine_id\0\u{1}state\0\u{3}dataset_version\0\u{1}framework\0\u{3}model_name\0\u{3}started_at\0\u{3}expires_at\0\u{3}submitted_at\0\u{3}metrics_interval_seconds\0\u{3}metric_samples\0\u{3}record_id\0\u{1}reasons\0")
+nonisolated extension Leaderboard_Ranking_V1_ByteSpan: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ByteSpan"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}length\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1338,85 +1556,222 @@ nonisolated extension Leaderboard_Ranking_V1_Session: SwiftProtobuf.Message, Swi
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.machineID) }()
-      case 3: try { try decoder.decodeSingularEnumField(value: &self.state) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.datasetVersion) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.framework) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.modelName) }()
-      case 7: try { try decoder.decodeSingularMessageField(value: &self._startedAt) }()
-      case 8: try { try decoder.decodeSingularMessageField(value: &self._expiresAt) }()
-      case 9: try { try decoder.decodeSingularMessageField(value: &self._submittedAt) }()
-      case 10: try { try decoder.decodeSingularInt32Field(value: &self.metricsIntervalSeconds) }()
-      case 11: try { try decoder.decodeSingularInt32Field(value: &self.metricSamples) }()
-      case 12: try { try decoder.decodeSingularStringField(value: &self.recordID) }()
-      case 13: try { try decoder.decodeRepeatedMessageField(value: &self.reasons) }()
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.offset) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.length) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.sessionID.isEmpty {
-      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 1)
+    if self.offset != 0 {
+      try visitor.visitSingularInt64Field(value: self.offset, fieldNumber: 1)
     }
-    if !self.machineID.isEmpty {
-      try visitor.visitSingularStringField(value: self.machineID, fieldNumber: 2)
+    if self.length != 0 {
+      try visitor.visitSingularInt64Field(value: self.length, fieldNumber: 2)
     }
-    if self.state != .unspecified {
-      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 3)
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Leaderboard_Ranking_V1_ByteSpan, rhs: Leaderboard_Ranking_V1_ByteSpan) -> Bool {
+    if lhs.offset != rhs.offset {return false}
+    if lhs.length != rhs.length {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Leaderboard_Ranking_V1_DatasetChallenge: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DatasetChallenge"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nonce\0\u{1}spans\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.nonce) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.spans) }()
+      default: break
+      }
     }
-    if !self.datasetVersion.isEmpty {
-      try visitor.visitSingularStringField(value: self.datasetVersion, fieldNumber: 4)
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.nonce.isEmpty {
+      try visitor.visitSingularBytesField(value: self.nonce, fieldNumber: 1)
     }
-    if !self.framework.isEmpty {
-      try visitor.visitSingularStringField(value: self.framework, fieldNumber: 5)
+    if !self.spans.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.spans, fieldNumber: 2)
     }
-    if !self.modelName.isEmpty {
-      try visitor.visitSingularStringField(value: self.modelName, fieldNumber: 6)
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Leaderboard_Ranking_V1_DatasetChallenge, rhs: Leaderboard_Ranking_V1_DatasetChallenge) -> Bool {
+    if lhs.nonce != rhs.nonce {return false}
+    if lhs.spans != rhs.spans {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Leaderboard_Ranking_V1_Session: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Session"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}machine_id\0\u{1}state\0\u{3}dataset_version\0\u{1}framework\0\u{3}model_name\0\u{3}started_at\0\u{3}expires_at\0\u{3}submitted_at\0\u{3}metrics_interval_seconds\0\u{3}metric_samples\0\u{3}record_id\0\u{1}reasons\0\u{3}dataset_challenge\0")
+
+  fileprivate class _StorageClass {
+    var _sessionID: String = String()
+    var _machineID: String = String()
+    var _state: Leaderboard_Ranking_V1_SessionState = .unspecified
+    var _datasetVersion: String = String()
+    var _framework: String = String()
+    var _modelName: String = String()
+    var _startedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _expiresAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _submittedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _metricsIntervalSeconds: Int32 = 0
+    var _metricSamples: Int32 = 0
+    var _recordID: String = String()
+    var _reasons: [Leaderboard_Common_V1_Reason] = []
+    var _datasetChallenge: Leaderboard_Ranking_V1_DatasetChallenge? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _sessionID = source._sessionID
+      _machineID = source._machineID
+      _state = source._state
+      _datasetVersion = source._datasetVersion
+      _framework = source._framework
+      _modelName = source._modelName
+      _startedAt = source._startedAt
+      _expiresAt = source._expiresAt
+      _submittedAt = source._submittedAt
+      _metricsIntervalSeconds = source._metricsIntervalSeconds
+      _metricSamples = source._metricSamples
+      _recordID = source._recordID
+      _reasons = source._reasons
+      _datasetChallenge = source._datasetChallenge
     }
-    try { if let v = self._startedAt {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
-    } }()
-    try { if let v = self._expiresAt {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
-    } }()
-    try { if let v = self._submittedAt {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
-    } }()
-    if self.metricsIntervalSeconds != 0 {
-      try visitor.visitSingularInt32Field(value: self.metricsIntervalSeconds, fieldNumber: 10)
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
     }
-    if self.metricSamples != 0 {
-      try visitor.visitSingularInt32Field(value: self.metricSamples, fieldNumber: 11)
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._sessionID) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._machineID) }()
+        case 3: try { try decoder.decodeSingularEnumField(value: &_storage._state) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._datasetVersion) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._framework) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._modelName) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._startedAt) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._expiresAt) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._submittedAt) }()
+        case 10: try { try decoder.decodeSingularInt32Field(value: &_storage._metricsIntervalSeconds) }()
+        case 11: try { try decoder.decodeSingularInt32Field(value: &_storage._metricSamples) }()
+        case 12: try { try decoder.decodeSingularStringField(value: &_storage._recordID) }()
+        case 13: try { try decoder.decodeRepeatedMessageField(value: &_storage._reasons) }()
+        case 14: try { try decoder.decodeSingularMessageField(value: &_storage._datasetChallenge) }()
+        default: break
+        }
+      }
     }
-    if !self.recordID.isEmpty {
-      try visitor.visitSingularStringField(value: self.recordID, fieldNumber: 12)
-    }
-    if !self.reasons.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.reasons, fieldNumber: 13)
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._sessionID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._sessionID, fieldNumber: 1)
+      }
+      if !_storage._machineID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._machineID, fieldNumber: 2)
+      }
+      if _storage._state != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._state, fieldNumber: 3)
+      }
+      if !_storage._datasetVersion.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._datasetVersion, fieldNumber: 4)
+      }
+      if !_storage._framework.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._framework, fieldNumber: 5)
+      }
+      if !_storage._modelName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._modelName, fieldNumber: 6)
+      }
+      try { if let v = _storage._startedAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      try { if let v = _storage._expiresAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      try { if let v = _storage._submittedAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      if _storage._metricsIntervalSeconds != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._metricsIntervalSeconds, fieldNumber: 10)
+      }
+      if _storage._metricSamples != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._metricSamples, fieldNumber: 11)
+      }
+      if !_storage._recordID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._recordID, fieldNumber: 12)
+      }
+      if !_storage._reasons.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._reasons, fieldNumber: 13)
+      }
+      try { if let v = _storage._datasetChallenge {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Leaderboard_Ranking_V1_Session, rhs: Leaderboard_Ranking_V1_Session) -> Bool {
-    if lhs.sessionID != rhs.sessionID {return false}
-    if lhs.machineID != rhs.machineID {return false}
-    if lhs.state != rhs.state {return false}
-    if lhs.datasetVersion != rhs.datasetVersion {return false}
-    if lhs.framework != rhs.framework {return false}
-    if lhs.modelName != rhs.modelName {return false}
-    if lhs._startedAt != rhs._startedAt {return false}
-    if lhs._expiresAt != rhs._expiresAt {return false}
-    if lhs._submittedAt != rhs._submittedAt {return false}
-    if lhs.metricsIntervalSeconds != rhs.metricsIntervalSeconds {return false}
-    if lhs.metricSamples != rhs.metricSamples {return false}
-    if lhs.recordID != rhs.recordID {return false}
-    if lhs.reasons != rhs.reasons {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._sessionID != rhs_storage._sessionID {return false}
+        if _storage._machineID != rhs_storage._machineID {return false}
+        if _storage._state != rhs_storage._state {return false}
+        if _storage._datasetVersion != rhs_storage._datasetVersion {return false}
+        if _storage._framework != rhs_storage._framework {return false}
+        if _storage._modelName != rhs_storage._modelName {return false}
+        if _storage._startedAt != rhs_storage._startedAt {return false}
+        if _storage._expiresAt != rhs_storage._expiresAt {return false}
+        if _storage._submittedAt != rhs_storage._submittedAt {return false}
+        if _storage._metricsIntervalSeconds != rhs_storage._metricsIntervalSeconds {return false}
+        if _storage._metricSamples != rhs_storage._metricSamples {return false}
+        if _storage._recordID != rhs_storage._recordID {return false}
+        if _storage._reasons != rhs_storage._reasons {return false}
+        if _storage._datasetChallenge != rhs_storage._datasetChallenge {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1737,7 +2092,7 @@ nonisolated extension Leaderboard_Ranking_V1_BenchmarkResults: SwiftProtobuf.Mes
 
 nonisolated extension Leaderboard_Ranking_V1_SubmitResultRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubmitResultRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}machine_id\0\u{3}session_id\0\u{3}idempotency_key\0\u{1}results\0\u{1}metrics\0\u{3}body_sha256\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}machine_id\0\u{3}session_id\0\u{3}idempotency_key\0\u{1}results\0\u{1}metrics\0\u{3}body_sha256\0\u{3}dataset_proof\0\u{1}requests\0")
 
   fileprivate class _StorageClass {
     var _machineID: String = String()
@@ -1746,6 +2101,8 @@ nonisolated extension Leaderboard_Ranking_V1_SubmitResultRequest: SwiftProtobuf.
     var _results: Leaderboard_Ranking_V1_BenchmarkResults? = nil
     var _metrics: [Leaderboard_Ranking_V1_MetricSample] = []
     var _bodySha256: Data = Data()
+    var _datasetProof: String = String()
+    var _requests: [Leaderboard_Ranking_V1_RequestRecord] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1762,6 +2119,8 @@ nonisolated extension Leaderboard_Ranking_V1_SubmitResultRequest: SwiftProtobuf.
       _results = source._results
       _metrics = source._metrics
       _bodySha256 = source._bodySha256
+      _datasetProof = source._datasetProof
+      _requests = source._requests
     }
   }
 
@@ -1786,6 +2145,8 @@ nonisolated extension Leaderboard_Ranking_V1_SubmitResultRequest: SwiftProtobuf.
         case 4: try { try decoder.decodeSingularMessageField(value: &_storage._results) }()
         case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._metrics) }()
         case 6: try { try decoder.decodeSingularBytesField(value: &_storage._bodySha256) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._datasetProof) }()
+        case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._requests) }()
         default: break
         }
       }
@@ -1816,6 +2177,12 @@ nonisolated extension Leaderboard_Ranking_V1_SubmitResultRequest: SwiftProtobuf.
       if !_storage._bodySha256.isEmpty {
         try visitor.visitSingularBytesField(value: _storage._bodySha256, fieldNumber: 6)
       }
+      if !_storage._datasetProof.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._datasetProof, fieldNumber: 7)
+      }
+      if !_storage._requests.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._requests, fieldNumber: 8)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1831,10 +2198,52 @@ nonisolated extension Leaderboard_Ranking_V1_SubmitResultRequest: SwiftProtobuf.
         if _storage._results != rhs_storage._results {return false}
         if _storage._metrics != rhs_storage._metrics {return false}
         if _storage._bodySha256 != rhs_storage._bodySha256 {return false}
+        if _storage._datasetProof != rhs_storage._datasetProof {return false}
+        if _storage._requests != rhs_storage._requests {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Leaderboard_Ranking_V1_RequestRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RequestRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}output_tokens\0\u{1}latency\0\u{1}success\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.outputTokens) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.latency) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.success) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.outputTokens != 0 {
+      try visitor.visitSingularInt64Field(value: self.outputTokens, fieldNumber: 1)
+    }
+    if self.latency.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.latency, fieldNumber: 2)
+    }
+    if self.success != false {
+      try visitor.visitSingularBoolField(value: self.success, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Leaderboard_Ranking_V1_RequestRecord, rhs: Leaderboard_Ranking_V1_RequestRecord) -> Bool {
+    if lhs.outputTokens != rhs.outputTokens {return false}
+    if lhs.latency != rhs.latency {return false}
+    if lhs.success != rhs.success {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1997,7 +2406,7 @@ nonisolated extension Leaderboard_Ranking_V1_GetSessionRequest: SwiftProtobuf.Me
 
 nonisolated extension Leaderboard_Ranking_V1_Record: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Record"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}record_id\0\u{3}machine_id\0\u{3}display_name\0\u{1}framework\0\u{3}model_name\0\u{3}model_params\0\u{3}gpu_config\0\u{3}concurrent_count\0\u{3}dataset_version\0\u{1}results\0\u{1}score\0\u{3}score_version\0\u{3}performance_score\0\u{3}efficiency_score\0\u{3}stability_score\0\u{3}submitted_at\0\u{1}rank\0\u{3}framework_rank\0\u{1}percentile\0\u{1}published\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}record_id\0\u{3}machine_id\0\u{3}display_name\0\u{1}framework\0\u{3}model_name\0\u{3}model_params\0\u{3}gpu_config\0\u{3}concurrent_count\0\u{3}dataset_version\0\u{1}results\0\u{1}score\0\u{3}score_version\0\u{3}performance_score\0\u{3}efficiency_score\0\u{3}stability_score\0\u{3}submitted_at\0\u{1}rank\0\u{3}framework_rank\0\u{1}percentile\0\u{1}published\0\u{1}quantization\0\u{3}gpu_model\0\u{1}baseline\0")
 
   fileprivate class _StorageClass {
     var _recordID: String = String()
@@ -2020,6 +2429,9 @@ nonisolated extension Leaderboard_Ranking_V1_Record: SwiftProtobuf.Message, Swif
     var _frameworkRank: Int64 = 0
     var _percentile: Double = 0
     var _published: Bool = false
+    var _quantization: String = String()
+    var _gpuModel: String = String()
+    var _baseline: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2050,6 +2462,9 @@ nonisolated extension Leaderboard_Ranking_V1_Record: SwiftProtobuf.Message, Swif
       _frameworkRank = source._frameworkRank
       _percentile = source._percentile
       _published = source._published
+      _quantization = source._quantization
+      _gpuModel = source._gpuModel
+      _baseline = source._baseline
     }
   }
 
@@ -2088,6 +2503,9 @@ nonisolated extension Leaderboard_Ranking_V1_Record: SwiftProtobuf.Message, Swif
         case 18: try { try decoder.decodeSingularInt64Field(value: &_storage._frameworkRank) }()
         case 19: try { try decoder.decodeSingularDoubleField(value: &_storage._percentile) }()
         case 20: try { try decoder.decodeSingularBoolField(value: &_storage._published) }()
+        case 21: try { try decoder.decodeSingularStringField(value: &_storage._quantization) }()
+        case 22: try { try decoder.decodeSingularStringField(value: &_storage._gpuModel) }()
+        case 23: try { try decoder.decodeSingularBoolField(value: &_storage._baseline) }()
         default: break
         }
       }
@@ -2160,6 +2578,15 @@ nonisolated extension Leaderboard_Ranking_V1_Record: SwiftProtobuf.Message, Swif
       if _storage._published != false {
         try visitor.visitSingularBoolField(value: _storage._published, fieldNumber: 20)
       }
+      if !_storage._quantization.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._quantization, fieldNumber: 21)
+      }
+      if !_storage._gpuModel.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._gpuModel, fieldNumber: 22)
+      }
+      if _storage._baseline != false {
+        try visitor.visitSingularBoolField(value: _storage._baseline, fieldNumber: 23)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2189,10 +2616,88 @@ nonisolated extension Leaderboard_Ranking_V1_Record: SwiftProtobuf.Message, Swif
         if _storage._frameworkRank != rhs_storage._frameworkRank {return false}
         if _storage._percentile != rhs_storage._percentile {return false}
         if _storage._published != rhs_storage._published {return false}
+        if _storage._quantization != rhs_storage._quantization {return false}
+        if _storage._gpuModel != rhs_storage._gpuModel {return false}
+        if _storage._baseline != rhs_storage._baseline {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Leaderboard_Ranking_V1_ModerateRecordRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModerateRecordRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}record_id\0\u{1}action\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.recordID) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.action) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.recordID.isEmpty {
+      try visitor.visitSingularStringField(value: self.recordID, fieldNumber: 1)
+    }
+    if self.action != .unspecified {
+      try visitor.visitSingularEnumField(value: self.action, fieldNumber: 2)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Leaderboard_Ranking_V1_ModerateRecordRequest, rhs: Leaderboard_Ranking_V1_ModerateRecordRequest) -> Bool {
+    if lhs.recordID != rhs.recordID {return false}
+    if lhs.action != rhs.action {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Leaderboard_Ranking_V1_ModerateRecordResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModerateRecordResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}record_id\0\u{1}status\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.recordID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.status) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.recordID.isEmpty {
+      try visitor.visitSingularStringField(value: self.recordID, fieldNumber: 1)
+    }
+    if !self.status.isEmpty {
+      try visitor.visitSingularStringField(value: self.status, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Leaderboard_Ranking_V1_ModerateRecordResponse, rhs: Leaderboard_Ranking_V1_ModerateRecordResponse) -> Bool {
+    if lhs.recordID != rhs.recordID {return false}
+    if lhs.status != rhs.status {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2289,7 +2794,7 @@ nonisolated extension Leaderboard_Ranking_V1_ListRecordsRequest: SwiftProtobuf.M
 
 nonisolated extension Leaderboard_Ranking_V1_ListRecordsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListRecordsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}records\0\u{1}page\0\u{1}total\0\u{1}sequence\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}records\0\u{1}page\0\u{1}total\0\u{1}sequence\0\u{1}baselines\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2301,6 +2806,7 @@ nonisolated extension Leaderboard_Ranking_V1_ListRecordsResponse: SwiftProtobuf.
       case 2: try { try decoder.decodeSingularMessageField(value: &self._page) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.total) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.baselines) }()
       default: break
       }
     }
@@ -2323,6 +2829,9 @@ nonisolated extension Leaderboard_Ranking_V1_ListRecordsResponse: SwiftProtobuf.
     if self.sequence != 0 {
       try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 4)
     }
+    if !self.baselines.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.baselines, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2331,6 +2840,7 @@ nonisolated extension Leaderboard_Ranking_V1_ListRecordsResponse: SwiftProtobuf.
     if lhs._page != rhs._page {return false}
     if lhs.total != rhs.total {return false}
     if lhs.sequence != rhs.sequence {return false}
+    if lhs.baselines != rhs.baselines {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,5 +1,7 @@
+import Crypto
 import Foundation
 import GRPCCore
+import ServiceKit
 
 /// The GPU a session ran on, as the client describes it (name, count, memory) with its registered hash.
 struct GPUConfig: Sendable, Equatable, Codable {
@@ -29,6 +31,8 @@ struct SessionSpec: Sendable, Equatable {
     var gpu: GPUConfig
     var concurrentCount: Int
     var displayName: String
+    /// As declared ("" when not): the validation reads it with ``Quantization/resolve(declared:frameworkConfigJSON:modelName:)``.
+    var quantization = ""
 
     /// Every field checked at once; the problems are listed together.
     func validated() throws(RankingError) -> SessionSpec {
@@ -54,7 +58,11 @@ struct SessionSpec: Sendable, Equatable {
         }
         if !(1...100_000).contains(concurrentCount) { problems.append("concurrent_count must be 1 to 100000") }
         spec.displayName = displayName.trimmingCharacters(in: .whitespacesAndNewlines)
-        if spec.displayName.isEmpty { spec.displayName = "device-\(machineID.prefix(8))" }
+        // Not the machine id's prefix: a device is known in public by its display name only.
+        if spec.displayName.isEmpty {
+            spec.displayName =
+                "device-" + Array(SHA256.hash(data: Array("display:\(machineID)".utf8))).prefix(4).hexEncoded
+        }
         if !Self.isText(spec.displayName, maximum: 64) {
             problems.append("display_name must be at most 64 printable characters")
         }
@@ -67,6 +75,12 @@ struct SessionSpec: Sendable, Equatable {
             problems.append("gpu_config.memory_gb must be a finite number of at least 0")
         }
         if gpu.extraJSON.utf8.count > 4096 { problems.append("gpu_config may carry at most 4 KiB of extra fields") }
+        spec.quantization = quantization.trimmingCharacters(in: .whitespaces).lowercased()
+        if spec.quantization.utf8.count > 32
+            || !spec.quantization.unicodeScalars.allSatisfy({ $0.isASCII && $0.properties.generalCategory != .control })
+        {
+            problems.append("quantization must be at most 32 ASCII characters (e.g. fp16, q4_k_m, awq)")
+        }
         if frameworkConfigJSON.utf8.count > 8192 { problems.append("framework_config must be at most 8 KiB of JSON") }
         guard problems.isEmpty else {
             throw RankingError(
@@ -99,6 +113,10 @@ enum RecordStatus: String, Sendable, Equatable {
     case accepted
     case held
     case rejected
+    /// Taken off the boards by an operator (with a reason); restorable.
+    case hidden
+    /// A reference result an operator marked: shown beside the boards, never ranked.
+    case baseline
 }
 
 /// A scored result. At most one record per (machine, framework, dataset version) is `ranked`: the best accepted,
@@ -121,6 +139,20 @@ struct BenchmarkRecord: Sendable, Equatable {
     var status: RecordStatus
     var published: Bool
     var ranked: Bool
+    /// Rule set v2: the precision the validation assumed ("" unknown), the catalog's GPU id ("" unknown) and when the
+    /// test began (submitted_at − duration).
+    var quantization = ""
+    var gpuModel = ""
+    var testStartedAt: Int64 = 0
+
+    /// Identical figures give identical fingerprints (every number's exact bits).
+    var fingerprint: String {
+        let r = results
+        let parts =
+            [r.tps, r.avgLatency, r.p50Latency, r.p95Latency, r.p99Latency, r.duration].map { "\($0.bitPattern)" }
+            + ["\(r.totalTokens)", "\(r.totalRequests)", "\(r.successfulRequests)", "\(r.concurrentCount)"]
+        return Array(SHA256.hash(data: Array(parts.joined(separator: "|").utf8))).hexEncoded
+    }
 
     var rankKey: Double { RankKey.value(score: score.total, submittedAt: submittedAt) }
     var modelBucket: Int { ModelSize.bucket(modelParams) }

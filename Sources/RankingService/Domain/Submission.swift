@@ -47,6 +47,8 @@ struct SubmissionFacts: Sendable {
     var submittedAt: Int64
     var alreadySubmitted = false
     var metricsIntervalSeconds = 10
+    /// The concurrency the session declared when it started.
+    var sessionConcurrency = 1
     /// Fingerprint of the device when the session started and now (hardware, GPU hashes as registered).
     var sessionFingerprint: DeviceFingerprint
     var currentFingerprint: DeviceFingerprint
@@ -65,6 +67,27 @@ struct SubmissionFacts: Sendable {
     var series: [MetricSample]
     /// The series the client sent with its submit (kept with the result; only its values are judged).
     var clientSeries: [MetricSample] = []
+
+    // Rule set v2 (docs/VALIDATION.md).
+    /// The hardware and model the session claimed, resolved against the catalog (nil: judged by v1 only).
+    var hardware: HardwareClaim?
+    /// The answer the session's dataset challenge expects (nil: the session has none) and the one the client gave.
+    var expectedProof: String?
+    var givenProof = ""
+    /// Per-request records the client sent with its submit (empty: none).
+    var requests: [RequestRecord] = []
+    /// A stored record with exactly these figures, if any (another device's, or this one's).
+    var duplicateOf: String?
+    /// This device's other judged runs whose test time overlaps this one's.
+    var overlappingRuns = 0
+}
+
+/// One request of a run as the client recorded it.
+struct RequestRecord: Sendable, Equatable {
+    var outputTokens: Int64
+    /// Seconds from sending the request to its last token.
+    var latency: Double
+    var success: Bool
 }
 
 struct DeviceFingerprint: Sendable, Equatable {

@@ -32,11 +32,21 @@ struct ValidationRules: Sendable {
     var minimumPeers = 5
     /// Most samples a session keeps (reports beyond are refused at the API).
     var maximumSamples = 10_000
+    /// v2: with fewer than ``minimumPeers`` peers, a result at this share of its physical bound or above is held.
+    var nearBoundShare = 0.85
+    /// v2: tps and total_tokens ÷ duration may differ by this share.
+    var tokenTolerance = 0.10
+    /// v2: tps may exceed what the concurrency, tokens per request and latency allow (Little's law) by this share.
+    var concurrencySlack = 0.25
+    /// v2: per-request records and the results may differ by this share (totals and mean latency).
+    var requestTolerance = 0.05
 
     static let v1 = ValidationRules(version: 1)
+    static let v2 = ValidationRules(version: 2)
 
     func validate(_ facts: SubmissionFacts) -> ValidationOutcome {
         var violations: [RuleViolation] = []
+        var doubts: [RuleViolation] = []
         violations += ranges(facts)
         violations += session(facts)
         violations += duration(facts)
@@ -44,8 +54,18 @@ struct ValidationRules: Sendable {
         violations += consistency(facts)
         violations += device(facts)
         violations += dataset(facts)
+        if version >= 2 {
+            violations += proof(facts)
+            violations += tokens(facts)
+            violations += requestRecords(facts)
+            violations += duplicate(facts)
+            let physical = physical(facts)
+            violations += physical.impossible
+            doubts += physical.doubtful
+            doubts += overlap(facts)
+        }
         if !violations.isEmpty { return .rejected(violations) }
-        let unusual = plausibility(facts)
+        let unusual = doubts + plausibility(facts)
         return unusual.isEmpty ? .accepted : .heldForReview(unusual)
     }
 
@@ -84,6 +104,20 @@ struct ValidationRules: Sendable {
             found.append(
                 .init(code: "value_out_of_range", detail: "Request counts must be ≥ 0 and successful + failed ≤ total.")
             )
+        }
+        if version >= 2, results.totalTokens <= 0 || results.totalRequests <= 0 || results.successfulRequests <= 0 {
+            found.append(
+                .init(
+                    code: "value_out_of_range",
+                    detail: "total_tokens, total_requests and successful_requests must be above 0 (rule set v2)."))
+        }
+        if version >= 2, results.concurrentCount > facts.sessionConcurrency {
+            found.append(
+                .init(
+                    code: "value_out_of_range",
+                    detail:
+                        "results.concurrent_count \(results.concurrentCount) is more than the \(facts.sessionConcurrency) the session declared."
+                ))
         }
         let samples =
             facts.series.enumerated().map { ("reports[\($0.offset)]", $0.element) }
@@ -260,6 +294,272 @@ struct ValidationRules: Sendable {
             )
         ]
     }
+}
+
+// MARK: rule set v2 (docs/VALIDATION.md)
+
+extension ValidationRules {
+    /// The device answered the session's dataset challenge, so it holds the decrypted dataset.
+    func proof(_ facts: SubmissionFacts) -> [RuleViolation] {
+        guard let expected = facts.expectedProof else {
+            return [
+                .init(
+                    code: "dataset_proof_missing",
+                    detail:
+                        "This session has no dataset challenge (it started before rule set v2); start a new session.")
+            ]
+        }
+        let given = facts.givenProof.lowercased()
+        if given.isEmpty {
+            return [
+                .init(
+                    code: "dataset_proof_missing",
+                    detail: "The submit carries no dataset_proof: answer the session's dataset_challenge.")
+            ]
+        }
+        return constantTimeEqual(given, expected.lowercased())
+            ? []
+            : [
+                .init(
+                    code: "dataset_proof_invalid",
+                    detail: "dataset_proof is not the HMAC of the challenged bytes of this dataset version.")
+            ]
+    }
+
+    /// The throughput is what the token count and the duration say, and what the concurrency can produce at the
+    /// claimed latency (Little's law: each of C workers makes at most tokens-per-request ÷ latency tokens a second).
+    func tokens(_ facts: SubmissionFacts) -> [RuleViolation] {
+        let results = facts.results
+        guard results.totalTokens > 0, results.successfulRequests > 0, results.duration > 0, results.avgLatency > 0,
+            results.tps > 0, results.concurrentCount > 0
+        else { return [] }
+        var found: [RuleViolation] = []
+        if results.avgLatency > results.duration {
+            found.append(
+                .init(
+                    code: "result_inconsistent",
+                    detail:
+                        "avg_latency \(format(results.avgLatency)) s is longer than the whole run (\(format(results.duration)) s)."
+                ))
+        }
+        let measured = Double(results.totalTokens) / results.duration
+        if abs(results.tps - measured) > tokenTolerance * measured {
+            found.append(
+                .init(
+                    code: "result_inconsistent",
+                    detail:
+                        "tps \(format(results.tps)) is not total_tokens ÷ duration (\(format(measured))) within \(Int(tokenTolerance * 100)) %."
+                ))
+        }
+        let perRequest = Double(results.totalTokens) / Double(results.successfulRequests)
+        let reachable = Double(results.concurrentCount) * perRequest / results.avgLatency
+        if results.tps > reachable * (1 + concurrencySlack) {
+            found.append(
+                .init(
+                    code: "result_inconsistent",
+                    detail:
+                        "\(results.concurrentCount) concurrent requests of \(format(perRequest)) tokens taking \(format(results.avgLatency)) s each make at most \(format(reachable)) tokens/s, not \(format(results.tps))."
+                ))
+        }
+        return found
+    }
+
+    /// Per-request records, when sent, add up to the results.
+    func requestRecords(_ facts: SubmissionFacts) -> [RuleViolation] {
+        let requests = facts.requests
+        guard !requests.isEmpty else { return [] }
+        let results = facts.results
+        var problems: [String] = []
+        if requests.contains(where: { !$0.latency.isFinite || $0.latency <= 0 || $0.outputTokens < 0 }) {
+            problems.append("every request needs a latency above 0 and output_tokens of at least 0")
+        }
+        let succeeded = requests.filter(\.success)
+        if Int64(requests.count) != results.totalRequests {
+            problems.append("\(requests.count) request records, but total_requests is \(results.totalRequests)")
+        }
+        if Int64(succeeded.count) != results.successfulRequests {
+            problems.append(
+                "\(succeeded.count) successful request records, but successful_requests is \(results.successfulRequests)"
+            )
+        }
+        let tokens = succeeded.reduce(0.0) { $0 + Double($1.outputTokens) }
+        if abs(tokens - Double(results.totalTokens)) > requestTolerance * max(1, Double(results.totalTokens)) {
+            problems.append(
+                "the successful requests generated \(Int64(tokens)) tokens, but total_tokens is \(results.totalTokens)")
+        }
+        let latencies = succeeded.map(\.latency).filter { $0.isFinite && $0 > 0 }.sorted()
+        if !latencies.isEmpty {
+            let mean = latencies.reduce(0, +) / Double(latencies.count)
+            if abs(mean - results.avgLatency) > requestTolerance * mean {
+                problems.append(
+                    "the successful requests' mean latency is \(format(mean)) s, but avg_latency is \(format(results.avgLatency)) s"
+                )
+            }
+            // Clients interpolate percentiles differently: a claimed percentile must lie between the records'
+            // percentiles five points either side of it.
+            for (name, claimed, q) in [
+                ("p50", results.p50Latency, 0.50), ("p95", results.p95Latency, 0.95), ("p99", results.p99Latency, 0.99),
+            ] where claimed > 0 {
+                let low = quantile(latencies, max(0, q - 0.05)) * (1 - requestTolerance)
+                let high = quantile(latencies, min(1, q + 0.05)) * (1 + requestTolerance)
+                if !(low...high).contains(claimed) {
+                    problems.append(
+                        "\(name)_latency \(format(claimed)) s is outside what the records give (\(format(low))–\(format(high)) s)"
+                    )
+                }
+            }
+        }
+        return problems.isEmpty
+            ? [] : [.init(code: "requests_inconsistent", detail: problems.joined(separator: "; ") + ".")]
+    }
+
+    /// Exactly the figures of a stored record: copied, not measured.
+    func duplicate(_ facts: SubmissionFacts) -> [RuleViolation] {
+        guard facts.duplicateOf != nil else { return [] }
+        return [
+            .init(
+                code: "duplicate_result",
+                detail:
+                    "These figures are identical, to the last digit, to an earlier submission's; results are measured, not copied."
+            )
+        ]
+    }
+
+    /// One GPU runs one benchmark at full speed at a time: overlapping runs of one device are held.
+    func overlap(_ facts: SubmissionFacts) -> [RuleViolation] {
+        guard facts.overlappingRuns > 0 else { return [] }
+        return [
+            .init(
+                code: "overlapping_runs",
+                detail:
+                    "This device submitted \(facts.overlappingRuns) other run(s) whose test time overlaps this one's; an operator reviews it."
+            )
+        ]
+    }
+
+    /// What the claimed GPUs can physically do for the claimed model (``PhysicalEnvelope``): beyond it is impossible
+    /// (rejected); an unknown GPU, an unknown mixture of experts, weights larger than the GPUs' memory, or — with too
+    /// few peers to compare — a result near the bound is held for an operator.
+    func physical(_ facts: SubmissionFacts) -> (impossible: [RuleViolation], doubtful: [RuleViolation]) {
+        guard let claim = facts.hardware else { return ([], []) }
+        guard let gpu = claim.gpu else {
+            return (
+                [],
+                [
+                    .init(
+                        code: "unknown_gpu",
+                        detail:
+                            "The hardware catalog (version \(claim.catalogVersion)) does not know the GPU \"\(claim.gpuName)\"; an operator reviews the result."
+                    )
+                ]
+            )
+        }
+        var impossible: [RuleViolation] = []
+        var doubtful: [RuleViolation] = []
+        let active: Double
+        switch claim.reading {
+        case .dense: active = claim.modelParams
+        case .mixture(let billions): active = min(billions, claim.modelParams)
+        case .unknownMixture:
+            return (
+                [],
+                [
+                    .init(
+                        code: "bound_unknown",
+                        detail:
+                            "The model looks like a mixture of experts whose active parameters are not known, so no physical bound applies; an operator reviews the result."
+                    )
+                ]
+            )
+        }
+        let strict = PhysicalEnvelope(
+            gpu: gpu, count: claim.gpuCount, activeBillions: active,
+            bytesPerParameter: (claim.quantization ?? .smallest).bytesPerParameter)
+        let likely = PhysicalEnvelope(
+            gpu: gpu, count: claim.gpuCount, activeBillions: active,
+            bytesPerParameter: (claim.quantization ?? .common).bytesPerParameter)
+        let results = facts.results
+        let concurrency = Int(results.concurrentCount)
+        let weights = claim.modelParams * likely.bytesPerParameter
+        let memory = Double(claim.gpuCount) * gpu.memoryGB
+        if weights > memory {
+            doubtful.append(
+                .init(
+                    code: "exceeds_gpu_memory",
+                    detail:
+                        "\(format(weights)) GB of weights do not fit in \(format(memory)) GB of GPU memory; offloaded runs are reviewed by an operator."
+                ))
+        }
+        if claim.claimedMemoryGB > gpu.memoryGB * 1.1 + 1 {
+            doubtful.append(
+                .init(
+                    code: "gpu_memory_mismatch",
+                    detail:
+                        "\(gpu.name) has \(format(gpu.memoryGB)) GB, not the \(format(claim.claimedMemoryGB)) GB reported; an operator reviews the result."
+                ))
+        }
+        var exceeded: [String] = []
+        let stream =
+            results.successfulRequests > 0 && results.avgLatency > 0
+            ? Double(results.totalTokens) / Double(results.successfulRequests) / results.avgLatency : 0
+        if stream > strict.streamBound {
+            exceeded.append(
+                "one request generated \(format(stream)) tokens/s on average, above the \(format(strict.streamBound)) tokens/s one stream can reach: \(strict.described)"
+            )
+        }
+        let aggregate = strict.aggregateBound(concurrency: concurrency)
+        if results.tps > aggregate {
+            exceeded.append(
+                "tps \(format(results.tps)) is above the \(format(aggregate)) tokens/s \(concurrency) concurrent streams can reach (memory bandwidth, or \(format(strict.computeBound)) by compute): \(strict.described)"
+            )
+        }
+        let fast = facts.requests.filter {
+            $0.success && $0.latency > 0 && Double($0.outputTokens) / $0.latency > strict.streamBound
+        }
+        if !fast.isEmpty {
+            exceeded.append(
+                "\(fast.count) request record(s) generated faster than the \(format(strict.streamBound)) tokens/s one stream can reach"
+            )
+        }
+        if !exceeded.isEmpty {
+            let violation = RuleViolation(
+                code: "exceeds_physical_bound",
+                detail: exceeded.joined(separator: "; ")
+                    + (claim.speculative ? " (speculative decoding declared: an operator reviews it)." : "."))
+            if claim.speculative { doubtful.append(violation) } else { impossible.append(violation) }
+        } else if facts.peerTPS.count < minimumPeers {
+            let share = max(
+                likely.streamBound > 0 ? stream / likely.streamBound : 0,
+                results.tps / likely.aggregateBound(concurrency: concurrency))
+            if share >= nearBoundShare {
+                doubtful.append(
+                    .init(
+                        code: "near_physical_bound",
+                        detail:
+                            "The result reaches \(Int((share * 100).rounded())) % of what \(likely.described) allows, with fewer than \(minimumPeers) comparable results to judge it by; an operator reviews it."
+                    ))
+            }
+        }
+        return (impossible, doubtful)
+    }
+}
+
+/// Equal strings compared in time independent of where they differ.
+func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let left = Array(a.utf8)
+    let right = Array(b.utf8)
+    guard left.count == right.count else { return false }
+    return zip(left, right).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+}
+
+/// Linear-interpolated quantile of sorted values.
+func quantile(_ sorted: [Double], _ q: Double) -> Double {
+    guard let first = sorted.first else { return 0 }
+    guard sorted.count > 1 else { return first }
+    let position = q * Double(sorted.count - 1)
+    let low = Int(position.rounded(.down))
+    let high = min(low + 1, sorted.count - 1)
+    return sorted[low] + (sorted[high] - sorted[low]) * (position - Double(low))
 }
 
 func median(_ values: [Double]) -> Double {

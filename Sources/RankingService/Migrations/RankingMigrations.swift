@@ -6,7 +6,31 @@ public enum RankingMigrations {
     public static let all: [Migration] = [
         Migration(
             version: 1, name: "sessions, samples, records, reviews, board events",
-            postgres: statements(real: "DOUBLE PRECISION"), sqlite: statements(real: "REAL"))
+            postgres: statements(real: "DOUBLE PRECISION"), sqlite: statements(real: "REAL")),
+        Migration(
+            version: 2, name: "rule set v2: quantization, dataset challenges, catalog GPU, result fingerprints",
+            postgres: antiCheat, sqlite: antiCheat),
+        AuditTrail.migration(version: 3),
+    ]
+
+    /// Columns rule set v2 judges by (docs/VALIDATION.md). Records judged before keep empty values, which v2's
+    /// queries (peers by catalog GPU, identical figures) do not match.
+    private static let antiCheat = [
+        "ALTER TABLE sessions ADD COLUMN quantization TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE sessions ADD COLUMN challenge TEXT",
+        "ALTER TABLE records ADD COLUMN quantization TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE records ADD COLUMN gpu_model TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE records ADD COLUMN gpu_count BIGINT NOT NULL DEFAULT 1",
+        "ALTER TABLE records ADD COLUMN fingerprint TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE records ADD COLUMN test_started_at BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE records ADD COLUMN moderation_reason TEXT NOT NULL DEFAULT ''",
+        "UPDATE records SET test_started_at = submitted_at",
+        "CREATE INDEX records_fingerprint ON records (fingerprint)",
+        "CREATE INDEX records_runs ON records (machine_id, submitted_at)",
+        """
+        CREATE INDEX records_catalog_peers ON records
+            (dataset_version, framework, gpu_model, gpu_count, quantization, model_bucket, ranked)
+        """,
     ]
 
     private static func statements(real: String) -> [String] {

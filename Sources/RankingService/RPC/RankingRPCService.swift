@@ -24,7 +24,8 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
                     name: request.gpuConfig.name, count: Int(request.gpuConfig.count),
                     memoryGB: request.gpuConfig.memoryGb, gpuHash: request.gpuConfig.gpuHash,
                     extraJSON: request.gpuConfig.extraJson),
-                concurrentCount: Int(request.concurrentCount), displayName: request.displayName))
+                concurrentCount: Int(request.concurrentCount), displayName: request.displayName,
+                quantization: request.quantization))
         return Self.session(session)
     }
 
@@ -51,7 +52,11 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
             .init(
                 machineID: request.machineID, sessionID: request.sessionID,
                 idempotencyKey: request.idempotencyKey.isEmpty ? nil : request.idempotencyKey, bodySHA256: hash,
-                results: Self.results(request.results), metrics: request.metrics.map(Self.sample)))
+                results: Self.results(request.results), metrics: request.metrics.map(Self.sample),
+                datasetProof: request.datasetProof,
+                requests: request.requests.map {
+                    RequestRecord(outputTokens: $0.outputTokens, latency: $0.latency, success: $0.success)
+                }))
         return .with {
             $0.sessionID = result.sessionID
             $0.state = Self.state(SessionState(rawValue: result.state) ?? .submitted)
@@ -83,13 +88,59 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
     func listRecords(request: Leaderboard_Ranking_V1_ListRecordsRequest, context: ServerContext) async throws
         -> Leaderboard_Ranking_V1_ListRecordsResponse
     {
-        let page = try await ranking.list(
-            Self.filter(request.filter), cursor: request.page.cursor, limit: Int(request.page.limit))
+        let filter = Self.filter(request.filter)
+        let page = try await ranking.list(filter, cursor: request.page.cursor, limit: Int(request.page.limit))
+        // Baselines go with the first page of a board (the filters that make one board: version and framework).
+        let baselines =
+            request.page.cursor.isEmpty && filter.gpu.isEmpty && filter.modelParamsMin == 0
+                && filter.modelParamsMax == 0
+            ? try await ranking.baselines(filter) : []
         return .with {
             $0.records = page.records.map(Self.record)
             $0.page.nextCursor = page.next
             $0.total = Int64(page.total)
             $0.sequence = page.sequence
+            $0.baselines = baselines.map(Self.record)
+        }
+    }
+
+    func moderateRecord(request: Leaderboard_Ranking_V1_ModerateRecordRequest, context: ServerContext) async throws
+        -> Leaderboard_Ranking_V1_ModerateRecordResponse
+    {
+        let action: RankingAuthority.Moderation
+        switch request.action {
+        case .hide: action = .hide
+        case .restore: action = .restore
+        case .baseline: action = .baseline
+        case .remove: action = .remove
+        default:
+            throw RankingError(
+                code: "invalid_moderation", detail: "action must be hide, restore, baseline or remove.",
+                status: .invalidArgument)
+        }
+        let status = try await ranking.moderate(request.recordID, action: action, reason: request.reason)
+        return .with {
+            $0.recordID = request.recordID
+            $0.status = status
+        }
+    }
+
+    func listAuditEntries(request: Leaderboard_Common_V1_ListAuditEntriesRequest, context: ServerContext)
+        async throws -> Leaderboard_Common_V1_ListAuditEntriesResponse
+    {
+        let entries = try await ranking.audit(after: request.afterSequence, limit: Int(request.limit))
+        return .with {
+            $0.entries = entries.map { entry in
+                .with {
+                    $0.sequence = entry.sequence
+                    $0.at = .init(microsecondsSinceEpoch: entry.at)
+                    $0.actor = entry.actor
+                    $0.action = entry.action
+                    $0.target = entry.target
+                    $0.reason = entry.reason
+                    $0.detailsJson = entry.details
+                }
+            }
         }
     }
 
@@ -345,6 +396,9 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
             $0.frameworkRank = Int64(placed.frameworkRank)
             $0.percentile = placed.percentile
             $0.published = record.published
+            $0.quantization = record.quantization
+            $0.gpuModel = record.gpuModel
+            $0.baseline = record.status == .baseline
         }
     }
 
@@ -374,6 +428,18 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
             $0.metricSamples = Int32(session.samples)
             $0.recordID = session.recordID ?? ""
             $0.reasons = outcome?.reasons.map(reason) ?? []
+            if let challenge = session.challenge {
+                $0.datasetChallenge = .with {
+                    $0.nonce = Data(challenge.nonce)
+                    $0.spans = challenge.spans.compactMap { pair in
+                        guard pair.count == 2 else { return nil }
+                        return .with {
+                            $0.offset = pair[0]
+                            $0.length = pair[1]
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -18,10 +18,21 @@ struct SessionRecord: Sendable, Equatable {
     /// The answer given to the submit (JSON of ``SubmissionResult``), replayed for a retry with the same key.
     var outcome: String?
     var recordID: String?
+    /// Rule set v2's proof of the dataset (nil for sessions started before it).
+    var challenge: SessionChallenge?
 
     var status: SessionStatus {
         SessionStatus(state: state, startedAt: startedAt, expiresAt: expiresAt, samples: samples)
     }
+}
+
+/// A session's dataset challenge as DatasetService made it: the nonce and spans the client is given, and the answer
+/// only the services know.
+struct SessionChallenge: Sendable, Equatable, Codable {
+    var nonce: [UInt8]
+    /// [offset, length] pairs of the dataset's plaintext.
+    var spans: [[Int64]]
+    var answer: String
 }
 
 /// A held submission waiting for (or decided by) an operator.
@@ -82,7 +93,8 @@ struct RankingRepository {
     static let sessionColumns = """
         session_id, machine_id, state, dataset_version, dataset_checksum, framework, model_name, model_params, \
         framework_config, gpu_config, concurrent_count, display_name, hardware_hash, gpu_hash, started_at, expires_at, \
-        submitted_at, metrics_interval, samples, idempotency_key, body_sha256, outcome, record_id
+        submitted_at, metrics_interval, samples, idempotency_key, body_sha256, outcome, record_id, quantization, \
+        challenge
         """
 
     func insert(_ session: SessionRecord) async throws {
@@ -90,7 +102,8 @@ struct RankingRepository {
         try await sql.execute(
             """
             INSERT INTO sessions (\(Self.sessionColumns))
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
+                $24, $25)
             """,
             [
                 .text(session.sessionID), .text(spec.machineID), .text(session.state.rawValue),
@@ -100,7 +113,8 @@ struct RankingRepository {
                 .text(session.gpuHash), .integer(session.startedAt), .integer(session.expiresAt),
                 SQLValue(session.submittedAt), .integer(Int64(session.metricsIntervalSeconds)),
                 .integer(Int64(session.samples)), SQLValue(session.idempotencyKey), SQLValue(session.bodySHA256),
-                SQLValue(session.outcome), SQLValue(session.recordID),
+                SQLValue(session.outcome), SQLValue(session.recordID), .text(spec.quantization),
+                SQLValue(try session.challenge.map(Self.json)),
             ])
     }
 
@@ -179,7 +193,8 @@ struct RankingRepository {
             modelName: try row.string("model_name"), modelParams: try row.double("model_params"),
             frameworkConfigJSON: try row.string("framework_config"),
             gpu: try decode(GPUConfig.self, try row.string("gpu_config")),
-            concurrentCount: Int(try row.integer("concurrent_count")), displayName: try row.string("display_name"))
+            concurrentCount: Int(try row.integer("concurrent_count")), displayName: try row.string("display_name"),
+            quantization: try row.string("quantization"))
         guard let state = SessionState(rawValue: try row.string("state")) else {
             throw StorageError("unknown session state")
         }
@@ -191,7 +206,8 @@ struct RankingRepository {
             metricsIntervalSeconds: Int(try row.integer("metrics_interval")), samples: Int(try row.integer("samples")),
             idempotencyKey: try row.optionalString("idempotency_key"),
             bodySHA256: try row.optionalString("body_sha256"),
-            outcome: try row.optionalString("outcome"), recordID: try row.optionalString("record_id"))
+            outcome: try row.optionalString("outcome"), recordID: try row.optionalString("record_id"),
+            challenge: try row.optionalString("challenge").map { try decode(SessionChallenge.self, $0) })
     }
 
     // MARK: records
@@ -199,7 +215,8 @@ struct RankingRepository {
     static let recordColumns = """
         record_id, session_id, machine_id, display_name, framework, model_name, model_params, model_bucket, gpu_name, \
         gpu_key, gpu_config, concurrent_count, dataset_version, results, tps, score, score_parts, rule_set_version, \
-        performance, efficiency, stability, rank_key, submitted_at, status, published, ranked
+        performance, efficiency, stability, rank_key, submitted_at, status, published, ranked, quantization, gpu_model, \
+        gpu_count, fingerprint, test_started_at
         """
 
     func insert(_ record: BenchmarkRecord) async throws {
@@ -207,7 +224,7 @@ struct RankingRepository {
             """
             INSERT INTO records (\(Self.recordColumns))
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-                $23, $24, $25, $26)
+                $23, $24, $25, $26, $27, $28, $29, $30, $31)
             """,
             [
                 .text(record.recordID), .text(record.sessionID), .text(record.machineID), .text(record.displayName),
@@ -218,7 +235,8 @@ struct RankingRepository {
                 .text(try Self.json(record.score)), .text("\(record.ruleSetVersion)"), .real(record.score.performance),
                 .real(record.score.efficiency), .real(record.score.stability), .real(record.rankKey),
                 .integer(record.submittedAt), .text(record.status.rawValue), .integer(record.published ? 1 : 0),
-                .integer(record.ranked ? 1 : 0),
+                .integer(record.ranked ? 1 : 0), .text(record.quantization), .text(record.gpuModel),
+                .integer(Int64(max(1, record.gpu.count))), .text(record.fingerprint), .integer(record.testStartedAt),
             ])
     }
 
@@ -273,7 +291,23 @@ struct RankingRepository {
 
     /// Ranked tps of other devices with the same version, framework, GPU and model-size bucket (the newest 500).
     func peerTPS(of record: BenchmarkRecord) async throws -> [Double] {
-        try await sql.execute(
+        if !record.gpuModel.isEmpty {
+            // Rule set v2: peers run the same catalog GPU, as many of them, at the same precision.
+            return try await sql.execute(
+                """
+                SELECT tps FROM records
+                WHERE dataset_version = $1 AND framework = $2 AND gpu_model = $3 AND gpu_count = $4 AND quantization = $5
+                    AND model_bucket = $6 AND ranked = 1 AND machine_id <> $7
+                ORDER BY submitted_at DESC LIMIT 500
+                """,
+                [
+                    .text(record.datasetVersion), .text(record.framework), .text(record.gpuModel),
+                    .integer(Int64(max(1, record.gpu.count))), .text(record.quantization),
+                    .integer(Int64(record.modelBucket)), .text(record.machineID),
+                ]
+            ).map { try $0.double("tps") }
+        }
+        return try await sql.execute(
             """
             SELECT tps FROM records
             WHERE dataset_version = $1 AND framework = $2 AND gpu_key = $3 AND model_bucket = $4 AND ranked = 1
@@ -285,6 +319,42 @@ struct RankingRepository {
                 .integer(Int64(record.modelBucket)), .text(record.machineID),
             ]
         ).map { try $0.double("tps") }
+    }
+
+    /// An operator's decision on a record: its status and why.
+    func moderate(_ id: String, status: RecordStatus, reason: String) async throws {
+        try await sql.execute(
+            "UPDATE records SET status = $2, moderation_reason = $3, ranked = 0 WHERE record_id = $1",
+            [.text(id), .text(status.rawValue), .text(reason)])
+    }
+
+    /// Published baselines of a version (and framework), best first.
+    func baselines(version: String, framework: String, limit: Int) async throws -> [BenchmarkRecord] {
+        try await sql.execute(
+            """
+            SELECT \(Self.recordColumns) FROM records
+            WHERE dataset_version = $1 AND status = 'baseline' AND published = 1 AND ($2 = '' OR framework = $2)
+            ORDER BY rank_key DESC, record_id DESC LIMIT $3
+            """, [.text(version), .text(framework), .integer(Int64(limit))]
+        ).map(Self.record)
+    }
+
+    /// A stored record with exactly these figures (``BenchmarkRecord/fingerprint``), if any.
+    func record(withFingerprint fingerprint: String) async throws -> String? {
+        try await sql.first(
+            "SELECT record_id FROM records WHERE fingerprint = $1 LIMIT 1", [.text(fingerprint)]
+        )?.string("record_id")
+    }
+
+    /// The device's judged runs (accepted or held) whose test time overlaps [`start`, `end`].
+    func overlappingRuns(of machineID: String, from start: Int64, to end: Int64) async throws -> Int {
+        Int(
+            try await sql.first(
+                """
+                SELECT COUNT(*) AS n FROM records
+                WHERE machine_id = $1 AND status IN ('accepted', 'held') AND submitted_at > $2 AND test_started_at < $3
+                """, [.text(machineID), .integer(start), .integer(end)]
+            )?.integer("n") ?? 0)
     }
 
     /// `WHERE` conditions and binds of a filter over ranked records; more binds may follow.
@@ -396,7 +466,9 @@ struct RankingRepository {
             results: try decode(BenchmarkResults.self, try row.string("results")),
             score: try decode(ScoreBreakdown.self, try row.string("score_parts")),
             ruleSetVersion: Int(try row.string("rule_set_version")) ?? 1, submittedAt: try row.integer("submitted_at"),
-            status: status, published: try row.integer("published") == 1, ranked: try row.integer("ranked") == 1)
+            status: status, published: try row.integer("published") == 1, ranked: try row.integer("ranked") == 1,
+            quantization: try row.string("quantization"), gpuModel: try row.string("gpu_model"),
+            testStartedAt: try row.integer("test_started_at"))
     }
 
     // MARK: reviews

@@ -38,7 +38,7 @@ struct FanoutBenchCommand: AsyncParsableCommand {
             (rounds + perDevice - 1) / perDevice, tag: "fanout-\(UUID().uuidString.prefix(8))")
         // Slow runs, each on a GPU of its own (no peers to be judged against): new records low on the board.
         let sessions = try await target.readySessions(devices: devices, perDevice: perDevice) { index in
-            ("vllm", "bench fan-out GPU \(index)", 20 + Double(index))
+            ("vllm", "NVIDIA GeForce RTX 4090", 20 + Double(index))
         }
 
         let clock = ContinuousClock()
