@@ -118,6 +118,14 @@ public struct LeaderboardClient: Sendable {
             headers: ["Idempotency-Key": idempotencyKey])
     }
 
+    /// `GET /api/v1/devices/records` (signed): the device's own records, newest first, whatever their state.
+    public func myRecords(limit: Int? = nil, cursor: String? = nil) async throws -> OwnRecordPage {
+        var items: [URLQueryItem] = []
+        if let limit { items.append(URLQueryItem(name: "limit", value: String(limit))) }
+        if let cursor { items.append(URLQueryItem(name: "cursor", value: cursor)) }
+        return try await call("GET", "/api/v1/devices/records" + Self.queryString(items))
+    }
+
     // MARK: boards
 
     /// `GET /api/v1/benchmarks` or `/api/v1/benchmarks/frameworks/{framework}`.

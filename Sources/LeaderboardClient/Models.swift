@@ -337,17 +337,30 @@ public struct BoardRecord: Decodable, Sendable {
     public let likesCount: Int?
     public let dislikesCount: Int?
     public let commentsCount: Int?
+    /// A reference result: shown beside the board, never ranked.
+    public let baseline: Bool?
+    /// accepted, held, hidden or baseline: in the owner's own listing only.
+    public let status: String?
 
     enum CodingKeys: String, CodingKey {
         case recordID = "recordId", displayName, framework, modelName, gpuConfig
-        case datasetVersion, tps, score, rank, frameworkRank, likesCount, dislikesCount, commentsCount
+        case datasetVersion, tps, score, rank, frameworkRank, likesCount, dislikesCount, commentsCount, baseline
+        case status
     }
+}
+
+/// A page of the calling device's own records.
+public struct OwnRecordPage: Decodable, Sendable {
+    public let records: [BoardRecord]
+    public let nextCursor: String?
 }
 
 public struct BoardPage: Decodable, Sendable {
     public let records: [BoardRecord]
     public let total: Int
     public let nextCursor: String?
+    /// Reference results beside the board (first page only).
+    public let baselines: [BoardRecord]?
 }
 
 public struct ReactionCounts: Decodable, Sendable {

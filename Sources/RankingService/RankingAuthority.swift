@@ -522,6 +522,24 @@ struct RankingAuthority: Sendable {
 
     // MARK: owner actions
 
+    /// The device's own records (not rejected ones), newest first, with their places if ranked.
+    func records(of machineID: String, cursor: String, limit: Int) async throws -> (
+        records: [PlacedRecord], next: String
+    ) {
+        let limit = try pageSize(limit)
+        let after = try Cursor.decode(cursor).map { parts -> (Int64, String) in
+            guard parts.count == 2, let time = Int64(parts[0]) else { throw RankingError.invalidCursor }
+            return (time, parts[1])
+        }
+        let rows = try await database.withExecutor(logger: logger) {
+            try await RankingRepository($0).records(of: machineID, after: after, limit: limit + 1)
+        }
+        let page = Array(rows.prefix(limit))
+        let next =
+            rows.count > limit ? page.last.map { Cursor.encode(["\($0.submittedAt)", $0.recordID]) } ?? "" : ""
+        return (try await place(page), next)
+    }
+
     func unpublish(_ recordID: String, machineID: String) async throws -> BenchmarkRecord {
         try await changing { sql -> BenchmarkRecord in
             let repository = RankingRepository(sql)

@@ -13,6 +13,7 @@ struct ClientCommand: AsyncParsableCommand {
         abstract: "Use a leaderboard server as a benchmark client does.",
         subcommands: [
             Register.self, Activate.self, ClientDatasetsCommand.self, RunSynthetic.self, Submit.self, Board.self,
+            Records.self,
         ]
     )
 
@@ -229,6 +230,35 @@ struct ClientCommand: AsyncParsableCommand {
             let client = try device.client(requireSecret: true)
             try await reportingFailures {
                 printOutcome(try await client.submit(session: session, body: body, idempotencyKey: idempotencyKey))
+            }
+        }
+    }
+
+    struct Records: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The device's own records, newest first, whatever their state (to unpublish or delete).")
+
+        @OptionGroup var device: DeviceOptions
+
+        func run() async throws {
+            let client = try device.client(requireSecret: true)
+            try await reportingFailures {
+                var cursor: String?
+                var count = 0
+                repeat {
+                    let page = try await client.myRecords(limit: 200, cursor: cursor)
+                    for record in page.records {
+                        let rank = record.rank.map { "#\($0)" } ?? "-"
+                        print(
+                            [
+                                record.recordID, record.status ?? "", rank, String(format: "%.2f", record.score),
+                                record.framework, record.datasetVersion,
+                            ].joined(separator: "\t"))
+                    }
+                    count += page.records.count
+                    cursor = page.nextCursor
+                } while cursor != nil
+                if count == 0 { print("no records") }
             }
         }
     }

@@ -121,6 +121,13 @@ struct InteractionRoutesTests {
             #expect(baselines.first?["baseline"] as? Bool == true && baselines.first?["rank"] is NSNull)
             #expect(baselines.first?["machine_id"] == nil && !after.text.contains(owner.device.machineID))
 
+            // The owner still finds and manages its record; nobody else sees it as theirs.
+            let mine = try await owner.call(.get, "/api/v1/devices/records")
+            let own = try #require(mine.json["records"] as? [[String: Any]], "\(mine.text)")
+            #expect(own.map { $0["record_id"] as? String } == [record] && own.first?["status"] as? String == "baseline")
+            #expect((try await fan.call(.get, "/api/v1/devices/records").json["records"] as? [Any])?.isEmpty == true)
+            expectProblem(try await gateway.request(.get, "/api/v1/devices/records"), .unauthorized, "missing_signature")
+
             let rankingLog = try await gateway.request(.get, "/api/v1/admin/audit?service=ranking", headers: admin)
             let rankingEntries = try #require(rankingLog.json["entries"] as? [[String: Any]], "\(rankingLog.text)")
             #expect(rankingEntries.map { $0["action"] as? String } == ["record.baseline"])

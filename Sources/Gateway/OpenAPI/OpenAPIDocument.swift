@@ -164,6 +164,15 @@ enum OpenAPIDocument {
             required: Array(recordProperties.keys.filter { !$0.hasSuffix("_count") || $0 == "concurrent_count" }),
             description: "A ranked (or unpublished) result; the *_count members are present on boards and records, "
                 + "null when InteractionService did not answer."),
+        "OwnRecordPage": Schema.complete([
+            "records": Schema.array(
+                Schema.object(
+                    recordProperties.merging([
+                        "status": Schema.string(["accepted", "held", "hidden", "baseline"])
+                    ]) { first, _ in first },
+                    required: ["record_id", "status", "score", "dataset_version", "framework"])),
+            "next_cursor": cursor,
+        ]),
         "BoardPage": Schema.complete([
             "records": Schema.array(Schema.ref("Record")), "total": Schema.integer, "next_cursor": cursor,
             "baselines": Schema.array(Schema.ref("Record")),
@@ -331,6 +340,11 @@ enum OpenAPIDocument {
         Operation(
             method: "GET", path: "/api/v1/devices/status", summary: "The calling device", tag: "devices",
             access: .device, responses: [json("200", "The device.", "Device")], errors: ["400"]),
+        Operation(
+            method: "GET", path: "/api/v1/devices/records",
+            summary: "The device's own records, newest first, whatever their state", tag: "devices",
+            access: .device, parameters: [Operation.limit, Operation.cursor],
+            responses: [json("200", "A page of the device's records.", "OwnRecordPage")], errors: ["400"]),
         Operation(
             method: "POST", path: "/api/v1/devices/rotate",
             summary: "Rotate the device secret (signature version 2 only)", tag: "devices", access: .device,

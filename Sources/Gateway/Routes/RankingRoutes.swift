@@ -134,6 +134,27 @@ enum RankingRoutes {
             return jsonResponse(statsJSON(stats), status: .ok, headers: publicCache)
         }
 
+        // The device's own records, whatever their state: public JSON names no device, so this is how an owner
+        // finds what to manage (docs/GOVERNANCE.md, "Privacy").
+        router.group("/api/v1/devices/records").add(middleware: signed).get { request, context in
+            let query = try request.query(RouteQueries.pageOnly)
+            let machineID = try context.requireDevice().machineID
+            let page = try await ranking.listDeviceRecords(
+                .with {
+                    $0.machineID = machineID
+                    $0.page = query.page
+                })
+            return jsonResponse(
+                [
+                    "records": page.records.map { record -> [String: Any] in
+                        var json = recordJSON(record)
+                        json["status"] = record.status
+                        return json
+                    },
+                    "next_cursor": page.page.nextCursorJSON,
+                ], status: .ok, headers: DeviceRoutes.noStore)
+        }
+
         let admin = router.group("/api/v1/admin")
             .add(
                 middleware: APIKeyMiddleware(

@@ -163,6 +163,19 @@ public enum Leaderboard_Ranking_V1_RankingService: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "ListDeviceRecords" metadata.
+        public enum ListDeviceRecords: Sendable {
+            /// Request type for "ListDeviceRecords".
+            public typealias Input = Leaderboard_Ranking_V1_ListDeviceRecordsRequest
+            /// Response type for "ListDeviceRecords".
+            public typealias Output = Leaderboard_Ranking_V1_ListRecordsResponse
+            /// Descriptor for "ListDeviceRecords".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.ranking.v1.RankingService"),
+                method: "ListDeviceRecords",
+                type: .unary
+            )
+        }
         /// Namespace for "UnpublishRecord" metadata.
         public enum UnpublishRecord: Sendable {
             /// Request type for "UnpublishRecord".
@@ -280,6 +293,7 @@ public enum Leaderboard_Ranking_V1_RankingService: Sendable {
             ListSimilarRecords.descriptor,
             GetStats.descriptor,
             ExportRecords.descriptor,
+            ListDeviceRecords.descriptor,
             UnpublishRecord.descriptor,
             DeleteRecord.descriptor,
             ListReviews.descriptor,
@@ -492,11 +506,27 @@ extension Leaderboard_Ranking_V1_RankingService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Ranking_V1_Record>
 
-        /// Handle the "UnpublishRecord" method.
+        /// Handle the "ListDeviceRecords" method.
         ///
         /// > Source IDL Documentation:
         /// >
         /// > Owner actions (signed device).
+        /// > The device's own records, newest first, whatever their state (not rejected ones): public JSON names no device,
+        /// > so this is how an owner finds what to manage.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Leaderboard_Ranking_V1_ListDeviceRecordsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Leaderboard_Ranking_V1_ListRecordsResponse` messages.
+        func listDeviceRecords(
+            request: GRPCCore.StreamingServerRequest<Leaderboard_Ranking_V1_ListDeviceRecordsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Ranking_V1_ListRecordsResponse>
+
+        /// Handle the "UnpublishRecord" method.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Leaderboard_Ranking_V1_OwnerRecordRequest` messages.
@@ -811,11 +841,27 @@ extension Leaderboard_Ranking_V1_RankingService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Ranking_V1_Record>
 
-        /// Handle the "UnpublishRecord" method.
+        /// Handle the "ListDeviceRecords" method.
         ///
         /// > Source IDL Documentation:
         /// >
         /// > Owner actions (signed device).
+        /// > The device's own records, newest first, whatever their state (not rejected ones): public JSON names no device,
+        /// > so this is how an owner finds what to manage.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Ranking_V1_ListDeviceRecordsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Leaderboard_Ranking_V1_ListRecordsResponse` message.
+        func listDeviceRecords(
+            request: GRPCCore.ServerRequest<Leaderboard_Ranking_V1_ListDeviceRecordsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Ranking_V1_ListRecordsResponse>
+
+        /// Handle the "UnpublishRecord" method.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Leaderboard_Ranking_V1_OwnerRecordRequest` message.
@@ -1129,11 +1175,27 @@ extension Leaderboard_Ranking_V1_RankingService {
             context: GRPCCore.ServerContext
         ) async throws
 
-        /// Handle the "UnpublishRecord" method.
+        /// Handle the "ListDeviceRecords" method.
         ///
         /// > Source IDL Documentation:
         /// >
         /// > Owner actions (signed device).
+        /// > The device's own records, newest first, whatever their state (not rejected ones): public JSON names no device,
+        /// > so this is how an owner finds what to manage.
+        ///
+        /// - Parameters:
+        ///   - request: A `Leaderboard_Ranking_V1_ListDeviceRecordsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Leaderboard_Ranking_V1_ListRecordsResponse` to respond with.
+        func listDeviceRecords(
+            request: Leaderboard_Ranking_V1_ListDeviceRecordsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Leaderboard_Ranking_V1_ListRecordsResponse
+
+        /// Handle the "UnpublishRecord" method.
         ///
         /// - Parameters:
         ///   - request: A `Leaderboard_Ranking_V1_OwnerRecordRequest` message.
@@ -1390,6 +1452,17 @@ extension Leaderboard_Ranking_V1_RankingService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Leaderboard_Ranking_V1_RankingService.Method.ListDeviceRecords.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Ranking_V1_ListDeviceRecordsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Ranking_V1_ListRecordsResponse>(),
+            handler: { request, context in
+                try await self.listDeviceRecords(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Leaderboard_Ranking_V1_RankingService.Method.UnpublishRecord.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Ranking_V1_OwnerRecordRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Ranking_V1_Record>(),
@@ -1602,6 +1675,17 @@ extension Leaderboard_Ranking_V1_RankingService.ServiceProtocol {
             context: context
         )
         return response
+    }
+
+    public func listDeviceRecords(
+        request: GRPCCore.StreamingServerRequest<Leaderboard_Ranking_V1_ListDeviceRecordsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Ranking_V1_ListRecordsResponse> {
+        let response = try await self.listDeviceRecords(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
     }
 
     public func unpublishRecord(
@@ -1840,6 +1924,19 @@ extension Leaderboard_Ranking_V1_RankingService.SimpleServiceProtocol {
                 )
                 return [:]
             }
+        )
+    }
+
+    public func listDeviceRecords(
+        request: GRPCCore.ServerRequest<Leaderboard_Ranking_V1_ListDeviceRecordsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Ranking_V1_ListRecordsResponse> {
+        return GRPCCore.ServerResponse<Leaderboard_Ranking_V1_ListRecordsResponse>(
+            message: try await self.listDeviceRecords(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
         )
     }
 
@@ -2194,11 +2291,32 @@ extension Leaderboard_Ranking_V1_RankingService {
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Leaderboard_Ranking_V1_Record>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
-        /// Call the "UnpublishRecord" method.
+        /// Call the "ListDeviceRecords" method.
         ///
         /// > Source IDL Documentation:
         /// >
         /// > Owner actions (signed device).
+        /// > The device's own records, newest first, whatever their state (not rejected ones): public JSON names no device,
+        /// > so this is how an owner finds what to manage.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Ranking_V1_ListDeviceRecordsRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Ranking_V1_ListDeviceRecordsRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Ranking_V1_ListRecordsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listDeviceRecords<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Ranking_V1_ListDeviceRecordsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Ranking_V1_ListDeviceRecordsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Ranking_V1_ListRecordsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_ListRecordsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "UnpublishRecord" method.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Leaderboard_Ranking_V1_OwnerRecordRequest` message.
@@ -2735,11 +2853,43 @@ extension Leaderboard_Ranking_V1_RankingService {
             )
         }
 
-        /// Call the "UnpublishRecord" method.
+        /// Call the "ListDeviceRecords" method.
         ///
         /// > Source IDL Documentation:
         /// >
         /// > Owner actions (signed device).
+        /// > The device's own records, newest first, whatever their state (not rejected ones): public JSON names no device,
+        /// > so this is how an owner finds what to manage.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Ranking_V1_ListDeviceRecordsRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Ranking_V1_ListDeviceRecordsRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Ranking_V1_ListRecordsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listDeviceRecords<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Ranking_V1_ListDeviceRecordsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Ranking_V1_ListDeviceRecordsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Ranking_V1_ListRecordsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_ListRecordsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Leaderboard_Ranking_V1_RankingService.Method.ListDeviceRecords.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "UnpublishRecord" method.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Leaderboard_Ranking_V1_OwnerRecordRequest` message.
@@ -3291,11 +3441,38 @@ extension Leaderboard_Ranking_V1_RankingService.ClientProtocol {
         )
     }
 
-    /// Call the "UnpublishRecord" method.
+    /// Call the "ListDeviceRecords" method.
     ///
     /// > Source IDL Documentation:
     /// >
     /// > Owner actions (signed device).
+    /// > The device's own records, newest first, whatever their state (not rejected ones): public JSON names no device,
+    /// > so this is how an owner finds what to manage.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Leaderboard_Ranking_V1_ListDeviceRecordsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listDeviceRecords<Result>(
+        request: GRPCCore.ClientRequest<Leaderboard_Ranking_V1_ListDeviceRecordsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_ListRecordsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listDeviceRecords(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Ranking_V1_ListDeviceRecordsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Ranking_V1_ListRecordsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UnpublishRecord" method.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Leaderboard_Ranking_V1_OwnerRecordRequest` message.
@@ -3850,11 +4027,42 @@ extension Leaderboard_Ranking_V1_RankingService.ClientProtocol {
         )
     }
 
-    /// Call the "UnpublishRecord" method.
+    /// Call the "ListDeviceRecords" method.
     ///
     /// > Source IDL Documentation:
     /// >
     /// > Owner actions (signed device).
+    /// > The device's own records, newest first, whatever their state (not rejected ones): public JSON names no device,
+    /// > so this is how an owner finds what to manage.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listDeviceRecords<Result>(
+        _ message: Leaderboard_Ranking_V1_ListDeviceRecordsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_ListRecordsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Leaderboard_Ranking_V1_ListDeviceRecordsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listDeviceRecords(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UnpublishRecord" method.
     ///
     /// - Parameters:
     ///   - message: request message to send.

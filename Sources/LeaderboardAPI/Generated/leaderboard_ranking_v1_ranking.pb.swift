@@ -765,6 +765,12 @@ public nonisolated struct Leaderboard_Ranking_V1_Record: @unchecked Sendable {
     set {_uniqueStorage()._baseline = newValue}
   }
 
+  /// accepted, held, hidden or baseline (filled for the owner's own listing; empty elsewhere).
+  public var status: String {
+    get {_storage._status}
+    set {_uniqueStorage()._status = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1065,6 +1071,29 @@ public nonisolated struct Leaderboard_Ranking_V1_ExportRecordsRequest: Sendable 
   public init() {}
 
   fileprivate var _filter: Leaderboard_Ranking_V1_RecordFilter? = nil
+}
+
+public nonisolated struct Leaderboard_Ranking_V1_ListDeviceRecordsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var machineID: String = String()
+
+  public var page: Leaderboard_Common_V1_PageRequest {
+    get {_page ?? Leaderboard_Common_V1_PageRequest()}
+    set {_page = newValue}
+  }
+  /// Returns true if `page` has been explicitly set.
+  public var hasPage: Bool {self._page != nil}
+  /// Clears the value of `page`. Subsequent reads from it will return its default value.
+  public mutating func clearPage() {self._page = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _page: Leaderboard_Common_V1_PageRequest? = nil
 }
 
 public nonisolated struct Leaderboard_Ranking_V1_OwnerRecordRequest: Sendable {
@@ -2406,7 +2435,7 @@ nonisolated extension Leaderboard_Ranking_V1_GetSessionRequest: SwiftProtobuf.Me
 
 nonisolated extension Leaderboard_Ranking_V1_Record: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Record"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}record_id\0\u{3}machine_id\0\u{3}display_name\0\u{1}framework\0\u{3}model_name\0\u{3}model_params\0\u{3}gpu_config\0\u{3}concurrent_count\0\u{3}dataset_version\0\u{1}results\0\u{1}score\0\u{3}score_version\0\u{3}performance_score\0\u{3}efficiency_score\0\u{3}stability_score\0\u{3}submitted_at\0\u{1}rank\0\u{3}framework_rank\0\u{1}percentile\0\u{1}published\0\u{1}quantization\0\u{3}gpu_model\0\u{1}baseline\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}record_id\0\u{3}machine_id\0\u{3}display_name\0\u{1}framework\0\u{3}model_name\0\u{3}model_params\0\u{3}gpu_config\0\u{3}concurrent_count\0\u{3}dataset_version\0\u{1}results\0\u{1}score\0\u{3}score_version\0\u{3}performance_score\0\u{3}efficiency_score\0\u{3}stability_score\0\u{3}submitted_at\0\u{1}rank\0\u{3}framework_rank\0\u{1}percentile\0\u{1}published\0\u{1}quantization\0\u{3}gpu_model\0\u{1}baseline\0\u{1}status\0")
 
   fileprivate class _StorageClass {
     var _recordID: String = String()
@@ -2432,6 +2461,7 @@ nonisolated extension Leaderboard_Ranking_V1_Record: SwiftProtobuf.Message, Swif
     var _quantization: String = String()
     var _gpuModel: String = String()
     var _baseline: Bool = false
+    var _status: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2465,6 +2495,7 @@ nonisolated extension Leaderboard_Ranking_V1_Record: SwiftProtobuf.Message, Swif
       _quantization = source._quantization
       _gpuModel = source._gpuModel
       _baseline = source._baseline
+      _status = source._status
     }
   }
 
@@ -2506,6 +2537,7 @@ nonisolated extension Leaderboard_Ranking_V1_Record: SwiftProtobuf.Message, Swif
         case 21: try { try decoder.decodeSingularStringField(value: &_storage._quantization) }()
         case 22: try { try decoder.decodeSingularStringField(value: &_storage._gpuModel) }()
         case 23: try { try decoder.decodeSingularBoolField(value: &_storage._baseline) }()
+        case 24: try { try decoder.decodeSingularStringField(value: &_storage._status) }()
         default: break
         }
       }
@@ -2587,6 +2619,9 @@ nonisolated extension Leaderboard_Ranking_V1_Record: SwiftProtobuf.Message, Swif
       if _storage._baseline != false {
         try visitor.visitSingularBoolField(value: _storage._baseline, fieldNumber: 23)
       }
+      if !_storage._status.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._status, fieldNumber: 24)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2619,6 +2654,7 @@ nonisolated extension Leaderboard_Ranking_V1_Record: SwiftProtobuf.Message, Swif
         if _storage._quantization != rhs_storage._quantization {return false}
         if _storage._gpuModel != rhs_storage._gpuModel {return false}
         if _storage._baseline != rhs_storage._baseline {return false}
+        if _storage._status != rhs_storage._status {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -3213,6 +3249,45 @@ nonisolated extension Leaderboard_Ranking_V1_ExportRecordsRequest: SwiftProtobuf
 
   public static func ==(lhs: Leaderboard_Ranking_V1_ExportRecordsRequest, rhs: Leaderboard_Ranking_V1_ExportRecordsRequest) -> Bool {
     if lhs._filter != rhs._filter {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Leaderboard_Ranking_V1_ListDeviceRecordsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListDeviceRecordsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}machine_id\0\u{1}page\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.machineID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._page) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.machineID.isEmpty {
+      try visitor.visitSingularStringField(value: self.machineID, fieldNumber: 1)
+    }
+    try { if let v = self._page {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Leaderboard_Ranking_V1_ListDeviceRecordsRequest, rhs: Leaderboard_Ranking_V1_ListDeviceRecordsRequest) -> Bool {
+    if lhs.machineID != rhs.machineID {return false}
+    if lhs._page != rhs._page {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -104,6 +104,22 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
         }
     }
 
+    func listDeviceRecords(request: Leaderboard_Ranking_V1_ListDeviceRecordsRequest, context: ServerContext)
+        async throws -> Leaderboard_Ranking_V1_ListRecordsResponse
+    {
+        let page = try await ranking.records(
+            of: request.machineID, cursor: request.page.cursor, limit: Int(request.page.limit))
+        return .with {
+            $0.records = page.records.map { placed in
+                var record = Self.record(placed)
+                record.status = placed.record.status.rawValue
+                return record
+            }
+            $0.page.nextCursor = page.next
+            $0.total = Int64(page.records.count)
+        }
+    }
+
     func moderateRecord(request: Leaderboard_Ranking_V1_ModerateRecordRequest, context: ServerContext) async throws
         -> Leaderboard_Ranking_V1_ModerateRecordResponse
     {

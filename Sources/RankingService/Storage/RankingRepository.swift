@@ -321,6 +321,19 @@ struct RankingRepository {
         ).map { try $0.double("tps") }
     }
 
+    /// A device's records other than rejected ones, newest first, after a (submitted_at, id) cursor.
+    func records(of machineID: String, after cursor: (Int64, String)?, limit: Int) async throws -> [BenchmarkRecord] {
+        let (time, id) = cursor ?? (Int64.max, "")
+        return try await sql.execute(
+            """
+            SELECT \(Self.recordColumns) FROM records
+            WHERE machine_id = $1 AND status <> 'rejected'
+                AND (submitted_at < $2 OR (submitted_at = $2 AND record_id < $3))
+            ORDER BY submitted_at DESC, record_id DESC LIMIT $4
+            """, [.text(machineID), .integer(time), .text(id), .integer(Int64(limit))]
+        ).map(Self.record)
+    }
+
     /// An operator's decision on a record: its status and why.
     func moderate(_ id: String, status: RecordStatus, reason: String) async throws {
         try await sql.execute(
