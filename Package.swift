@@ -67,6 +67,12 @@ let package = Package(
             pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]
         ),
+        // libcrypto for what swift-crypto lacks (RSA PKCS#1 v1.5 encryption, for DeepStressModel's offline package).
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
+        ),
         // Total parsers of untrusted input (headers, queries, bodies, cursors, addresses): no dependencies, so
         // scripts/fuzz builds it alone with libFuzzer.
         .target(
@@ -82,11 +88,12 @@ let package = Package(
         .target(
             name: "ServiceKit",
             dependencies: [
-                "CHiredis", "UntrustedInput", grpcCore, grpcInProcess, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging,
-                metrics,
+                "CHiredis", "COpenSSL", "UntrustedInput", grpcCore, grpcInProcess, grpcHTTP2, grpcProtobuf,
+                swiftProtobuf, logging, metrics,
                 lifecycle, nioCore, nioPosix,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
