@@ -44,7 +44,9 @@ public struct AuthModule: ServiceModule {
             powDifficulty: configuration.powDifficulty, secretOverlap: configuration.secretOverlap,
             publicURL: configuration.publicURL)
         let keys = APIKeyAuthority(database: database, logger: context.logger, clock: context.clock, random: random)
-        rpcServices = [AuthRPCService(devices: devices, keys: keys)]
+        let clientKeys = ClientKeyAuthority(
+            database: database, logger: context.logger, clock: context.clock, random: random)
+        rpcServices = [AuthRPCService(devices: devices, keys: keys, clientKeys: clientKeys)]
         services = [AuthHousekeeping(devices: devices, logger: context.logger)]
     }
 

@@ -91,6 +91,7 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
     if let services = dependencies.services {
         DeviceRoutes.add(to: router, dependencies: dependencies, auth: services.auth)
         APIKeyRoutes.add(to: router, dependencies: dependencies, auth: services.auth)
+        ClientKeyRoutes.add(to: router, dependencies: dependencies, auth: services.auth)
         VerifyPages.add(to: router, dependencies: dependencies, auth: services.auth)
         router.get("/openapi.json") { _, _ in
             Response(

@@ -118,6 +118,26 @@ public struct LeaderboardClient: Sendable {
             headers: ["Idempotency-Key": idempotencyKey])
     }
 
+    /// `POST /api/v1/devices/client-keys` (signed): a DeepStressModel API key for this device; the key is in
+    /// `apiKey`, this once.
+    public func createClientKey(name: String? = nil) async throws -> ClientKey {
+        var body: [String: Any] = [:]
+        if let name { body["name"] = name }
+        return try await call("POST", "/api/v1/devices/client-keys", body: body)
+    }
+
+    /// `GET /api/v1/devices/client-keys` (signed).
+    public func clientKeys(includeRevoked: Bool = false) async throws -> [ClientKey] {
+        let list: ClientKeyList = try await call(
+            "GET", "/api/v1/devices/client-keys" + (includeRevoked ? "?include_revoked=true" : ""))
+        return list.keys
+    }
+
+    /// `DELETE /api/v1/devices/client-keys/{id}` (signed).
+    public func revokeClientKey(_ id: String) async throws -> ClientKey {
+        try await call("DELETE", "/api/v1/devices/client-keys/\(Self.escape(id))")
+    }
+
     /// `GET /api/v1/devices/records` (signed): the device's own records, newest first, whatever their state.
     public func myRecords(limit: Int? = nil, cursor: String? = nil) async throws -> OwnRecordPage {
         var items: [URLQueryItem] = []

@@ -349,6 +349,25 @@ public struct BoardRecord: Decodable, Sendable {
     }
 }
 
+/// A DeepStressModel API key of the calling device (docs/DEEPSTRESSMODEL.md); `apiKey` only when just made.
+public struct ClientKey: Decodable, Sendable {
+    public let keyID: String
+    public let name: String
+    public let prefix: String
+    public let createdAt: String?
+    public let revokedAt: String?
+    public let lastUsedAt: String?
+    public let apiKey: String?
+
+    enum CodingKeys: String, CodingKey {
+        case keyID = "keyId", name, prefix, createdAt, revokedAt, lastUsedAt, apiKey
+    }
+}
+
+struct ClientKeyList: Decodable, Sendable {
+    let keys: [ClientKey]
+}
+
 /// A page of the calling device's own records.
 public struct OwnRecordPage: Decodable, Sendable {
     public let records: [BoardRecord]

@@ -13,7 +13,7 @@ struct ClientCommand: AsyncParsableCommand {
         abstract: "Use a leaderboard server as a benchmark client does.",
         subcommands: [
             Register.self, Activate.self, ClientDatasetsCommand.self, RunSynthetic.self, Submit.self, Board.self,
-            Records.self,
+            Records.self, DSMKey.self,
         ]
     )
 
@@ -230,6 +230,45 @@ struct ClientCommand: AsyncParsableCommand {
             let client = try device.client(requireSecret: true)
             try await reportingFailures {
                 printOutcome(try await client.submit(session: session, body: body, idempotencyKey: idempotencyKey))
+            }
+        }
+    }
+
+    struct DSMKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "dsm-key",
+            abstract:
+                "Make a DeepStressModel API key for this device (printed once), or list or revoke its keys (docs/DEEPSTRESSMODEL.md)."
+        )
+
+        @OptionGroup var device: DeviceOptions
+
+        @Option(help: "A name to recognise the key by.") var name: String?
+        @Flag(help: "List the device's keys instead (never the keys themselves).") var list = false
+        @Option(help: "Revoke this key id instead.") var revoke: String?
+
+        func run() async throws {
+            let client = try device.client(requireSecret: true)
+            try await reportingFailures {
+                if let revoke {
+                    let key = try await client.revokeClientKey(revoke)
+                    print("\(key.keyID) revoked")
+                } else if list {
+                    let keys = try await client.clientKeys(includeRevoked: true)
+                    if keys.isEmpty { print("no keys") }
+                    for key in keys {
+                        print(
+                            [key.keyID, key.prefix + "…", key.name, key.revokedAt.map { "revoked \($0)" } ?? "live"]
+                                .joined(separator: "\t"))
+                    }
+                } else {
+                    let key = try await client.createClientKey(name: name)
+                    print(key.apiKey ?? "")
+                    FileHandle.standardError.write(
+                        Data(
+                            "\(key.keyID): put this key in DeepStressModel's API key setting; it is not shown again.\n"
+                                .utf8))
+                }
             }
         }
     }

@@ -23,16 +23,20 @@ struct DeepStressModelCryptoTests {
         return try #require(object?[section] as? [String: Any])
     }
 
-    static func hex(_ text: Any?) throws -> [UInt8] { try #require((text as? String).flatMap { [UInt8](hexEncoded: $0) }) }
+    static func hex(_ text: Any?) throws -> [UInt8] {
+        try #require((text as? String).flatMap { [UInt8](hexEncoded: $0) })
+    }
 
     @Test("the real client's upload opens to exactly the bytes it encrypted")
     func openUpload() throws {
         let key = try DeepStressModelCrypto.ResultKey(pem: try Self.text("server_rsa_private.pem"))
-        let opened = try DeepStressModelCrypto.openResult(try Self.bytes("result_upload.dat"), apiKey: Self.apiKey, key: key)
+        let opened = try DeepStressModelCrypto.openResult(
+            try Self.bytes("result_upload.dat"), apiKey: Self.apiKey, key: key)
         #expect(opened.plaintext == (try Self.bytes("result_plain.json")))
         #expect(opened.timestamp == 1_795_394_408 && opened.nonce == "cf062e542a9aa29d727c8d7ca824f315")
-        #expect(key.publicKeyPEM.trimmingCharacters(in: .whitespacesAndNewlines)
-            == (try Self.text("server_rsa_public.pem")).trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(
+            key.publicKeyPEM.trimmingCharacters(in: .whitespacesAndNewlines)
+                == (try Self.text("server_rsa_public.pem")).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     /// The upload with one field changed (through a JSON round trip, as an attacker would edit it).
@@ -70,7 +74,8 @@ struct DeepStressModelCryptoTests {
             ),
             ("nonce shape", try Self.tampered { Self.signed(&$0, "nonce", "x") }, Self.apiKey, ["invalid_result_file"]),
             (
-                "log hash", try Self.tampered { Self.signed(&$0, "log_hash", "AAAAVLmyY62VrsOQ41EcsXbefNCgSwdOsgjkEJDS+mY=") },
+                "log hash",
+                try Self.tampered { Self.signed(&$0, "log_hash", "AAAAVLmyY62VrsOQ41EcsXbefNCgSwdOsgjkEJDS+mY=") },
                 Self.apiKey, ["log_hash_mismatch"]
             ),
             (
@@ -85,10 +90,15 @@ struct DeepStressModelCryptoTests {
             ),
             (
                 "session key",
-                try Self.tampered { $0["encrypted_session_key"] = Data(repeating: 7, count: 256).base64EncodedString() },
+                try Self.tampered {
+                    $0["encrypted_session_key"] = Data(repeating: 7, count: 256).base64EncodedString()
+                },
                 Self.apiKey, ["wrong_result_key"]
             ),
-            ("API key", try Self.bytes("result_upload.dat"), "another-api-key-0123456789abcdefghijkl", ["api_key_mismatch"]),
+            (
+                "API key", try Self.bytes("result_upload.dat"), "another-api-key-0123456789abcdefghijkl",
+                ["api_key_mismatch"]
+            ),
         ]
         for (name, file, apiKey, codes) in cases {
             do {
@@ -100,7 +110,8 @@ struct DeepStressModelCryptoTests {
         }
         let otherKey = try DeepStressModelCrypto.ResultKey.generate()
         do {
-            _ = try DeepStressModelCrypto.openResult(try Self.bytes("result_upload.dat"), apiKey: Self.apiKey, key: otherKey)
+            _ = try DeepStressModelCrypto.openResult(
+                try Self.bytes("result_upload.dat"), apiKey: Self.apiKey, key: otherKey)
             Issue.record("opened with another server's key")
         } catch let failure as DeepStressModelCrypto.Failure {
             #expect(failure.code == "wrong_result_key")
@@ -126,7 +137,8 @@ struct DeepStressModelCryptoTests {
         let encrypted = try #require(dataset["encrypted_data"] as? [String: Any])
         let derivation = try #require(encrypted["key_derivation"] as? [String: String])
         let key2 = DeepStressModelCrypto.hkdf(
-            try Self.hex(values["session_key_hex"]), salt: Array(try #require(Data(base64Encoded: derivation["salt"] ?? ""))),
+            try Self.hex(values["session_key_hex"]),
+            salt: Array(try #require(Data(base64Encoded: derivation["salt"] ?? ""))),
             info: Array("dataset_encryption".utf8), length: 32)
         #expect(key2 == (try Self.hex(values["hkdf_derived_aes_key_hex"])))
         let plaintext = try DeepStressModelCrypto.cbcDecrypt(
@@ -138,8 +150,9 @@ struct DeepStressModelCryptoTests {
         let object = try JSONSerialization.jsonObject(with: Data(plaintext))
         let canonical = PythonJSON.encode(Self.sorted(object), ensureASCII: true)
         let signature = Array(
-            SHA256.hash(data: Array(canonical.utf8) + Array((dataset["timestamp"] as? String ?? "").utf8)
-                + Array(Self.apiKey.utf8))
+            SHA256.hash(
+                data: Array(canonical.utf8) + Array((dataset["timestamp"] as? String ?? "").utf8)
+                    + Array(Self.apiKey.utf8))
         ).hexEncoded
         #expect(signature == dataset["user_signature"] as? String)
         #expect(canonical.hasPrefix(try #require(values["user_signature_input_prefix"] as? String)))
@@ -159,18 +172,25 @@ struct DeepStressModelCryptoTests {
         }
     }
 
-    @Test("a package this server builds opens with an independent client implementation", .enabled(if: ExternalTools.hasPythonPackages))
+    @Test(
+        "a package this server builds opens with an independent client implementation",
+        .enabled(if: ExternalTools.hasPythonPackages))
     func packageOpensInPython() async throws {
-        let plaintext = Array(#"{"name": "n", "version": "v1", "description": "d", "data": [{"id": 1, "text": "你好", "label": 0, "metadata": {}}]}"#.utf8)
+        let plaintext = Array(
+            #"{"name": "n", "version": "v1", "description": "d", "data": [{"id": 1, "text": "你好", "label": 0, "metadata": {}}]}"#
+                .utf8)
         let secrets = try DeepStressModelCrypto.PackageSecrets.generate(random: SystemRandomSource())
         let package = try DeepStressModelCrypto.package(
             dataset: plaintext, userSignatureInput: plaintext, apiKey: Self.apiKey,
-            metadata: .init(datasetID: 1, datasetName: "n", datasetVersion: "v1", createdAt: 1_795_394_432,
+            metadata: .init(
+                datasetID: 1, datasetName: "n", datasetVersion: "v1", createdAt: 1_795_394_432,
                 expiresAt: 1_797_986_432),
             secrets: secrets, timestampMilliseconds: 1_795_394_432_847)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(package)) as? [String: Any])
         let metadata = try #require(object["metadata"] as? [String: Any])
-        #expect(metadata["package_format"] as? String == "4.0" && metadata["created_at"] as? String == "2026-11-23T00:40:32Z")
+        #expect(
+            metadata["package_format"] as? String == "4.0"
+                && metadata["created_at"] as? String == "2026-11-23T00:40:32Z")
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("package-\(UUID().uuidString).json")
         try Data(package).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
@@ -181,8 +201,10 @@ struct DeepStressModelCryptoTests {
         await #expect(throws: ExternalTools.ToolFailure.self) {
             try await ExternalTools.run(
                 ExternalTools.python,
-                [ExternalTools.pythonScripts.appendingPathComponent("dsm_package.py").path, "open", file.path,
-                    "another-api-key-0123456789abcdefghijkl"])
+                [
+                    ExternalTools.pythonScripts.appendingPathComponent("dsm_package.py").path, "open", file.path,
+                    "another-api-key-0123456789abcdefghijkl",
+                ])
         }
     }
 
@@ -193,6 +215,7 @@ struct DeepStressModelCryptoTests {
         ])
         #expect(PythonJSON.encode(value) == #"{"b": [1, 2.5, "x/y", true], "a": {"é": "\"q\"\n"}, "c": []}"#)
         #expect(PythonJSON.encode(value, ensureASCII: true).contains(#"{"\u00e9": "#))
-        #expect(PythonJSON.encode(PythonJSON.Object([("k", [1] as [Any])]), indent: 2) == "{\n  \"k\": [\n    1\n  ]\n}")
+        #expect(
+            PythonJSON.encode(PythonJSON.Object([("k", [1] as [Any])]), indent: 2) == "{\n  \"k\": [\n    1\n  ]\n}")
     }
 }

@@ -11,6 +11,24 @@ public enum AuthMigrations {
             version: 2, name: "verification mails per recipient",
             postgres: verificationMails, sqlite: verificationMails),
         AuditTrail.migration(version: 3),
+        Migration(version: 4, name: "client API keys", postgres: clientKeys, sqlite: clientKeys),
+    ]
+
+    /// DeepStressModel API keys of devices (docs/DEEPSTRESSMODEL.md): the SHA-256 of each key, never the key.
+    private static let clientKeys = [
+        """
+        CREATE TABLE client_keys (
+            key_id TEXT PRIMARY KEY,
+            machine_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            prefix TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            created_at BIGINT NOT NULL,
+            revoked_at BIGINT,
+            last_used_at BIGINT
+        )
+        """,
+        "CREATE INDEX client_keys_device ON client_keys (machine_id, created_at)",
     ]
 
     /// One row per verification mail sent, for the daily limit per recipient (SHA-256 of the mailbox, never the

@@ -9,6 +9,7 @@ import SwiftProtobuf
 struct AuthRPCService: Leaderboard_Auth_V1_AuthService.SimpleServiceProtocol {
     let devices: DeviceAuthority
     let keys: APIKeyAuthority
+    let clientKeys: ClientKeyAuthority
 
     func registerDevice(request: Leaderboard_Auth_V1_RegisterDeviceRequest, context: ServerContext) async throws
         -> Leaderboard_Auth_V1_RegisterDeviceResponse
@@ -113,6 +114,57 @@ struct AuthRPCService: Leaderboard_Auth_V1_AuthService.SimpleServiceProtocol {
         async throws -> Leaderboard_Auth_V1_Device
     {
         Self.device(try await devices.authenticate(apiKey: request.apiKey))
+    }
+
+    func createClientKey(request: Leaderboard_Auth_V1_CreateClientKeyRequest, context: ServerContext) async throws
+        -> Leaderboard_Auth_V1_CreateClientKeyResponse
+    {
+        let created = try await clientKeys.create(machineID: request.machineID, name: request.name)
+        return .with {
+            $0.key = Self.clientKey(created.key)
+            $0.apiKey = created.apiKey
+        }
+    }
+
+    func listClientKeys(request: Leaderboard_Auth_V1_ListClientKeysRequest, context: ServerContext) async throws
+        -> Leaderboard_Auth_V1_ListClientKeysResponse
+    {
+        let keys = try await clientKeys.list(machineID: request.machineID, includeRevoked: request.includeRevoked)
+        return .with { $0.keys = keys.map(Self.clientKey) }
+    }
+
+    /// A device revokes its own key; without a machine id only an admin operator may revoke (any key).
+    func revokeClientKey(request: Leaderboard_Auth_V1_RevokeClientKeyRequest, context: ServerContext) async throws
+        -> Leaderboard_Auth_V1_ClientKey
+    {
+        if request.machineID.isEmpty, OperatorContext.current?.grants(.admin) != true {
+            throw BoundaryError.insufficientPermission(.admin)
+        }
+        return Self.clientKey(
+            try await clientKeys.revoke(
+                keyID: request.keyID, machineID: request.machineID.isEmpty ? nil : request.machineID))
+    }
+
+    func authenticateClientKey(request: Leaderboard_Auth_V1_AuthenticateClientKeyRequest, context: ServerContext)
+        async throws -> Leaderboard_Auth_V1_AuthenticateClientKeyResponse
+    {
+        let key = try await clientKeys.authenticate(apiKey: request.apiKey)
+        return .with {
+            $0.machineID = key.machineID
+            $0.keyID = key.keyID
+        }
+    }
+
+    static func clientKey(_ key: ClientKeyRecord) -> Leaderboard_Auth_V1_ClientKey {
+        .with {
+            $0.keyID = key.keyID
+            $0.machineID = key.machineID
+            $0.name = key.name
+            $0.prefix = key.prefix
+            $0.createdAt = .init(microsecondsSinceEpoch: key.createdAt)
+            if let revoked = key.revokedAt { $0.revokedAt = .init(microsecondsSinceEpoch: revoked) }
+            if let used = key.lastUsedAt { $0.lastUsedAt = .init(microsecondsSinceEpoch: used) }
+        }
     }
 
     func wrapKeyForDevice(request: Leaderboard_Auth_V1_WrapKeyForDeviceRequest, context: ServerContext) async throws

@@ -256,6 +256,11 @@ enum OpenAPIDocument {
             description: "A client's own score is accepted and ignored: the server computes the score."),
     ]
 
+    static let clientKeyProperties: [String: Schema.Value] = [
+        "key_id": Schema.string, "name": Schema.string, "prefix": Schema.string, "created_at": timeOrNull,
+        "revoked_at": timeOrNull, "last_used_at": timeOrNull,
+    ]
+
     static let recordProperties: [String: Schema.Value] = [
         "record_id": Schema.string, "display_name": Schema.string,
         "framework": Schema.string, "model_name": Schema.string, "model_params": Schema.number,
@@ -345,6 +350,36 @@ enum OpenAPIDocument {
             summary: "The device's own records, newest first, whatever their state", tag: "devices",
             access: .device, parameters: [Operation.limit, Operation.cursor],
             responses: [json("200", "A page of the device's records.", "OwnRecordPage")], errors: ["400"]),
+        Operation(
+            method: "POST", path: "/api/v1/devices/client-keys",
+            summary: "A DeepStressModel API key for this device (shown once)", tag: "devices", access: .device,
+            body: Schema.object(["name": Schema.string]), bodyRequired: false,
+            responses: [
+                (
+                    "201", "The key, with api_key (only here).", "application/json",
+                    Schema.object(
+                        clientKeyProperties.merging(["api_key": Schema.string]) { first, _ in first },
+                        required: ["key_id", "api_key", "prefix"])
+                )
+            ], errors: ["400", "413"]),
+        Operation(
+            method: "GET", path: "/api/v1/devices/client-keys", summary: "This device's DeepStressModel API keys",
+            tag: "devices", access: .device,
+            parameters: [
+                Operation.query("include_revoked", Schema.string(["true", "false"]), "Include revoked keys.")
+            ],
+            responses: [
+                (
+                    "200", "The keys (never the keys themselves).", "application/json",
+                    Schema.complete(["keys": Schema.array(Schema.complete(clientKeyProperties))])
+                )
+            ], errors: ["400"]),
+        Operation(
+            method: "DELETE", path: "/api/v1/devices/client-keys/{id}", summary: "Revoke one of this device's keys",
+            tag: "devices", access: .device, parameters: [Operation.path("id", "A client key id.")],
+            responses: [
+                ("200", "The revoked key.", "application/json", Schema.complete(clientKeyProperties))
+            ], errors: ["400", "404"]),
         Operation(
             method: "POST", path: "/api/v1/devices/rotate",
             summary: "Rotate the device secret (signature version 2 only)", tag: "devices", access: .device,
@@ -636,6 +671,12 @@ enum OpenAPIDocument {
             method: "DELETE", path: "/api/v1/admin/comments/{comment}", summary: "Remove any comment", tag: "admin",
             access: .admin, parameters: [commentParameter],
             responses: [json("200", "The removed comment.", "Comment")], errors: ["400", "404"]),
+        Operation(
+            method: "DELETE", path: "/api/v1/admin/client-keys/{id}", summary: "Revoke any device's client key",
+            tag: "admin", access: .admin, parameters: [Operation.path("id", "A client key id.")],
+            responses: [
+                ("200", "The revoked key.", "application/json", Schema.complete(clientKeyProperties))
+            ], errors: ["400", "404"]),
         Operation(
             method: "GET", path: "/api/v1/admin/flags", summary: "Flags raised by users", tag: "admin",
             access: .admin,

@@ -53,6 +53,8 @@ enum RouteQueries {
     ])
     /// `GET /api/v1/admin/flags`.
     static let flags = QuerySpec(page + [.init("include_resolved", .flag)])
+    /// `GET /api/v1/devices/client-keys`.
+    static let clientKeys = QuerySpec([.init("include_revoked", .flag)])
     /// `GET /api/v1/admin/keys`.
     static let apiKeys = QuerySpec(page + [.init("include_revoked", .flag)])
     /// `GET /api/v1/notifications`.

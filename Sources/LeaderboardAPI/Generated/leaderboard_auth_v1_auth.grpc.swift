@@ -137,6 +137,58 @@ public enum Leaderboard_Auth_V1_AuthService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "CreateClientKey" metadata.
+        public enum CreateClientKey: Sendable {
+            /// Request type for "CreateClientKey".
+            public typealias Input = Leaderboard_Auth_V1_CreateClientKeyRequest
+            /// Response type for "CreateClientKey".
+            public typealias Output = Leaderboard_Auth_V1_CreateClientKeyResponse
+            /// Descriptor for "CreateClientKey".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.auth.v1.AuthService"),
+                method: "CreateClientKey",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListClientKeys" metadata.
+        public enum ListClientKeys: Sendable {
+            /// Request type for "ListClientKeys".
+            public typealias Input = Leaderboard_Auth_V1_ListClientKeysRequest
+            /// Response type for "ListClientKeys".
+            public typealias Output = Leaderboard_Auth_V1_ListClientKeysResponse
+            /// Descriptor for "ListClientKeys".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.auth.v1.AuthService"),
+                method: "ListClientKeys",
+                type: .unary
+            )
+        }
+        /// Namespace for "RevokeClientKey" metadata.
+        public enum RevokeClientKey: Sendable {
+            /// Request type for "RevokeClientKey".
+            public typealias Input = Leaderboard_Auth_V1_RevokeClientKeyRequest
+            /// Response type for "RevokeClientKey".
+            public typealias Output = Leaderboard_Auth_V1_ClientKey
+            /// Descriptor for "RevokeClientKey".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.auth.v1.AuthService"),
+                method: "RevokeClientKey",
+                type: .unary
+            )
+        }
+        /// Namespace for "AuthenticateClientKey" metadata.
+        public enum AuthenticateClientKey: Sendable {
+            /// Request type for "AuthenticateClientKey".
+            public typealias Input = Leaderboard_Auth_V1_AuthenticateClientKeyRequest
+            /// Response type for "AuthenticateClientKey".
+            public typealias Output = Leaderboard_Auth_V1_AuthenticateClientKeyResponse
+            /// Descriptor for "AuthenticateClientKey".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.auth.v1.AuthService"),
+                method: "AuthenticateClientKey",
+                type: .unary
+            )
+        }
         /// Namespace for "WrapKeyForDevice" metadata.
         public enum WrapKeyForDevice: Sendable {
             /// Request type for "WrapKeyForDevice".
@@ -226,6 +278,10 @@ public enum Leaderboard_Auth_V1_AuthService: Sendable {
             RotateDeviceSecret.descriptor,
             VerifySignature.descriptor,
             AuthenticateDeviceKey.descriptor,
+            CreateClientKey.descriptor,
+            ListClientKeys.descriptor,
+            RevokeClientKey.descriptor,
+            AuthenticateClientKey.descriptor,
             WrapKeyForDevice.descriptor,
             CreateApiKey.descriptor,
             ListApiKeys.descriptor,
@@ -421,6 +477,75 @@ extension Leaderboard_Auth_V1_AuthService {
             request: GRPCCore.StreamingServerRequest<Leaderboard_Auth_V1_AuthenticateDeviceKeyRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Auth_V1_Device>
+
+        /// Handle the "CreateClientKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > DeepStressModel API keys: a device's own revocable keys for X-API-Key clients, stored hashed
+        /// > (docs/DEEPSTRESSMODEL.md). Results sent with one count as the device's and obey its limits.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Leaderboard_Auth_V1_CreateClientKeyRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Leaderboard_Auth_V1_CreateClientKeyResponse` messages.
+        func createClientKey(
+            request: GRPCCore.StreamingServerRequest<Leaderboard_Auth_V1_CreateClientKeyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Auth_V1_CreateClientKeyResponse>
+
+        /// Handle the "ListClientKeys" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Leaderboard_Auth_V1_ListClientKeysRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Leaderboard_Auth_V1_ListClientKeysResponse` messages.
+        func listClientKeys(
+            request: GRPCCore.StreamingServerRequest<Leaderboard_Auth_V1_ListClientKeysRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Auth_V1_ListClientKeysResponse>
+
+        /// Handle the "RevokeClientKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The device's own key; with no machine_id, any key (operators only).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Leaderboard_Auth_V1_RevokeClientKeyRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Leaderboard_Auth_V1_ClientKey` messages.
+        func revokeClientKey(
+            request: GRPCCore.StreamingServerRequest<Leaderboard_Auth_V1_RevokeClientKeyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Auth_V1_ClientKey>
+
+        /// Handle the "AuthenticateClientKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The active device behind a live client key.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Leaderboard_Auth_V1_AuthenticateClientKeyRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Leaderboard_Auth_V1_AuthenticateClientKeyResponse` messages.
+        func authenticateClientKey(
+            request: GRPCCore.StreamingServerRequest<Leaderboard_Auth_V1_AuthenticateClientKeyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Auth_V1_AuthenticateClientKeyResponse>
 
         /// Handle the "WrapKeyForDevice" method.
         ///
@@ -695,6 +820,75 @@ extension Leaderboard_Auth_V1_AuthService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Leaderboard_Auth_V1_Device>
 
+        /// Handle the "CreateClientKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > DeepStressModel API keys: a device's own revocable keys for X-API-Key clients, stored hashed
+        /// > (docs/DEEPSTRESSMODEL.md). Results sent with one count as the device's and obey its limits.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Auth_V1_CreateClientKeyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Leaderboard_Auth_V1_CreateClientKeyResponse` message.
+        func createClientKey(
+            request: GRPCCore.ServerRequest<Leaderboard_Auth_V1_CreateClientKeyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Auth_V1_CreateClientKeyResponse>
+
+        /// Handle the "ListClientKeys" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Auth_V1_ListClientKeysRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Leaderboard_Auth_V1_ListClientKeysResponse` message.
+        func listClientKeys(
+            request: GRPCCore.ServerRequest<Leaderboard_Auth_V1_ListClientKeysRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Auth_V1_ListClientKeysResponse>
+
+        /// Handle the "RevokeClientKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The device's own key; with no machine_id, any key (operators only).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Auth_V1_RevokeClientKeyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Leaderboard_Auth_V1_ClientKey` message.
+        func revokeClientKey(
+            request: GRPCCore.ServerRequest<Leaderboard_Auth_V1_RevokeClientKeyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Auth_V1_ClientKey>
+
+        /// Handle the "AuthenticateClientKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The active device behind a live client key.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Auth_V1_AuthenticateClientKeyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Leaderboard_Auth_V1_AuthenticateClientKeyResponse` message.
+        func authenticateClientKey(
+            request: GRPCCore.ServerRequest<Leaderboard_Auth_V1_AuthenticateClientKeyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Auth_V1_AuthenticateClientKeyResponse>
+
         /// Handle the "WrapKeyForDevice" method.
         ///
         /// > Source IDL Documentation:
@@ -966,6 +1160,75 @@ extension Leaderboard_Auth_V1_AuthService {
             context: GRPCCore.ServerContext
         ) async throws -> Leaderboard_Auth_V1_Device
 
+        /// Handle the "CreateClientKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > DeepStressModel API keys: a device's own revocable keys for X-API-Key clients, stored hashed
+        /// > (docs/DEEPSTRESSMODEL.md). Results sent with one count as the device's and obey its limits.
+        ///
+        /// - Parameters:
+        ///   - request: A `Leaderboard_Auth_V1_CreateClientKeyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Leaderboard_Auth_V1_CreateClientKeyResponse` to respond with.
+        func createClientKey(
+            request: Leaderboard_Auth_V1_CreateClientKeyRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Leaderboard_Auth_V1_CreateClientKeyResponse
+
+        /// Handle the "ListClientKeys" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Leaderboard_Auth_V1_ListClientKeysRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Leaderboard_Auth_V1_ListClientKeysResponse` to respond with.
+        func listClientKeys(
+            request: Leaderboard_Auth_V1_ListClientKeysRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Leaderboard_Auth_V1_ListClientKeysResponse
+
+        /// Handle the "RevokeClientKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The device's own key; with no machine_id, any key (operators only).
+        ///
+        /// - Parameters:
+        ///   - request: A `Leaderboard_Auth_V1_RevokeClientKeyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Leaderboard_Auth_V1_ClientKey` to respond with.
+        func revokeClientKey(
+            request: Leaderboard_Auth_V1_RevokeClientKeyRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Leaderboard_Auth_V1_ClientKey
+
+        /// Handle the "AuthenticateClientKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The active device behind a live client key.
+        ///
+        /// - Parameters:
+        ///   - request: A `Leaderboard_Auth_V1_AuthenticateClientKeyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Leaderboard_Auth_V1_AuthenticateClientKeyResponse` to respond with.
+        func authenticateClientKey(
+            request: Leaderboard_Auth_V1_AuthenticateClientKeyRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Leaderboard_Auth_V1_AuthenticateClientKeyResponse
+
         /// Handle the "WrapKeyForDevice" method.
         ///
         /// > Source IDL Documentation:
@@ -1172,6 +1435,50 @@ extension Leaderboard_Auth_V1_AuthService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Leaderboard_Auth_V1_AuthService.Method.CreateClientKey.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Auth_V1_CreateClientKeyRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Auth_V1_CreateClientKeyResponse>(),
+            handler: { request, context in
+                try await self.createClientKey(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Leaderboard_Auth_V1_AuthService.Method.ListClientKeys.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Auth_V1_ListClientKeysRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Auth_V1_ListClientKeysResponse>(),
+            handler: { request, context in
+                try await self.listClientKeys(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Leaderboard_Auth_V1_AuthService.Method.RevokeClientKey.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Auth_V1_RevokeClientKeyRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Auth_V1_ClientKey>(),
+            handler: { request, context in
+                try await self.revokeClientKey(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Leaderboard_Auth_V1_AuthService.Method.AuthenticateClientKey.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Auth_V1_AuthenticateClientKeyRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Auth_V1_AuthenticateClientKeyResponse>(),
+            handler: { request, context in
+                try await self.authenticateClientKey(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Leaderboard_Auth_V1_AuthService.Method.WrapKeyForDevice.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Auth_V1_WrapKeyForDeviceRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Auth_V1_WrappedKey>(),
@@ -1336,6 +1643,50 @@ extension Leaderboard_Auth_V1_AuthService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Auth_V1_Device> {
         let response = try await self.authenticateDeviceKey(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func createClientKey(
+        request: GRPCCore.StreamingServerRequest<Leaderboard_Auth_V1_CreateClientKeyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Auth_V1_CreateClientKeyResponse> {
+        let response = try await self.createClientKey(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listClientKeys(
+        request: GRPCCore.StreamingServerRequest<Leaderboard_Auth_V1_ListClientKeysRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Auth_V1_ListClientKeysResponse> {
+        let response = try await self.listClientKeys(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func revokeClientKey(
+        request: GRPCCore.StreamingServerRequest<Leaderboard_Auth_V1_RevokeClientKeyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Auth_V1_ClientKey> {
+        let response = try await self.revokeClientKey(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func authenticateClientKey(
+        request: GRPCCore.StreamingServerRequest<Leaderboard_Auth_V1_AuthenticateClientKeyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Auth_V1_AuthenticateClientKeyResponse> {
+        let response = try await self.authenticateClientKey(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1522,6 +1873,58 @@ extension Leaderboard_Auth_V1_AuthService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Leaderboard_Auth_V1_Device> {
         return GRPCCore.ServerResponse<Leaderboard_Auth_V1_Device>(
             message: try await self.authenticateDeviceKey(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func createClientKey(
+        request: GRPCCore.ServerRequest<Leaderboard_Auth_V1_CreateClientKeyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Auth_V1_CreateClientKeyResponse> {
+        return GRPCCore.ServerResponse<Leaderboard_Auth_V1_CreateClientKeyResponse>(
+            message: try await self.createClientKey(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listClientKeys(
+        request: GRPCCore.ServerRequest<Leaderboard_Auth_V1_ListClientKeysRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Auth_V1_ListClientKeysResponse> {
+        return GRPCCore.ServerResponse<Leaderboard_Auth_V1_ListClientKeysResponse>(
+            message: try await self.listClientKeys(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func revokeClientKey(
+        request: GRPCCore.ServerRequest<Leaderboard_Auth_V1_RevokeClientKeyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Auth_V1_ClientKey> {
+        return GRPCCore.ServerResponse<Leaderboard_Auth_V1_ClientKey>(
+            message: try await self.revokeClientKey(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func authenticateClientKey(
+        request: GRPCCore.ServerRequest<Leaderboard_Auth_V1_AuthenticateClientKeyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Auth_V1_AuthenticateClientKeyResponse> {
+        return GRPCCore.ServerResponse<Leaderboard_Auth_V1_AuthenticateClientKeyResponse>(
+            message: try await self.authenticateClientKey(
                 request: request.message,
                 context: context
             ),
@@ -1824,6 +2227,95 @@ extension Leaderboard_Auth_V1_AuthService {
             deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Auth_V1_Device>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_Device>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CreateClientKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > DeepStressModel API keys: a device's own revocable keys for X-API-Key clients, stored hashed
+        /// > (docs/DEEPSTRESSMODEL.md). Results sent with one count as the device's and obey its limits.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Auth_V1_CreateClientKeyRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Auth_V1_CreateClientKeyRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Auth_V1_CreateClientKeyResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func createClientKey<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Auth_V1_CreateClientKeyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Auth_V1_CreateClientKeyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Auth_V1_CreateClientKeyResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_CreateClientKeyResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListClientKeys" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Auth_V1_ListClientKeysRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Auth_V1_ListClientKeysRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Auth_V1_ListClientKeysResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listClientKeys<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Auth_V1_ListClientKeysRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Auth_V1_ListClientKeysRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Auth_V1_ListClientKeysResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_ListClientKeysResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RevokeClientKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The device's own key; with no machine_id, any key (operators only).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Auth_V1_RevokeClientKeyRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Auth_V1_RevokeClientKeyRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Auth_V1_ClientKey` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func revokeClientKey<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Auth_V1_RevokeClientKeyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Auth_V1_RevokeClientKeyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Auth_V1_ClientKey>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_ClientKey>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "AuthenticateClientKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The active device behind a live client key.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Auth_V1_AuthenticateClientKeyRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Auth_V1_AuthenticateClientKeyRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Auth_V1_AuthenticateClientKeyResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func authenticateClientKey<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Auth_V1_AuthenticateClientKeyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Auth_V1_AuthenticateClientKeyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Auth_V1_AuthenticateClientKeyResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_AuthenticateClientKeyResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "WrapKeyForDevice" method.
@@ -2274,6 +2766,139 @@ extension Leaderboard_Auth_V1_AuthService {
             try await self.client.unary(
                 request: request,
                 descriptor: Leaderboard_Auth_V1_AuthService.Method.AuthenticateDeviceKey.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "CreateClientKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > DeepStressModel API keys: a device's own revocable keys for X-API-Key clients, stored hashed
+        /// > (docs/DEEPSTRESSMODEL.md). Results sent with one count as the device's and obey its limits.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Auth_V1_CreateClientKeyRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Auth_V1_CreateClientKeyRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Auth_V1_CreateClientKeyResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func createClientKey<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Auth_V1_CreateClientKeyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Auth_V1_CreateClientKeyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Auth_V1_CreateClientKeyResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_CreateClientKeyResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Leaderboard_Auth_V1_AuthService.Method.CreateClientKey.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListClientKeys" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Auth_V1_ListClientKeysRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Auth_V1_ListClientKeysRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Auth_V1_ListClientKeysResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listClientKeys<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Auth_V1_ListClientKeysRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Auth_V1_ListClientKeysRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Auth_V1_ListClientKeysResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_ListClientKeysResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Leaderboard_Auth_V1_AuthService.Method.ListClientKeys.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RevokeClientKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The device's own key; with no machine_id, any key (operators only).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Auth_V1_RevokeClientKeyRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Auth_V1_RevokeClientKeyRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Auth_V1_ClientKey` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func revokeClientKey<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Auth_V1_RevokeClientKeyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Auth_V1_RevokeClientKeyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Auth_V1_ClientKey>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_ClientKey>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Leaderboard_Auth_V1_AuthService.Method.RevokeClientKey.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "AuthenticateClientKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The active device behind a live client key.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Auth_V1_AuthenticateClientKeyRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Auth_V1_AuthenticateClientKeyRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Auth_V1_AuthenticateClientKeyResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func authenticateClientKey<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Auth_V1_AuthenticateClientKeyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Auth_V1_AuthenticateClientKeyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Auth_V1_AuthenticateClientKeyResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_AuthenticateClientKeyResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Leaderboard_Auth_V1_AuthService.Method.AuthenticateClientKey.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -2739,6 +3364,119 @@ extension Leaderboard_Auth_V1_AuthService.ClientProtocol {
         )
     }
 
+    /// Call the "CreateClientKey" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > DeepStressModel API keys: a device's own revocable keys for X-API-Key clients, stored hashed
+    /// > (docs/DEEPSTRESSMODEL.md). Results sent with one count as the device's and obey its limits.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Leaderboard_Auth_V1_CreateClientKeyRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createClientKey<Result>(
+        request: GRPCCore.ClientRequest<Leaderboard_Auth_V1_CreateClientKeyRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_CreateClientKeyResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.createClientKey(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Auth_V1_CreateClientKeyRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Auth_V1_CreateClientKeyResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListClientKeys" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Leaderboard_Auth_V1_ListClientKeysRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listClientKeys<Result>(
+        request: GRPCCore.ClientRequest<Leaderboard_Auth_V1_ListClientKeysRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_ListClientKeysResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listClientKeys(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Auth_V1_ListClientKeysRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Auth_V1_ListClientKeysResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RevokeClientKey" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The device's own key; with no machine_id, any key (operators only).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Leaderboard_Auth_V1_RevokeClientKeyRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func revokeClientKey<Result>(
+        request: GRPCCore.ClientRequest<Leaderboard_Auth_V1_RevokeClientKeyRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_ClientKey>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.revokeClientKey(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Auth_V1_RevokeClientKeyRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Auth_V1_ClientKey>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AuthenticateClientKey" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The active device behind a live client key.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Leaderboard_Auth_V1_AuthenticateClientKeyRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func authenticateClientKey<Result>(
+        request: GRPCCore.ClientRequest<Leaderboard_Auth_V1_AuthenticateClientKeyRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_AuthenticateClientKeyResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.authenticateClientKey(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Auth_V1_AuthenticateClientKeyRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Auth_V1_AuthenticateClientKeyResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "WrapKeyForDevice" method.
     ///
     /// > Source IDL Documentation:
@@ -3196,6 +3934,135 @@ extension Leaderboard_Auth_V1_AuthService.ClientProtocol {
             metadata: metadata
         )
         return try await self.authenticateDeviceKey(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateClientKey" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > DeepStressModel API keys: a device's own revocable keys for X-API-Key clients, stored hashed
+    /// > (docs/DEEPSTRESSMODEL.md). Results sent with one count as the device's and obey its limits.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createClientKey<Result>(
+        _ message: Leaderboard_Auth_V1_CreateClientKeyRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_CreateClientKeyResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Leaderboard_Auth_V1_CreateClientKeyRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.createClientKey(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListClientKeys" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listClientKeys<Result>(
+        _ message: Leaderboard_Auth_V1_ListClientKeysRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_ListClientKeysResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Leaderboard_Auth_V1_ListClientKeysRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listClientKeys(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RevokeClientKey" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The device's own key; with no machine_id, any key (operators only).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func revokeClientKey<Result>(
+        _ message: Leaderboard_Auth_V1_RevokeClientKeyRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_ClientKey>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Leaderboard_Auth_V1_RevokeClientKeyRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.revokeClientKey(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AuthenticateClientKey" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The active device behind a live client key.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func authenticateClientKey<Result>(
+        _ message: Leaderboard_Auth_V1_AuthenticateClientKeyRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Auth_V1_AuthenticateClientKeyResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Leaderboard_Auth_V1_AuthenticateClientKeyRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.authenticateClientKey(
             request: request,
             options: options,
             onResponse: handleResponse

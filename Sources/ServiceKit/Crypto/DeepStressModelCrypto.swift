@@ -234,7 +234,9 @@ public enum DeepStressModelCrypto {
             publicKeyPEM = key.publicKey.pemRepresentation
         }
 
-        public static func generate() throws -> ResultKey { ResultKey(try _RSA.Encryption.PrivateKey(keySize: .bits2048)) }
+        public static func generate() throws -> ResultKey {
+            ResultKey(try _RSA.Encryption.PrivateKey(keySize: .bits2048))
+        }
 
         var privateKey: _RSA.Encryption.PrivateKey {
             get throws { try _RSA.Encryption.PrivateKey(derRepresentation: der) }
@@ -265,7 +267,8 @@ public enum DeepStressModelCrypto {
             let apiKeyHash = signed["api_key_hash"] as? String,
             let timestamp = (signed["timestamp"] as? NSNumber).flatMap({ Int64(exactly: $0.doubleValue) })
         else { throw Failure("invalid_result_file", "The result file lacks a field it needs.") }
-        guard nonce.utf8.count == 32, nonce.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+        guard nonce.utf8.count == 32,
+            nonce.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
         else { throw Failure("invalid_result_file", "The nonce is not 32 lowercase hex characters.") }
         let sealedKey = try unbase64(object["encrypted_session_key"], "encrypted_session_key")
         let sessionKey: [UInt8]
