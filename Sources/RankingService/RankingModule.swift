@@ -23,15 +23,25 @@ public enum RankingSettings {
             "A hardware catalog JSON file replacing the shipped one (docs/VALIDATION.md, \"Hardware catalog\"); empty: the shipped catalog."
     )
 
-    public static let all: [Setting] = [dailyLimit, sessionHours, metricsInterval, hardwareCatalog]
+    public static let resultKeyFile = Setting(
+        "result-key-file", default: "",
+        help:
+            "A PEM RSA private key (2048 bits or more) for DeepStressModel result uploads; empty: one made at first start and kept sealed under the master key."
+    )
+
+    /// The master key settings are shared with the auth and dataset modules (``MasterKeySettings``).
+    public static let all: [Setting] =
+        MasterKeySettings.all + [dailyLimit, sessionHours, metricsInterval, hardwareCatalog, resultKeyFile]
 }
 
 /// Validated Ranking settings.
 struct RankingConfiguration: Sendable {
     var policy: RankingPolicy
     var catalog = HardwareCatalog.shipped
+    var masterKey = MasterKeySource.value([])
+    var resultKeyPEM: String?
 
-    static func read(_ reader: inout ConfigurationReader) -> RankingConfiguration {
+    static func read(_ reader: inout ConfigurationReader, core: LeaderboardConfiguration) -> RankingConfiguration {
         var policy = RankingPolicy()
         policy.dailyLimit = reader.integer(RankingSettings.dailyLimit, in: 1...10_000)
         policy.session.lifetime = .seconds(3600 * reader.integer(RankingSettings.sessionHours, in: 1...48))
@@ -40,6 +50,20 @@ struct RankingConfiguration: Sendable {
         policy.session.maximumSamples =
             Int(policy.session.lifetime.components.seconds) / policy.session.metricsIntervalSeconds * 5 / 4
         var configuration = RankingConfiguration(policy: policy)
+        configuration.masterKey = MasterKeySource.read(&reader, core: core)
+        let keyPath = reader.string(RankingSettings.resultKeyFile)
+        if !keyPath.isEmpty {
+            if let text = try? String(contentsOfFile: keyPath, encoding: .utf8) {
+                do {
+                    _ = try DeepStressModelCrypto.ResultKey(pem: text)
+                    configuration.resultKeyPEM = text
+                } catch {
+                    reader.fail(RankingSettings.resultKeyFile, "\(keyPath): \(error)")
+                }
+            } else {
+                reader.fail(RankingSettings.resultKeyFile, "cannot read \(keyPath)")
+            }
+        }
         let path = reader.string(RankingSettings.hardwareCatalog)
         if !path.isEmpty {
             if let data = FileManager.default.contents(atPath: path) {
@@ -60,7 +84,7 @@ struct RankingConfiguration: Sendable {
 public struct RankingModule: ServiceModule {
     public static let definition = ModuleDefinition(
         target: .ranking, migrations: RankingMigrations.all, settings: RankingSettings.all,
-        validate: { reader, _ in _ = RankingConfiguration.read(&reader) },
+        validate: { reader, core in _ = RankingConfiguration.read(&reader, core: core) },
         make: { context in try await RankingModule(context: context) })
 
     public let rpcServices: [any RegistrableRPCService]
@@ -78,7 +102,7 @@ public struct RankingModule: ServiceModule {
 
     init(context: ModuleContext, random: any RandomSource = SystemRandomSource()) async throws {
         var reader = ConfigurationReader(raw: context.configuration.raw)
-        let configuration = RankingConfiguration.read(&reader)
+        let configuration = RankingConfiguration.read(&reader, core: context.configuration)
         try reader.check()
         guard let database = context.database else {
             throw StartupError(origin: "LEADERBOARD_TARGET", message: "ranking needs its database")
@@ -111,7 +135,16 @@ public struct RankingModule: ServiceModule {
         context.logger.info(
             "hardware catalog loaded",
             metadata: ["version": "\(configuration.catalog.version)", "gpus": "\(configuration.catalog.gpus.count)"])
-        rpcServices = [RankingRPCService(ranking: ranking, events: context.shared.events)]
+        let resultKey: DeepStressModelCrypto.ResultKey
+        if let pem = configuration.resultKeyPEM {
+            resultKey = try DeepStressModelCrypto.ResultKey(pem: pem)
+        } else {
+            let masterKey = try configuration.masterKey.load(random: random)
+            try await masterKey.checkFingerprint(in: database, table: "ranking_metadata", logger: context.logger)
+            resultKey = try await ResultKeyStore(database: database, masterKey: masterKey, logger: context.logger)
+                .load()
+        }
+        rpcServices = [RankingRPCService(ranking: ranking, events: context.shared.events, resultKey: resultKey)]
         services = [RankingUpkeep(ranking: ranking, logger: context.logger)]
     }
 }
@@ -166,5 +199,55 @@ struct RankingUpkeep: Service {
         await repeatUntilShutdown(every: .seconds(3600), logger: logger, failure: "ranking housekeeping failed") {
             try await ranking.housekeeping()
         }
+    }
+}
+
+/// The server's RSA key for DeepStressModel result uploads (docs/DEEPSTRESSMODEL.md): made once, at the first start
+/// of any replica, and kept in the service's metadata sealed under the master key; every replica and restart reads
+/// the same one. An operator's own PEM (`--result-key-file`) replaces it.
+struct ResultKeyStore {
+    let database: ServiceDatabase
+    let masterKey: MasterKey
+    let logger: Logger
+
+    static let name = "result_encryption_key"
+    static let purpose = "ranking:result-encryption-key"
+
+    func load() async throws -> DeepStressModelCrypto.ResultKey {
+        if let stored = try await stored() { return try open(stored) }
+        // Made outside the transaction (RSA generation takes a moment); the first replica to insert wins.
+        let made = try DeepStressModelCrypto.ResultKey.generate()
+        let sealed = Data(try masterKey.seal(Array(made.privateKeyPEM.utf8), purpose: Self.purpose))
+            .base64EncodedString()
+        try await database.transaction(logger: logger) { sql in
+            _ = try await sql.execute(
+                "INSERT INTO ranking_metadata (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                [.text(Self.name), .text(sealed)])
+        }
+        guard let stored = try await stored() else {
+            throw StartupError(origin: "ranking", message: "the result encryption key could not be stored")
+        }
+        let key = try open(stored)
+        if key.publicKeyPEM == made.publicKeyPEM {
+            logger.notice("result encryption key created and sealed under the master key")
+        }
+        return key
+    }
+
+    private func stored() async throws -> String? {
+        try await database.withExecutor(logger: logger) {
+            try await $0.first("SELECT value FROM ranking_metadata WHERE name = $1", [.text(Self.name)])?
+                .string("value")
+        }
+    }
+
+    private func open(_ stored: String) throws -> DeepStressModelCrypto.ResultKey {
+        guard let sealed = Data(base64Encoded: stored),
+            let pem = try? masterKey.open(Array(sealed), purpose: Self.purpose)
+        else {
+            throw StartupError(
+                origin: "ranking", message: "the stored result encryption key does not open with this master key")
+        }
+        return try DeepStressModelCrypto.ResultKey(pem: String(decoding: pem, as: UTF8.self))
     }
 }

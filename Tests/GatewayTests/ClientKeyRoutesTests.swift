@@ -41,6 +41,12 @@ struct ClientKeyRoutesTests {
             expectProblem(try await gateway.request(.delete, path), .unauthorized, "missing_api_key")
             let byOperator = try await gateway.request(.delete, path, headers: try await gateway.adminKey())
             #expect(byOperator.status == .ok && byOperator.json["revoked_at"] is String, "\(byOperator.text)")
+            // The key a DeepStressModel user installs: public, stable, a PEM public key.
+            let pem = try await gateway.request(.get, "/api/v1/keys/result-encryption.pem")
+            #expect(pem.status == .ok && pem.text.hasPrefix("-----BEGIN PUBLIC KEY-----"), "\(pem.text)")
+            #expect(pem.headers[.contentType] == "application/x-pem-file" && pem.headers[.eTag] != nil)
+            #expect(try await gateway.request(.get, "/api/v1/keys/result-encryption.pem").text == pem.text)
+
             let log = try await gateway.request(
                 .get, "/api/v1/admin/audit?service=auth", headers: try await gateway.adminKey())
             #expect(log.text.contains("clientkey.revoke") && log.text.contains(second))

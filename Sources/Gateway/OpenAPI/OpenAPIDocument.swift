@@ -363,6 +363,10 @@ enum OpenAPIDocument {
                 )
             ], errors: ["400", "413"]),
         Operation(
+            method: "GET", path: "/api/v1/keys/result-encryption.pem",
+            summary: "The public key DeepStressModel encrypts uploaded results to (PEM)", tag: "devices",
+            responses: [("200", "The key.", "application/x-pem-file", Schema.string)], errors: [], rateLimited: true),
+        Operation(
             method: "GET", path: "/api/v1/devices/client-keys", summary: "This device's DeepStressModel API keys",
             tag: "devices", access: .device,
             parameters: [

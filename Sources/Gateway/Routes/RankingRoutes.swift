@@ -128,6 +128,19 @@ enum RankingRoutes {
             return Response(status: .noContent, headers: DeviceRoutes.noStore)
         }
 
+        // The public key DeepStressModel users install to upload results here (docs/AUTH.md, "Client keys").
+        router.group("/api/v1/keys/result-encryption.pem").add(middleware: limited(dependencies.policies.publicReads))
+            .get { _, _ in
+                let key = try await ranking.getResultEncryptionKey(.init())
+                return Response(
+                    status: .ok,
+                    headers: [
+                        .contentType: "application/x-pem-file", .cacheControl: "public, max-age=300",
+                        .eTag: "\"\(key.fingerprint)\"", .xContentTypeOptions: "nosniff",
+                    ],
+                    body: .init(byteBuffer: ByteBuffer(string: key.publicKeyPem)))
+            }
+
         router.group("/api/v1/stats").add(middleware: cached(RouteQueries.datasetVersionOnly)).get { request, _ in
             let query = try request.query(RouteQueries.datasetVersionOnly)
             let stats = try await ranking.getStats(.with { $0.datasetVersion = query["dataset_version"] ?? "" })

@@ -267,6 +267,19 @@ public enum Leaderboard_Ranking_V1_RankingService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetResultEncryptionKey" metadata.
+        public enum GetResultEncryptionKey: Sendable {
+            /// Request type for "GetResultEncryptionKey".
+            public typealias Input = Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest
+            /// Response type for "GetResultEncryptionKey".
+            public typealias Output = Leaderboard_Ranking_V1_ResultEncryptionKey
+            /// Descriptor for "GetResultEncryptionKey".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.ranking.v1.RankingService"),
+                method: "GetResultEncryptionKey",
+                type: .unary
+            )
+        }
         /// Namespace for "WatchLeaderboard" metadata.
         public enum WatchLeaderboard: Sendable {
             /// Request type for "WatchLeaderboard".
@@ -301,6 +314,7 @@ public enum Leaderboard_Ranking_V1_RankingService: Sendable {
             RebuildRanking.descriptor,
             ModerateRecord.descriptor,
             ListAuditEntries.descriptor,
+            GetResultEncryptionKey.descriptor,
             WatchLeaderboard.descriptor
         ]
     }
@@ -635,6 +649,24 @@ extension Leaderboard_Ranking_V1_RankingService {
             request: GRPCCore.StreamingServerRequest<Leaderboard_Common_V1_ListAuditEntriesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>
+
+        /// Handle the "GetResultEncryptionKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The public half of the server's RSA key for DeepStressModel result uploads (PEM), for anyone.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Leaderboard_Ranking_V1_ResultEncryptionKey` messages.
+        func getResultEncryptionKey(
+            request: GRPCCore.StreamingServerRequest<Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Ranking_V1_ResultEncryptionKey>
 
         /// Handle the "WatchLeaderboard" method.
         ///
@@ -971,6 +1003,24 @@ extension Leaderboard_Ranking_V1_RankingService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>
 
+        /// Handle the "GetResultEncryptionKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The public half of the server's RSA key for DeepStressModel result uploads (PEM), for anyone.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Leaderboard_Ranking_V1_ResultEncryptionKey` message.
+        func getResultEncryptionKey(
+            request: GRPCCore.ServerRequest<Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Ranking_V1_ResultEncryptionKey>
+
         /// Handle the "WatchLeaderboard" method.
         ///
         /// > Source IDL Documentation:
@@ -1305,6 +1355,24 @@ extension Leaderboard_Ranking_V1_RankingService {
             context: GRPCCore.ServerContext
         ) async throws -> Leaderboard_Common_V1_ListAuditEntriesResponse
 
+        /// Handle the "GetResultEncryptionKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The public half of the server's RSA key for DeepStressModel result uploads (PEM), for anyone.
+        ///
+        /// - Parameters:
+        ///   - request: A `Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Leaderboard_Ranking_V1_ResultEncryptionKey` to respond with.
+        func getResultEncryptionKey(
+            request: Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Leaderboard_Ranking_V1_ResultEncryptionKey
+
         /// Handle the "WatchLeaderboard" method.
         ///
         /// > Source IDL Documentation:
@@ -1540,6 +1608,17 @@ extension Leaderboard_Ranking_V1_RankingService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Leaderboard_Ranking_V1_RankingService.Method.GetResultEncryptionKey.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Ranking_V1_ResultEncryptionKey>(),
+            handler: { request, context in
+                try await self.getResultEncryptionKey(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Leaderboard_Ranking_V1_RankingService.Method.WatchLeaderboard.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Ranking_V1_WatchLeaderboardRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Ranking_V1_LeaderboardEvent>(),
@@ -1759,6 +1838,17 @@ extension Leaderboard_Ranking_V1_RankingService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse> {
         let response = try await self.listAuditEntries(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getResultEncryptionKey(
+        request: GRPCCore.StreamingServerRequest<Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Ranking_V1_ResultEncryptionKey> {
+        let response = try await self.getResultEncryptionKey(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -2024,6 +2114,19 @@ extension Leaderboard_Ranking_V1_RankingService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse> {
         return GRPCCore.ServerResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>(
             message: try await self.listAuditEntries(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getResultEncryptionKey(
+        request: GRPCCore.ServerRequest<Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Ranking_V1_ResultEncryptionKey> {
+        return GRPCCore.ServerResponse<Leaderboard_Ranking_V1_ResultEncryptionKey>(
+            message: try await self.getResultEncryptionKey(
                 request: request.message,
                 context: context
             ),
@@ -2459,6 +2562,29 @@ extension Leaderboard_Ranking_V1_RankingService {
             deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Common_V1_ListAuditEntriesResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Common_V1_ListAuditEntriesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetResultEncryptionKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The public half of the server's RSA key for DeepStressModel result uploads (PEM), for anyone.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Ranking_V1_ResultEncryptionKey` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getResultEncryptionKey<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Ranking_V1_ResultEncryptionKey>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_ResultEncryptionKey>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "WatchLeaderboard" method.
@@ -3111,6 +3237,40 @@ extension Leaderboard_Ranking_V1_RankingService {
             )
         }
 
+        /// Call the "GetResultEncryptionKey" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The public half of the server's RSA key for DeepStressModel result uploads (PEM), for anyone.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Ranking_V1_ResultEncryptionKey` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getResultEncryptionKey<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Ranking_V1_ResultEncryptionKey>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_ResultEncryptionKey>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Leaderboard_Ranking_V1_RankingService.Method.GetResultEncryptionKey.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "WatchLeaderboard" method.
         ///
         /// > Source IDL Documentation:
@@ -3654,6 +3814,35 @@ extension Leaderboard_Ranking_V1_RankingService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Common_V1_ListAuditEntriesRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Common_V1_ListAuditEntriesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetResultEncryptionKey" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The public half of the server's RSA key for DeepStressModel result uploads (PEM), for anyone.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getResultEncryptionKey<Result>(
+        request: GRPCCore.ClientRequest<Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_ResultEncryptionKey>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getResultEncryptionKey(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Ranking_V1_ResultEncryptionKey>(),
             options: options,
             onResponse: handleResponse
         )
@@ -4271,6 +4460,39 @@ extension Leaderboard_Ranking_V1_RankingService.ClientProtocol {
             metadata: metadata
         )
         return try await self.listAuditEntries(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetResultEncryptionKey" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The public half of the server's RSA key for DeepStressModel result uploads (PEM), for anyone.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getResultEncryptionKey<Result>(
+        _ message: Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_ResultEncryptionKey>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getResultEncryptionKey(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -11,7 +11,13 @@ public enum RankingMigrations {
             version: 2, name: "rule set v2: quantization, dataset challenges, catalog GPU, result fingerprints",
             postgres: antiCheat, sqlite: antiCheat),
         AuditTrail.migration(version: 3),
+        Migration(
+            version: 4, name: "metadata: master key fingerprint, the result encryption key",
+            postgres: metadata, sqlite: metadata),
     ]
+
+    /// Named values of the service: the master key's fingerprint and the sealed result key (docs/DEEPSTRESSMODEL.md).
+    private static let metadata = ["CREATE TABLE ranking_metadata (name TEXT PRIMARY KEY, value TEXT NOT NULL)"]
 
     /// Columns rule set v2 judges by (docs/VALIDATION.md). Records judged before keep empty values, which v2's
     /// queries (peers by catalog GPU, identical figures) do not match.

@@ -11,6 +11,8 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
     let events: any EventBus
     /// How often a watcher looks for stored events when no wake-up arrives (a lost pub/sub message costs this).
     var watchPoll: Duration = .seconds(2)
+    /// The server's key for DeepStressModel result uploads.
+    var resultKey: DeepStressModelCrypto.ResultKey?
 
     func startSession(request: Leaderboard_Ranking_V1_StartSessionRequest, context: ServerContext) async throws
         -> Leaderboard_Ranking_V1_Session
@@ -117,6 +119,18 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
             }
             $0.page.nextCursor = page.next
             $0.total = Int64(page.records.count)
+        }
+    }
+
+    func getResultEncryptionKey(
+        request: Leaderboard_Ranking_V1_GetResultEncryptionKeyRequest, context: ServerContext
+    ) async throws -> Leaderboard_Ranking_V1_ResultEncryptionKey {
+        guard let resultKey else {
+            throw RankingError(code: "no_result_key", detail: "This server has no result key.", status: .unavailable)
+        }
+        return .with {
+            $0.publicKeyPem = resultKey.publicKeyPEM
+            $0.fingerprint = resultKey.fingerprint
         }
     }
 

@@ -213,6 +213,8 @@ public enum DeepStressModelCrypto {
         public let privateKeyPEM: String
         /// SubjectPublicKeyInfo PEM (`BEGIN PUBLIC KEY`), what the client loads.
         public let publicKeyPEM: String
+        /// Lowercase hex SHA-256 of the public key's DER, to compare keys by.
+        public let fingerprint: String
 
         /// From a PEM private key (PKCS#8 or PKCS#1); at least 2048 bits.
         public init(pem: String) throws {
@@ -232,6 +234,7 @@ public enum DeepStressModelCrypto {
             der = Array(key.derRepresentation)
             privateKeyPEM = key.pemRepresentation
             publicKeyPEM = key.publicKey.pemRepresentation
+            fingerprint = Array(SHA256.hash(data: key.publicKey.derRepresentation)).hexEncoded
         }
 
         public static func generate() throws -> ResultKey {
