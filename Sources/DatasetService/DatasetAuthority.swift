@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GRPCCore
 import Logging
 import ServiceKit
 import Synchronization
@@ -21,6 +22,8 @@ struct DatasetAuthority: Sendable {
             WrappedContentKey
     /// Blob prefix and manifest per version: both immutable once uploaded, so kept after the first read.
     private let layouts = LayoutCache()
+    /// DeepStressModel packages per (version, key), so a busy client does not cost an RSA key per request.
+    private let packages = PackageCache()
 
     static let chunkSizes = (64 << 10)...(64 << 20)
 
@@ -204,6 +207,51 @@ struct DatasetAuthority: Sendable {
         return record
     }
 
+    /// Largest plaintext made into a DeepStressModel package (the client loads it whole into memory).
+    static let maximumPackagePlaintext: Int64 = 32 << 20
+
+    /// The DeepStressModel offline package (format 4.0) of a version for one client key (docs/DEEPSTRESSMODEL.md):
+    /// `packageID` names a version, or anything else (the GUI sends 1) means the latest active one.
+    func offlinePackage(packageID: String, apiKey: String) async throws -> [UInt8] {
+        let named = try? DatasetVersionName.validate(packageID)
+        let record =
+            if let named, let found = try await self.record(named) { found } else { try await latest() }
+        guard record.active else { throw DatasetError.notActive }
+        let cacheKey = record.version + "\n" + Array(SHA256.hash(data: Array(apiKey.utf8))).hexEncoded
+        if let cached = packages.get(cacheKey) { return cached }
+        let (prefix, manifest) = try await layout(record.version)
+        guard manifest.plaintextSize <= Self.maximumPackagePlaintext else {
+            throw DatasetError(
+                code: "package_too_large",
+                detail: "This dataset version is larger than a DeepStressModel package may be (32 MiB).",
+                status: .failedPrecondition)
+        }
+        let key = try masterKey.open(record.contentKeySealed, purpose: Self.keyPurpose(record.version))
+        var plaintext: [UInt8] = []
+        plaintext.reserveCapacity(Int(manifest.plaintextSize))
+        for entry in manifest.chunks {
+            let stored = try await verifiedChunk(prefix: prefix, entry: entry, version: record.version)
+            plaintext += try ChunkCipher.open(
+                stored, key: key, version: record.version, index: entry.index,
+                final: entry.index == manifest.chunks.count - 1)
+        }
+        let name = record.name.isEmpty ? record.version : record.name
+        let mapped = try DeepStressModelDataset.map(
+            plaintext, name: name, version: record.version, description: record.description)
+        let now = clock.microsecondsSinceEpoch() / 1_000_000
+        let package = try DeepStressModelCrypto.package(
+            dataset: mapped.plaintext, userSignatureInput: mapped.signatureInput, apiKey: apiKey,
+            metadata: .init(
+                datasetID: Int(packageID) ?? 1, datasetName: name, datasetVersion: record.version, createdAt: now,
+                expiresAt: now + 30 * 86_400),
+            secrets: try DeepStressModelCrypto.PackageSecrets.generate(random: random),
+            timestampMilliseconds: clock.microsecondsSinceEpoch() / 1_000)
+        packages.put(cacheKey, package)
+        logger.info(
+            "offline package built", metadata: ["version": "\(record.version)", "items": "\(mapped.items)"])
+        return package
+    }
+
     /// The audit log, oldest first, after `sequence`.
     func audit(after sequence: Int64, limit: Int) async throws -> [AuditEntry] {
         try await AuditTrail.read(database, logger: logger, after: sequence, limit: limit)
@@ -318,6 +366,21 @@ struct DatasetAuthority: Sendable {
 /// Shared by copies of a ``DatasetAuthority`` (every request handler holds one).
 final class LayoutCache: Sendable {
     let entries = Mutex<[String: (prefix: String, manifest: Manifest)]>([:])
+}
+
+/// Built DeepStressModel packages by (version, SHA-256 of the key), the oldest dropped beyond ``capacity``.
+final class PackageCache: Sendable {
+    static let capacity = 64
+    private let state = Mutex<(entries: [String: [UInt8]], order: [String])>(([:], []))
+
+    func get(_ key: String) -> [UInt8]? { state.withLock { $0.entries[key] } }
+
+    func put(_ key: String, _ package: [UInt8]) {
+        state.withLock { state in
+            if state.entries.updateValue(package, forKey: key) == nil { state.order.append(key) }
+            while state.order.count > Self.capacity { state.entries[state.order.removeFirst()] = nil }
+        }
+    }
 }
 
 /// A content key wrapped for one device (AuthService does the wrapping: docs/DATASET-FORMAT.md, "Key wrap").

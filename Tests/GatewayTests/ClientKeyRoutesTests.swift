@@ -41,6 +41,37 @@ struct ClientKeyRoutesTests {
             expectProblem(try await gateway.request(.delete, path), .unauthorized, "missing_api_key")
             let byOperator = try await gateway.request(.delete, path, headers: try await gateway.adminKey())
             #expect(byOperator.status == .ok && byOperator.json["revoked_at"] is String, "\(byOperator.text)")
+            // An offline package for a live key, as the client asks for it (id 1: the latest active version).
+            let prompts = (1...3).map { #"{"prompt": "问题 \#($0)", "label": 2}"# }.joined(separator: "\n")
+            let version = "dsm-\(UUID().uuidString.prefix(8).lowercased())"
+            let uploaded = try await gateway.upload(
+                "version=\(version)&activate=true", Array(prompts.utf8), headers: try await gateway.adminKey())
+            try #require(uploaded.status == .created, "\(uploaded.text)")
+            let live = try #require(
+                try await owner.call(.post, "/api/v1/devices/client-keys", [:]).json["api_key"] as? String)
+            var headers: HTTPFields = [:]
+            headers[HTTPField.Name("X-API-Key")!] = live
+            let package = try await gateway.request(
+                .post, "/api/v1/datasets/offline-package/1", raw: "{}", headers: headers)
+            #expect(package.status == .ok, "\(package.text)")
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("pkg-\(UUID().uuidString).json")
+            try Data(package.text.utf8).write(to: file)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let opened = try await ExternalTools.run(
+                ExternalTools.python,
+                [ExternalTools.pythonScripts.appendingPathComponent("dsm_package.py").path, "open", file.path, live])
+            let dataset = try #require(try JSONSerialization.jsonObject(with: Data(opened.utf8)) as? [String: Any])
+            let items = try #require(dataset["data"] as? [[String: Any]])
+            #expect(dataset["version"] as? String == version && items.count == 3)
+            #expect(items.first?["text"] as? String == "问题 1" && items.first?["label"] as? Int == 2)
+            headers[HTTPField.Name("X-API-Key")!] = apiKey  // revoked above
+            expectProblem(
+                try await gateway.request(.post, "/api/v1/datasets/offline-package/1", raw: "{}", headers: headers),
+                .unauthorized, "invalid_api_key")
+            expectProblem(
+                try await gateway.request(.post, "/api/v1/datasets/offline-package/1", raw: "{}"), .unauthorized,
+                "missing_api_key")
+
             // The key a DeepStressModel user installs: public, stable, a PEM public key.
             let pem = try await gateway.request(.get, "/api/v1/keys/result-encryption.pem")
             #expect(pem.status == .ok && pem.text.hasPrefix("-----BEGIN PUBLIC KEY-----"), "\(pem.text)")

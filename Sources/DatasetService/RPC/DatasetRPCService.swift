@@ -120,9 +120,8 @@ struct DatasetRPCService: Leaderboard_Dataset_V1_DatasetService.SimpleServicePro
     func getOfflinePackage(request: Leaderboard_Dataset_V1_GetOfflinePackageRequest, context: ServerContext)
         async throws -> Leaderboard_Dataset_V1_OfflinePackage
     {
-        // The DeepStressModel offline package (RSA + AES-CBC, docs in ../shared/DEEPSTRESSMODEL.md) is built by the
-        // compatibility work; until then say so plainly.
-        throw RPCError(code: .unimplemented, message: "The DeepStressModel offline package is not available yet.")
+        let package = try await datasets.offlinePackage(packageID: request.packageID, apiKey: request.apiKey)
+        return .with { $0.packageJson = Data(package) }
     }
 
     func listAuditEntries(request: Leaderboard_Common_V1_ListAuditEntriesRequest, context: ServerContext)

@@ -363,6 +363,16 @@ enum OpenAPIDocument {
                 )
             ], errors: ["400", "413"]),
         Operation(
+            method: "POST", path: "/api/v1/datasets/offline-package/{id}",
+            summary: "A DeepStressModel offline package (format 4.0) for the client key in X-API-Key", tag: "datasets",
+            parameters: [
+                Operation.path(
+                    "id", "A version name, or anything else (the client sends 1) for the latest active one."),
+                Operation.header("X-API-Key", Schema.string, "A client key (leaderboard client dsm-key)."),
+            ],
+            responses: [("200", "The package object.", "application/json", Schema.anyObject)],
+            errors: ["400", "401", "404"], rateLimited: true),
+        Operation(
             method: "GET", path: "/api/v1/keys/result-encryption.pem",
             summary: "The public key DeepStressModel encrypts uploaded results to (PEM)", tag: "devices",
             responses: [("200", "The key.", "application/x-pem-file", Schema.string)], errors: [], rateLimited: true),

@@ -419,8 +419,11 @@ public nonisolated struct Leaderboard_Dataset_V1_GetOfflinePackageRequest: Senda
 
   public var machineID: String = String()
 
-  /// The GUI sends 1; it selects the latest active version.
+  /// A version name selects that version; anything else (the GUI sends 1) the latest active one.
   public var packageID: String = String()
+
+  /// The client key the package is built for (its PBKDF2 password); the gateway has authenticated it.
+  public var apiKey: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1398,7 +1401,7 @@ nonisolated extension Leaderboard_Dataset_V1_DataPiece: SwiftProtobuf.Message, S
 
 nonisolated extension Leaderboard_Dataset_V1_GetOfflinePackageRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetOfflinePackageRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}machine_id\0\u{3}package_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}machine_id\0\u{3}package_id\0\u{3}api_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1408,6 +1411,7 @@ nonisolated extension Leaderboard_Dataset_V1_GetOfflinePackageRequest: SwiftProt
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.machineID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.packageID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.apiKey) }()
       default: break
       }
     }
@@ -1420,12 +1424,16 @@ nonisolated extension Leaderboard_Dataset_V1_GetOfflinePackageRequest: SwiftProt
     if !self.packageID.isEmpty {
       try visitor.visitSingularStringField(value: self.packageID, fieldNumber: 2)
     }
+    if !self.apiKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.apiKey, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Leaderboard_Dataset_V1_GetOfflinePackageRequest, rhs: Leaderboard_Dataset_V1_GetOfflinePackageRequest) -> Bool {
     if lhs.machineID != rhs.machineID {return false}
     if lhs.packageID != rhs.packageID {return false}
+    if lhs.apiKey != rhs.apiKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
