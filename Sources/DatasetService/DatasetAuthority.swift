@@ -230,10 +230,8 @@ struct DatasetAuthority: Sendable {
         var plaintext: [UInt8] = []
         plaintext.reserveCapacity(Int(manifest.plaintextSize))
         for entry in manifest.chunks {
-            let stored = try await verifiedChunk(prefix: prefix, entry: entry, version: record.version)
-            plaintext += try ChunkCipher.open(
-                stored, key: key, version: record.version, index: entry.index,
-                final: entry.index == manifest.chunks.count - 1)
+            plaintext += try await openedChunk(
+                entry, prefix: prefix, manifest: manifest, version: record.version, key: key)
         }
         let name = record.name.isEmpty ? record.version : record.name
         let mapped = try DeepStressModelDataset.map(
@@ -285,11 +283,8 @@ struct DatasetAuthority: Sendable {
                 if let known = opened[index] {
                     plaintext = known
                 } else {
-                    let entry = manifest.chunks[index]
-                    let stored = try await verifiedChunk(prefix: prefix, entry: entry, version: record.version)
-                    plaintext = try ChunkCipher.open(
-                        stored, key: key, version: record.version, index: index,
-                        final: index == manifest.chunks.count - 1)
+                    plaintext = try await openedChunk(
+                        manifest.chunks[index], prefix: prefix, manifest: manifest, version: record.version, key: key)
                     opened[index] = plaintext
                 }
                 let within = Int(offset - Int64(index) * manifest.chunkSize)
@@ -317,6 +312,15 @@ struct DatasetAuthority: Sendable {
         let (prefix, manifest) = try await layout(try DatasetVersionName.validate(version))
         guard manifest.chunks.indices.contains(index) else { throw DatasetError.unknownChunk }
         return try await verifiedChunk(prefix: prefix, entry: manifest.chunks[index], version: version)
+    }
+
+    /// One chunk's plaintext: read, checked against the manifest, decrypted with the version's content key.
+    private func openedChunk(
+        _ entry: ChunkEntry, prefix: String, manifest: Manifest, version: String, key: [UInt8]
+    ) async throws -> [UInt8] {
+        let stored = try await verifiedChunk(prefix: prefix, entry: entry, version: version)
+        return try ChunkCipher.open(
+            stored, key: key, version: version, index: entry.index, final: entry.index == manifest.chunks.count - 1)
     }
 
     private func verifiedChunk(prefix: String, entry: ChunkEntry, version: String) async throws -> [UInt8] {

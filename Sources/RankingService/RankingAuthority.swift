@@ -72,19 +72,13 @@ struct BoardStats: Sendable, Equatable {
         init(_ values: [Double]) {
             let sorted = values.sorted()
             guard let first = sorted.first, let last = sorted.last else { return }
-            func quantile(_ q: Double) -> Double {
-                let position = q * Double(sorted.count - 1)
-                let low = Int(position.rounded(.down))
-                let high = Swift.min(low + 1, sorted.count - 1)
-                return sorted[low] + (sorted[high] - sorted[low]) * (position - Double(low))
-            }
             count = sorted.count
             min = first
             max = last
-            p25 = quantile(0.25)
-            p50 = quantile(0.5)
-            p75 = quantile(0.75)
-            p90 = quantile(0.9)
+            p25 = quantile(sorted, 0.25)
+            p50 = quantile(sorted, 0.5)
+            p75 = quantile(sorted, 0.75)
+            p90 = quantile(sorted, 0.9)
         }
     }
 
@@ -317,11 +311,10 @@ struct RankingAuthority: Sendable {
             facts.duplicateOf = try await repository.record(withFingerprint: record.fingerprint)
             facts.overlappingRuns = try await repository.overlappingRuns(
                 of: record.machineID, from: record.testStartedAt, to: now)
-            let withPeers = facts
             var result = SubmissionResult(
                 sessionID: session.sessionID, state: "", recordID: nil, score: nil, scoreVersion: formula.version,
                 ruleSetVersion: rules.version, reasons: [], rank: 0, isNewBest: false)
-            switch rules.validate(withPeers) {
+            switch rules.validate(facts) {
             case .rejected(let violations):
                 session.state = .rejected
                 result.reasons = violations

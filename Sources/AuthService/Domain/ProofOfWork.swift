@@ -84,14 +84,6 @@ struct ProofOfWork: Sendable {
     }
 }
 
-/// Compares two byte strings in time independent of where they differ.
-func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-    guard lhs.count == rhs.count else { return false }
-    var difference: UInt8 = 0
-    for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }
-    return difference == 0
-}
-
 extension Duration {
     /// Whole seconds.
     var seconds: Int64 { components.seconds }

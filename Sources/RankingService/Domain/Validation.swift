@@ -1,4 +1,5 @@
 import Foundation
+import ServiceKit
 
 /// One failed rule: a stable code and what exactly was wrong.
 struct RuleViolation: Sendable, Equatable, Codable {
@@ -317,7 +318,7 @@ extension ValidationRules {
                     detail: "The submit carries no dataset_proof: answer the session's dataset_challenge.")
             ]
         }
-        return constantTimeEqual(given, expected.lowercased())
+        return constantTimeEqual(Array(given.utf8), Array(expected.lowercased().utf8))
             ? []
             : [
                 .init(
@@ -542,14 +543,6 @@ extension ValidationRules {
         }
         return (impossible, doubtful)
     }
-}
-
-/// Equal strings compared in time independent of where they differ.
-func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-    let left = Array(a.utf8)
-    let right = Array(b.utf8)
-    guard left.count == right.count else { return false }
-    return zip(left, right).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
 }
 
 /// Linear-interpolated quantile of sorted values.

@@ -35,3 +35,11 @@ extension Array where Element == UInt8 {
         self = Array(data)
     }
 }
+
+/// Compares two byte strings in time independent of where they differ.
+public func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+    guard lhs.count == rhs.count else { return false }
+    var difference: UInt8 = 0
+    for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }
+    return difference == 0
+}
