@@ -24,6 +24,8 @@ struct DatasetAuthority: Sendable {
     private let layouts = LayoutCache()
     /// DeepStressModel packages per (version, key), so a busy client does not cost an RSA key per request.
     private let packages = PackageCache()
+    /// DeepStressModel prompts per version, to check results against.
+    private let prompts = PromptCache()
 
     static let chunkSizes = (64 << 10)...(64 << 20)
 
@@ -219,6 +221,27 @@ struct DatasetAuthority: Sendable {
         guard record.active else { throw DatasetError.notActive }
         let cacheKey = record.version + "\n" + Array(SHA256.hash(data: Array(apiKey.utf8))).hexEncoded
         if let cached = packages.get(cacheKey) { return cached }
+        let mapped = try await mapped(record)
+        let name = Self.packageName(record)
+        let now = clock.microsecondsSinceEpoch() / 1_000_000
+        let package = try DeepStressModelCrypto.package(
+            dataset: mapped.plaintext, userSignatureInput: mapped.signatureInput, apiKey: apiKey,
+            metadata: .init(
+                datasetID: Int(packageID) ?? 1, datasetName: name, datasetVersion: record.version, createdAt: now,
+                expiresAt: now + 30 * 86_400),
+            secrets: try DeepStressModelCrypto.PackageSecrets.generate(random: random),
+            timestampMilliseconds: clock.microsecondsSinceEpoch() / 1_000)
+        packages.put(cacheKey, package)
+        logger.info(
+            "offline package built", metadata: ["version": "\(record.version)", "items": "\(mapped.items)"])
+        return package
+    }
+
+    /// The dataset name a DeepStressModel package gives (the client keys its results' `datasets` by it).
+    static func packageName(_ record: DatasetRecord) -> String { record.name.isEmpty ? record.version : record.name }
+
+    /// A version as a DeepStressModel client sees it (decrypted and mapped; ``DeepStressModelDataset``).
+    private func mapped(_ record: DatasetRecord) async throws -> DeepStressModelDataset.Mapped {
         let (prefix, manifest) = try await layout(record.version)
         guard manifest.plaintextSize <= Self.maximumPackagePlaintext else {
             throw DatasetError(
@@ -233,21 +256,54 @@ struct DatasetAuthority: Sendable {
             plaintext += try await openedChunk(
                 entry, prefix: prefix, manifest: manifest, version: record.version, key: key)
         }
-        let name = record.name.isEmpty ? record.version : record.name
-        let mapped = try DeepStressModelDataset.map(
-            plaintext, name: name, version: record.version, description: record.description)
-        let now = clock.microsecondsSinceEpoch() / 1_000_000
-        let package = try DeepStressModelCrypto.package(
-            dataset: mapped.plaintext, userSignatureInput: mapped.signatureInput, apiKey: apiKey,
-            metadata: .init(
-                datasetID: Int(packageID) ?? 1, datasetName: name, datasetVersion: record.version, createdAt: now,
-                expiresAt: now + 30 * 86_400),
-            secrets: try DeepStressModelCrypto.PackageSecrets.generate(random: random),
-            timestampMilliseconds: clock.microsecondsSinceEpoch() / 1_000)
-        packages.put(cacheKey, package)
-        logger.info(
-            "offline package built", metadata: ["version": "\(record.version)", "items": "\(mapped.items)"])
-        return package
+        return try DeepStressModelDataset.map(
+            plaintext, name: Self.packageName(record), version: record.version,
+            description: record.description)
+    }
+
+    /// One prompt as a DeepStressModel result records it.
+    struct PromptClaim: Sendable, Equatable {
+        var id: Int64
+        var input: String
+        var inputChars: Int64
+    }
+
+    struct PromptCheck: Sendable, Equatable {
+        var datasetName: String
+        var items: Int
+        var unknownIDs: [Int64]
+        var mismatchedIDs: [Int64]
+    }
+
+    /// Whether a DeepStressModel result's prompts are this version's (ids, recorded text, length). The version's
+    /// prompts are kept per version after the first check (``PromptCache``).
+    func checkPrompts(version: String, claims: [PromptClaim]) async throws -> PromptCheck {
+        let record = try await get(version)
+        let prompts: PromptCache.Entry
+        if let cached = self.prompts.get(record.version) {
+            prompts = cached
+        } else {
+            let mapped = try await mapped(record)
+            var byID: [Int64: [(input: String, chars: Int64)]] = [:]
+            for prompt in mapped.prompts {
+                byID[Int64(prompt.id), default: []].append(
+                    (DeepStressModelDataset.recorded(prompt.text), Int64(prompt.text.unicodeScalars.count)))
+            }
+            prompts = PromptCache.Entry(
+                name: Self.packageName(record), items: mapped.items, byID: byID)
+            self.prompts.put(record.version, prompts)
+        }
+        var check = PromptCheck(datasetName: prompts.name, items: prompts.items, unknownIDs: [], mismatchedIDs: [])
+        for claim in claims {
+            guard let known = prompts.byID[claim.id] else {
+                check.unknownIDs.append(claim.id)
+                continue
+            }
+            if !known.contains(where: { $0.input == claim.input && $0.chars == claim.inputChars }) {
+                check.mismatchedIDs.append(claim.id)
+            }
+        }
+        return check
     }
 
     /// The audit log, oldest first, after `sequence`.
@@ -382,6 +438,27 @@ final class PackageCache: Sendable {
     func put(_ key: String, _ package: [UInt8]) {
         state.withLock { state in
             if state.entries.updateValue(package, forKey: key) == nil { state.order.append(key) }
+            while state.order.count > Self.capacity { state.entries[state.order.removeFirst()] = nil }
+        }
+    }
+}
+
+/// The DeepStressModel prompts of the most recently checked versions (a version's content never changes).
+final class PromptCache: Sendable {
+    struct Entry: Sendable {
+        var name: String
+        var items: Int
+        var byID: [Int64: [(input: String, chars: Int64)]]
+    }
+
+    static let capacity = 8
+    private let state = Mutex<(entries: [String: Entry], order: [String])>(([:], []))
+
+    func get(_ version: String) -> Entry? { state.withLock { $0.entries[version] } }
+
+    func put(_ version: String, _ entry: Entry) {
+        state.withLock { state in
+            if state.entries.updateValue(entry, forKey: version) == nil { state.order.append(version) }
             while state.order.count > Self.capacity { state.entries[state.order.removeFirst()] = nil }
         }
     }

@@ -99,6 +99,9 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
                 body: .init(byteBuffer: OpenAPIDocument.bytes))
         }
         DatasetRoutes.add(to: router, dependencies: dependencies, auth: services.auth, datasets: services.datasets)
+        DeepStressModelRoutes.add(
+            to: router, dependencies: dependencies, auth: services.auth, datasets: services.datasets,
+            ranking: services.ranking)
         AuditRoutes.add(to: router, dependencies: dependencies, services: services)
         RankingRoutes.add(
             to: router, dependencies: dependencies, auth: services.auth, ranking: services.ranking,

@@ -73,6 +73,7 @@ public struct Problem: Error, Sendable, Equatable {
         switch code {
         case "missing_signature", "request_time_stale", "request_time_future": .unauthorized
         case "invalid_range", "range_not_satisfiable": .rangeNotSatisfiable
+        case "part_too_large": .contentTooLarge
         default: .badRequest
         }
     }

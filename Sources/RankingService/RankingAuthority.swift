@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRPCCore
 import Logging
@@ -19,6 +20,16 @@ struct DatasetFacts: Sendable, Equatable {
     var minimumDurationSeconds: Int
 }
 
+/// DatasetService's answer on an uploaded result's prompts (`CheckPrompts`).
+struct PromptCheck: Sendable, Equatable {
+    var datasetName: String
+    var items: Int
+    var unknownIDs: [Int64]
+    var unknownCount: Int
+    var mismatchedIDs: [Int64]
+    var mismatchedCount: Int
+}
+
 /// Limits of sessions and boards (settings with flags; README lists them).
 struct RankingPolicy: Sendable {
     var session = SessionPolicy.standard
@@ -29,6 +40,10 @@ struct RankingPolicy: Sendable {
     var watchedPlaces = 100
     var maximumPageSize = 200
     var defaultPageSize = 50
+    /// An uploaded result file (DeepStressModel) must have been signed within this many seconds before its upload,
+    /// and at most ``externalSkewSeconds`` after (the clients' clocks differ from ours).
+    var externalWindowSeconds: Int64 = 1800
+    var externalSkewSeconds: Int64 = 300
 }
 
 /// What a submit answered: stored with the session and replayed for a retry with the same idempotency key.
@@ -119,6 +134,13 @@ struct RankingAuthority: Sendable {
     let challenge: @Sendable (_ version: String) async throws -> SessionChallenge
     /// What GPUs can do (docs/VALIDATION.md, "Physical bounds").
     var catalog = HardwareCatalog.shipped
+    /// DatasetService's check of an uploaded result's prompts against a version (`CheckPrompts`).
+    var checkPrompts:
+        @Sendable (_ version: String, _ prompts: [DeepStressModelResult.PromptClaim]) async throws ->
+            PromptCheck = { _, _ in
+                throw RankingError(
+                    code: "prompts_unavailable", detail: "Prompts cannot be checked here.", status: .unavailable)
+            }
 
     /// Bus channel carrying every committed board event as JSON of ``BoardEvent`` (watchers take it as a wake-up and
     /// read the stored events, so their order never depends on the bus).
@@ -261,16 +283,7 @@ struct RankingAuthority: Sendable {
         let session = try await session(submission.sessionID, machineID: submission.machineID)
         if let replay = try Self.replay(session, submission) { return replay }
         let device = try await device(submission.machineID)
-        // A version that no longer exists fails the dataset rules; DatasetService being unreachable fails the call
-        // (503), so the client retries instead of having its result rejected for our outage.
-        let dataset: DatasetFacts?
-        do {
-            dataset = try await self.dataset(session.spec.datasetVersion)
-        } catch let error as RPCError where error.code == .notFound {
-            dataset = nil
-        } catch let error as any CodedServiceError where error.status == .notFound {
-            dataset = nil
-        }
+        let dataset = try await knownDataset(session.spec.datasetVersion)
         let result = try await changing { sql -> SubmissionResult in
             let repository = RankingRepository(sql)
             guard var session = try await repository.session(submission.sessionID, lock: true) else {
@@ -290,63 +303,15 @@ struct RankingAuthority: Sendable {
                 datasetActive: dataset?.active ?? false, claimedChecksum: session.spec.datasetChecksum,
                 datasetChecksum: dataset?.checksum ?? "",
                 datasetMinimumDurationSeconds: dataset?.minimumDurationSeconds ?? 0,
-                submissionsToday: try await repository.submissions(
-                    by: session.spec.machineID, since: now - 86_400_000_000),
-                dailyLimit: policy.dailyLimit, peerTPS: [], results: submission.results, series: series,
+                dailyLimit: policy.dailyLimit, results: submission.results, series: series,
                 clientSeries: submission.metrics, hardware: claim, expectedProof: session.challenge?.answer,
                 givenProof: submission.datasetProof, requests: submission.requests)
-            let reference = try await repository.reference(for: session.spec.datasetVersion, now: now)
-            var record = BenchmarkRecord(
-                recordID: random.bytes(16).hexEncoded, sessionID: session.sessionID, machineID: session.spec.machineID,
-                displayName: session.spec.displayName, framework: session.spec.framework,
-                modelName: session.spec.modelName, modelParams: session.spec.modelParams, gpu: session.spec.gpu,
-                concurrentCount: session.spec.concurrentCount, datasetVersion: session.spec.datasetVersion,
-                results: submission.results,
-                score: formula.score(submission.results, series: series, reference: reference),
-                ruleSetVersion: rules.version, submittedAt: now, status: .accepted, published: true, ranked: false,
-                quantization: claim.quantization?.name ?? "", gpuModel: claim.gpu?.id ?? "",
-                testStartedAt: Self.testStart(session: session, duration: submission.results.duration, now: now))
-            record.gpu.count = claim.gpuCount
-            facts.peerTPS = try await repository.peerTPS(of: record)
-            facts.duplicateOf = try await repository.record(withFingerprint: record.fingerprint)
-            facts.overlappingRuns = try await repository.overlappingRuns(
-                of: record.machineID, from: record.testStartedAt, to: now)
-            var result = SubmissionResult(
-                sessionID: session.sessionID, state: "", recordID: nil, score: nil, scoreVersion: formula.version,
-                ruleSetVersion: rules.version, reasons: [], rank: 0, isNewBest: false)
-            switch rules.validate(facts) {
-            case .rejected(let violations):
-                session.state = .rejected
-                result.reasons = violations
-            case .heldForReview(let violations):
-                session.state = .heldForReview
-                record.status = .held
-                try await repository.insert(record)
-                try await repository.insert(
-                    ReviewRecord(
-                        reviewID: random.bytes(12).hexEncoded, sessionID: session.sessionID, recordID: record.recordID,
-                        machineID: record.machineID, reasons: violations, createdAt: now, decision: .pending, note: "",
-                        decidedAt: nil))
-                result.recordID = record.recordID
-                result.score = record.score.total
-                result.reasons = violations
-            case .accepted:
-                session.state = .accepted
-                try await repository.insert(record)
-                let placement = try await promote(record, sql: sql, now: now)
-                result.recordID = record.recordID
-                result.score = record.score.total
-                result.rank = placement.rank
-                result.isNewBest = placement.isNewBest
-            }
-            result.state = session.state.rawValue
-            session.submittedAt = now
             session.idempotencyKey = submission.idempotencyKey
             session.bodySHA256 = submission.bodySHA256
-            session.outcome = try RankingRepository.json(result)
-            session.recordID = result.recordID
-            try await repository.update(session)
-            return result
+            return try await judge(
+                &session, facts: &facts, claim: claim,
+                testStartedAt: Self.testStart(session: session, duration: submission.results.duration, now: now),
+                sql: sql, now: now)
         }
         logger.info(
             "benchmark submitted",
@@ -354,6 +319,173 @@ struct RankingAuthority: Sendable {
                 "session": "\(result.sessionID)", "state": "\(result.state)", "score": "\(result.score ?? 0)",
                 "reasons": "\(result.reasons.map(\.code))",
             ])
+        return result
+    }
+
+    /// A version's facts, nil when it does not exist (the dataset rules then fail); DatasetService being unreachable
+    /// fails the call (503), so the client retries instead of having its result rejected for our outage.
+    private func knownDataset(_ version: String) async throws -> DatasetFacts? {
+        do {
+            return try await self.dataset(version)
+        } catch let error as RPCError where error.code == .notFound {
+            return nil
+        } catch let error as any CodedServiceError where error.status == .notFound {
+            return nil
+        }
+    }
+
+    /// An opened result file of another client (DeepStressModel), for the device its key belongs to.
+    struct ExternalUpload: Sendable {
+        var machineID: String
+        var result: DeepStressModelResult
+        /// The file's signed nonce: the session the upload becomes is named after it, so a nonce is used once.
+        var nonce: String
+        /// Unix seconds the file was signed at.
+        var signedAt: Int64
+        /// SHA-256 (hex) of the file as uploaded.
+        var fileSHA256: String
+    }
+
+    /// Judges an uploaded result like a native submit (docs/DEEPSTRESSMODEL.md, "Validation"): it becomes a session
+    /// of its own, submitted at once, whose record goes through the same rules (those that need a session's history
+    /// replaced by ``ExternalEvidence``), scoring, boards and events. A second upload with the file's nonce is
+    /// refused, whatever its content.
+    func submitExternal(_ upload: ExternalUpload) async throws -> SubmissionResult {
+        let spec: SessionSpec
+        do {
+            spec = try upload.result.spec.validated()
+        } catch {
+            throw RankingError(
+                code: "result_incomplete", detail: "The result cannot become a record: \(error.detail)",
+                status: .invalidArgument)
+        }
+        let sessionID = Self.externalSessionID(nonce: upload.nonce)
+        guard try await existingSession(sessionID) == nil else { throw RankingError.resultReplayed }
+        let device = try await device(upload.machineID)
+        let dataset = try await knownDataset(spec.datasetVersion)
+        let result = upload.result
+        var evidence = ExternalEvidence(inconsistencies: result.inconsistencies, claimedName: result.datasetName)
+        if result.runEnd > upload.signedAt * 1_000_000 + 120_000_000 {
+            evidence.inconsistencies.append("the run ends after the result was signed")
+        }
+        if dataset != nil {
+            let check = try await checkPrompts(spec.datasetVersion, result.prompts)
+            evidence.datasetName = check.datasetName
+            evidence.datasetItems = check.items
+            evidence.unknownPrompts = check.unknownIDs
+            evidence.unknownCount = check.unknownCount
+            evidence.mismatchedPrompts = check.mismatchedIDs
+            evidence.mismatchedCount = check.mismatchedCount
+            // Record ids are distinct (a repeated one is an inconsistency), so these are the version's prompts run.
+            evidence.prompts = Set(result.prompts.map(\.id)).count - check.unknownCount
+        }
+        let outcome: SubmissionResult
+        let gathered = evidence
+        do {
+            outcome = try await changing { sql -> SubmissionResult in
+                let now = clock.microsecondsSinceEpoch()
+                // The run began `duration` before it ended, no earlier than a session could have started.
+                let began = min(
+                    now, max(result.runStart, now - Int64(policy.session.lifetime.components.seconds) * 1_000_000))
+                var session = SessionRecord(
+                    sessionID: sessionID, spec: spec, state: .submitted, hardwareHash: device.hardwareHash,
+                    gpuHash: device.gpuHash, startedAt: began, expiresAt: now,
+                    metricsIntervalSeconds: policy.session.metricsIntervalSeconds, samples: 0)
+                session.bodySHA256 = upload.fileSHA256
+                try await RankingRepository(sql).insert(session)
+                let claim = HardwareClaim.resolve(spec: spec, catalog: catalog)
+                var facts = SubmissionFacts(
+                    startedAt: began, submittedAt: now, sessionConcurrency: spec.concurrentCount,
+                    sessionFingerprint: .init(hardwareHash: device.hardwareHash, gpuHash: device.gpuHash),
+                    currentFingerprint: .init(hardwareHash: device.hardwareHash, gpuHash: device.gpuHash),
+                    datasetActive: dataset?.active ?? false, claimedChecksum: "", datasetChecksum: "",
+                    datasetMinimumDurationSeconds: dataset?.minimumDurationSeconds ?? 0, dailyLimit: policy.dailyLimit,
+                    results: result.results, series: [], hardware: claim, requests: result.requests,
+                    external: gathered)
+                return try await judge(
+                    &session, facts: &facts, claim: claim,
+                    testStartedAt: max(began, now - Int64(result.results.duration * 1_000_000)), sql: sql, now: now)
+            }
+        } catch {
+            // Two uploads of one nonce at the same moment: the second insert fails on the session's key.
+            if (try? await existingSession(sessionID)) != nil { throw RankingError.resultReplayed }
+            throw error
+        }
+        logger.info(
+            "external result judged",
+            metadata: [
+                "session": "\(outcome.sessionID)", "machine": "\(upload.machineID)", "state": "\(outcome.state)",
+                "score": "\(outcome.score ?? 0)", "reasons": "\(outcome.reasons.map(\.code))",
+            ])
+        return outcome
+    }
+
+    /// The session an upload with this nonce becomes (32 hex digits, like every session id).
+    static func externalSessionID(nonce: String) -> String {
+        Array(SHA256.hash(data: Array("external-result:\(nonce)".utf8))).prefix(16).hexEncoded
+    }
+
+    private func existingSession(_ id: String) async throws -> SessionRecord? {
+        try await database.withExecutor(logger: logger) { try await RankingRepository($0).session(id) }
+    }
+
+    /// Scores, judges and stores the submission of a locked session, in its transaction: the record (accepted and
+    /// placed on its boards, or held with a review) or the rejection, and the session's stored outcome.
+    private func judge(
+        _ session: inout SessionRecord, facts: inout SubmissionFacts, claim: HardwareClaim, testStartedAt: Int64,
+        sql: any SQLExecutor, now: Int64
+    ) async throws -> SubmissionResult {
+        let repository = RankingRepository(sql)
+        let results = facts.results
+        facts.submissionsToday = try await repository.submissions(
+            by: session.spec.machineID, since: now - 86_400_000_000)
+        let reference = try await repository.reference(for: session.spec.datasetVersion, now: now)
+        var record = BenchmarkRecord(
+            recordID: random.bytes(16).hexEncoded, sessionID: session.sessionID, machineID: session.spec.machineID,
+            displayName: session.spec.displayName, framework: session.spec.framework,
+            modelName: session.spec.modelName, modelParams: session.spec.modelParams, gpu: session.spec.gpu,
+            concurrentCount: session.spec.concurrentCount, datasetVersion: session.spec.datasetVersion,
+            results: results, score: formula.score(results, series: facts.series, reference: reference),
+            ruleSetVersion: rules.version, submittedAt: now, status: .accepted, published: true, ranked: false,
+            quantization: claim.quantization?.name ?? "", gpuModel: claim.gpu?.id ?? "", testStartedAt: testStartedAt)
+        record.gpu.count = claim.gpuCount
+        facts.peerTPS = try await repository.peerTPS(of: record)
+        facts.duplicateOf = try await repository.record(withFingerprint: record.fingerprint)
+        facts.overlappingRuns = try await repository.overlappingRuns(
+            of: record.machineID, from: record.testStartedAt, to: now)
+        var result = SubmissionResult(
+            sessionID: session.sessionID, state: "", recordID: nil, score: nil, scoreVersion: formula.version,
+            ruleSetVersion: rules.version, reasons: [], rank: 0, isNewBest: false)
+        switch rules.validate(facts) {
+        case .rejected(let violations):
+            session.state = .rejected
+            result.reasons = violations
+        case .heldForReview(let violations):
+            session.state = .heldForReview
+            record.status = .held
+            try await repository.insert(record)
+            try await repository.insert(
+                ReviewRecord(
+                    reviewID: random.bytes(12).hexEncoded, sessionID: session.sessionID, recordID: record.recordID,
+                    machineID: record.machineID, reasons: violations, createdAt: now, decision: .pending, note: "",
+                    decidedAt: nil))
+            result.recordID = record.recordID
+            result.score = record.score.total
+            result.reasons = violations
+        case .accepted:
+            session.state = .accepted
+            try await repository.insert(record)
+            let placement = try await promote(record, sql: sql, now: now)
+            result.recordID = record.recordID
+            result.score = record.score.total
+            result.rank = placement.rank
+            result.isNewBest = placement.isNewBest
+        }
+        result.state = session.state.rawValue
+        session.submittedAt = now
+        session.outcome = try RankingRepository.json(result)
+        session.recordID = result.recordID
+        try await repository.update(session)
         return result
     }
 

@@ -48,6 +48,11 @@ extension RankingError {
         code: "unknown_review", detail: "No review has this id.", status: .notFound)
     static let reviewDecided = RankingError(
         code: "review_already_decided", detail: "This review has already been decided.", status: .failedPrecondition)
+    static let resultReplayed = RankingError(
+        code: "result_replayed",
+        detail:
+            "This result file was uploaded before (its nonce is used): run the benchmark again to upload a new result.",
+        status: .alreadyExists)
     static let invalidCursor = RankingError(
         code: "invalid_cursor", detail: "The cursor is not one this listing returned.", status: .invalidArgument)
 }

@@ -131,7 +131,24 @@ public struct RankingModule: ServiceModule {
                 return SessionChallenge(
                     nonce: Array(made.nonce), spans: made.spans.map { [$0.offset, $0.length] },
                     answer: made.expectedProof)
-            }, catalog: configuration.catalog)
+            }, catalog: configuration.catalog,
+            checkPrompts: { version, prompts in
+                let check = try await datasets.checkPrompts(
+                    .with {
+                        $0.version = version
+                        $0.prompts = prompts.map { claim in
+                            .with {
+                                $0.id = claim.id
+                                $0.input = claim.input
+                                $0.inputChars = claim.inputChars
+                            }
+                        }
+                    })
+                return PromptCheck(
+                    datasetName: check.datasetName, items: Int(check.items), unknownIDs: check.unknownIds,
+                    unknownCount: Int(check.unknownCount), mismatchedIDs: check.mismatchedIds,
+                    mismatchedCount: Int(check.mismatchedCount))
+            })
         context.logger.info(
             "hardware catalog loaded",
             metadata: ["version": "\(configuration.catalog.version)", "gpus": "\(configuration.catalog.gpus.count)"])

@@ -14,7 +14,19 @@ enum DeepStressModelDataset {
         var plaintext: [UInt8]
         /// The client's legacy signature input: sorted keys, non-ASCII escaped.
         var signatureInput: [UInt8]
-        var items: Int
+        /// The items' ids and prompts, in order.
+        var prompts: [(id: Int, text: String)]
+        var items: Int { prompts.count }
+    }
+
+    /// What the client records of a prompt in its result: the first 50 characters (code points, as Python counts),
+    /// then "..." when there were more.
+    static func recorded(_ prompt: String) -> String {
+        let scalars = prompt.unicodeScalars
+        guard scalars.count > 50 else { return prompt }
+        var cut = String.UnicodeScalarView()
+        cut.append(contentsOf: scalars.prefix(50))
+        return String(cut) + "..."
     }
 
     static let maximumItems = 100_000
@@ -77,6 +89,6 @@ enum DeepStressModelDataset {
         return Mapped(
             plaintext: Array((PythonJSON.encode(PythonJSON.Object(top), indent: 2) + "\n").utf8),
             signatureInput: Array(PythonJSON.encode(PythonJSON.Object(sortedTop), ensureASCII: true).utf8),
-            items: prompts.count)
+            prompts: prompts.map { ($0.id, $0.text) })
     }
 }

@@ -124,6 +124,22 @@ struct DatasetRPCService: Leaderboard_Dataset_V1_DatasetService.SimpleServicePro
         return .with { $0.packageJson = Data(package) }
     }
 
+    func checkPrompts(request: Leaderboard_Dataset_V1_CheckPromptsRequest, context: ServerContext) async throws
+        -> Leaderboard_Dataset_V1_CheckPromptsResponse
+    {
+        let check = try await datasets.checkPrompts(
+            version: request.version,
+            claims: request.prompts.map { .init(id: $0.id, input: $0.input, inputChars: $0.inputChars) })
+        return .with {
+            $0.datasetName = check.datasetName
+            $0.items = Int64(check.items)
+            $0.unknownIds = Array(check.unknownIDs.prefix(20))
+            $0.mismatchedIds = Array(check.mismatchedIDs.prefix(20))
+            $0.unknownCount = Int64(check.unknownIDs.count)
+            $0.mismatchedCount = Int64(check.mismatchedIDs.count)
+        }
+    }
+
     func listAuditEntries(request: Leaderboard_Common_V1_ListAuditEntriesRequest, context: ServerContext)
         async throws -> Leaderboard_Common_V1_ListAuditEntriesResponse
     {

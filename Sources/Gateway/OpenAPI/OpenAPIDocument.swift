@@ -373,6 +373,30 @@ enum OpenAPIDocument {
             responses: [("200", "The package object.", "application/json", Schema.anyObject)],
             errors: ["400", "401", "404"], rateLimited: true),
         Operation(
+            method: "POST", path: "/api/v1/benchmark-result/upload",
+            summary:
+                "A DeepStressModel result upload: its encrypted .dat file, judged like a submit (docs/DEEPSTRESSMODEL.md)",
+            tag: "ranking",
+            parameters: [Operation.header("X-API-Key", Schema.string, "A client key (leaderboard client dsm-key).")],
+            body: Schema.object(
+                ["api_key": Schema.string, "metadata": Schema.string, "file": Schema.string],
+                required: ["api_key", "metadata", "file"]),
+            bodyContentType: "multipart/form-data",
+            responses: [
+                (
+                    "200", "Accepted or held for review: status \"success\", the record's id, and a message.",
+                    "application/json",
+                    Schema.object(
+                        [
+                            "status": Schema.string, "id": Schema.string, "upload_id": Schema.string,
+                            "record_id": Schema.string, "state": Schema.string, "score": Schema.number,
+                            "rank": Schema.integer, "message": Schema.string,
+                            "reasons": Schema.array(Schema.anyObject),
+                        ], required: ["status", "id"])
+                )
+            ],
+            errors: ["400", "401", "403", "409", "413", "422"], rateLimited: true, plainTextErrors: true),
+        Operation(
             method: "GET", path: "/api/v1/keys/result-encryption.pem",
             summary: "The public key DeepStressModel encrypts uploaded results to (PEM)", tag: "devices",
             responses: [("200", "The key.", "application/x-pem-file", Schema.string)], errors: [], rateLimited: true),

@@ -70,6 +70,8 @@ struct Operation {
     /// Error statuses this operation is known to answer with (always problem+json); `default` covers the rest.
     var errors: [String] = []
     var rateLimited = false
+    /// Errors also come as text/plain (for a client that shows the body to its user as it is).
+    var plainTextErrors = false
 
     static func query(_ name: String, _ schema: Schema.Value, _ description: String, required: Bool = false)
         -> Schema.Value
@@ -129,10 +131,13 @@ struct Operation {
                 ]
             var content = answer["content"] as? Schema.Value ?? [:]
             content["application/problem+json"] = ["schema": problem] as Schema.Value
+            if plainTextErrors { content["text/plain"] = ["schema": Schema.string] as Schema.Value }
             answer["content"] = content
             answers[status] = answer
         }
-        let other: Schema.Value = ["description": "Any other error, as problem+json.", "content": problemContent]
+        var otherContent = problemContent
+        if plainTextErrors { otherContent["text/plain"] = ["schema": Schema.string] as Schema.Value }
+        let other: Schema.Value = ["description": "Any other error, as problem+json.", "content": otherContent]
         answers["default"] = other
 
         var operation: Schema.Value = [

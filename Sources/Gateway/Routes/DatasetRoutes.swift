@@ -20,32 +20,6 @@ enum DatasetRoutes {
         to router: Router<GatewayRequestContext>, dependencies: GatewayDependencies, auth: AuthClient,
         datasets: DatasetClient
     ) {
-        // DeepStressModel's offline package (docs/DEEPSTRESSMODEL.md), for a client key in X-API-Key: the package
-        // object itself is the answer, as the client expects.
-        router.group("/api/v1/datasets/offline-package/{id}")
-            .add(
-                middleware: ClientRateLimitMiddleware(
-                    policy: dependencies.policies.exports, rateLimiter: dependencies.rateLimiter,
-                    clock: dependencies.clock)
-            )
-            .post { request, context in
-                guard let apiKey = request.headers[.xAPIKey], !apiKey.isEmpty else {
-                    throw Problem(
-                        .unauthorized, code: "missing_api_key",
-                        detail: "Send a client key (leaderboard client dsm-key) in X-API-Key.")
-                }
-                let key = try await auth.authenticateClientKey(.with { $0.apiKey = apiKey })
-                let package = try await datasets.getOfflinePackage(
-                    .with {
-                        $0.machineID = key.machineID
-                        $0.packageID = context.parameters.get("id") ?? ""
-                        $0.apiKey = apiKey
-                    })
-                return Response(
-                    status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: package.packageJson)))
-            }
-
         let manifests = ManifestCache(datasets: datasets)
         let publicRoutes = router.group("/api/v1/datasets")
         func cached(_ query: QuerySpec) -> RouterGroup<GatewayRequestContext> {

@@ -150,6 +150,19 @@ public enum Leaderboard_Dataset_V1_DatasetService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "CheckPrompts" metadata.
+        public enum CheckPrompts: Sendable {
+            /// Request type for "CheckPrompts".
+            public typealias Input = Leaderboard_Dataset_V1_CheckPromptsRequest
+            /// Response type for "CheckPrompts".
+            public typealias Output = Leaderboard_Dataset_V1_CheckPromptsResponse
+            /// Descriptor for "CheckPrompts".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.dataset.v1.DatasetService"),
+                method: "CheckPrompts",
+                type: .unary
+            )
+        }
         /// Namespace for "CreateDatasetChallenge" metadata.
         public enum CreateDatasetChallenge: Sendable {
             /// Request type for "CreateDatasetChallenge".
@@ -201,6 +214,7 @@ public enum Leaderboard_Dataset_V1_DatasetService: Sendable {
             ReadChunk.descriptor,
             ReadCiphertext.descriptor,
             GetOfflinePackage.descriptor,
+            CheckPrompts.descriptor,
             CreateDatasetChallenge.descriptor,
             ListAuditEntries.descriptor,
             WatchDatasets.descriptor
@@ -402,6 +416,24 @@ extension Leaderboard_Dataset_V1_DatasetService {
             request: GRPCCore.StreamingServerRequest<Leaderboard_Dataset_V1_GetOfflinePackageRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Dataset_V1_OfflinePackage>
+
+        /// Handle the "CheckPrompts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > DeepStressModel: whether a result's prompts are this version's prompts, as its offline package carried them.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Leaderboard_Dataset_V1_CheckPromptsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Leaderboard_Dataset_V1_CheckPromptsResponse` messages.
+        func checkPrompts(
+            request: GRPCCore.StreamingServerRequest<Leaderboard_Dataset_V1_CheckPromptsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Dataset_V1_CheckPromptsResponse>
 
         /// Handle the "CreateDatasetChallenge" method.
         ///
@@ -639,6 +671,24 @@ extension Leaderboard_Dataset_V1_DatasetService {
             request: GRPCCore.ServerRequest<Leaderboard_Dataset_V1_GetOfflinePackageRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Leaderboard_Dataset_V1_OfflinePackage>
+
+        /// Handle the "CheckPrompts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > DeepStressModel: whether a result's prompts are this version's prompts, as its offline package carried them.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Dataset_V1_CheckPromptsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Leaderboard_Dataset_V1_CheckPromptsResponse` message.
+        func checkPrompts(
+            request: GRPCCore.ServerRequest<Leaderboard_Dataset_V1_CheckPromptsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Dataset_V1_CheckPromptsResponse>
 
         /// Handle the "CreateDatasetChallenge" method.
         ///
@@ -878,6 +928,24 @@ extension Leaderboard_Dataset_V1_DatasetService {
             context: GRPCCore.ServerContext
         ) async throws -> Leaderboard_Dataset_V1_OfflinePackage
 
+        /// Handle the "CheckPrompts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > DeepStressModel: whether a result's prompts are this version's prompts, as its offline package carried them.
+        ///
+        /// - Parameters:
+        ///   - request: A `Leaderboard_Dataset_V1_CheckPromptsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Leaderboard_Dataset_V1_CheckPromptsResponse` to respond with.
+        func checkPrompts(
+            request: Leaderboard_Dataset_V1_CheckPromptsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Leaderboard_Dataset_V1_CheckPromptsResponse
+
         /// Handle the "CreateDatasetChallenge" method.
         ///
         /// > Source IDL Documentation:
@@ -1051,6 +1119,17 @@ extension Leaderboard_Dataset_V1_DatasetService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Leaderboard_Dataset_V1_DatasetService.Method.CheckPrompts.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Dataset_V1_CheckPromptsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Dataset_V1_CheckPromptsResponse>(),
+            handler: { request, context in
+                try await self.checkPrompts(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Leaderboard_Dataset_V1_DatasetService.Method.CreateDatasetChallenge.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Dataset_V1_CreateDatasetChallengeRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Dataset_V1_DatasetChallenge>(),
@@ -1182,6 +1261,17 @@ extension Leaderboard_Dataset_V1_DatasetService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Dataset_V1_OfflinePackage> {
         let response = try await self.getOfflinePackage(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func checkPrompts(
+        request: GRPCCore.StreamingServerRequest<Leaderboard_Dataset_V1_CheckPromptsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Dataset_V1_CheckPromptsResponse> {
+        let response = try await self.checkPrompts(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1360,6 +1450,19 @@ extension Leaderboard_Dataset_V1_DatasetService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Leaderboard_Dataset_V1_OfflinePackage> {
         return GRPCCore.ServerResponse<Leaderboard_Dataset_V1_OfflinePackage>(
             message: try await self.getOfflinePackage(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func checkPrompts(
+        request: GRPCCore.ServerRequest<Leaderboard_Dataset_V1_CheckPromptsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Dataset_V1_CheckPromptsResponse> {
+        return GRPCCore.ServerResponse<Leaderboard_Dataset_V1_CheckPromptsResponse>(
+            message: try await self.checkPrompts(
                 request: request.message,
                 context: context
             ),
@@ -1641,6 +1744,29 @@ extension Leaderboard_Dataset_V1_DatasetService {
             deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Dataset_V1_OfflinePackage>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Dataset_V1_OfflinePackage>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CheckPrompts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > DeepStressModel: whether a result's prompts are this version's prompts, as its offline package carried them.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Dataset_V1_CheckPromptsRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Dataset_V1_CheckPromptsRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Dataset_V1_CheckPromptsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func checkPrompts<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Dataset_V1_CheckPromptsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Dataset_V1_CheckPromptsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Dataset_V1_CheckPromptsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Dataset_V1_CheckPromptsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "CreateDatasetChallenge" method.
@@ -2057,6 +2183,40 @@ extension Leaderboard_Dataset_V1_DatasetService {
             )
         }
 
+        /// Call the "CheckPrompts" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > DeepStressModel: whether a result's prompts are this version's prompts, as its offline package carried them.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Dataset_V1_CheckPromptsRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Dataset_V1_CheckPromptsRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Dataset_V1_CheckPromptsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func checkPrompts<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Dataset_V1_CheckPromptsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Dataset_V1_CheckPromptsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Dataset_V1_CheckPromptsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Dataset_V1_CheckPromptsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Leaderboard_Dataset_V1_DatasetService.Method.CheckPrompts.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "CreateDatasetChallenge" method.
         ///
         /// > Source IDL Documentation:
@@ -2430,6 +2590,35 @@ extension Leaderboard_Dataset_V1_DatasetService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Dataset_V1_GetOfflinePackageRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Dataset_V1_OfflinePackage>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CheckPrompts" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > DeepStressModel: whether a result's prompts are this version's prompts, as its offline package carried them.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Leaderboard_Dataset_V1_CheckPromptsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func checkPrompts<Result>(
+        request: GRPCCore.ClientRequest<Leaderboard_Dataset_V1_CheckPromptsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Dataset_V1_CheckPromptsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.checkPrompts(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Dataset_V1_CheckPromptsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Dataset_V1_CheckPromptsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2832,6 +3021,39 @@ extension Leaderboard_Dataset_V1_DatasetService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getOfflinePackage(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CheckPrompts" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > DeepStressModel: whether a result's prompts are this version's prompts, as its offline package carried them.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func checkPrompts<Result>(
+        _ message: Leaderboard_Dataset_V1_CheckPromptsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Dataset_V1_CheckPromptsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Leaderboard_Dataset_V1_CheckPromptsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.checkPrompts(
             request: request,
             options: options,
             onResponse: handleResponse

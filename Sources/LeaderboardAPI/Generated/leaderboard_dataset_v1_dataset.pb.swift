@@ -443,6 +443,64 @@ public nonisolated struct Leaderboard_Dataset_V1_OfflinePackage: Sendable {
   public init() {}
 }
 
+public nonisolated struct Leaderboard_Dataset_V1_PromptClaim: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The package item's id.
+  public var id: Int64 = 0
+
+  /// What the client recorded as the prompt: the first 50 characters, then "..." when it was longer.
+  public var input: String = String()
+
+  /// Characters (Unicode code points) of the whole prompt.
+  public var inputChars: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Leaderboard_Dataset_V1_CheckPromptsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var version: String = String()
+
+  public var prompts: [Leaderboard_Dataset_V1_PromptClaim] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Leaderboard_Dataset_V1_CheckPromptsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The version's name as its offline package gives it (the key of the client's `datasets`).
+  public var datasetName: String = String()
+
+  /// Prompts in the version's package.
+  public var items: Int64 = 0
+
+  /// Claims whose id is no item of the version, or whose text is not that item's (at most 20 of each, in order).
+  public var unknownIds: [Int64] = []
+
+  public var mismatchedIds: [Int64] = []
+
+  public var unknownCount: Int64 = 0
+
+  public var mismatchedCount: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Leaderboard_Dataset_V1_WatchDatasetsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1464,6 +1522,136 @@ nonisolated extension Leaderboard_Dataset_V1_OfflinePackage: SwiftProtobuf.Messa
 
   public static func ==(lhs: Leaderboard_Dataset_V1_OfflinePackage, rhs: Leaderboard_Dataset_V1_OfflinePackage) -> Bool {
     if lhs.packageJson != rhs.packageJson {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Leaderboard_Dataset_V1_PromptClaim: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PromptClaim"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}input\0\u{3}input_chars\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.input) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.inputChars) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.id != 0 {
+      try visitor.visitSingularInt64Field(value: self.id, fieldNumber: 1)
+    }
+    if !self.input.isEmpty {
+      try visitor.visitSingularStringField(value: self.input, fieldNumber: 2)
+    }
+    if self.inputChars != 0 {
+      try visitor.visitSingularInt64Field(value: self.inputChars, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Leaderboard_Dataset_V1_PromptClaim, rhs: Leaderboard_Dataset_V1_PromptClaim) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.input != rhs.input {return false}
+    if lhs.inputChars != rhs.inputChars {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Leaderboard_Dataset_V1_CheckPromptsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CheckPromptsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}prompts\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.prompts) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.version.isEmpty {
+      try visitor.visitSingularStringField(value: self.version, fieldNumber: 1)
+    }
+    if !self.prompts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.prompts, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Leaderboard_Dataset_V1_CheckPromptsRequest, rhs: Leaderboard_Dataset_V1_CheckPromptsRequest) -> Bool {
+    if lhs.version != rhs.version {return false}
+    if lhs.prompts != rhs.prompts {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Leaderboard_Dataset_V1_CheckPromptsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CheckPromptsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dataset_name\0\u{1}items\0\u{3}unknown_ids\0\u{3}mismatched_ids\0\u{3}unknown_count\0\u{3}mismatched_count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.datasetName) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.items) }()
+      case 3: try { try decoder.decodeRepeatedInt64Field(value: &self.unknownIds) }()
+      case 4: try { try decoder.decodeRepeatedInt64Field(value: &self.mismatchedIds) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.unknownCount) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.mismatchedCount) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.datasetName.isEmpty {
+      try visitor.visitSingularStringField(value: self.datasetName, fieldNumber: 1)
+    }
+    if self.items != 0 {
+      try visitor.visitSingularInt64Field(value: self.items, fieldNumber: 2)
+    }
+    if !self.unknownIds.isEmpty {
+      try visitor.visitPackedInt64Field(value: self.unknownIds, fieldNumber: 3)
+    }
+    if !self.mismatchedIds.isEmpty {
+      try visitor.visitPackedInt64Field(value: self.mismatchedIds, fieldNumber: 4)
+    }
+    if self.unknownCount != 0 {
+      try visitor.visitSingularInt64Field(value: self.unknownCount, fieldNumber: 5)
+    }
+    if self.mismatchedCount != 0 {
+      try visitor.visitSingularInt64Field(value: self.mismatchedCount, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Leaderboard_Dataset_V1_CheckPromptsResponse, rhs: Leaderboard_Dataset_V1_CheckPromptsResponse) -> Bool {
+    if lhs.datasetName != rhs.datasetName {return false}
+    if lhs.items != rhs.items {return false}
+    if lhs.unknownIds != rhs.unknownIds {return false}
+    if lhs.mismatchedIds != rhs.mismatchedIds {return false}
+    if lhs.unknownCount != rhs.unknownCount {return false}
+    if lhs.mismatchedCount != rhs.mismatchedCount {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

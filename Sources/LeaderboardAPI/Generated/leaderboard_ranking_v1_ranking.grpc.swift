@@ -414,7 +414,8 @@ extension Leaderboard_Ranking_V1_RankingService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > DeepStressModel compatibility: an uploaded (already decrypted) result file.
+        /// > DeepStressModel compatibility: an uploaded encrypted result file (docs/DEEPSTRESSMODEL.md), opened with the
+        /// > server's result key, checked, and judged like a native submit.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Leaderboard_Ranking_V1_SubmitExternalResultRequest` messages.
@@ -767,7 +768,8 @@ extension Leaderboard_Ranking_V1_RankingService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > DeepStressModel compatibility: an uploaded (already decrypted) result file.
+        /// > DeepStressModel compatibility: an uploaded encrypted result file (docs/DEEPSTRESSMODEL.md), opened with the
+        /// > server's result key, checked, and judged like a native submit.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Leaderboard_Ranking_V1_SubmitExternalResultRequest` message.
@@ -1118,7 +1120,8 @@ extension Leaderboard_Ranking_V1_RankingService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > DeepStressModel compatibility: an uploaded (already decrypted) result file.
+        /// > DeepStressModel compatibility: an uploaded encrypted result file (docs/DEEPSTRESSMODEL.md), opened with the
+        /// > server's result key, checked, and judged like a native submit.
         ///
         /// - Parameters:
         ///   - request: A `Leaderboard_Ranking_V1_SubmitExternalResultRequest` message.
@@ -2253,7 +2256,8 @@ extension Leaderboard_Ranking_V1_RankingService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > DeepStressModel compatibility: an uploaded (already decrypted) result file.
+        /// > DeepStressModel compatibility: an uploaded encrypted result file (docs/DEEPSTRESSMODEL.md), opened with the
+        /// > server's result key, checked, and judged like a native submit.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Leaderboard_Ranking_V1_SubmitExternalResultRequest` message.
@@ -2763,7 +2767,8 @@ extension Leaderboard_Ranking_V1_RankingService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > DeepStressModel compatibility: an uploaded (already decrypted) result file.
+        /// > DeepStressModel compatibility: an uploaded encrypted result file (docs/DEEPSTRESSMODEL.md), opened with the
+        /// > server's result key, checked, and judged like a native submit.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Leaderboard_Ranking_V1_SubmitExternalResultRequest` message.
@@ -3420,7 +3425,8 @@ extension Leaderboard_Ranking_V1_RankingService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > DeepStressModel compatibility: an uploaded (already decrypted) result file.
+    /// > DeepStressModel compatibility: an uploaded encrypted result file (docs/DEEPSTRESSMODEL.md), opened with the
+    /// > server's result key, checked, and judged like a native submit.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Leaderboard_Ranking_V1_SubmitExternalResultRequest` message.
@@ -4007,7 +4013,8 @@ extension Leaderboard_Ranking_V1_RankingService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > DeepStressModel compatibility: an uploaded (already decrypted) result file.
+    /// > DeepStressModel compatibility: an uploaded encrypted result file (docs/DEEPSTRESSMODEL.md), opened with the
+    /// > server's result key, checked, and judged like a native submit.
     ///
     /// - Parameters:
     ///   - message: request message to send.

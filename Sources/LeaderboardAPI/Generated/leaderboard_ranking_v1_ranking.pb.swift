@@ -569,14 +569,20 @@ public nonisolated struct Leaderboard_Ranking_V1_SubmitExternalResultRequest: Se
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// The device the client key belongs to (the gateway has authenticated the key).
   public var machineID: String = String()
 
-  /// e.g. "deepstressmodel"
+  /// "deepstressmodel"
   public var source: String = String()
 
-  public var resultJson: Data = Data()
+  /// The `.dat` file as uploaded.
+  public var resultFile: Data = Data()
 
+  /// The upload's `metadata` part (unsigned; kept for the record only).
   public var metadataJson: String = String()
+
+  /// The client key: the file is bound to it and signed with it.
+  public var apiKey: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2306,7 +2312,7 @@ nonisolated extension Leaderboard_Ranking_V1_RequestRecord: SwiftProtobuf.Messag
 
 nonisolated extension Leaderboard_Ranking_V1_SubmitExternalResultRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubmitExternalResultRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}machine_id\0\u{1}source\0\u{3}result_json\0\u{3}metadata_json\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}machine_id\0\u{1}source\0\u{3}result_file\0\u{3}metadata_json\0\u{3}api_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2316,8 +2322,9 @@ nonisolated extension Leaderboard_Ranking_V1_SubmitExternalResultRequest: SwiftP
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.machineID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.source) }()
-      case 3: try { try decoder.decodeSingularBytesField(value: &self.resultJson) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.resultFile) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.metadataJson) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.apiKey) }()
       default: break
       }
     }
@@ -2330,11 +2337,14 @@ nonisolated extension Leaderboard_Ranking_V1_SubmitExternalResultRequest: SwiftP
     if !self.source.isEmpty {
       try visitor.visitSingularStringField(value: self.source, fieldNumber: 2)
     }
-    if !self.resultJson.isEmpty {
-      try visitor.visitSingularBytesField(value: self.resultJson, fieldNumber: 3)
+    if !self.resultFile.isEmpty {
+      try visitor.visitSingularBytesField(value: self.resultFile, fieldNumber: 3)
     }
     if !self.metadataJson.isEmpty {
       try visitor.visitSingularStringField(value: self.metadataJson, fieldNumber: 4)
+    }
+    if !self.apiKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.apiKey, fieldNumber: 5)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2342,8 +2352,9 @@ nonisolated extension Leaderboard_Ranking_V1_SubmitExternalResultRequest: SwiftP
   public static func ==(lhs: Leaderboard_Ranking_V1_SubmitExternalResultRequest, rhs: Leaderboard_Ranking_V1_SubmitExternalResultRequest) -> Bool {
     if lhs.machineID != rhs.machineID {return false}
     if lhs.source != rhs.source {return false}
-    if lhs.resultJson != rhs.resultJson {return false}
+    if lhs.resultFile != rhs.resultFile {return false}
     if lhs.metadataJson != rhs.metadataJson {return false}
+    if lhs.apiKey != rhs.apiKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

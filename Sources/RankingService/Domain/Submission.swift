@@ -80,6 +80,26 @@ struct SubmissionFacts: Sendable {
     var duplicateOf: String?
     /// This device's other judged runs whose test time overlaps this one's.
     var overlappingRuns = 0
+    /// An uploaded result of another client (DeepStressModel): no session history, other evidence instead.
+    var external: ExternalEvidence?
+}
+
+/// What stands in for a session's history when another client's result is uploaded (docs/DEEPSTRESSMODEL.md,
+/// "Validation"): the client's summary against its own records, and its prompts against the dataset version's.
+struct ExternalEvidence: Sendable, Equatable {
+    /// Where the result contradicts itself, or its run's times contradict its signature.
+    var inconsistencies: [String] = []
+    /// The version's name and number of prompts (nil when the version is unknown), and the name the result gives.
+    var datasetName: String?
+    var datasetItems = 0
+    var claimedName = ""
+    /// Distinct prompts the result's records carry, and those that are no prompt of the version or not its text
+    /// (the first few ids of each, and how many).
+    var prompts = 0
+    var unknownPrompts: [Int64] = []
+    var unknownCount = 0
+    var mismatchedPrompts: [Int64] = []
+    var mismatchedCount = 0
 }
 
 /// One request of a run as the client recorded it.

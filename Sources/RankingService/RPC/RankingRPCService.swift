@@ -59,7 +59,11 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
                 requests: request.requests.map {
                     RequestRecord(outputTokens: $0.outputTokens, latency: $0.latency, success: $0.success)
                 }))
-        return .with {
+        return Self.outcome(result)
+    }
+
+    static func outcome(_ result: SubmissionResult) -> Leaderboard_Ranking_V1_SubmissionOutcome {
+        .with {
             $0.sessionID = result.sessionID
             $0.state = Self.state(SessionState(rawValue: result.state) ?? .submitted)
             $0.recordID = result.recordID ?? ""
@@ -82,9 +86,43 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
     func submitExternalResult(request: Leaderboard_Ranking_V1_SubmitExternalResultRequest, context: ServerContext)
         async throws -> Leaderboard_Ranking_V1_SubmissionOutcome
     {
-        throw RankingError(
-            code: "not_implemented", detail: "Result files of external clients are not accepted yet.",
-            status: .unimplemented)
+        guard request.source == "deepstressmodel" else {
+            throw RankingError(
+                code: "unknown_source", detail: "Result files are accepted from DeepStressModel only.",
+                status: .invalidArgument)
+        }
+        guard let resultKey else {
+            throw RankingError(
+                code: "result_key_unavailable", detail: "This server has no result encryption key.",
+                status: .unavailable)
+        }
+        let file = Array(request.resultFile)
+        let opened: DeepStressModelCrypto.OpenedResult
+        do {
+            opened = try DeepStressModelCrypto.openResult(file, apiKey: request.apiKey, key: resultKey)
+        } catch let failure as DeepStressModelCrypto.Failure {
+            throw RankingError(
+                code: failure.code, detail: failure.detail,
+                status: failure.code == "api_key_mismatch" ? .permissionDenied : .invalidArgument)
+        }
+        let now = ranking.clock.microsecondsSinceEpoch() / 1_000_000
+        let policy = ranking.policy
+        guard opened.timestamp >= now - policy.externalWindowSeconds,
+            opened.timestamp <= now + policy.externalSkewSeconds
+        else {
+            throw RankingError(
+                code: "result_expired",
+                detail:
+                    "The result was signed at \(opened.timestamp) (Unix seconds), not within \(policy.externalWindowSeconds / 60) minutes before this server's time \(now): upload a result right after its run, with the computer's clock set right.",
+                status: .failedPrecondition)
+        }
+        let outcome = try await ranking.submitExternal(
+            .init(
+                machineID: request.machineID,
+                result: try DeepStressModelResult.read(opened.plaintext, machineID: request.machineID),
+                nonce: opened.nonce, signedAt: opened.timestamp,
+                fileSHA256: Array(SHA256.hash(data: file)).hexEncoded))
+        return Self.outcome(outcome)
     }
 
     func listRecords(request: Leaderboard_Ranking_V1_ListRecordsRequest, context: ServerContext) async throws

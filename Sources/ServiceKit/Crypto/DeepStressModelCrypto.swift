@@ -1,6 +1,7 @@
 import COpenSSL
 public import Crypto
 import Foundation
+import UntrustedInput
 import _CryptoExtras
 
 /// The cryptography of the published DeepStressModel client (docs/DEEPSTRESSMODEL.md), byte for byte: the offline
@@ -246,6 +247,45 @@ public enum DeepStressModelCrypto {
         }
     }
 
+    /// A result file as the client makes one (`BenchmarkEncryption.encrypt_and_save`), for tests and tools: the
+    /// plaintext under a fresh session key sealed to `publicKeyPEM` with RSA-OAEP-SHA256, signed for `apiKey`.
+    public static func sealResult(
+        _ plaintext: [UInt8], apiKey: String, publicKeyPEM: String, timestamp: Int64, nonce: String,
+        random: any RandomSource
+    ) throws -> [UInt8] {
+        let sessionKey = random.bytes(32)
+        let iv = random.bytes(16)
+        let publicKey = try _RSA.Encryption.PublicKey(pemRepresentation: publicKeyPEM)
+        let sealedKey = Array(try publicKey.encrypt(sessionKey, padding: .PKCS1_OAEP_SHA256))
+        let logHash = base64(SHA256.hash(data: plaintext))
+        let binding = hkdf(
+            Array(apiKey.utf8) + sessionKey, salt: Array("deepstress_api_binding".utf8),
+            info: Array("api_key_binding".utf8), length: 32)
+        let apiKeyHash = base64(SHA256.hash(data: binding))
+        let message =
+            #"{"api_key_hash": "\#(apiKeyHash)", "log_hash": "\#(logHash)", "nonce": "\#(nonce)", "timestamp": \#(timestamp)}"#
+        let macKey = SymmetricKey(data: Array(SHA256.hash(data: sessionKey + Array(apiKey.utf8))))
+        let signature = base64(HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: macKey))
+        let object = PythonJSON.Object([
+            ("format_version", "1.0"), ("encrypted_session_key", base64(sealedKey)),
+            (
+                "encrypted_data",
+                PythonJSON.Object([
+                    ("iv", base64(iv)), ("data", base64(try cbcEncrypt(plaintext, key: sessionKey, iv: iv))),
+                ])
+            ),
+            (
+                "signature_data",
+                PythonJSON.Object([
+                    ("log_hash", logHash), ("timestamp", Int(timestamp)), ("nonce", nonce),
+                    ("api_key_hash", apiKeyHash),
+                ])
+            ),
+            ("signature", signature), ("timestamp", isoSeconds(timestamp)),
+        ])
+        return Array(PythonJSON.encode(object, indent: 2).utf8)
+    }
+
     /// What an opened upload carries: the client's result JSON and the signed fields.
     public struct OpenedResult: Sendable, Equatable {
         public var plaintext: [UInt8]
@@ -258,22 +298,27 @@ public enum DeepStressModelCrypto {
     /// the AES-256-CBC payload, the log hash, the API-key binding and the HMAC over the canonical signed fields.
     /// Freshness and nonce reuse are the caller's (they need a clock and a store).
     public static func openResult(_ file: [UInt8], apiKey: String, key: ResultKey) throws -> OpenedResult {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(file)) as? [String: Any] else {
+        // Our own parser: the file is untrusted (bounded nesting, linear time), whatever its size.
+        guard case .object(let object)? = try? JSONValue.parse(file) else {
             throw Failure("invalid_result_file", "The result file is not JSON.")
         }
-        guard object["format_version"] as? String == "1.0" else {
+        guard case .string("1.0")? = object["format_version"] else {
             throw Failure("invalid_result_file", "The result file's format_version is not 1.0.")
         }
-        guard let data = object["encrypted_data"] as? [String: Any],
-            let signed = object["signature_data"] as? [String: Any], let signature = object["signature"] as? String,
-            let logHash = signed["log_hash"] as? String, let nonce = signed["nonce"] as? String,
-            let apiKeyHash = signed["api_key_hash"] as? String,
-            let timestamp = (signed["timestamp"] as? NSNumber).flatMap({ Int64(exactly: $0.doubleValue) })
+        guard case .object(let data)? = object["encrypted_data"], case .object(let signed)? = object["signature_data"],
+            case .string(let signature)? = object["signature"], case .string(let logHash)? = signed["log_hash"],
+            case .string(let nonce)? = signed["nonce"], case .string(let apiKeyHash)? = signed["api_key_hash"],
+            case .number(let seconds)? = signed["timestamp"], let timestamp = Int64(exactly: seconds),
+            timestamp.magnitude < 1 << 40
         else { throw Failure("invalid_result_file", "The result file lacks a field it needs.") }
         guard nonce.utf8.count == 32,
             nonce.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
         else { throw Failure("invalid_result_file", "The nonce is not 32 lowercase hex characters.") }
-        let sealedKey = try unbase64(object["encrypted_session_key"], "encrypted_session_key")
+        func text(_ value: JSONValue?) -> String? {
+            guard case .string(let text)? = value else { return nil }
+            return text
+        }
+        let sealedKey = try unbase64(text(object["encrypted_session_key"]), "encrypted_session_key")
         let sessionKey: [UInt8]
         do {
             sessionKey = Array(try key.privateKey.decrypt(sealedKey, padding: .PKCS1_OAEP_SHA256))
@@ -285,8 +330,8 @@ public enum DeepStressModelCrypto {
         }
         guard sessionKey.count == 32 else { throw Failure("invalid_result_file", "The session key is not 32 bytes.") }
         let plaintext = try cbcDecrypt(
-            try unbase64(data["data"], "encrypted_data.data"), key: sessionKey,
-            iv: try unbase64(data["iv"], "encrypted_data.iv"))
+            try unbase64(text(data["data"]), "encrypted_data.data"), key: sessionKey,
+            iv: try unbase64(text(data["iv"]), "encrypted_data.iv"))
         guard base64(SHA256.hash(data: plaintext)) == logHash else {
             throw Failure("log_hash_mismatch", "The result does not match its log hash: it was altered.")
         }
