@@ -55,6 +55,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -109,6 +110,7 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 "ServiceKit", "UntrustedInput", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, hummingbird,
                 logging, metrics, crypto, .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -108,6 +108,9 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
             interactions: services.interactions)
         InteractionRoutes.add(
             to: router, dependencies: dependencies, auth: services.auth, interactions: services.interactions)
+        SitePages.add(
+            to: router, dependencies: dependencies, ranking: services.ranking, interactions: services.interactions,
+            datasets: services.datasets)
     }
     return router
 }

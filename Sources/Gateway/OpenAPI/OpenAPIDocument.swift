@@ -32,7 +32,9 @@ enum OpenAPIDocument {
                 """,
             ],
             "paths": paths,
-            "tags": ["devices", "datasets", "benchmarks", "interactions", "admin", "operations"].map { ["name": $0] },
+            "tags": ["devices", "datasets", "benchmarks", "interactions", "admin", "operations", "pages"].map {
+                ["name": $0]
+            },
             "components": ["schemas": schemas, "securitySchemes": securitySchemes],
         ]
     }
@@ -302,7 +304,7 @@ enum OpenAPIDocument {
     ]
 
     static var operations: [Operation] {
-        devices + datasets + benchmarks + interactions + admin + operationsRoutes
+        devices + datasets + benchmarks + interactions + admin + operationsRoutes + pages
     }
 
     static let devices: [Operation] = [
@@ -763,6 +765,52 @@ enum OpenAPIDocument {
         status: "200", description: "An HTML page.", media: String?.some("text/html"),
         schema: Schema.Value?.some(Schema.string)
     )
+
+    /// What a page answers when it cannot show itself: a page too (docs/GATEWAY.md, "Web pages").
+    static func htmlError(_ status: String, _ description: String) -> (
+        status: String, description: String, media: String?, schema: Schema.Value?
+    ) {
+        (status, description, "text/html", Schema.string)
+    }
+
+    static let pageErrors = [
+        htmlError("400", "A parameter is malformed."), htmlError("429", "Too many uncached reads from the address."),
+    ]
+
+    /// The web pages (server-rendered HTML, cached with ETags like the JSON routes).
+    static let pages: [Operation] = [
+        Operation(
+            method: "GET", path: "/", summary: "The board", tag: "pages",
+            parameters: [Operation.limit, Operation.cursor, Operation.ifNoneMatch]
+                + [Operation.query("framework", Schema.string, "Only this framework.")] + boardFilters,
+            responses: [html, notModified] + pageErrors),
+        Operation(
+            method: "GET", path: "/records/{id}", summary: "A record", tag: "pages",
+            parameters: [recordID, Operation.ifNoneMatch],
+            responses: [html, notModified, htmlError("404", "No published record has this id.")] + pageErrors),
+        Operation(
+            method: "GET", path: "/compare", summary: "Records side by side", tag: "pages",
+            parameters: [
+                Operation.query("records", Schema.string, "1 to 8 record ids, comma-separated."), Operation.ifNoneMatch,
+            ],
+            responses: [html, notModified, htmlError("404", "A record is unknown.")] + pageErrors),
+        Operation(
+            method: "GET", path: "/stats", summary: "Distributions per framework and GPU", tag: "pages",
+            parameters: [
+                Operation.query("dataset_version", Schema.string, "The version; the active one when absent."),
+                Operation.ifNoneMatch,
+            ],
+            responses: [html, notModified, htmlError("404", "No such dataset version.")] + pageErrors),
+        Operation(
+            method: "GET", path: "/datasets", summary: "Dataset versions and how to download them", tag: "pages",
+            parameters: [Operation.ifNoneMatch], responses: [html, notModified] + pageErrors),
+        Operation(
+            method: "GET", path: "/assets/site.css", summary: "The pages' stylesheet", tag: "pages",
+            responses: [("200", "CSS.", "text/css", Schema.string)]),
+        Operation(
+            method: "GET", path: "/assets/board.js", summary: "The board's live updates (optional)", tag: "pages",
+            responses: [("200", "JavaScript.", "text/javascript", Schema.string)]),
+    ]
 
     static let operationsRoutes: [Operation] = [
         Operation(

@@ -1,0 +1,91 @@
+import Foundation
+
+/// Server-rendered SVG charts for the pages: no script, no external resource, every label escaped. Styled by
+/// classes in site.css (the Content-Security-Policy allows no inline style).
+enum SiteCharts {
+    struct Bar {
+        var label: String
+        var value: Double
+        /// What the bar says beside it (e.g. "352.6 tok/s").
+        var text: String
+    }
+
+    /// Horizontal bars, one per item, scaled to the largest value; `title` names the chart for screen readers.
+    static func bars(_ bars: [Bar], title: String) -> String {
+        guard !bars.isEmpty else { return "" }
+        let rowHeight = 28
+        let labelWidth = 220
+        let plotWidth = 360
+        let height = rowHeight * bars.count + 8
+        let largest = max(bars.map { $0.value.isFinite ? $0.value : 0 }.max() ?? 0, 1e-12)
+        var svg =
+            "<figure class=\"chart\"><svg role=\"img\" aria-labelledby=\"\(id(title))\" viewBox=\"0 0 \(labelWidth + plotWidth + 110) \(height)\" width=\"100%\">"
+            + "<title id=\"\(id(title))\">\(escape(title))</title>"
+        for (index, bar) in bars.enumerated() {
+            let y = index * rowHeight + 4
+            let value = bar.value.isFinite ? max(0, bar.value) : 0
+            let width = Int((value / largest * Double(plotWidth)).rounded())
+            svg +=
+                "<text class=\"label\" x=\"\(labelWidth - 8)\" y=\"\(y + 18)\" text-anchor=\"end\">\(escape(clipped(bar.label)))</text>"
+                + "<rect class=\"bar\" x=\"\(labelWidth)\" y=\"\(y + 4)\" width=\"\(max(1, width))\" height=\"\(rowHeight - 10)\"></rect>"
+                + "<text class=\"value\" x=\"\(labelWidth + max(1, width) + 6)\" y=\"\(y + 18)\">\(escape(bar.text))</text>"
+        }
+        return svg + "</svg><figcaption>\(escape(title))</figcaption></figure>"
+    }
+
+    /// Ranges (p25–p75 with the median marked, whiskers to min and max) per group, on one scale.
+    struct Range {
+        var label: String
+        var min: Double
+        var p25: Double
+        var median: Double
+        var p75: Double
+        var max: Double
+    }
+
+    static func ranges(_ ranges: [Range], title: String) -> String {
+        guard !ranges.isEmpty else { return "" }
+        let rowHeight = 28
+        let labelWidth = 220
+        let plotWidth = 420
+        let height = rowHeight * ranges.count + 8
+        let largest = Swift.max(ranges.map { $0.max.isFinite ? $0.max : 0 }.max() ?? 0, 1e-12)
+        func x(_ value: Double) -> Int {
+            labelWidth + Int(((value.isFinite ? Swift.max(0, value) : 0) / largest * Double(plotWidth)).rounded())
+        }
+        var svg =
+            "<figure class=\"chart\"><svg role=\"img\" aria-labelledby=\"\(id(title))\" viewBox=\"0 0 \(labelWidth + plotWidth + 20) \(height)\" width=\"100%\">"
+            + "<title id=\"\(id(title))\">\(escape(title))</title>"
+        for (index, range) in ranges.enumerated() {
+            let y = index * rowHeight + 4
+            let middle = y + rowHeight / 2
+            svg +=
+                "<text class=\"label\" x=\"\(labelWidth - 8)\" y=\"\(y + 18)\" text-anchor=\"end\">\(escape(clipped(range.label)))</text>"
+                + "<line class=\"whisker\" x1=\"\(x(range.min))\" y1=\"\(middle)\" x2=\"\(x(range.max))\" y2=\"\(middle)\"></line>"
+                + "<rect class=\"bar\" x=\"\(x(range.p25))\" y=\"\(y + 4)\" width=\"\(Swift.max(1, x(range.p75) - x(range.p25)))\" height=\"\(rowHeight - 10)\"></rect>"
+                + "<line class=\"median\" x1=\"\(x(range.median))\" y1=\"\(y + 2)\" x2=\"\(x(range.median))\" y2=\"\(y + rowHeight - 4)\"></line>"
+        }
+        return svg + "</svg><figcaption>\(escape(title))</figcaption></figure>"
+    }
+
+    /// At most 32 characters, without bidirectional controls (an SVG label has no `<bdi>` to isolate them).
+    static func clipped(_ text: String) -> String {
+        let plain = String(
+            String.UnicodeScalarView(
+                text.unicodeScalars.filter {
+                    !(0x202A...0x202E).contains($0.value) && !(0x2066...0x2069).contains($0.value)
+                        && !(0x200E...0x200F).contains($0.value)
+                }))
+        return plain.count > 32 ? String(plain.prefix(31)) + "…" : plain
+    }
+
+    /// An element id from a title (letters and digits only).
+    static func id(_ title: String) -> String {
+        "chart-"
+            + String(
+                title.lowercased().unicodeScalars.filter { $0.isASCII && CharacterSet.alphanumerics.contains($0) }
+                    .prefix(40).map(Character.init))
+    }
+
+    static func escape(_ text: String) -> String { VerifyPages.escape(text) }
+}
