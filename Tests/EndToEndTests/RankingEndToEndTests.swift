@@ -34,14 +34,15 @@ struct RankingEndToEndTests {
     /// A session with three quick reports and a submit claiming 2 s, answering the dataset challenge from
     /// `plaintext`.
     static func benchmark(
-        _ device: DeviceCredentials, base: String, version: String, checksum: String, plaintext: Data, tps: Double
+        _ device: DeviceCredentials, base: String, version: String, checksum: String, plaintext: Data, tps: Double,
+        framework: String = "llama.cpp", displayName: String = "e2e", model: String = "qwen2.5-7b"
     ) async throws -> [String: Any] {
         let started = try await signed(
             device, "POST", base + "/api/v1/benchmarks/start",
             json: [
-                "dataset_version": version, "dataset_checksum": checksum, "framework": "llama.cpp",
-                "model_name": "qwen2.5-7b", "model_params": 7.6, "gpu_config": ["name": "RTX 3090", "memory_gb": 24],
-                "concurrent_count": 2, "display_name": "e2e", "quantization": "q4_k_m",
+                "dataset_version": version, "dataset_checksum": checksum, "framework": framework,
+                "model_name": model, "model_params": 7.6, "gpu_config": ["name": "RTX 3090", "memory_gb": 24],
+                "concurrent_count": 2, "display_name": displayName, "quantization": "q4_k_m",
             ])
         #expect(started.status == 201, "\(started.text)")
         let session = try #require(started.json["session_id"] as? String)

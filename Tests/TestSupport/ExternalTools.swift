@@ -25,6 +25,15 @@ public enum ExternalTools {
         }
     }
 
+    /// Headless Chromium for the pages' browser tests: required under scripts/test (which installs Debian's
+    /// `chromium`), so a missing browser fails the run there instead of skipping.
+    public static var hasBrowser: Bool {
+        TestEnvironment.requireServers
+            || ["/usr/bin/chromium", "/usr/bin/chromium-browser"].contains {
+                FileManager.default.isExecutableFile(atPath: $0)
+            }
+    }
+
     /// Runs a program to completion; throws with its stderr when it fails. Returns stdout, trimmed. Both outputs are
     /// read to their end on threads of their own (``ChildProcess``), so a chatty program never blocks on a full pipe.
     @discardableResult

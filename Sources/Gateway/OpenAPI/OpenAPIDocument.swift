@@ -775,6 +775,10 @@ enum OpenAPIDocument {
 
     static let pageErrors = [
         htmlError("400", "A parameter is malformed."), htmlError("429", "Too many uncached reads from the address."),
+        (
+            status: "303", description: "The same page without its empty parameters (as a form sends them).",
+            media: String?.none, schema: Schema.Value?.none
+        ),
     ]
 
     /// The web pages (server-rendered HTML, cached with ETags like the JSON routes).

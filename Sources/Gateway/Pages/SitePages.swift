@@ -62,12 +62,10 @@ enum SitePages {
         let version = page.records.first?.datasetVersion ?? filter.datasetVersion
         var next: String?
         if !page.page.nextCursor.isEmpty {
-            var parameters = URLComponents()
-            parameters.queryItems =
-                ["dataset_version", "framework", "gpu", "model_params_min", "model_params_max"].compactMap { name in
-                    query[name].map { URLQueryItem(name: name, value: $0) }
-                } + [URLQueryItem(name: "cursor", value: page.page.nextCursor)]
-            next = "/?" + (parameters.percentEncodedQuery ?? "")
+            let kept = ["dataset_version", "framework", "gpu", "model_params_min", "model_params_max"].compactMap {
+                name in query[name].map { (name, $0) }
+            }
+            next = "/?" + formQuery(kept + [("cursor", page.page.nextCursor)])
         }
         let frameworks = Array(Set(page.records.map(\.framework))).sorted()
         let heading = filter.framework.isEmpty ? "Global board" : "Board: \(filter.framework)"
@@ -263,6 +261,13 @@ enum SitePages {
         ]
     }
 
+    /// `a=1&b=x%20y`, with `+` encoded too (a form query reads it as a space).
+    static func formQuery(_ pairs: [(String, String)]) -> String {
+        var components = URLComponents()
+        components.queryItems = pairs.map { URLQueryItem(name: $0.0, value: $0.1) }
+        return (components.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
+    }
+
     static func gpu(_ record: Leaderboard_Ranking_V1_Record) -> String {
         record.gpuConfig.count > 1 ? "\(record.gpuConfig.count)× \(record.gpuConfig.name)" : record.gpuConfig.name
     }
@@ -307,7 +312,18 @@ struct PageHeadersMiddleware: RouterMiddleware {
     ) async throws -> Response {
         var response: Response
         do {
-            response = try await next(request, context)
+            // A filter form leaves the fields a person did not fill in empty: the same page without them (one URL,
+            // one cache entry, and "" is no number).
+            if let raw = request.uri.query, let query = try? QueryParameters.parse(raw),
+                query.pairs.contains(where: { $0.value.isEmpty })
+            {
+                let kept = SitePages.formQuery(query.pairs.filter { !$0.value.isEmpty }.map { ($0.name, $0.value) })
+                let suffix = kept.isEmpty ? "" : "?" + kept
+                response = Response(
+                    status: .seeOther, headers: [.location: request.uri.path + suffix, .cacheControl: "no-store"])
+            } else {
+                response = try await next(request, context)
+            }
         } catch {
             let problem = Problem.from(error)
             if problem.status.code >= 500 {
