@@ -97,6 +97,18 @@ struct SitePagesTests {
             let datasets = try await gateway.request(.get, "/datasets")
             #expect(datasets.status == .ok && datasets.text.contains(version) && datasets.text.contains(checksum))
 
+            // The flag button works without script: a form post, answered with a page; the operator sees the flag.
+            var form: HTTPFields = [:]
+            form[.contentType] = "application/x-www-form-urlencoded"
+            let flagged = try await gateway.request(
+                .post, "/records/\(ids[1])/flag", raw: "reason=copied+figures%21", headers: form)
+            #expect(flagged.status == .ok && flagged.text.contains("Thank you"), "\(flagged.text)")
+            #expect(flagged.headers[.contentSecurityPolicy] != nil)
+            let flags = try await gateway.request(.get, "/api/v1/admin/flags", headers: try await gateway.adminKey())
+            #expect(flags.text.contains(ids[1]) && flags.text.contains("copied figures!"), "\(flags.text)")
+            let unknown = try await gateway.request(.post, "/records/nope/flag", raw: "reason=why+not", headers: form)
+            #expect(unknown.status == .notFound && unknown.headers[.contentType] == "text/html; charset=utf-8")
+
             let css = try await gateway.request(.get, "/assets/site.css")
             #expect(css.status == .ok && css.headers[.contentType] == "text/css; charset=utf-8")
             let script = try await gateway.request(.get, "/assets/board.js")

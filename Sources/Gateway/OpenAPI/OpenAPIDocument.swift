@@ -793,6 +793,16 @@ enum OpenAPIDocument {
             parameters: [recordID, Operation.ifNoneMatch],
             responses: [html, notModified, htmlError("404", "No published record has this id.")] + pageErrors),
         Operation(
+            method: "POST", path: "/records/{id}/flag", summary: "The flag button: report a record", tag: "pages",
+            parameters: [recordID],
+            body: Schema.object(["reason": Schema.string], required: ["reason"]),
+            bodyContentType: "application/x-www-form-urlencoded",
+            responses: [
+                html, htmlError("400", "The reason is missing or too long."),
+                htmlError("404", "No published record has this id."), htmlError("413", "The form is too large."),
+                htmlError("429", "Too many reports from the address."),
+            ]),
+        Operation(
             method: "GET", path: "/compare", summary: "Records side by side", tag: "pages",
             parameters: [
                 Operation.query("records", Schema.string, "1 to 8 record ids, comma-separated."), Operation.ifNoneMatch,

@@ -39,6 +39,15 @@ enum SitePages {
             return try await stats(query["dataset_version"] ?? "", ranking: ranking)
         }
         cached(.datasets, .none).get("/datasets") { _, _ in try await datasetsPage(datasets) }
+        // The flag button: a form any person may send (rate-limited like anonymous comments; an operator reviews
+        // every flag), answered with a page.
+        pages.group().add(
+            middleware: ClientRateLimitMiddleware(
+                policy: dependencies.policies.comments, rateLimiter: dependencies.rateLimiter,
+                clock: dependencies.clock)
+        ).post("/records/{id}/flag") { request, context in
+            try await flag(request, context: context, interactions: interactions)
+        }
         router.get("/assets/site.css") { _, _ in asset(SiteAssets.css, type: "text/css; charset=utf-8") }
         router.get("/assets/board.js") { _, _ in asset(SiteAssets.boardScript, type: "text/javascript; charset=utf-8") }
     }
@@ -140,6 +149,30 @@ enum SitePages {
             latencies.map { SiteCharts.Bar(label: $0.0, value: $0.1, text: number($0.1, 3) + " s") },
             title: "Latency (seconds)")
         return render("record", view)
+    }
+
+    static func flag(_ request: Request, context: GatewayRequestContext, interactions: InteractionClient)
+        async throws -> Response
+    {
+        let id = context.parameters.get("id") ?? ""
+        let body = try await request.body.collect(upTo: 4 << 10)
+        let form = try QueryParameters.parse(String(decoding: body.readableBytesView, as: UTF8.self))
+        let reason = (form["reason"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try await interactions.flagContent(
+            .with {
+                $0.target = .record
+                $0.targetID = id
+                $0.reason = reason
+                $0.caller = InteractionRoutes.caller(context)
+            })
+        var response = render(
+            "message",
+            [
+                "title": "Thank you", "detail": "Your report was received; an operator reviews it.",
+                "back": "/records/\(id)",
+            ])
+        response.headers[.cacheControl] = "no-store"
+        return response
     }
 
     static func compare(_ query: DeclaredQuery, ranking: RankingClient) async throws -> Response {

@@ -14,7 +14,7 @@ enum SiteTemplates {
 
     static let templates: [(String, String)] = [
         ("head", head), ("foot", foot), ("board", board), ("record", record), ("compare", compare), ("stats", stats),
-        ("datasets", datasets), ("problem", problem), ("rows", rows),
+        ("datasets", datasets), ("problem", problem), ("rows", rows), ("message", message),
     ]
 
     static let head = """
@@ -114,8 +114,10 @@ enum SiteTemplates {
         {{^has_similar}}<p>None yet.</p>{{/has_similar}}
         <p><a href="/compare?records={{compare_ids}}">Compare with these</a></p></section>
         <section aria-labelledby="flag-heading"><h2 id="flag-heading">Report this result</h2>
-        <p>If this result looks wrong, flag it with <code>leaderboard client flag {{record_id}} --reason …</code>;
-        an operator reviews every flag.</p></section>
+        <form method="post" action="/records/{{record_id}}/flag">
+        <label for="reason">If this result looks wrong, say why; an operator reviews every report.</label>
+        <input id="reason" name="reason" required minlength="3" maxlength="500">
+        <button type="submit">Flag this result</button></form></section>
         {{> foot}}
         """
 
@@ -162,6 +164,12 @@ enum SiteTemplates {
         <td>{{description}}</td><td class="num">{{size}}</td><td class="num">{{chunks}}</td>
         <td><code class="hash">{{checksum}}</code></td><td>{{activated_at}}</td></tr>{{/versions}}
         {{^versions}}<tr><td colspan="7">No active dataset yet.</td></tr>{{/versions}}</tbody></table></div>
+        {{> foot}}
+        """
+
+    static let message = """
+        {{> head}}
+        <h1>{{title}}</h1><p>{{detail}}</p><p><a href="{{back}}">Back</a></p>
         {{> foot}}
         """
 
