@@ -890,6 +890,12 @@ struct RankingAuthority: Sendable {
         var filter = filter
         filter.datasetVersion = try await version(filter.datasetVersion)
         filter.framework = filter.framework.lowercased()
+        // Records keep the canonical precision ("q4" for q4_k_m): a filter reads the same way.
+        if !filter.quantization.isEmpty {
+            filter.quantization =
+                Quantization.resolve(declared: filter.quantization, frameworkConfigJSON: "", modelName: "")?.name
+                ?? filter.quantization.lowercased()
+        }
         let limit = try pageSize(limit)
         guard filter.modelParamsMin.isFinite, filter.modelParamsMax.isFinite, filter.modelParamsMin >= 0,
             filter.modelParamsMax >= 0
@@ -905,7 +911,7 @@ struct RankingAuthority: Sendable {
         let constrained = filter
         // A listing that is exactly one board says which of its events it reflects (for live views).
         let board: String? =
-            filter.gpu.isEmpty && filter.modelParamsMin == 0 && filter.modelParamsMax == 0
+            filter.isWholeBoard
             ? (filter.framework.isEmpty
                 ? Board.global(filter.datasetVersion) : Board.framework(filter.datasetVersion, filter.framework))
             : nil

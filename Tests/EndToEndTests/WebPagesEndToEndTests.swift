@@ -98,6 +98,16 @@ struct WebPagesEndToEndTests {
         // A phone-width page does not scroll sideways (wide tables scroll in their own box).
         let phone = try page("phone")
         #expect((phone["overflow"] as? Int ?? 1) <= 0, "\(phone["overflow"] ?? "")")
+        // scripts/screenshots: the same pages as pictures, desktop and phone width.
+        if let directory = TestEnvironment.environment["SCREENSHOTS_DIR"], topology == .embedded {
+            try await ExternalTools.run(
+                ExternalTools.python,
+                [
+                    ExternalTools.pythonScripts.appendingPathComponent("browser.py").path, "screenshots", base,
+                    directory,
+                ],
+                within: .seconds(180))
+        }
         try await system.stop()
     }
 }

@@ -25,7 +25,7 @@ struct SitePagesTests {
                 "dataset_version": version, "dataset_checksum": checksum, "framework": framework,
                 "model_name": model, "model_params": 8,
                 "gpu_config": ["name": "RTX 4090", "count": 1, "memory_gb": 24],
-                "concurrent_count": 4, "display_name": name,
+                "concurrent_count": 4, "display_name": name, "quantization": model == "llama-3-8b" ? "q4_k_m" : "",
             ])
         let session = try #require(started["session_id"], "\(started.text)")
         for _ in 0..<3 {
@@ -75,6 +75,17 @@ struct SitePagesTests {
 
             let filtered = try await gateway.request(.get, "/?dataset_version=\(version)&framework=sglang")
             #expect(filtered.text.contains("/records/\(ids[0])") && !filtered.text.contains("/records/\(ids[1])"))
+            for narrowing in ["model=LLAMA-3-8B", "quantization=Q4_K_M"] {
+                let page = try await gateway.request(.get, "/?dataset_version=\(version)&\(narrowing)")
+                #expect(
+                    page.text.contains("/records/\(ids[0])") && !page.text.contains("/records/\(ids[2])"),
+                    "\(narrowing)")
+                let json = try await gateway.request(.get, "/api/v1/benchmarks?dataset_version=\(version)&\(narrowing)")
+                #expect((json.json["records"] as? [Any])?.count == 1, "\(narrowing): \(json.text)")
+            }
+            // A form leaves unfilled fields empty: the same page without them.
+            let unfilled = try await gateway.request(.get, "/?framework=sglang&gpu=&model=")
+            #expect(unfilled.status == .seeOther && unfilled.headers[.location] == "/?framework=sglang")
             let bad = try await gateway.request(.get, "/?model_params_min=lots")
             #expect(bad.status == .badRequest && bad.headers[.contentType] == "text/html; charset=utf-8")
 

@@ -301,6 +301,8 @@ enum OpenAPIDocument {
         Operation.query("gpu", Schema.string, "Only this GPU model."),
         Operation.query("model_params_min", Schema.number, "Smallest model size (parameters, ≥ 0)."),
         Operation.query("model_params_max", Schema.number, "Largest model size (parameters, ≥ 0)."),
+        Operation.query("model", Schema.string, "Only this model (its name, any case)."),
+        Operation.query("quantization", Schema.string, "Only this precision (e.g. fp16, int4, q4)."),
     ]
 
     static var operations: [Operation] {

@@ -71,7 +71,9 @@ enum SitePages {
         let version = page.records.first?.datasetVersion ?? filter.datasetVersion
         var next: String?
         if !page.page.nextCursor.isEmpty {
-            let kept = ["dataset_version", "framework", "gpu", "model_params_min", "model_params_max"].compactMap {
+            let kept = [
+                "dataset_version", "framework", "gpu", "model_params_min", "model_params_max", "model", "quantization",
+            ].compactMap {
                 name in query[name].map { (name, $0) }
             }
             next = "/?" + formQuery(kept + [("cursor", page.page.nextCursor)])
@@ -85,8 +87,9 @@ enum SitePages {
                 "version": version.isEmpty ? "latest" : version, "total": Int(page.total),
                 "records": page.records.map { row($0, counts: counts[$0.recordID]) },
                 "baselines": page.baselines.map { row($0, counts: nil) },
-                "has_baselines": !page.baselines.isEmpty, "next": next as Any,
-                "filter_framework": filter.framework, "filter_gpu": filter.gpu,
+                "has_baselines": !page.baselines.isEmpty, "next": next ?? false,
+                "filter_framework": filter.framework, "filter_gpu": filter.gpu, "filter_model": filter.model,
+                "filter_quantization": filter.quantization,
                 "filter_min": query["model_params_min"] ?? "", "filter_max": query["model_params_max"] ?? "",
                 "filter_version": filter.datasetVersion, "frameworks": frameworks,
             ])
@@ -112,7 +115,7 @@ enum SitePages {
         let results = record.results
         var view = row(record, counts: counts)
         view["title"] = record.displayName
-        view["percentile"] = record.rank > 0 ? "top \(number(100 - record.percentile + 1, 1)) %" : "not ranked"
+        view["percentile"] = record.rank > 0 ? "percentile \(number(record.percentile, 1))" : "not ranked"
         view["submitted_at"] = record.submittedAt.rfc3339 ?? ""
         view["gpu_model"] = record.gpuModel
         view["params"] = number(record.modelParams, 1)

@@ -59,11 +59,15 @@ enum SiteTemplates {
         <form class="filters" method="get" action="/" aria-label="Filter the board">
         <label>Framework <input name="framework" value="{{filter_framework}}" list="frameworks"></label>
         <label>GPU <input name="gpu" value="{{filter_gpu}}"></label>
+        <label>Model <input name="model" value="{{filter_model}}"></label>
+        <label>Quantization <input name="quantization" value="{{filter_quantization}}" list="precisions"></label>
         <label>Model size from (B) <input name="model_params_min" inputmode="decimal" value="{{filter_min}}"></label>
         <label>to (B) <input name="model_params_max" inputmode="decimal" value="{{filter_max}}"></label>
         <label>Dataset version <input name="dataset_version" value="{{filter_version}}"></label>
         <button type="submit">Filter</button> <a href="/">Clear</a>
         <datalist id="frameworks">{{#frameworks}}<option value="{{.}}">{{/frameworks}}</datalist>
+        <datalist id="precisions"><option value="fp32"><option value="bf16"><option value="fp16"><option value="fp8">
+        <option value="int8"><option value="int4"><option value="q8"><option value="q4"></datalist>
         </form>
         <form id="compare" method="get" action="/compare"></form>
         <div class="scroll"><table id="board" data-version="{{version}}" data-framework="{{filter_framework}}">

@@ -286,6 +286,8 @@ enum RankingRoutes {
             $0.gpu = query["gpu"] ?? ""
             $0.modelParamsMin = query.number("model_params_min") ?? 0
             $0.modelParamsMax = query.number("model_params_max") ?? 0
+            $0.model = query["model"] ?? ""
+            $0.quantization = query["quantization"] ?? ""
         }
     }
 

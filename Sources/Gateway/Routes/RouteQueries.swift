@@ -19,6 +19,8 @@ enum RouteQueries {
         datasetVersion, QuerySpec.Parameter("gpu", .text(maximumLength: 128), code: "invalid_filter"),
         QuerySpec.Parameter("model_params_min", .number(0...1_000_000), code: "invalid_filter"),
         QuerySpec.Parameter("model_params_max", .number(0...1_000_000), code: "invalid_filter"),
+        QuerySpec.Parameter("model", .text(maximumLength: 200), code: "invalid_filter"),
+        QuerySpec.Parameter("quantization", .text(maximumLength: 32), code: "invalid_filter"),
     ]
 
     /// `GET /api/v1/benchmarks`.

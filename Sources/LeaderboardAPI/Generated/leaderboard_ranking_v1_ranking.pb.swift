@@ -832,6 +832,12 @@ public nonisolated struct Leaderboard_Ranking_V1_RecordFilter: Sendable {
 
   public var modelParamsMax: Double = 0
 
+  /// The model's name, compared without regard to case.
+  public var model: String = String()
+
+  /// The precision the validation assumed (e.g. "fp16", "int4"), compared without regard to case.
+  public var quantization: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2778,7 +2784,7 @@ nonisolated extension Leaderboard_Ranking_V1_ModerateRecordResponse: SwiftProtob
 
 nonisolated extension Leaderboard_Ranking_V1_RecordFilter: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RecordFilter"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dataset_version\0\u{1}framework\0\u{1}gpu\0\u{3}model_params_min\0\u{3}model_params_max\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dataset_version\0\u{1}framework\0\u{1}gpu\0\u{3}model_params_min\0\u{3}model_params_max\0\u{1}model\0\u{1}quantization\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2791,6 +2797,8 @@ nonisolated extension Leaderboard_Ranking_V1_RecordFilter: SwiftProtobuf.Message
       case 3: try { try decoder.decodeSingularStringField(value: &self.gpu) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.modelParamsMin) }()
       case 5: try { try decoder.decodeSingularDoubleField(value: &self.modelParamsMax) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.quantization) }()
       default: break
       }
     }
@@ -2812,6 +2820,12 @@ nonisolated extension Leaderboard_Ranking_V1_RecordFilter: SwiftProtobuf.Message
     if self.modelParamsMax.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.modelParamsMax, fieldNumber: 5)
     }
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 6)
+    }
+    if !self.quantization.isEmpty {
+      try visitor.visitSingularStringField(value: self.quantization, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2821,6 +2835,8 @@ nonisolated extension Leaderboard_Ranking_V1_RecordFilter: SwiftProtobuf.Message
     if lhs.gpu != rhs.gpu {return false}
     if lhs.modelParamsMin != rhs.modelParamsMin {return false}
     if lhs.modelParamsMax != rhs.modelParamsMax {return false}
+    if lhs.model != rhs.model {return false}
+    if lhs.quantization != rhs.quantization {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -132,9 +132,7 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
         let page = try await ranking.list(filter, cursor: request.page.cursor, limit: Int(request.page.limit))
         // Baselines go with the first page of a board (the filters that make one board: version and framework).
         let baselines =
-            request.page.cursor.isEmpty && filter.gpu.isEmpty && filter.modelParamsMin == 0
-                && filter.modelParamsMax == 0
-            ? try await ranking.baselines(filter) : []
+            request.page.cursor.isEmpty && filter.isWholeBoard ? try await ranking.baselines(filter) : []
         return .with {
             $0.records = page.records.map(Self.record)
             $0.page.nextCursor = page.next
@@ -400,7 +398,8 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
     static func filter(_ filter: Leaderboard_Ranking_V1_RecordFilter) -> RecordFilter {
         RecordFilter(
             datasetVersion: filter.datasetVersion, framework: filter.framework, gpu: filter.gpu,
-            modelParamsMin: filter.modelParamsMin, modelParamsMax: filter.modelParamsMax)
+            modelParamsMin: filter.modelParamsMin, modelParamsMax: filter.modelParamsMax, model: filter.model,
+            quantization: filter.quantization)
     }
 
     static func sample(_ sample: Leaderboard_Ranking_V1_MetricSample) -> MetricSample {

@@ -66,6 +66,13 @@ struct RecordFilter: Sendable, Equatable {
     var gpu = ""
     var modelParamsMin = 0.0
     var modelParamsMax = 0.0
+    var model = ""
+    var quantization = ""
+
+    /// No filter beyond the board (version and framework).
+    var isWholeBoard: Bool {
+        gpu.isEmpty && modelParamsMin == 0 && modelParamsMax == 0 && model.isEmpty && quantization.isEmpty
+    }
 }
 
 /// The Ranking target's SQL, one statement set for PostgreSQL and SQLite.
@@ -382,6 +389,8 @@ struct RankingRepository {
         if !filter.gpu.isEmpty { add("gpu_key = ?", .text(GPUConfig(name: filter.gpu).key)) }
         if filter.modelParamsMin > 0 { add("model_params >= ?", .real(filter.modelParamsMin)) }
         if filter.modelParamsMax > 0 { add("model_params <= ?", .real(filter.modelParamsMax)) }
+        if !filter.model.isEmpty { add("LOWER(model_name) = ?", .text(filter.model.lowercased())) }
+        if !filter.quantization.isEmpty { add("quantization = ?", .text(filter.quantization.lowercased())) }
         return (clauses, binds)
     }
 
