@@ -856,6 +856,14 @@ struct RankingAuthority: Sendable {
         return try await place([found])[0]
     }
 
+    /// The live reports of a published record's session, oldest first (what its owner's client reported).
+    func series(of id: String) async throws -> [MetricSample] {
+        let placed = try await record(id)
+        return try await database.withExecutor(logger: logger) {
+            try await RankingRepository($0).samples(of: placed.record.sessionID)
+        }
+    }
+
     /// Records with their ranks and percentile; each board's size is read once for the whole page.
     func place(_ records: [BenchmarkRecord]) async throws -> [PlacedRecord] {
         var sizes: [String: Int] = [:]

@@ -91,6 +91,8 @@ struct SitePagesTests {
 
             let record = try await gateway.request(.get, "/records/\(ids[0])")
             #expect(record.status == .ok && record.text.contains("<svg role=\"img\""), "\(record.text.prefix(300))")
+            // The run's live reports as a line (three reports were made).
+            #expect(record.text.contains("<polyline class=\"series\""))
             #expect(record.text.contains("&lt;script&gt;alert(&#39;c&#39;)&lt;/script&gt; nice"))
             Self.expectInert(record.text)
             let missing = try await gateway.request(.get, "/records/nope")

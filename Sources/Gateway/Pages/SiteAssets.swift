@@ -17,7 +17,7 @@ enum SiteAssets {
         input,button{font:inherit;padding:.35rem .5rem}button{cursor:pointer}
         .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));gap:1rem}dl{display:grid;grid-template-columns:auto 1fr;gap:.25rem 1rem}dt{color:var(--muted)}dd{margin:0}
         .chart{margin:1rem 0}.chart svg{max-width:48rem;height:auto}.chart text{fill:var(--fg);font-size:13px}
-        .chart .bar{fill:var(--bar)}.chart .whisker{stroke:var(--muted);stroke-width:2}.chart .median{stroke:var(--fg);stroke-width:3}
+        .chart .bar{fill:var(--bar)}.chart .whisker{stroke:var(--muted);stroke-width:2}.chart .median{stroke:var(--fg);stroke-width:3}.chart .series{fill:none;stroke:var(--bar);stroke-width:2}
         figcaption{color:var(--muted);font-size:.875rem}.comment{border-left:3px solid var(--line);padding-left:.75rem;margin:.75rem 0}
         .comment h3{font-size:1rem;margin:0}.comment p{white-space:pre-wrap;overflow-wrap:anywhere}code.hash{overflow-wrap:anywhere}
         @media (max-width:40rem){body{font-size:15px}th,td{padding:.3rem}.filters label{width:100%}}

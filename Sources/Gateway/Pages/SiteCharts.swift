@@ -68,6 +68,30 @@ enum SiteCharts {
         return svg + "</svg><figcaption>\(escape(title))</figcaption></figure>"
     }
 
+    /// A line over time: `points` are (seconds from the start, value), drawn with their extremes labelled.
+    static func line(_ points: [(x: Double, y: Double)], title: String, unit: String) -> String {
+        let finite = points.filter { $0.x.isFinite && $0.y.isFinite }
+        guard finite.count >= 2 else { return "" }
+        let (width, height, left, bottom) = (600.0, 200.0, 60.0, 24.0)
+        let maxX = Swift.max(finite.map(\.x).max() ?? 1, 1e-9)
+        let maxY = Swift.max(finite.map(\.y).max() ?? 1, 1e-9)
+        func x(_ value: Double) -> String { String(format: "%.1f", left + value / maxX * (width - left - 10)) }
+        func y(_ value: Double) -> String {
+            String(format: "%.1f", (height - bottom) - value / maxY * (height - bottom - 10))
+        }
+        let path = finite.map { "\(x($0.x)),\(y($0.y))" }.joined(separator: " ")
+        return
+            "<figure class=\"chart\"><svg role=\"img\" aria-labelledby=\"\(id(title))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\">"
+            + "<title id=\"\(id(title))\">\(escape(title))</title>"
+            + "<line class=\"whisker\" x1=\"\(Int(left))\" y1=\"\(Int(height - bottom))\" x2=\"\(Int(width - 10))\" y2=\"\(Int(height - bottom))\"></line>"
+            + "<line class=\"whisker\" x1=\"\(Int(left))\" y1=\"10\" x2=\"\(Int(left))\" y2=\"\(Int(height - bottom))\"></line>"
+            + "<text class=\"label\" x=\"\(Int(left) - 6)\" y=\"16\" text-anchor=\"end\">\(escape(String(format: "%.0f", maxY)))</text>"
+            + "<text class=\"label\" x=\"\(Int(left) - 6)\" y=\"\(Int(height - bottom))\" text-anchor=\"end\">0</text>"
+            + "<text class=\"label\" x=\"\(Int(width - 10))\" y=\"\(Int(height) - 6)\" text-anchor=\"end\">\(escape(String(format: "%.0f s", maxX)))</text>"
+            + "<polyline class=\"series\" points=\"\(path)\"></polyline>"
+            + "</svg><figcaption>\(escape(title)) (\(escape(unit)))</figcaption></figure>"
+    }
+
     /// At most 32 characters, without bidirectional controls (an SVG label has no `<bdi>` to isolate them).
     static func clipped(_ text: String) -> String {
         let plain = String(

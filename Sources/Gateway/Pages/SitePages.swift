@@ -5,6 +5,7 @@ import LeaderboardAPI
 import Logging
 import Mustache
 import NIOCore
+import ServiceKit
 import SwiftProtobuf
 import UntrustedInput
 
@@ -112,8 +113,18 @@ enum SitePages {
                     $0.recordID = id
                     $0.limit = 5
                 }))?.records ?? []
+        let series = (try? await ranking.getRecordSeries(.with { $0.recordID = id }))?.samples ?? []
         let results = record.results
         var view = row(record, counts: counts)
+        let start = series.first.map { Double($0.at.microsecondsSinceEpoch) } ?? 0
+        let seconds = series.map { (Double($0.at.microsecondsSinceEpoch) - start) / 1_000_000 }
+        view["tps_series_svg"] = SiteCharts.line(
+            zip(seconds, series).map { ($0, $1.test.tps) }, title: "Tokens per second as reported during the run",
+            unit: "tokens/s over seconds")
+        view["gpu_series_svg"] = SiteCharts.line(
+            zip(seconds, series).map { ($0, $1.system.gpuUsage) }, title: "GPU use during the run",
+            unit: "% over seconds")
+        view["has_series"] = series.count >= 2
         view["title"] = record.displayName
         view["percentile"] = record.rank > 0 ? "percentile \(number(record.percentile, 1))" : "not ranked"
         view["submitted_at"] = record.submittedAt.rfc3339 ?? ""

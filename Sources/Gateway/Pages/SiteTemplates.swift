@@ -105,6 +105,10 @@ enum SiteTemplates {
         <dt>Requests</dt><dd>{{requests}}</dd><dt>Generated tokens</dt><dd>{{tokens}}</dd>
         <dt>Duration (s)</dt><dd>{{duration}}</dd><dt>Validation</dt><dd>{{validation}}</dd></dl></section>
         </div>
+        <section aria-labelledby="series"><h2 id="series">The run</h2>
+        {{#has_series}}{{{tps_series_svg}}}{{{gpu_series_svg}}}{{/has_series}}
+        {{^has_series}}<p>This result came without live metric reports (an uploaded result file).</p>{{/has_series}}
+        </section>
         <section aria-labelledby="charts"><h2 id="charts">Score and latency</h2>{{{score_svg}}}{{{latency_svg}}}</section>
         <section aria-labelledby="reactions"><h2 id="reactions">Reactions</h2>
         <p>{{likes}} like(s), {{dislikes}} dislike(s). Reactions, comments and flags are sent by signed benchmark

@@ -111,6 +111,19 @@ public enum Leaderboard_Ranking_V1_RankingService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetRecordSeries" metadata.
+        public enum GetRecordSeries: Sendable {
+            /// Request type for "GetRecordSeries".
+            public typealias Input = Leaderboard_Ranking_V1_GetRecordRequest
+            /// Response type for "GetRecordSeries".
+            public typealias Output = Leaderboard_Ranking_V1_RecordSeries
+            /// Descriptor for "GetRecordSeries".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "leaderboard.ranking.v1.RankingService"),
+                method: "GetRecordSeries",
+                type: .unary
+            )
+        }
         /// Namespace for "LookupRecord" metadata.
         public enum LookupRecord: Sendable {
             /// Request type for "LookupRecord".
@@ -302,6 +315,7 @@ public enum Leaderboard_Ranking_V1_RankingService: Sendable {
             SubmitExternalResult.descriptor,
             ListRecords.descriptor,
             GetRecord.descriptor,
+            GetRecordSeries.descriptor,
             LookupRecord.descriptor,
             ListSimilarRecords.descriptor,
             GetStats.descriptor,
@@ -456,6 +470,24 @@ extension Leaderboard_Ranking_V1_RankingService {
             request: GRPCCore.StreamingServerRequest<Leaderboard_Ranking_V1_GetRecordRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Ranking_V1_Record>
+
+        /// Handle the "GetRecordSeries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The live metric reports of a published record's session, in order (empty for uploaded results).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Leaderboard_Ranking_V1_GetRecordRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Leaderboard_Ranking_V1_RecordSeries` messages.
+        func getRecordSeries(
+            request: GRPCCore.StreamingServerRequest<Leaderboard_Ranking_V1_GetRecordRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Ranking_V1_RecordSeries>
 
         /// Handle the "LookupRecord" method.
         ///
@@ -811,6 +843,24 @@ extension Leaderboard_Ranking_V1_RankingService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Leaderboard_Ranking_V1_Record>
 
+        /// Handle the "GetRecordSeries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The live metric reports of a published record's session, in order (empty for uploaded results).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Ranking_V1_GetRecordRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Leaderboard_Ranking_V1_RecordSeries` message.
+        func getRecordSeries(
+            request: GRPCCore.ServerRequest<Leaderboard_Ranking_V1_GetRecordRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Leaderboard_Ranking_V1_RecordSeries>
+
         /// Handle the "LookupRecord" method.
         ///
         /// > Source IDL Documentation:
@@ -1163,6 +1213,24 @@ extension Leaderboard_Ranking_V1_RankingService {
             context: GRPCCore.ServerContext
         ) async throws -> Leaderboard_Ranking_V1_Record
 
+        /// Handle the "GetRecordSeries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The live metric reports of a published record's session, in order (empty for uploaded results).
+        ///
+        /// - Parameters:
+        ///   - request: A `Leaderboard_Ranking_V1_GetRecordRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Leaderboard_Ranking_V1_RecordSeries` to respond with.
+        func getRecordSeries(
+            request: Leaderboard_Ranking_V1_GetRecordRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Leaderboard_Ranking_V1_RecordSeries
+
         /// Handle the "LookupRecord" method.
         ///
         /// > Source IDL Documentation:
@@ -1479,6 +1547,17 @@ extension Leaderboard_Ranking_V1_RankingService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Leaderboard_Ranking_V1_RankingService.Method.GetRecordSeries.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Ranking_V1_GetRecordRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Ranking_V1_RecordSeries>(),
+            handler: { request, context in
+                try await self.getRecordSeries(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Leaderboard_Ranking_V1_RankingService.Method.LookupRecord.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Ranking_V1_LookupRecordRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Ranking_V1_RecordRef>(),
@@ -1709,6 +1788,17 @@ extension Leaderboard_Ranking_V1_RankingService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Ranking_V1_Record> {
         let response = try await self.getRecord(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getRecordSeries(
+        request: GRPCCore.StreamingServerRequest<Leaderboard_Ranking_V1_GetRecordRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Leaderboard_Ranking_V1_RecordSeries> {
+        let response = try await self.getRecordSeries(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1957,6 +2047,19 @@ extension Leaderboard_Ranking_V1_RankingService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Leaderboard_Ranking_V1_Record> {
         return GRPCCore.ServerResponse<Leaderboard_Ranking_V1_Record>(
             message: try await self.getRecord(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getRecordSeries(
+        request: GRPCCore.ServerRequest<Leaderboard_Ranking_V1_GetRecordRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Leaderboard_Ranking_V1_RecordSeries> {
+        return GRPCCore.ServerResponse<Leaderboard_Ranking_V1_RecordSeries>(
+            message: try await self.getRecordSeries(
                 request: request.message,
                 context: context
             ),
@@ -2312,6 +2415,29 @@ extension Leaderboard_Ranking_V1_RankingService {
             deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Ranking_V1_Record>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_Record>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetRecordSeries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The live metric reports of a published record's session, in order (empty for uploaded results).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Ranking_V1_GetRecordRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Ranking_V1_GetRecordRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Ranking_V1_RecordSeries` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getRecordSeries<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Ranking_V1_GetRecordRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Ranking_V1_GetRecordRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Ranking_V1_RecordSeries>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_RecordSeries>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "LookupRecord" method.
@@ -2851,6 +2977,40 @@ extension Leaderboard_Ranking_V1_RankingService {
             try await self.client.unary(
                 request: request,
                 descriptor: Leaderboard_Ranking_V1_RankingService.Method.GetRecord.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetRecordSeries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The live metric reports of a published record's session, in order (empty for uploaded results).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Leaderboard_Ranking_V1_GetRecordRequest` message.
+        ///   - serializer: A serializer for `Leaderboard_Ranking_V1_GetRecordRequest` messages.
+        ///   - deserializer: A deserializer for `Leaderboard_Ranking_V1_RecordSeries` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getRecordSeries<Result>(
+            request: GRPCCore.ClientRequest<Leaderboard_Ranking_V1_GetRecordRequest>,
+            serializer: some GRPCCore.MessageSerializer<Leaderboard_Ranking_V1_GetRecordRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Leaderboard_Ranking_V1_RecordSeries>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_RecordSeries>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Leaderboard_Ranking_V1_RankingService.Method.GetRecordSeries.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -3501,6 +3661,35 @@ extension Leaderboard_Ranking_V1_RankingService.ClientProtocol {
         )
     }
 
+    /// Call the "GetRecordSeries" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The live metric reports of a published record's session, in order (empty for uploaded results).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Leaderboard_Ranking_V1_GetRecordRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getRecordSeries<Result>(
+        request: GRPCCore.ClientRequest<Leaderboard_Ranking_V1_GetRecordRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_RecordSeries>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getRecordSeries(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Leaderboard_Ranking_V1_GetRecordRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Leaderboard_Ranking_V1_RecordSeries>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "LookupRecord" method.
     ///
     /// > Source IDL Documentation:
@@ -4095,6 +4284,39 @@ extension Leaderboard_Ranking_V1_RankingService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getRecord(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetRecordSeries" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The live metric reports of a published record's session, in order (empty for uploaded results).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getRecordSeries<Result>(
+        _ message: Leaderboard_Ranking_V1_GetRecordRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Leaderboard_Ranking_V1_RecordSeries>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Leaderboard_Ranking_V1_GetRecordRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getRecordSeries(
             request: request,
             options: options,
             onResponse: handleResponse

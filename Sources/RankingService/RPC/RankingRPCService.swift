@@ -216,6 +216,36 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
         Self.record(try await ranking.record(request.recordID))
     }
 
+    func getRecordSeries(request: Leaderboard_Ranking_V1_GetRecordRequest, context: ServerContext) async throws
+        -> Leaderboard_Ranking_V1_RecordSeries
+    {
+        let samples = try await ranking.series(of: request.recordID)
+        return .with {
+            $0.recordID = request.recordID
+            $0.samples = samples.map { sample in
+                .with {
+                    $0.at = .init(microsecondsSinceEpoch: sample.at)
+                    $0.system = .with {
+                        $0.cpuUsage = sample.system.cpuUsage
+                        $0.memoryUsage = sample.system.memoryUsage
+                        $0.gpuUsage = sample.system.gpuUsage
+                        $0.gpuMemoryUsage = sample.system.gpuMemoryUsage
+                        $0.gpuTemperature = sample.system.gpuTemperature
+                        $0.powerWatts = sample.system.powerWatts
+                    }
+                    $0.test = .with {
+                        $0.tps = sample.test.tps
+                        $0.latency = sample.test.latency
+                        $0.concurrentCount = Int32(clamping: sample.test.concurrentCount)
+                        $0.completedRequests = sample.test.completedRequests
+                        $0.failedRequests = sample.test.failedRequests
+                        $0.totalTokens = sample.test.totalTokens
+                    }
+                }
+            }
+        }
+    }
+
     func lookupRecord(request: Leaderboard_Ranking_V1_LookupRecordRequest, context: ServerContext) async throws
         -> Leaderboard_Ranking_V1_RecordRef
     {
