@@ -892,7 +892,9 @@ struct RankingAuthority: Sendable {
 
     /// One page of a board. `counting: false` skips the total (a `COUNT(*)` over the whole filter), which a caller
     /// walking every page — the export — would otherwise pay once per page.
-    func list(_ filter: RecordFilter, cursor: String, limit: Int, counting: Bool = true) async throws -> (
+    func list(
+        _ filter: RecordFilter, order: RecordOrder = .score, cursor: String, limit: Int, counting: Bool = true
+    ) async throws -> (
         records: [PlacedRecord], next: String, total: Int, sequence: UInt64
     ) {
         var filter = filter
@@ -912,9 +914,14 @@ struct RankingAuthority: Sendable {
                 code: "invalid_filter", detail: "model_params_min and model_params_max must be numbers ≥ 0.",
                 status: .invalidArgument)
         }
+        // A board cursor is (rank key, id); a tokens-per-second one is marked ("t", tps, id), so neither continues
+        // the other's order.
         let after = try Cursor.decode(cursor).map { parts -> (key: Double, id: String) in
-            guard parts.count == 2, let key = Double(parts[0]), key.isFinite else { throw RankingError.invalidCursor }
-            return (key, parts[1])
+            let fields = order == .score ? parts[...] : (parts.first == "t" ? parts.dropFirst() : [])
+            guard fields.count == 2, let key = Double(fields[fields.startIndex]), key.isFinite else {
+                throw RankingError.invalidCursor
+            }
+            return (key, fields[fields.startIndex + 1])
         }
         let constrained = filter
         // A listing that is exactly one board says which of its events it reflects (for live views).
@@ -927,14 +934,18 @@ struct RankingAuthority: Sendable {
             let repository = RankingRepository(sql)
             let sequence = try await board.asyncMap { try await repository.lastSequence(of: $0) } ?? 0
             return (
-                try await repository.ranked(constrained, after: after, limit: limit + 1),
+                try await repository.ranked(constrained, order: order, after: after, limit: limit + 1),
                 counting ? try await repository.countRanked(constrained) : 0, sequence
             )
         }
         let page = Array(rows.prefix(limit))
         let placed = try await place(page)
         let next =
-            rows.count > limit ? page.last.map { Cursor.encode([String($0.rankKey), $0.recordID]) } ?? "" : ""
+            rows.count > limit
+            ? page.last.map {
+                Cursor.encode(
+                    order == .score ? [String($0.rankKey), $0.recordID] : ["t", String($0.results.tps), $0.recordID])
+            } ?? "" : ""
         return (placed, next, total, sequence)
     }
 

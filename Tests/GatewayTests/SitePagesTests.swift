@@ -83,6 +83,22 @@ struct SitePagesTests {
                 let json = try await gateway.request(.get, "/api/v1/benchmarks?dataset_version=\(version)&\(narrowing)")
                 #expect((json.json["records"] as? [Any])?.count == 1, "\(narrowing): \(json.text)")
             }
+            // Sorted by tokens per second (ids[2] is the fastest), in the JSON and on the page; paging keeps the order.
+            let fastest = try await gateway.request(
+                .get, "/api/v1/benchmarks?dataset_version=\(version)&sort=tps&limit=1")
+            let first = (fastest.json["records"] as? [[String: Any]])?.first?["record_id"] as? String
+            #expect(first == ids[2], "\(fastest.text)")
+            let cursor = try #require(fastest.json["next_cursor"] as? String)
+            let second = try await gateway.request(
+                .get, "/api/v1/benchmarks?dataset_version=\(version)&sort=tps&limit=1&cursor=\(cursor)")
+            #expect((second.json["records"] as? [[String: Any]])?.first?["record_id"] as? String == ids[1])
+            let mixed = try await gateway.request(
+                .get, "/api/v1/benchmarks?dataset_version=\(version)&limit=1&cursor=\(cursor)")
+            #expect(mixed.status == .badRequest, "a tokens-per-second cursor does not continue the board's order")
+            let sortedPage = try await gateway.request(.get, "/?dataset_version=\(version)&sort=tps")
+            #expect(
+                sortedPage.text.contains(
+                    "aria-sort=\"descending\"><a href=\"/?dataset_version=\(version)&amp;sort=tps\""))
             // A form leaves unfilled fields empty: the same page without them.
             let unfilled = try await gateway.request(.get, "/?framework=sglang&gpu=&model=")
             #expect(unfilled.status == .seeOther && unfilled.headers[.location] == "/?framework=sglang")

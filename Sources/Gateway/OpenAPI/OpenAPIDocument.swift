@@ -303,6 +303,7 @@ enum OpenAPIDocument {
         Operation.query("model_params_max", Schema.number, "Largest model size (parameters, ≥ 0)."),
         Operation.query("model", Schema.string, "Only this model (its name, any case)."),
         Operation.query("quantization", Schema.string, "Only this precision (e.g. fp16, int4, q4)."),
+        Operation.query("sort", Schema.string(["score", "tps"]), "The board's order (score) or tokens per second."),
     ]
 
     static var operations: [Operation] {

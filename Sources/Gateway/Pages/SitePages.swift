@@ -62,23 +62,25 @@ enum SitePages {
         interactions: InteractionClient
     ) async throws -> Response {
         let filter = RankingRoutes.filter(query, framework: nil)
+        let sort = query["sort"] ?? "score"
         let page = try await ranking.listRecords(
             .with {
                 $0.filter = filter
                 $0.page = query.page
+                $0.sort = sort
             })
         let counts = await InteractionRoutes.counts(
             of: page.records.map(\.recordID), interactions: interactions, context: context)
         let version = page.records.first?.datasetVersion ?? filter.datasetVersion
-        var next: String?
-        if !page.page.nextCursor.isEmpty {
-            let kept = [
-                "dataset_version", "framework", "gpu", "model_params_min", "model_params_max", "model", "quantization",
-            ].compactMap {
-                name in query[name].map { (name, $0) }
-            }
-            next = "/?" + formQuery(kept + [("cursor", page.page.nextCursor)])
-        }
+        // Links keep the filters: the next page in the same order, and the column headers that sort.
+        let filters = [
+            "dataset_version", "framework", "gpu", "model_params_min", "model_params_max", "model", "quantization",
+        ].compactMap { name in query[name].map { (name, $0) } }
+        let next =
+            page.page.nextCursor.isEmpty
+            ? nil : "/?" + formQuery(filters + [("sort", sort), ("cursor", page.page.nextCursor)])
+        let byScore = "/?" + formQuery(filters)
+        let byTPS = "/?" + formQuery(filters + [("sort", "tps")])
         let frameworks = Array(Set(page.records.map(\.framework))).sorted()
         let heading = filter.framework.isEmpty ? "Global board" : "Board: \(filter.framework)"
         return render(
@@ -89,6 +91,8 @@ enum SitePages {
                 "records": page.records.map { row($0, counts: counts[$0.recordID]) },
                 "baselines": page.baselines.map { row($0, counts: nil) },
                 "has_baselines": !page.baselines.isEmpty, "next": next ?? false,
+                "sort_score": byScore, "sort_tps": byTPS, "sorted_by_tps": sort == "tps",
+                "sorted_by_score": sort != "tps",
                 "filter_framework": filter.framework, "filter_gpu": filter.gpu, "filter_model": filter.model,
                 "filter_quantization": filter.quantization,
                 "filter_min": query["model_params_min"] ?? "", "filter_max": query["model_params_max"] ?? "",

@@ -71,9 +71,11 @@ enum SiteTemplates {
         </form>
         <form id="compare" method="get" action="/compare"></form>
         <div class="scroll"><table id="board" data-version="{{version}}" data-framework="{{filter_framework}}">
-        <caption>Ranked by score; select rows to compare them.</caption>
-        <thead><tr><th scope="col">Rank</th><th scope="col">System</th><th scope="col">Score</th>
-        <th scope="col">Tokens/s</th><th scope="col">Latency p50 (s)</th><th scope="col">GPU</th>
+        <caption>{{#sorted_by_tps}}Sorted by tokens per second; the rank is the board's.{{/sorted_by_tps}}{{#sorted_by_score}}Ranked by score.{{/sorted_by_score}} Select rows to compare them.</caption>
+        <thead><tr><th scope="col">Rank</th><th scope="col">System</th>
+        <th scope="col"{{#sorted_by_score}} aria-sort="descending"{{/sorted_by_score}}><a href="{{sort_score}}">Score</a></th>
+        <th scope="col"{{#sorted_by_tps}} aria-sort="descending"{{/sorted_by_tps}}><a href="{{sort_tps}}">Tokens/s</a></th>
+        <th scope="col">Latency p50 (s)</th><th scope="col">GPU</th>
         <th scope="col">Model</th><th scope="col">Framework</th><th scope="col">Likes</th>
         <th scope="col">Comments</th><th scope="col">Compare</th></tr></thead>
         <tbody>{{> rows}}{{^records}}<tr><td colspan="11">No ranked results match.</td></tr>{{/records}}</tbody>

@@ -299,6 +299,7 @@ enum RankingRoutes {
             .with {
                 $0.filter = filter(query, framework: framework)
                 $0.page = query.page
+                $0.sort = query["sort"] ?? ""
             })
         let counts = await InteractionRoutes.counts(
             of: page.records.map(\.recordID), interactions: interactions, context: context)

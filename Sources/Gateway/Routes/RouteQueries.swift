@@ -24,9 +24,10 @@ enum RouteQueries {
     ]
 
     /// `GET /api/v1/benchmarks`.
-    static let board = QuerySpec([framework] + filtersWithoutFramework + page)
+    static let sort = QuerySpec.Parameter("sort", .choice(["score", "tps"]), code: "invalid_sort")
+    static let board = QuerySpec([framework] + filtersWithoutFramework + page + [sort])
     /// `GET /api/v1/benchmarks/frameworks/{framework}` (the framework is in the path).
-    static let frameworkBoard = QuerySpec(filtersWithoutFramework + page)
+    static let frameworkBoard = QuerySpec(filtersWithoutFramework + page + [sort])
     /// `GET /api/v1/benchmarks/export`.
     static let export = QuerySpec(
         [.init("format", .choice(["json", "csv"]), code: "invalid_format"), framework] + filtersWithoutFramework)

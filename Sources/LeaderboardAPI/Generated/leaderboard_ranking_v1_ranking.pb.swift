@@ -866,6 +866,10 @@ public nonisolated struct Leaderboard_Ranking_V1_ListRecordsRequest: Sendable {
   /// Clears the value of `page`. Subsequent reads from it will return its default value.
   public mutating func clearPage() {self._page = nil}
 
+  /// "score" (the board's order, the default) or "tps" (generated tokens per second, highest first). A cursor
+  /// continues the order it was made in.
+  public var sort: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2858,7 +2862,7 @@ nonisolated extension Leaderboard_Ranking_V1_RecordFilter: SwiftProtobuf.Message
 
 nonisolated extension Leaderboard_Ranking_V1_ListRecordsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListRecordsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}filter\0\u{1}page\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}filter\0\u{1}page\0\u{1}sort\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2868,6 +2872,7 @@ nonisolated extension Leaderboard_Ranking_V1_ListRecordsRequest: SwiftProtobuf.M
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._page) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.sort) }()
       default: break
       }
     }
@@ -2884,12 +2889,16 @@ nonisolated extension Leaderboard_Ranking_V1_ListRecordsRequest: SwiftProtobuf.M
     try { if let v = self._page {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     } }()
+    if !self.sort.isEmpty {
+      try visitor.visitSingularStringField(value: self.sort, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Leaderboard_Ranking_V1_ListRecordsRequest, rhs: Leaderboard_Ranking_V1_ListRecordsRequest) -> Bool {
     if lhs._filter != rhs._filter {return false}
     if lhs._page != rhs._page {return false}
+    if lhs.sort != rhs.sort {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

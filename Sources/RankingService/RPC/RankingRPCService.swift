@@ -129,7 +129,11 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
         -> Leaderboard_Ranking_V1_ListRecordsResponse
     {
         let filter = Self.filter(request.filter)
-        let page = try await ranking.list(filter, cursor: request.page.cursor, limit: Int(request.page.limit))
+        guard let order = request.sort.isEmpty ? .score : RecordOrder(rawValue: request.sort) else {
+            throw RankingError(code: "invalid_sort", detail: "sort must be score or tps.", status: .invalidArgument)
+        }
+        let page = try await ranking.list(
+            filter, order: order, cursor: request.page.cursor, limit: Int(request.page.limit))
         // Baselines go with the first page of a board (the filters that make one board: version and framework).
         let baselines =
             request.page.cursor.isEmpty && filter.isWholeBoard ? try await ranking.baselines(filter) : []

@@ -75,6 +75,12 @@ struct RecordFilter: Sendable, Equatable {
     }
 }
 
+/// How a listing is ordered: the board's (score, then the earlier submission) or generated tokens per second.
+enum RecordOrder: String, Sendable {
+    case score
+    case tps
+}
+
 /// The Ranking target's SQL, one statement set for PostgreSQL and SQLite.
 struct RankingRepository {
     let sql: any SQLExecutor
@@ -394,21 +400,22 @@ struct RankingRepository {
         return (clauses, binds)
     }
 
-    /// Ranked records matching a filter in board order, after a (rank key, record id) cursor.
-    func ranked(_ filter: RecordFilter, after cursor: (key: Double, id: String)?, limit: Int) async throws
-        -> [BenchmarkRecord]
-    {
+    /// Ranked records matching a filter in board order (or by tokens per second), after a (key, record id) cursor.
+    func ranked(
+        _ filter: RecordFilter, order: RecordOrder = .score, after cursor: (key: Double, id: String)?, limit: Int
+    ) async throws -> [BenchmarkRecord] {
         var (clauses, binds) = Self.conditions(filter)
+        let column = order == .score ? "rank_key" : "tps"
         if let cursor {
             binds += [.real(cursor.key), .text(cursor.id)]
             let (key, id) = ("$\(binds.count - 1)", "$\(binds.count)")
-            clauses.append("(rank_key < \(key) OR (rank_key = \(key) AND record_id < \(id)))")
+            clauses.append("(\(column) < \(key) OR (\(column) = \(key) AND record_id < \(id)))")
         }
         binds.append(.integer(Int64(limit)))
         return try await sql.execute(
             """
             SELECT \(Self.recordColumns) FROM records WHERE \(clauses.joined(separator: " AND "))
-            ORDER BY rank_key DESC, record_id DESC LIMIT $\(binds.count)
+            ORDER BY \(column) DESC, record_id DESC LIMIT $\(binds.count)
             """, binds
         ).map(Self.record)
     }
