@@ -113,8 +113,8 @@ enum SiteTemplates {
         </section>
         <section aria-labelledby="charts"><h2 id="charts">Score and latency</h2>{{{score_svg}}}{{{latency_svg}}}</section>
         <section aria-labelledby="reactions"><h2 id="reactions">Reactions</h2>
-        <p>{{likes}} like(s), {{dislikes}} dislike(s). Reactions, comments and flags are sent by signed benchmark
-        clients (<code>leaderboard client</code>), so each device is counted once.</p></section>
+        <p>{{likes}} like(s), {{dislikes}} dislike(s). Reactions and comments are sent by signed benchmark clients
+        (<code>leaderboard client</code>), so each device counts once; anyone may report a result below.</p></section>
         <section aria-labelledby="comments-heading"><h2 id="comments-heading">Comments ({{comments_count}})</h2>
         {{#comments}}<article class="comment"><h3><bdi>{{author}}</bdi> <time>{{created_at}}</time></h3>
         <p>{{content}}</p></article>{{/comments}}{{^comments}}<p>No comments yet.</p>{{/comments}}</section>
