@@ -785,16 +785,19 @@ enum OpenAPIDocument {
     ]
 
     /// The web pages (server-rendered HTML, cached with ETags like the JSON routes).
+    /// (Errors raised before a page renders, e.g. a NUL in the URL, come from the general middleware as
+    /// problem+json: `errors` declares that media type beside the page's.)
     static let pages: [Operation] = [
         Operation(
             method: "GET", path: "/", summary: "The board", tag: "pages",
             parameters: [Operation.limit, Operation.cursor, Operation.ifNoneMatch]
                 + [Operation.query("framework", Schema.string, "Only this framework.")] + boardFilters,
-            responses: [html, notModified] + pageErrors),
+            responses: [html, notModified] + pageErrors, errors: ["400"]),
         Operation(
             method: "GET", path: "/records/{id}", summary: "A record", tag: "pages",
             parameters: [recordID, Operation.ifNoneMatch],
-            responses: [html, notModified, htmlError("404", "No published record has this id.")] + pageErrors),
+            responses: [html, notModified, htmlError("404", "No published record has this id.")] + pageErrors,
+            errors: ["400"]),
         Operation(
             method: "POST", path: "/records/{id}/flag", summary: "The flag button: report a record", tag: "pages",
             parameters: [recordID],
@@ -804,23 +807,25 @@ enum OpenAPIDocument {
                 html, htmlError("400", "The reason is missing or too long."),
                 htmlError("404", "No published record has this id."), htmlError("413", "The form is too large."),
                 htmlError("429", "Too many reports from the address."),
-            ]),
+            ], errors: ["400", "413"]),
         Operation(
             method: "GET", path: "/compare", summary: "Records side by side", tag: "pages",
             parameters: [
                 Operation.query("records", Schema.string, "1 to 8 record ids, comma-separated."), Operation.ifNoneMatch,
             ],
-            responses: [html, notModified, htmlError("404", "A record is unknown.")] + pageErrors),
+            responses: [html, notModified, htmlError("404", "A record is unknown.")] + pageErrors, errors: ["400"]),
         Operation(
             method: "GET", path: "/stats", summary: "Distributions per framework and GPU", tag: "pages",
             parameters: [
                 Operation.query("dataset_version", Schema.string, "The version; the active one when absent."),
                 Operation.ifNoneMatch,
             ],
-            responses: [html, notModified, htmlError("404", "No such dataset version.")] + pageErrors),
+            responses: [html, notModified, htmlError("404", "No such dataset version.")] + pageErrors,
+            errors: ["400"]),
         Operation(
             method: "GET", path: "/datasets", summary: "Dataset versions and how to download them", tag: "pages",
-            parameters: [Operation.ifNoneMatch], responses: [html, notModified] + pageErrors),
+            parameters: [Operation.ifNoneMatch], responses: [html, notModified] + pageErrors,
+            errors: ["400"]),
         Operation(
             method: "GET", path: "/assets/site.css", summary: "The pages' stylesheet", tag: "pages",
             responses: [("200", "CSS.", "text/css", Schema.string)]),
