@@ -24,12 +24,9 @@ struct DeepStressModelEndToEndTests {
         "key → package → encrypted result → upload → on the board; replays and bad bodies refused",
         arguments: StoryEndToEndTests.topologies)
     func upload(_ topology: StoryEndToEndTests.Topology) async throws {
-        let directory = EndToEnd.temporaryDirectory()
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (system, directory) = try await StoryEndToEndTests.System.ready(topology)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let system = try await StoryEndToEndTests.System.start(topology, directory: directory)
         let base = system.base
-        _ = try await EndToEnd.waitFor(base + "/health/ready", status: 200)
 
         // Prompts as JSON Lines: short and long, Chinese and English (the client keeps 50 characters of each).
         let input = directory + "/prompts.jsonl"
@@ -43,10 +40,7 @@ struct DeepStressModelEndToEndTests {
         }
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: input))
         let version = "dsm-\(UUID().uuidString.prefix(8).lowercased())"
-        _ = try await StoryEndToEndTests.cli([
-            "admin", "datasets", "upload", input, "--version", version, "--activate", "--dataset-address",
-            system.datasetAddress, "--operator-key", system.operatorKey,
-        ])
+        try await system.upload(input, version: version)
 
         let device = try await EndToEnd.activeDevice(base: base) { try system.lastLink() }
         let credentials = DeviceCredentials(machineID: device.machineID, secret: device.secret)

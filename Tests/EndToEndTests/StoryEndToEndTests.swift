@@ -79,6 +79,23 @@ struct StoryEndToEndTests {
         func stop() async throws {
             for process in processes.reversed() { #expect(try await process.stop() == 0) }
         }
+
+        /// A fresh temporary directory (the caller removes it) and the system started in it, ready.
+        static func ready(_ topology: Topology) async throws -> (system: System, directory: String) {
+            let directory = EndToEnd.temporaryDirectory()
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let system = try await start(topology, directory: directory)
+            _ = try await EndToEnd.waitFor(system.base + "/health/ready", status: 200)
+            return (system, directory)
+        }
+
+        /// `leaderboard admin datasets upload` of `input` as an active `version`.
+        func upload(_ input: String, version: String, extra: [String] = []) async throws {
+            _ = try await StoryEndToEndTests.cli(
+                ["admin", "datasets", "upload", input, "--version", version, "--activate"] + extra + [
+                    "--dataset-address", datasetAddress, "--operator-key", operatorKey,
+                ])
+        }
     }
 
     /// Runs `leaderboard <arguments>` to completion; its standard output, or a failed expectation.
@@ -93,12 +110,9 @@ struct StoryEndToEndTests {
         "register → verify → activate → download → session → submit → board + WebSocket → like + comment → notified",
         arguments: topologies)
     func story(_ topology: Topology) async throws {
-        let directory = EndToEnd.temporaryDirectory()
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (system, directory) = try await System.ready(topology)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let system = try await System.start(topology, directory: directory)
         let base = system.base
-        _ = try await EndToEnd.waitFor(base + "/health/ready", status: 200)
 
         // The operator publishes a dataset (several chunks, so the download is a real chunked one).
         let input = directory + "/prompts.jsonl"
@@ -106,10 +120,7 @@ struct StoryEndToEndTests {
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: input))
         let checksum = Array(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: input)))).hexEncoded
         let version = "story-\(UUID().uuidString.prefix(8).lowercased())"
-        _ = try await Self.cli([
-            "admin", "datasets", "upload", input, "--version", version, "--activate", "--chunk-size", "65536",
-            "--dataset-address", system.datasetAddress, "--operator-key", system.operatorKey,
-        ])
+        try await system.upload(input, version: version, extra: ["--chunk-size", "65536"])
 
         // The owner's device, entirely through `leaderboard client`.
         let owner = directory + "/owner.json"

@@ -21,22 +21,16 @@ struct WebPagesEndToEndTests {
         "board, filters, records, comparison, statistics, datasets and a live update; nothing hostile runs",
         arguments: StoryEndToEndTests.topologies)
     func pages(_ topology: StoryEndToEndTests.Topology) async throws {
-        let directory = EndToEnd.temporaryDirectory()
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (system, directory) = try await StoryEndToEndTests.System.ready(topology)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let system = try await StoryEndToEndTests.System.start(topology, directory: directory)
         let base = system.base
-        _ = try await EndToEnd.waitFor(base + "/health/ready", status: 200)
 
         let input = directory + "/prompts.jsonl"
         try Data("{\"prompt\": \"\(UUID().uuidString)\"}\n".utf8).write(to: URL(fileURLWithPath: input))
         let plaintext = try Data(contentsOf: URL(fileURLWithPath: input))
         let checksum = Array(SHA256.hash(data: plaintext)).hexEncoded
         let version = "web-\(UUID().uuidString.prefix(8).lowercased())"
-        _ = try await StoryEndToEndTests.cli([
-            "admin", "datasets", "upload", input, "--version", version, "--activate", "--dataset-address",
-            system.datasetAddress, "--operator-key", system.operatorKey,
-        ])
+        try await system.upload(input, version: version)
         var records: [String] = []
         for (index, name) in Self.hostile.enumerated() {
             let device = try await EndToEnd.activeDevice(base: base) { try system.lastLink() }

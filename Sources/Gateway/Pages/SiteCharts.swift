@@ -18,9 +18,7 @@ enum SiteCharts {
         let plotWidth = 360
         let height = rowHeight * bars.count + 8
         let largest = max(bars.map { $0.value.isFinite ? $0.value : 0 }.max() ?? 0, 1e-12)
-        var svg =
-            "<figure class=\"chart\"><svg role=\"img\" aria-labelledby=\"\(id(title))\" viewBox=\"0 0 \(labelWidth + plotWidth + 110) \(height)\" width=\"100%\">"
-            + "<title id=\"\(id(title))\">\(escape(title))</title>"
+        var svg = opening(title, width: labelWidth + plotWidth + 110, height: height)
         for (index, bar) in bars.enumerated() {
             let y = index * rowHeight + 4
             let value = bar.value.isFinite ? max(0, bar.value) : 0
@@ -53,9 +51,7 @@ enum SiteCharts {
         func x(_ value: Double) -> Int {
             labelWidth + Int(((value.isFinite ? Swift.max(0, value) : 0) / largest * Double(plotWidth)).rounded())
         }
-        var svg =
-            "<figure class=\"chart\"><svg role=\"img\" aria-labelledby=\"\(id(title))\" viewBox=\"0 0 \(labelWidth + plotWidth + 20) \(height)\" width=\"100%\">"
-            + "<title id=\"\(id(title))\">\(escape(title))</title>"
+        var svg = opening(title, width: labelWidth + plotWidth + 20, height: height)
         for (index, range) in ranges.enumerated() {
             let y = index * rowHeight + 4
             let middle = y + rowHeight / 2
@@ -90,6 +86,12 @@ enum SiteCharts {
             + "<text class=\"label\" x=\"\(Int(width - 10))\" y=\"\(Int(height) - 6)\" text-anchor=\"end\">\(escape(String(format: "%.0f s", maxX)))</text>"
             + "<polyline class=\"series\" points=\"\(path)\"></polyline>"
             + "</svg><figcaption>\(escape(title)) (\(escape(unit)))</figcaption></figure>"
+    }
+
+    /// A chart's figure and SVG element, named by its title for screen readers.
+    static func opening(_ title: String, width: Int, height: Int) -> String {
+        "<figure class=\"chart\"><svg role=\"img\" aria-labelledby=\"\(id(title))\" viewBox=\"0 0 \(width) \(height)\" width=\"100%\">"
+            + "<title id=\"\(id(title))\">\(escape(title))</title>"
     }
 
     /// At most 32 characters, without bidirectional controls (an SVG label has no `<bdi>` to isolate them).
