@@ -32,10 +32,12 @@ struct WebPagesEndToEndTests {
         let version = "web-\(UUID().uuidString.prefix(8).lowercased())"
         try await system.upload(input, version: version)
         var records: [String] = []
+        var devices: [DeviceCredentials] = []
         for (index, name) in Self.hostile.enumerated() {
             let device = try await EndToEnd.activeDevice(base: base) { try system.lastLink() }
+            devices.append(DeviceCredentials(machineID: device.machineID, secret: device.secret))
             let outcome = try await RankingEndToEndTests.benchmark(
-                DeviceCredentials(machineID: device.machineID, secret: device.secret), base: base, version: version,
+                devices[index], base: base, version: version,
                 checksum: checksum, plaintext: plaintext, tps: 80 + Double(index) * 20,
                 framework: index == 0 ? "sglang" : "vllm", displayName: name,
                 model: index == 1 ? "javascript:alert(3)" : "qwen2.5-7b")
@@ -46,12 +48,22 @@ struct WebPagesEndToEndTests {
             json: ["content": "<img src=x onerror=alert(4)> fast"])
         #expect(comment.status == 201, "\(comment.text)")
 
-        let output = try await ExternalTools.run(
+        // The browser runs while a result arrives: once the board is open (it writes `ready`), the first device
+        // submits on another framework, a new row on the global board.
+        let ready = directory + "/browser-ready"
+        let browser = try ChildProcess(
             ExternalTools.python,
             [
                 ExternalTools.pythonScripts.appendingPathComponent("browser.py").path, "site", base, system.operatorKey,
-                records[2],
-            ], within: .seconds(180))
+                records[2], ready,
+            ])
+        #expect(try await eventually(within: .seconds(60)) { FileManager.default.fileExists(atPath: ready) })
+        let arriving = try await RankingEndToEndTests.benchmark(
+            devices[0], base: base, version: version, checksum: checksum, plaintext: plaintext, tps: 90,
+            framework: "tgi", displayName: "fresh rig", model: "qwen2.5-7b")
+        #expect(arriving["state"] as? String == "accepted", "\(arriving)")
+        #expect(try await browser.exitStatus(within: .seconds(180)) == 0, "\(browser.standardError.suffix(2000))")
+        let output = browser.standardOutput
         let report = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
         func page(_ name: String) throws -> [String: Any] { try #require(report[name] as? [String: Any], "\(name)") }
 
@@ -71,12 +83,18 @@ struct WebPagesEndToEndTests {
         #expect(text.contains("javascript:alert(3)"))
         #expect(board["labelled_inputs"] as? Bool == true)
 
-        // A live update: the hidden record leaves the open page, which says so.
+        // Keyboard: the skip link first, then into the content.
+        let keyboard = report["keyboard"] as? [String: Any] ?? [:]
+        #expect(keyboard["first"] as? String == "skip" && keyboard["hash"] as? String == "#main", "\(keyboard)")
+        #expect(keyboard["next"] as? String == "INPUT", "\(keyboard)")
+        // Live updates: the new result arrives as a row and is announced; the hidden one leaves, which is said too.
+        #expect(report["inserted"] as? Bool == true, "\(report["inserted_live"] ?? "")")
+        #expect((report["inserted_live"] as? String)?.contains("fresh rig entered at #") == true)
         #expect(report["websocket"] as? Bool == true && report["hidden_status"] as? Int == 200)
         #expect(report["live_update"] as? Bool == true)
         let live = try page("after_live")
         #expect(
-            (live["rows"] as? [String])?.count == 2 && (live["live"] as? String)?.contains("left the board") == true)
+            (live["rows"] as? [String])?.count == 3 && (live["live"] as? String)?.contains("left the board") == true)
 
         let filtered = try page("filtered")
         #expect((report["filtered_url"] as? String)?.contains("framework=sglang") == true)

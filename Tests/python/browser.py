@@ -2,7 +2,9 @@
 """Drives the system's headless Chromium (Debian's `chromium`, nothing downloaded) over the Chrome DevTools
 Protocol on a pipe (--remote-debugging-pipe: no port, no extra package) and reports what a person sees.
 
-    browser.py site BASE ADMIN_KEY HIDE_RECORD_ID   -> JSON of observations (see `site` below)
+    browser.py site BASE ADMIN_KEY HIDE_RECORD_ID [READY_FILE]
+                                                    -> JSON of observations (see `site` below); with READY_FILE,
+                                                       writes it once the board is open and waits for a new row
     browser.py screenshots BASE OUT_DIR             -> PNGs of every page, desktop and phone width
 
 Every JavaScript dialog (alert, confirm, prompt) that opens is recorded: a hostile string that runs shows up there.
@@ -121,6 +123,11 @@ class Browser:
         self.call("Emulation.setDeviceMetricsOverride",
                   {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": mobile}, session=True)
 
+    def key(self, name, code):
+        for kind in ("keyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", {"type": kind, "key": name, "code": name,
+                                                 "windowsVirtualKeyCode": code}, session=True)
+
     def screenshot(self, path):
         data = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=True)
         with open(path, "wb") as handle:
@@ -153,7 +160,7 @@ PAGE_FACTS = """(() => ({
 }))()"""
 
 
-def site(base, admin_key, hide):
+def site(base, admin_key, hide, ready_file=None):
     browser = Browser()
     report = {}
     try:
@@ -163,6 +170,22 @@ def site(base, admin_key, hide):
         browser.wait_for(lambda: "Network.webSocketHandshakeResponseReceived" in browser.events, timeout=10)
         report["board"] = browser.js(PAGE_FACTS)
         report["websocket"] = "Network.webSocketHandshakeResponseReceived" in browser.events
+        # Keyboard: the first Tab reaches the skip link, Enter follows it, the next Tab lands in the page's content.
+        browser.call("Page.bringToFront", session=True)
+        browser.key("Tab", 9)
+        keyboard = {"first": browser.js("document.activeElement.className")}
+        browser.key("Enter", 13)
+        keyboard["hash"] = browser.js("location.hash")
+        browser.key("Tab", 9)
+        keyboard["next"] = browser.js("document.activeElement.closest('main') ? document.activeElement.tagName : ''")
+        report["keyboard"] = keyboard
+        if ready_file:
+            # A result accepted while the page is open arrives as a new, highlighted row, and is announced.
+            with open(ready_file, "w") as handle:
+                handle.write("ready")
+            report["inserted"] = browser.wait_for(lambda: browser.js("document.querySelectorAll('#board tr.new').length") > 0,
+                                                  timeout=60)
+            report["inserted_live"] = browser.js("document.getElementById('live').textContent")
         # A live update: an operator hides a record; the open page loses its row without a reload.
         request = urllib.request.Request(
             base + f"/api/v1/admin/records/{hide}/moderation", method="POST",
@@ -223,8 +246,8 @@ def screenshots(base, out):
 
 def main():
     try:
-        if len(sys.argv) == 5 and sys.argv[1] == "site":
-            print(json.dumps(site(sys.argv[2], sys.argv[3], sys.argv[4])))
+        if len(sys.argv) in (5, 6) and sys.argv[1] == "site":
+            print(json.dumps(site(*sys.argv[2:])))
         elif len(sys.argv) == 4 and sys.argv[1] == "screenshots":
             print(json.dumps(screenshots(sys.argv[2], sys.argv[3])))
         else:
