@@ -73,9 +73,9 @@ enum SitePages {
             of: page.records.map(\.recordID), interactions: interactions, context: context)
         let version = page.records.first?.datasetVersion ?? filter.datasetVersion
         // Links keep the filters: the next page in the same order, and the column headers that sort.
-        let filters = [
-            "dataset_version", "framework", "gpu", "model_params_min", "model_params_max", "model", "quantization",
-        ].compactMap { name in query[name].map { (name, $0) } }
+        let filters = (RouteQueries.filtersWithoutFramework + [RouteQueries.framework]).map(\.name).compactMap {
+            name in query[name].map { (name, $0) }
+        }
         let next =
             page.page.nextCursor.isEmpty
             ? nil : "/?" + formQuery(filters + [("sort", sort), ("cursor", page.page.nextCursor)])

@@ -94,23 +94,18 @@ enum DeepStressModelRoutes {
         for try await buffer in request.body {
             total += buffer.readableBytes
             guard total <= maximumUploadBytes else { throw tooLarge }
-            received += try form.feed(buffer.readableBytesView)
-            guard received.map(\.name) == Array(parts.prefix(received.count)) else {
-                throw Problem(
-                    .badRequest, code: "invalid_upload",
-                    detail: "The upload must have exactly the parts api_key, metadata and file, in this order.")
-            }
+            let completed = try form.feed(buffer.readableBytesView)
+            guard !completed.isEmpty else { continue }
+            received += completed
+            // Judged as parts complete: the order, and the key before the file is read.
+            guard received.map(\.name) == Array(parts.prefix(received.count)) else { throw misordered }
             if let field = received.first, field.body != Array(apiKey.utf8) {
                 throw Problem(
                     .forbidden, code: "api_key_mismatch", detail: "The api_key field is not the key in X-API-Key.")
             }
         }
         try form.finish()
-        guard received.count == parts.count else {
-            throw Problem(
-                .badRequest, code: "invalid_upload",
-                detail: "The upload must have exactly the parts api_key, metadata and file, in this order.")
-        }
+        guard received.count == parts.count else { throw misordered }
         let metadata = received[1].body
         guard (try? JSONObject.parse(metadata)) != nil, let metadataText = String(validating: metadata, as: UTF8.self)
         else {
@@ -154,6 +149,10 @@ enum DeepStressModelRoutes {
                 "score": outcome.score, "rank": Int(outcome.rank), "message": message, "reasons": reasons,
             ], status: .ok, headers: DeviceRoutes.noStore)
     }
+
+    static let misordered = Problem(
+        .badRequest, code: "invalid_upload",
+        detail: "The upload must have exactly the parts api_key, metadata and file, in this order.")
 
     static let tooLarge = Problem(
         .contentTooLarge, code: "payload_too_large",
