@@ -1022,7 +1022,8 @@ struct RankingAuthority: Sendable {
 
     /// At start: every board whose size differs from the database is rebuilt (an empty in-process index, or a Redis
     /// that lost writes); boards that agree are left alone, so replicas starting together do not disturb each other.
-    func warm() async throws {
+    @discardableResult
+    func warm() async throws -> [String] {
         let boards = try await database.withExecutor(logger: logger) {
             try await RankingRepository($0).boards(version: nil)
         }
@@ -1042,6 +1043,23 @@ struct RankingAuthority: Sendable {
             }
         }
         for version in stale.sorted() { _ = try await rebuild(version: version) }
+        return stale.sorted()
+    }
+
+    /// Rebuilds what the rank index lost when it comes back empty (``Board/sentinel`` gone): every board whose size
+    /// differs from the database, as at start; then marks the index filled. Returns whether any board was rebuilt.
+    /// Replicas may both notice; each rebuild ends with a complete fill, so the outcome is the same.
+    @discardableResult
+    func ensureIndexed() async throws -> Bool {
+        if try await ranks.count(in: Board.sentinel) > 0 { return false }
+        let rebuilt = try await warm()
+        try await ranks.upsert("filled", score: 0, in: Board.sentinel)
+        if !rebuilt.isEmpty {
+            logger.warning(
+                "the rank index had lost boards (an emptied Redis?); rebuilt them from the database",
+                metadata: ["versions": "\(rebuilt.joined(separator: ","))"])
+        }
+        return !rebuilt.isEmpty
     }
 
     private func fill(version: String) async throws -> Int {

@@ -201,20 +201,36 @@ final class DatasetFactsCache: Sendable {
     }
 }
 
-/// Warms the rank index from the database at start, then purges abandoned sessions and old events hourly.
+/// Warms the rank index from the database at start, watches it for a Redis that comes back empty (rebuilding the
+/// boards without an operator), and purges abandoned sessions and old events hourly.
 struct RankingUpkeep: Service {
     let ranking: RankingAuthority
     let logger: Logger
+    /// How often the index is checked for lost contents: one cheap read (ZCARD of the sentinel) per replica.
+    var indexCheckInterval: Duration = .seconds(5)
 
     func run() async throws {
         do {
             try await ranking.warm()
         } catch {
             logger.error(
-                "rank index warm-up failed; run `leaderboard admin ranking rebuild`", metadata: ["error": "\(error)"])
+                "rank index warm-up failed; retrying while the index is checked", metadata: ["error": "\(error)"])
         }
-        await repeatUntilShutdown(every: .seconds(3600), logger: logger, failure: "ranking housekeeping failed") {
-            try await ranking.housekeeping()
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                await repeatUntilShutdown(
+                    every: indexCheckInterval, logger: logger, failure: "rank index check failed"
+                ) {
+                    try await ranking.ensureIndexed()
+                }
+            }
+            group.addTask {
+                await repeatUntilShutdown(
+                    every: .seconds(3600), logger: logger, failure: "ranking housekeeping failed"
+                ) {
+                    try await ranking.housekeeping()
+                }
+            }
         }
     }
 }

@@ -44,6 +44,9 @@ let settingsHelp: String = {
             let defaultText = setting.defaultValue.isEmpty ? "" : " [default: \(setting.defaultValue)]"
             lines.append("  \(setting.flag) / \(setting.environmentVariable)\(defaultText)")
             lines.append("      \(setting.help)")
+            if let flag = setting.fileFlag, let variable = setting.fileEnvironmentVariable {
+                lines.append("      Or from a file: \(flag) / \(variable) (e.g. a mounted secret).")
+            }
         }
     }
     describe(CoreSettings.all)

@@ -410,6 +410,33 @@ struct RankingAuthorityTests {
     }
 
     @Test(
+        "an index that comes back empty (a restarted Redis) is noticed and refilled from the database",
+        arguments: StorageBackend.available)
+    func emptiedIndex(_ backend: StorageBackend) async throws {
+        try await RankingHarness.with(backend) { harness in
+            let ranks = harness.ranking.ranks
+            // A fresh system: nothing to rebuild, and the index is marked filled once.
+            #expect(try await harness.ranking.ensureIndexed() == false)
+            for (machine, tps) in [("x", 100.0), ("y", 300.0), ("z", 200.0)] {
+                _ = try await harness.run(try await harness.start(machine, framework: "vllm"), tps: tps)
+            }
+            let before = try await harness.board()
+            #expect(try await harness.ranking.ensureIndexed() == false)
+
+            // What a Redis restarted without persistence holds: nothing, the sentinel included.
+            for board in [Board.global("v1"), Board.framework("v1", "vllm"), Board.sentinel] {
+                try await ranks.removeBoard(board)
+            }
+            #expect(try await ranks.count(in: Board.global("v1")) == 0)
+            #expect(try await harness.ranking.ensureIndexed() == true)
+            #expect(try await harness.board().map(\.id) == before.map(\.id))
+            #expect(try await ranks.count(in: Board.framework("v1", "vllm")) == 3)
+            #expect(try await harness.ranking.record(before[2].id).rank == 3)
+            #expect(try await harness.ranking.ensureIndexed() == false)
+        }
+    }
+
+    @Test(
         "a transaction that fails after moving a board leaves the index and the events as they were",
         arguments: StorageBackend.available)
     func undo(_ backend: StorageBackend) async throws {

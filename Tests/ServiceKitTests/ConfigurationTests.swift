@@ -45,6 +45,75 @@ struct ConfigurationTests {
             ])
     }
 
+    @Test("the variables Kubernetes injects for Services named leaderboard-* are ignored; a typo still is not")
+    func kubernetesServiceLinks() throws {
+        var environment: [String: String] = [:]
+        // What the kubelet sets for each Service of the namespace (docs: "Environment variables" of Services).
+        for service in ["LEADERBOARD", "LEADERBOARD_AUTH", "LEADERBOARD_GATEWAY", "LEADERBOARD_RANKING"] {
+            environment["\(service)_SERVICE_HOST"] = "10.96.0.12"
+            environment["\(service)_SERVICE_PORT"] = "9090"
+            environment["\(service)_SERVICE_PORT_GRPC"] = "9090"
+            environment["\(service)_PORT"] = "tcp://10.96.0.12:9090"
+            environment["\(service)_PORT_9090_TCP"] = "tcp://10.96.0.12:9090"
+            environment["\(service)_PORT_9090_TCP_PROTO"] = "tcp"
+            environment["\(service)_PORT_9090_TCP_PORT"] = "9090"
+            environment["\(service)_PORT_9090_TCP_ADDR"] = "10.96.0.12"
+        }
+        let configuration = try LeaderboardConfiguration(
+            arguments: [],
+            environment: environment.merging(["LEADERBOARD_TARGET": "gateway,ranking"]) { $1 }
+                .merging([
+                    "LEADERBOARD_AUTH_ADDRESS": "auth:9090", "LEADERBOARD_DATASET_ADDRESS": "dataset:9090",
+                    "LEADERBOARD_INTERACTION_ADDRESS": "interaction:9090",
+                ]) { $1 })
+        #expect(configuration.targets.startOrder.contains(.ranking))
+
+        for typo in ["LEADERBOARD_AUTH_ADRESS", "LEADERBOARD_PORT_X", "LEADERBOARD_SERVICE_HOSTS"] {
+            let error = try #require(throws: ConfigurationError.self) {
+                try LeaderboardConfiguration(arguments: [], environment: environment.merging([typo: "1"]) { $1 })
+            }
+            #expect(error.problems.map(\.description) == ["CONFIG ERROR: \(typo): unknown setting"])
+        }
+    }
+
+    @Test("every secret reads from a file named by its -file flag or _FILE variable, never from both")
+    func secretsFromFiles() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("secrets-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.path + "/database-url"
+        let redis = directory.path + "/redis-url"
+        try "postgres://leaderboard:pa55@db:5432/leaderboard?sslmode=disable\n".write(
+            toFile: url, atomically: true, encoding: .utf8)
+        try "redis://:secret@cache:6379\n".write(toFile: redis, atomically: true, encoding: .utf8)
+        let configuration = try LeaderboardConfiguration(
+            arguments: ["--redis-url-file", redis],
+            environment: [
+                "LEADERBOARD_DATABASE_URL_FILE": url, "LEADERBOARD_SERVICE_TOKEN": String(repeating: "t", count: 32),
+            ])
+        #expect(configuration.postgres?.host == "db")
+        #expect(configuration.postgres?.password == "pa55")
+        #expect(configuration.redis?.host == "cache")
+        #expect(configuration.raw[CoreSettings.databaseURL].origin == "LEADERBOARD_DATABASE_URL_FILE")
+
+        let secrets = CoreSettings.all.filter(\.isSecret)
+        #expect(secrets.filter(\.acceptsFile).map(\.name) == ["database-url", "redis-url", "operator-key"])
+
+        let error = try #require(throws: ConfigurationError.self) {
+            try LeaderboardConfiguration(
+                arguments: ["--operator-key-file", directory.path + "/missing"],
+                environment: [
+                    "LEADERBOARD_DATABASE_URL_FILE": url, "LEADERBOARD_DATABASE_URL": "postgres://u@h/d",
+                    "LEADERBOARD_SINGLE_REPLICA": "true",
+                ])
+        }
+        #expect(
+            error.problems.map(\.description).sorted() == [
+                "CONFIG ERROR: --operator-key-file: cannot read file '\(directory.path)/missing'",
+                "CONFIG ERROR: LEADERBOARD_DATABASE_URL, LEADERBOARD_DATABASE_URL_FILE: set database-url or its file, not both",
+            ])
+    }
+
     @Test(
         "URLs are validated with a reason",
         arguments: [

@@ -48,6 +48,11 @@ public enum TestEnvironment {
             let defaultText = setting.defaultValue.isEmpty ? "—" : "`\(setting.defaultValue)`"
             let row = "| `\(setting.flag)` | `\(setting.environmentVariable)` | \(defaultText) | \(setting.help) |"
             #expect(readme.contains(row), "README.md lacks: \(row)", sourceLocation: sourceLocation)
+            if let variable = setting.fileEnvironmentVariable {
+                #expect(
+                    readme.contains("`\(variable)`"), "README.md does not name \(variable)",
+                    sourceLocation: sourceLocation)
+            }
         }
     }
 

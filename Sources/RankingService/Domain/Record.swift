@@ -163,6 +163,9 @@ struct BenchmarkRecord: Sendable, Equatable {
 enum Board {
     static func global(_ version: String) -> String { "v:\(version)" }
     static func framework(_ version: String, _ framework: String) -> String { "v:\(version):f:\(framework)" }
+    /// Not a board of records: one member, written once the index holds what the database says. A Redis that comes
+    /// back empty (restarted without persistence, flushed, failed over to an empty replica) loses it with the rest.
+    static let sentinel = "index:filled"
 }
 
 /// The single number a board sorts by: score first, then the earlier submission.

@@ -46,12 +46,12 @@ public enum CoreSettings {
     public static let grpcTLSCertificate = Setting(
         "grpc-tls-cert", help: "PEM certificate chain for gRPC; enables TLS on the gRPC server and clients.")
     public static let grpcTLSKey = Setting(
-        "grpc-tls-key", secret: true, help: "PEM private key for grpc-tls-cert.")
+        "grpc-tls-key", secret: true, fromFile: false, help: "PEM private key for grpc-tls-cert.")
     public static let grpcTLSCA = Setting(
         "grpc-tls-ca",
         help: "PEM CA bundle: clients verify servers against it, and the server requires client certificates (mTLS).")
     public static let serviceToken = Setting(
-        "service-token", secret: true,
+        "service-token", secret: true, fromFile: false,
         help: "Shared secret (32 to 512 printable characters) every process of one deployment sends on internal gRPC "
             + "calls and its gRPC server requires. Empty: none (a non-loopback gRPC address then needs mTLS).")
     public static let serviceTokenFile = Setting(

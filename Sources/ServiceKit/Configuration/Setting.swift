@@ -9,18 +9,59 @@ public struct Setting: Sendable, Hashable {
     public let help: String
     /// Secret values are never echoed back in errors or logs.
     public let isSecret: Bool
+    /// Whether the value may also come from a file named by `--<name>-file` / `LEADERBOARD_<NAME>_FILE` (a mounted
+    /// secret). Every secret accepts one unless it declares its own file setting (master-key-file,
+    /// service-token-file) or is itself a path.
+    public let acceptsFile: Bool
 
-    public init(_ name: String, default defaultValue: String = "", secret: Bool = false, help: String) {
+    public init(
+        _ name: String, default defaultValue: String = "", secret: Bool = false, fromFile: Bool? = nil, help: String
+    ) {
         self.name = name
         self.defaultValue = defaultValue
         self.help = help
         self.isSecret = secret
+        self.acceptsFile = fromFile ?? secret
     }
 
     public var flag: String { "--\(name)" }
 
-    public var environmentVariable: String {
-        "LEADERBOARD_" + name.uppercased().replacing("-", with: "_")
+    public var environmentVariable: String { Self.variable(name) }
+
+    /// `--<name>-file`, when the setting accepts one.
+    public var fileFlag: String? { acceptsFile ? "--\(name)-file" : nil }
+
+    /// `LEADERBOARD_<NAME>_FILE`, when the setting accepts one.
+    public var fileEnvironmentVariable: String? { acceptsFile ? Self.variable("\(name)-file") : nil }
+
+    static func variable(_ name: String) -> String { "LEADERBOARD_" + name.uppercased().replacing("-", with: "_") }
+
+    /// Variables the kubelet injects for every Service of a namespace ("service links"): `<NAME>_SERVICE_HOST`,
+    /// `<NAME>_SERVICE_PORT[_<PORT NAME>]`, `<NAME>_PORT` and `<NAME>_PORT_<N>_<PROTOCOL>[_PROTO|_PORT|_ADDR]`. A
+    /// Service called `leaderboard-auth` yields `LEADERBOARD_AUTH_SERVICE_HOST`; such a name is not a typo of ours and
+    /// is ignored unless it names one of our settings. No setting of ours ends like these.
+    public static func isKubernetesServiceLink(_ variable: String) -> Bool {
+        let parts = variable.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count >= 2 else { return false }
+        if let service = parts.lastIndex(of: "SERVICE"), service > 0 {
+            let rest = parts[(service + 1)...]
+            if rest.first == "HOST", rest.count == 1 { return true }
+            if rest.first == "PORT" { return true }  // _SERVICE_PORT and _SERVICE_PORT_<PORT NAME>
+        }
+        if parts.last == "PORT" { return true }
+        // <NAME>_PORT_<N>_<PROTOCOL>[_PROTO|_PORT|_ADDR]
+        for index in parts.indices.dropLast(2) where parts[index] == "PORT" {
+            let number = parts[index + 1]
+            let transport = parts[index + 2]
+            guard !number.isEmpty, number.allSatisfy(\.isNumber), ["TCP", "UDP", "SCTP"].contains(transport) else {
+                continue
+            }
+            let tail = parts[(index + 3)...]
+            if tail.isEmpty || (tail.count == 1 && ["PROTO", "PORT", "ADDR"].contains(tail.first ?? "")) {
+                return true
+            }
+        }
+        return false
     }
 }
 
@@ -29,6 +70,8 @@ public enum SettingSource: Sendable, Hashable {
     case flag
     case environment
     case defaultValue
+    /// Read from a file; the associated value names the flag or variable that named the file.
+    case file(origin: String)
 }
 
 /// A value together with the name under which the operator supplied it.
@@ -42,6 +85,7 @@ public struct SettingValue: Sendable, Hashable {
         switch source {
         case .flag: setting.flag
         case .environment, .defaultValue: setting.environmentVariable
+        case .file(let origin): origin
         }
     }
 
@@ -80,10 +124,12 @@ public struct RawConfiguration: Sendable {
         values[setting.name] ?? SettingValue(setting: setting, value: setting.defaultValue, source: .defaultValue)
     }
 
-    /// Parses `--name value` / `--name=value` arguments and `LEADERBOARD_*` variables.
+    /// Parses `--name value` / `--name=value` arguments and `LEADERBOARD_*` variables, and reads the files named by
+    /// the `-file` variants of secrets (a value and a file for one setting is a problem; flags win over variables).
     ///
     /// Unknown flags, flags without a value and unknown `LEADERBOARD_*` variables are problems: a typo must not
-    /// silently fall back to a default.
+    /// silently fall back to a default. Kubernetes service-link variables (``Setting/isKubernetesServiceLink(_:)``)
+    /// are not ours and are ignored.
     public static func parse(
         arguments: [String],
         environment: [String: String],
@@ -91,19 +137,46 @@ public struct RawConfiguration: Sendable {
     ) -> (RawConfiguration, [ConfigurationProblem]) {
         var problems: [ConfigurationProblem] = []
         var values: [String: SettingValue] = [:]
-        let byName = Dictionary(uniqueKeysWithValues: settings.map { ($0.name, $0) })
-        let byVariable = Dictionary(uniqueKeysWithValues: settings.map { ($0.environmentVariable, $0) })
+        var byName = Dictionary(uniqueKeysWithValues: settings.map { ($0.name, ($0, false)) })
+        var byVariable = Dictionary(uniqueKeysWithValues: settings.map { ($0.environmentVariable, ($0, false)) })
+        for setting in settings where setting.acceptsFile {
+            byName["\(setting.name)-file"] = (setting, true)
+            byVariable[Setting.variable("\(setting.name)-file")] = (setting, true)
+        }
+        // Which of a setting's two forms (value, file) each source named, to refuse both at once.
+        var named: [String: [String]] = [:]
 
         for setting in settings {
             values[setting.name] = SettingValue(setting: setting, value: setting.defaultValue, source: .defaultValue)
         }
+        func assign(_ setting: Setting, _ value: String, fromFile: Bool, origin: String, source: SettingSource) {
+            named[setting.name, default: []].append(origin)
+            guard fromFile else {
+                values[setting.name] = SettingValue(setting: setting, value: value, source: source)
+                return
+            }
+            guard let contents = FileSystem.readText(value) else {
+                problems.append(ConfigurationProblem(origin: origin, message: "cannot read file '\(value)'"))
+                return
+            }
+            values[setting.name] = SettingValue(
+                setting: setting, value: contents.trimmingASCIIWhitespace(), source: .file(origin: origin))
+        }
         for (variable, value) in environment.sorted(by: { $0.key < $1.key }) where variable.hasPrefix("LEADERBOARD_") {
-            guard let setting = byVariable[variable] else {
-                problems.append(ConfigurationProblem(origin: variable, message: "unknown setting"))
+            guard let (setting, fromFile) = byVariable[variable] else {
+                if !Setting.isKubernetesServiceLink(variable) {
+                    problems.append(ConfigurationProblem(origin: variable, message: "unknown setting"))
+                }
                 continue
             }
-            values[setting.name] = SettingValue(setting: setting, value: value, source: .environment)
+            assign(setting, value, fromFile: fromFile, origin: variable, source: .environment)
         }
+        for (name, origins) in named where origins.count > 1 {
+            problems.append(
+                ConfigurationProblem(
+                    origin: origins.sorted().joined(separator: ", "), message: "set \(name) or its file, not both"))
+        }
+        named = [:]
 
         var index = arguments.startIndex
         while index < arguments.endIndex {
@@ -119,7 +192,7 @@ public struct RawConfiguration: Sendable {
                 value = String(name[name.index(after: equals)...])
                 name = String(name[..<equals])
             }
-            guard let setting = byName[name] else {
+            guard let (setting, fromFile) = byName[name] else {
                 problems.append(ConfigurationProblem(origin: "--\(name)", message: "unknown flag"))
                 // Skip its value too, so one typo is reported once.
                 if value == nil, index < arguments.endIndex, !arguments[index].hasPrefix("--") { index += 1 }
@@ -130,11 +203,16 @@ public struct RawConfiguration: Sendable {
                     value = arguments[index]
                     index += 1
                 } else {
-                    problems.append(ConfigurationProblem(origin: setting.flag, message: "missing value"))
+                    problems.append(ConfigurationProblem(origin: "--\(name)", message: "missing value"))
                     continue
                 }
             }
-            values[setting.name] = SettingValue(setting: setting, value: value ?? "", source: .flag)
+            assign(setting, value ?? "", fromFile: fromFile, origin: "--\(name)", source: .flag)
+        }
+        for (name, origins) in named where origins.count > 1 {
+            problems.append(
+                ConfigurationProblem(
+                    origin: origins.joined(separator: ", "), message: "set \(name) or its file, not both"))
         }
         return (RawConfiguration(values: values), problems)
     }

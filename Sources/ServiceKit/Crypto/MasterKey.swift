@@ -47,7 +47,7 @@ public struct MasterKey: Sendable {
 /// The master key settings, shared by every module that seals data (auth, dataset).
 public enum MasterKeySettings {
     public static let key = Setting(
-        "master-key", secret: true,
+        "master-key", secret: true, fromFile: false,
         help: "Base64 of 32 random bytes sealing secrets at rest (device secrets, dataset keys). Takes precedence "
             + "over master-key-file.")
     public static let file = Setting(
