@@ -111,6 +111,8 @@ let package = Package(
             dependencies: [
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"), lifecycle,
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 "ServiceKit", "UntrustedInput", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, hummingbird,
                 logging, metrics, crypto, .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -137,6 +139,7 @@ let package = Package(
                 "LeaderboardClient", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, grpcHTTP2,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), lifecycle, logging, crypto,
                 nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strictSettings,
             plugins: ["BuildInfoPlugin"]

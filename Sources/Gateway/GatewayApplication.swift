@@ -119,26 +119,31 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
 /// sends no complete first request head within `idleTimeout` (``FirstRequestDeadlineHandler``) or stays silent that
 /// long between requests — a client sending its headers a byte at a time holds nothing for long — and reads
 /// WebSocket frames of at most 16 KiB (clients send only short control texts), pinging idle sockets.
+/// With `certificates`, every connection starts with a TLS handshake under the current certificate.
 public func gatewayServer(
-    webSocketRouter: Router<GatewayWebSocketContext>?, idleTimeout: Duration
+    webSocketRouter: Router<GatewayWebSocketContext>?, idleTimeout: Duration,
+    certificates: GatewayCertificates? = nil
 ) -> HTTPServerBuilder {
     let (seconds, attoseconds) = idleTimeout.components
     let timeout = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     let http1 = HTTP1Channel.Configuration(idleTimeout: timeout)
+    @Sendable func secured<Base: ServerChildChannel>(_ base: Base) -> any ServerChildChannel {
+        let deadline = FirstRequestDeadlineChannel(base: base, timeout: timeout)
+        guard let certificates else { return deadline }
+        return ReloadableTLSChannel(base: deadline, certificates: certificates)
+    }
     guard let webSocketRouter else {
         return HTTPServerBuilder { responder in
-            FirstRequestDeadlineChannel(
-                base: HTTP1Channel(responder: responder, configuration: http1), timeout: timeout)
+            secured(HTTP1Channel(responder: responder, configuration: http1))
         }
     }
     let webSocketResponder = webSocketRouter.buildResponder()
     let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
         http1: http1, ws: .init(maxFrameSize: 1 << 14, autoPing: .enabled(timePeriod: .seconds(30))))
     return HTTPServerBuilder { responder in
-        FirstRequestDeadlineChannel(
-            base: HTTP1WebSocketUpgradeChannel(
-                responder: responder, webSocketResponder: webSocketResponder, configuration: configuration),
-            timeout: timeout)
+        secured(
+            HTTP1WebSocketUpgradeChannel(
+                responder: responder, webSocketResponder: webSocketResponder, configuration: configuration))
     }
 }
 
@@ -149,15 +154,17 @@ public func buildGatewayApplication(
     address: HostPort,
     name: String,
     idleTimeout: Duration = .seconds(30),
+    certificates: GatewayCertificates? = nil,
     logger: Logger
 ) -> some ApplicationProtocol & Service {
-    Application(
+    let scheme = certificates == nil ? "http" : "https"
+    return Application(
         router: router,
-        server: gatewayServer(webSocketRouter: webSocketRouter, idleTimeout: idleTimeout),
+        server: gatewayServer(webSocketRouter: webSocketRouter, idleTimeout: idleTimeout, certificates: certificates),
         configuration: .init(address: .hostname(address.host, port: address.port), serverName: "leaderboard"),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? address.port
-            announce("\(name) listening on http://\(address.host):\(port)")
+            announce("\(name) listening on \(scheme)://\(address.host):\(port)")
             logger.info("\(name) listening", metadata: ["address": "\(address.host):\(port)"])
         },
         logger: logger
@@ -189,14 +196,31 @@ public struct GatewayModule: ServiceModule {
             configuration: configuration,
             cache: cache)
         let router = buildGatewayRouter(dependencies)
-        services = [
+        var certificates: GatewayCertificates?
+        if let tls = configuration.tls {
+            do {
+                certificates = try GatewayCertificates(certificatePath: tls.certificatePath, keyPath: tls.keyPath)
+            } catch {
+                throw StartupError(origin: GatewaySettings.tlsCertificate.environmentVariable, message: error.message)
+            }
+        }
+        var services: [any Service] = [
             CacheInvalidationListener(cache: cache, events: context.shared.events, logger: context.logger),
             CacheWarmUp(responder: router.buildResponder(), logger: context.logger),
             buildGatewayApplication(
                 router: router, webSocketRouter: buildGatewayWebSocketRouter(dependencies, logger: context.logger),
                 address: context.configuration.httpAddress, name: "gateway", idleTimeout: configuration.idleTimeout,
-                logger: context.logger),
+                certificates: certificates, logger: context.logger),
         ]
+        if let certificates {
+            context.logger.info(
+                "serving HTTPS",
+                metadata: ["sha256": "\(certificates.fingerprint)", "file": "\(certificates.certificatePath)"])
+            services.append(
+                CertificateReloadService(
+                    certificates: certificates, interval: configuration.tlsReloadInterval, logger: context.logger))
+        }
+        self.services = services
     }
 }
 

@@ -54,11 +54,20 @@ public enum GatewaySettings {
         "client-address-header", default: "x-forwarded-for",
         help: "The header trusted proxies name the client in: x-forwarded-for or forwarded (RFC 7239).")
 
+    public static let tlsCertificate = Setting(
+        "http-tls-cert",
+        help: "PEM certificate chain: the gateway serves HTTPS (TLS 1.2+) on http-address instead of plain HTTP. "
+            + "Replaced without a restart on SIGHUP or when the file changes.")
+    public static let tlsKey = Setting("http-tls-key", help: "PEM private key for http-tls-cert.")
+    public static let tlsReloadSeconds = Setting(
+        "http-tls-reload-seconds", default: "10",
+        help: "How often the gateway checks whether http-tls-cert or http-tls-key changed on disk (1 to 3600).")
+
     public static let all: [Setting] = [
         registerLimit, verifyLimit, verifyDailyLimit, challengeLimit, commentsLimit, signedLimit, downloadLimit,
         publicReadsLimit,
         exportLimit, webSocketLimit, corsOrigins, requestTimeout, idleTimeout, cacheSeconds, localCacheMilliseconds,
-        trustedProxies, clientAddressHeader,
+        trustedProxies, clientAddressHeader, tlsCertificate, tlsKey, tlsReloadSeconds,
     ]
 }
 
@@ -74,6 +83,9 @@ public struct GatewayConfiguration: Sendable {
     public var localCacheTTL: Duration = .seconds(1)
     /// Who the client is behind trusted proxies; rate limits count IPv6 clients by /64.
     public var clientAddresses = ClientAddressResolver(trustedProxies: [])
+    /// HTTPS on the public listener, when a certificate and key are given.
+    public var tls: (certificatePath: String, keyPath: String)?
+    public var tlsReloadInterval: Duration = .seconds(10)
 
     public init() {}
 
@@ -137,6 +149,20 @@ public struct GatewayConfiguration: Sendable {
                 return header
             } ?? .xForwardedFor
         configuration.clientAddresses = ClientAddressResolver(trustedProxies: proxies, header: header)
+        let certificate = reader.string(GatewaySettings.tlsCertificate)
+        let key = reader.string(GatewaySettings.tlsKey)
+        if certificate.isEmpty != key.isEmpty {
+            reader.fail(
+                certificate.isEmpty ? GatewaySettings.tlsCertificate : GatewaySettings.tlsKey,
+                "http-tls-cert and http-tls-key must be set together")
+        } else if !certificate.isEmpty {
+            for (setting, path) in [(GatewaySettings.tlsCertificate, certificate), (GatewaySettings.tlsKey, key)]
+            where !FileSystem.isReadableFile(path) {
+                reader.fail(setting, "cannot read file '\(path)'")
+            }
+            configuration.tls = (certificate, key)
+        }
+        configuration.tlsReloadInterval = .seconds(reader.integer(GatewaySettings.tlsReloadSeconds, in: 1...3600))
         return configuration
     }
 }

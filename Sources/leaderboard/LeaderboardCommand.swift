@@ -16,7 +16,8 @@ struct LeaderboardCommand: AsyncParsableCommand {
         abstract: "Global leaderboard for LLM-inference benchmarks.",
         version: buildDescription,
         subcommands: [
-            ServeCommand.self, MigrateCommand.self, AdminCommand.self, ClientCommand.self, BenchCommand.self,
+            ServeCommand.self, MigrateCommand.self, HealthcheckCommand.self, AdminCommand.self, ClientCommand.self,
+            BenchCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )
