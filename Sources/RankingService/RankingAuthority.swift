@@ -1011,6 +1011,9 @@ struct RankingAuthority: Sendable {
             indexed += try await fill(version: version)
         }
         logger.notice("rank index rebuilt", metadata: ["records": "\(indexed)", "version": "\(version ?? "all")"])
+        // Boards cached while the index was short (a Redis that came back empty) are stale now.
+        let notice = (try? JSONSerialization.data(withJSONObject: ["version": version ?? ""])) ?? Data()
+        try? await events.publish(Array(notice), to: EventChannels.rankIndexRebuilt)
         let now = clock.microsecondsSinceEpoch()
         let details = "{\"records_indexed\":\(indexed)}"
         try await database.transaction(logger: logger) { sql in

@@ -15,6 +15,7 @@ struct CacheInvalidationListener: Service {
 
     static let scopes: [String: Set<CacheScope>] = [
         EventChannels.ranking: [.ranking],
+        EventChannels.rankIndexRebuilt: [.ranking],
         EventChannels.interactionCounts: [.ranking, .comments],
         EventChannels.datasets: [.datasets, .ranking],
     ]

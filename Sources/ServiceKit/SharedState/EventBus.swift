@@ -247,6 +247,8 @@ final class SubscriberLink: Sendable {
 public enum EventChannels {
     /// RankingService board events (JSON `BoardEvent`).
     public static let ranking = "leaderboard.ranking.events"
+    /// RankingService rebuilt boards from the database (JSON `{"version": …}`, empty for all): cached boards are stale.
+    public static let rankIndexRebuilt = "leaderboard.ranking.rebuilt"
     /// InteractionService reaction and comment counts of a record (JSON).
     public static let interactionCounts = "leaderboard.interaction.events"
     /// InteractionService "a machine has a new notification" wake-ups (JSON).
