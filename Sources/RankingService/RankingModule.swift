@@ -26,7 +26,8 @@ public enum RankingSettings {
     public static let resultKeyFile = Setting(
         "result-key-file", default: "",
         help:
-            "A PEM RSA private key (2048 bits or more) for DeepStressModel result uploads; empty: one made at first start and kept sealed under the master key."
+            "A PEM RSA private key (2048 bits or more) for DeepStressModel result uploads; empty: one made at first start "
+            + "and kept sealed under the master key. Its public half is at `/api/v1/keys/result-encryption.pem`."
     )
 
     /// The master key settings are shared with the auth and dataset modules (``MasterKeySettings``).

@@ -242,23 +242,39 @@ enum RankingRoutes {
         var request = request
         let raw = try await collectBody(&request, limit: submitBodyLimit)
         let body = try await JSONBody.read(&request, limit: submitBodyLimit)
+        let message = try submitRequest(
+            body, raw: raw, session: session, machineID: try context.requireDevice().machineID,
+            idempotencyKey: request.headers[.idempotencyKey] ?? "")
+        return try submitResponse(try await ranking.submitResult(message))
+    }
+
+    /// The submit's message, from its JSON body. Kept out of ``submit(_:context:ranking:session:)`` and never inlined
+    /// into it: with this work inside the async function, Swift 6.3's optimiser crashed (signal 11, "While splitting
+    /// coroutine") in release builds, so no image could be built.
+    @inline(never)
+    static func submitRequest(
+        _ body: JSONBody, raw: ByteBuffer, session: String?, machineID: String, idempotencyKey: String
+    ) throws -> Leaderboard_Ranking_V1_SubmitResultRequest {
         let sessionID = try session ?? body.string("session_id")
         let results = try body.object("results")
         let metrics = try body.optionalObjects("metrics") ?? []
         let requests = try body.optionalObjects("requests") ?? []
         let proof = try body.optionalString("dataset_proof") ?? ""
-        let machineID = try context.requireDevice().machineID
-        let outcome = try await ranking.submitResult(
-            .with {
-                $0.machineID = machineID
-                $0.sessionID = sessionID
-                $0.idempotencyKey = request.headers[.idempotencyKey] ?? ""
-                $0.results = try benchmarkResults(results)
-                $0.metrics = try metrics.map(sample)
-                $0.datasetProof = proof
-                $0.requests = try requests.map(requestRecord)
-                $0.bodySha256 = Data(SHA256.hash(data: raw.readableBytesView))
-            })
+        return try .with {
+            $0.machineID = machineID
+            $0.sessionID = sessionID
+            $0.idempotencyKey = idempotencyKey
+            $0.results = try benchmarkResults(results)
+            $0.metrics = try metrics.map(sample)
+            $0.datasetProof = proof
+            $0.requests = try requests.map(requestRecord)
+            $0.bodySha256 = Data(SHA256.hash(data: raw.readableBytesView))
+        }
+    }
+
+    /// 201 (ranked or not), 202 (held for review), or the 422 problem listing every failed rule.
+    @inline(never)
+    static func submitResponse(_ outcome: Leaderboard_Ranking_V1_SubmissionOutcome) throws -> Response {
         var headers = DeviceRoutes.noStore
         if outcome.replayed { headers[.idempotentReplayed] = "true" }
         switch outcome.state {

@@ -36,11 +36,19 @@ public enum GRPCTransports {
     }
 
     /// The resolver target: IP literals stay IP targets, because a `.dns` target would send the IP as the TLS
-    /// server name (SNI), which TLS forbids and NIOSSL rejects.
+    /// server name (SNI), which TLS forbids and NIOSSL rejects. Names are looked up again every few seconds
+    /// (``RefreshingDNSTarget``), so a service that comes back at a new address is found.
     static func target(_ address: HostPort) -> any ResolvableTarget {
         if address.isIPv6 { return .ipv6(address: address.host, port: address.port) }
         if address.isIPLiteral { return .ipv4(address: address.host, port: address.port) }
-        return .dns(host: address.host, port: address.port)
+        return RefreshingDNSTarget(host: address.host, port: address.port)
+    }
+
+    /// grpc-swift's resolvers plus ``RefreshingDNSResolverFactory``.
+    static var resolvers: NameResolverRegistry {
+        var registry = NameResolverRegistry.defaults
+        registry.registerFactory(RefreshingDNSResolverFactory())
+        return registry
     }
 
     /// An HTTP/2 server for `services` on `address` (port 0: the OS picks; read it from `listeningAddress`).
@@ -75,7 +83,8 @@ public enum GRPCTransports {
             transport: try HTTP2ClientTransport.Posix(
                 target: target(address),
                 transportSecurity: clientSecurity(tls),
-                config: .defaults { $0.http2.maxFrameSize = 1 << 20 }
+                config: .defaults { $0.http2.maxFrameSize = 1 << 20 },
+                resolverRegistry: resolvers
             ),
             interceptors: [CallContextClientInterceptor()]
                 + (serviceToken.map { [ServiceTokenClientInterceptor(token: $0)] } ?? [])

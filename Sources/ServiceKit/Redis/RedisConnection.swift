@@ -75,7 +75,9 @@ struct RedisConnection: Sendable {
         do {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(.milliseconds(timeout.milliseconds))
-                .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+                // TCP_NODELAY is a TCP-level option: at the socket level (SOL_SOCKET) the same number is SO_DEBUG, which needs
+                // CAP_NET_ADMIN — refused in a container, and silently something else outside one.
+                .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HiredisReplyDecoder()))
