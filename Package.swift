@@ -164,7 +164,8 @@ let package = Package(
         .testTarget(
             name: "ServiceKitTests",
             dependencies: [
-                "ServiceKit", "TestSupport", grpcCore, grpcInProcess, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging, nioCore,
+                "ServiceKit", "TestSupport", grpcCore, grpcInProcess, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging,
+                nioCore,
                 nioPosix, lifecycle, crypto,
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),

@@ -149,18 +149,8 @@ public struct GatewayConfiguration: Sendable {
                 return header
             } ?? .xForwardedFor
         configuration.clientAddresses = ClientAddressResolver(trustedProxies: proxies, header: header)
-        let certificate = reader.string(GatewaySettings.tlsCertificate)
-        let key = reader.string(GatewaySettings.tlsKey)
-        if certificate.isEmpty != key.isEmpty {
-            reader.fail(
-                certificate.isEmpty ? GatewaySettings.tlsCertificate : GatewaySettings.tlsKey,
-                "http-tls-cert and http-tls-key must be set together")
-        } else if !certificate.isEmpty {
-            for (setting, path) in [(GatewaySettings.tlsCertificate, certificate), (GatewaySettings.tlsKey, key)]
-            where !FileSystem.isReadableFile(path) {
-                reader.fail(setting, "cannot read file '\(path)'")
-            }
-            configuration.tls = (certificate, key)
+        configuration.tls = reader.filePair(GatewaySettings.tlsCertificate, GatewaySettings.tlsKey).map {
+            (certificatePath: $0.0, keyPath: $0.1)
         }
         configuration.tlsReloadInterval = .seconds(reader.integer(GatewaySettings.tlsReloadSeconds, in: 1...3600))
         return configuration

@@ -52,9 +52,14 @@ public struct Problem: Error, Sendable, Equatable {
         case let rpc as RPCError:
             let status = httpStatus(for: rpc.code)
             // A service may say why it is unavailable (e.g. email_unavailable): its coded details are client-safe.
-            // Every other 5xx, and an uncoded 503 from the transport, says nothing about internals.
-            if rpc.code == .unavailable, let code = rpc.serviceErrorCode {
-                return Problem(status, code: code, detail: rpc.message)
+            // Every other 5xx, and an uncoded 503 from the transport, says nothing about internals. A 503 says when
+            // to come back: an outage of a service or of Redis is usually a restart, seconds long.
+            if rpc.code == .unavailable {
+                var problem =
+                    rpc.serviceErrorCode.map { Problem(status, code: $0, detail: rpc.message) }
+                    ?? serverError(status, grpcCode: rpc.code)
+                problem.headers[.retryAfter] = "5"
+                return problem
             }
             if status.code >= 500 { return serverError(status, grpcCode: rpc.code) }
             return Problem(status, code: rpc.serviceErrorCode ?? defaultCode(status), detail: rpc.message)

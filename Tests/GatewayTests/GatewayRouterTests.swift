@@ -139,6 +139,12 @@ struct GatewayRouterTests {
                 struct Oops: Error {}
                 throw Oops()
             }
+            router.get("/redis") { _, _ -> Response in
+                // What a service answers when its Redis is restarting, as the client side of gRPC sees it.
+                let failure = RedisClientError(.connectionFailed, "cannot connect to redis:6379")
+                throw RPCError(
+                    code: failure.rpcErrorCode, message: failure.rpcErrorMessage, metadata: failure.rpcErrorMetadata)
+            }
             try await Application(router: router).test(.router) { client in
                 try await client.execute(uri: "/boom", method: .get) { response in
                     #expect(response.status == .internalServerError)
@@ -163,9 +169,17 @@ struct GatewayRouterTests {
                     #expect(!String(buffer: response.body).contains("10.0.0.7"))
                     let body = try json(response.body)
                     #expect(body["code"] as? String == "service_unavailable")
+                    #expect(response.headers[.retryAfter] == "5")
                 }
                 try await client.execute(uri: "/plain", method: .get) { response in
                     #expect(response.status == .internalServerError)
+                }
+                try await client.execute(uri: "/redis", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(response.headers[.retryAfter] == "5")
+                    #expect(!String(buffer: response.body).contains("6379"))
+                    let body = try json(response.body)
+                    #expect(body["code"] as? String == "shared_state_unavailable")
                 }
             }
         }

@@ -26,7 +26,9 @@ struct GatewaySettingsTests {
                 "CONFIG ERROR: LEADERBOARD_HTTP_TLS_KEY: http-tls-cert and http-tls-key must be set together"
             ])
         #expect(
-            problems(["LEADERBOARD_HTTP_TLS_CERT": "/nonexistent/cert.pem", "LEADERBOARD_HTTP_TLS_KEY": "/etc/hostname"])
+            problems([
+                "LEADERBOARD_HTTP_TLS_CERT": "/nonexistent/cert.pem", "LEADERBOARD_HTTP_TLS_KEY": "/etc/hostname",
+            ])
                 == ["CONFIG ERROR: LEADERBOARD_HTTP_TLS_CERT: cannot read file '/nonexistent/cert.pem'"])
         #expect(problems(["LEADERBOARD_HTTP_TLS_RELOAD_SECONDS": "0"]).count == 1)
         #expect(problems([:]).isEmpty)

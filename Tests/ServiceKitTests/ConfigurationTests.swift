@@ -96,6 +96,11 @@ struct ConfigurationTests {
         #expect(configuration.redis?.host == "cache")
         #expect(configuration.raw[CoreSettings.databaseURL].origin == "LEADERBOARD_DATABASE_URL_FILE")
 
+        // An empty file variable is an unset one (a compose service clearing what a shared block sets).
+        let cleared = try LeaderboardConfiguration(
+            arguments: [], environment: ["LEADERBOARD_DATABASE_URL_FILE": "", "LEADERBOARD_REDIS_URL_FILE": ""])
+        #expect(cleared.postgres == nil && cleared.redis == nil)
+
         let secrets = CoreSettings.all.filter(\.isSecret)
         #expect(secrets.filter(\.acceptsFile).map(\.name) == ["database-url", "redis-url", "operator-key"])
 

@@ -1,8 +1,9 @@
 import NIOCore
 import NIOPosix
-@testable import ServiceKit
 import TestSupport
 import Testing
+
+@testable import ServiceKit
 
 @Suite("Redis connection socket options", .enabled(if: TestEnvironment.hasRedis), .timeLimit(.minutes(1)))
 struct RedisSocketOptionTests {

@@ -1,9 +1,10 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
-@testable import ServiceKit
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import ServiceKit
 
 @Suite("Refreshing DNS resolution", .timeLimit(.minutes(1)))
 struct RefreshingDNSTests {
@@ -32,7 +33,9 @@ struct RefreshingDNSTests {
 
     @Test("a lookup that never succeeds ends only when the channel's task is cancelled")
     func endsOnCancellation() async throws {
-        let sequence = RefreshingResolution(interval: .milliseconds(5)) { throw RPCError(code: .unavailable, message: "no") }
+        let sequence = RefreshingResolution(interval: .milliseconds(5)) {
+            throw RPCError(code: .unavailable, message: "no")
+        }
         let task = Task {
             var iterator = sequence.makeAsyncIterator()
             return try await iterator.next()
@@ -50,6 +53,8 @@ struct RefreshingDNSTests {
         var iterator = resolver.names.makeAsyncIterator()
         let first = try #require(try await iterator.next())
         #expect(first.endpoints.contains { $0.addresses.contains { "\($0)".contains("9090") } })
-        #expect(GRPCTransports.resolvers.makeResolver(for: GRPCTransports.target(HostPort(host: "auth", port: 9090))) != nil)
+        #expect(
+            GRPCTransports.resolvers.makeResolver(for: GRPCTransports.target(HostPort(host: "auth", port: 9090))) != nil
+        )
     }
 }

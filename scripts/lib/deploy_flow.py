@@ -65,15 +65,30 @@ def cli(*arguments):
     return run([options.binary, *arguments])
 
 
+unavailable = []  # (path, seconds) of each stretch of 503s a read waited out
+
+
 def get(path, expect=200):
-    try:
-        with urllib.request.urlopen(options.base + path, timeout=15) as response:
-            status, body = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, body = error.code, error.read()
-    if expect is not None and status != expect:
-        fail(f"GET {path} answered {status}: {body[:500]!r}")
-    return status, body
+    """GET, as a client does: a 503 (with Retry-After) is waited out for up to 30 s; any other surprise fails."""
+    begun = time.monotonic()
+    waited = False
+    while True:
+        try:
+            with urllib.request.urlopen(options.base + path, timeout=15) as response:
+                status, body, retry = response.status, response.read(), None
+        except urllib.error.HTTPError as error:
+            status, body, retry = error.code, error.read(), error.headers.get("Retry-After")
+        if status == 503 and expect == 200 and time.monotonic() - begun < 30:
+            if retry is None:
+                fail(f"GET {path} answered 503 without Retry-After")
+            waited = True
+            time.sleep(0.5)
+            continue
+        if waited:
+            unavailable.append((path, time.monotonic() - begun))
+        if expect is not None and status != expect:
+            fail(f"GET {path} answered {status}: {body[:500]!r}")
+        return status, body
 
 
 def wait_ready(what, limit=120):
@@ -227,4 +242,7 @@ ids = board_ids()
 if record not in ids or second not in ids:
     fail(f"after the restarts the board holds {ids}, not both {record} and {second}")
 step(f"a new submit after the restarts ranks (#{rank}); both records on the board")
+if unavailable:
+    longest = max(seconds for _, seconds in unavailable)
+    step(f"reads answered 503 (with Retry-After) during {len(unavailable)} outage(s), the longest {longest:.1f} s")
 print(f"deploy-check: all steps passed in {time.monotonic() - started:.1f} s", flush=True)

@@ -201,24 +201,16 @@ public struct LeaderboardConfiguration: Sendable {
         }
         remoteAddresses = remote
 
-        let certificate = reader.string(CoreSettings.grpcTLSCertificate)
-        let key = reader.string(CoreSettings.grpcTLSKey)
+        let pair = reader.filePair(CoreSettings.grpcTLSCertificate, CoreSettings.grpcTLSKey)
         let ca = reader.string(CoreSettings.grpcTLSCA)
-        if certificate.isEmpty != key.isEmpty {
-            reader.fail(
-                certificate.isEmpty ? CoreSettings.grpcTLSCertificate : CoreSettings.grpcTLSKey,
-                "grpc-tls-cert and grpc-tls-key must be set together")
-        }
-        if !ca.isEmpty, certificate.isEmpty {
+        if !ca.isEmpty, reader.string(CoreSettings.grpcTLSCertificate).isEmpty {
             reader.fail(CoreSettings.grpcTLSCA, "needs grpc-tls-cert and grpc-tls-key")
+        } else if !ca.isEmpty, !FileSystem.isReadableFile(ca) {
+            reader.fail(CoreSettings.grpcTLSCA, "cannot read file '\(ca)'")
         }
-        for setting in [CoreSettings.grpcTLSCertificate, CoreSettings.grpcTLSKey, CoreSettings.grpcTLSCA] {
-            let path = reader.string(setting)
-            if !path.isEmpty, !FileSystem.isReadableFile(path) { reader.fail(setting, "cannot read file '\(path)'") }
+        grpcTLS = pair.map {
+            GRPCTLSConfiguration(certificatePath: $0.0, keyPath: $0.1, caPath: ca.isEmpty ? nil : ca)
         }
-        grpcTLS =
-            certificate.isEmpty || key.isEmpty
-            ? nil : GRPCTLSConfiguration(certificatePath: certificate, keyPath: key, caPath: ca.isEmpty ? nil : ca)
 
         serviceToken = Self.readServiceToken(&reader)
         let insecure = reader.boolean(CoreSettings.grpcInsecure)

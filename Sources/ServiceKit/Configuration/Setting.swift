@@ -150,6 +150,8 @@ public struct RawConfiguration: Sendable {
             values[setting.name] = SettingValue(setting: setting, value: setting.defaultValue, source: .defaultValue)
         }
         func assign(_ setting: Setting, _ value: String, fromFile: Bool, origin: String, source: SettingSource) {
+            // An empty file setting is an unset one (e.g. a compose service clearing what a shared block sets).
+            if fromFile, value.isEmpty { return }
             named[setting.name, default: []].append(origin)
             guard fromFile else {
                 values[setting.name] = SettingValue(setting: setting, value: value, source: source)

@@ -57,6 +57,22 @@ public struct ConfigurationReader {
         } ?? false
     }
 
+    /// Two file settings that go together (a certificate and its key): both or neither, each readable. Returns
+    /// both paths when both are set and readable.
+    public mutating func filePair(_ first: Setting, _ second: Setting) -> (String, String)? {
+        let paths = (string(first), string(second))
+        var usable = !paths.0.isEmpty && !paths.1.isEmpty
+        if paths.0.isEmpty != paths.1.isEmpty {
+            fail(paths.0.isEmpty ? first : second, "\(first.name) and \(second.name) must be set together")
+        }
+        for (setting, path) in [(first, paths.0), (second, paths.1)]
+        where !path.isEmpty && !FileSystem.isReadableFile(path) {
+            fail(setting, "cannot read file '\(path)'")
+            usable = false
+        }
+        return usable ? paths : nil
+    }
+
     /// Throws every collected problem at once.
     public func check() throws(ConfigurationError) {
         if !problems.isEmpty { throw ConfigurationError(problems: problems) }

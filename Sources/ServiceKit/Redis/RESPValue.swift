@@ -1,3 +1,5 @@
+public import GRPCCore
+
 /// A Redis reply.
 public enum RESPValue: Sendable, Hashable {
     case simpleString(String)
@@ -67,4 +69,24 @@ public struct RedisClientError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "redis \(kind): \(message)" }
+}
+
+/// A Redis that cannot be reached fails the call as UNAVAILABLE (the gateway answers 503, which a client retries), not
+/// as an unknown error (a 500): a restarting Redis is an outage to wait out, not a bug. What Redis itself refused or
+/// answered wrongly stays an internal error. The message never carries Redis's address or the command.
+extension RedisClientError: RPCErrorConvertible {
+    public var rpcErrorCode: RPCError.Code {
+        switch kind {
+        case .connectionFailed, .connectionClosed, .notSent, .timeout: .unavailable
+        case .protocolError, .server, .unexpectedReply: .internalError
+        }
+    }
+
+    public var rpcErrorMessage: String {
+        rpcErrorCode == .unavailable ? "Shared state is unavailable; try again shortly." : "An internal error occurred."
+    }
+
+    public var rpcErrorMetadata: Metadata {
+        [errorCodeMetadataKey: .string(rpcErrorCode == .unavailable ? "shared_state_unavailable" : "internal_error")]
+    }
 }
