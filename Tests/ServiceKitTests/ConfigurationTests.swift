@@ -68,9 +68,14 @@ struct ConfigurationTests {
                 ]) { $1 })
         #expect(configuration.targets.startOrder.contains(.ranking))
 
-        for typo in ["LEADERBOARD_AUTH_ADRESS", "LEADERBOARD_PORT_X", "LEADERBOARD_SERVICE_HOSTS"] {
+        // Typos, and guesses that only look like the kubelet's names: the values give them away.
+        for (typo, value) in [
+            ("LEADERBOARD_AUTH_ADRESS", "auth:9090"), ("LEADERBOARD_PORT_X", "1"), ("LEADERBOARD_SERVICE_HOSTS", "1"),
+            ("LEADERBOARD_HTTP_PORT", "8080"), ("LEADERBOARD_GRPC_SERVICE_HOST", "auth.internal"),
+            ("LEADERBOARD_OPS_PORT_9100_TCP_PORT", "ops"),
+        ] {
             let error = try #require(throws: ConfigurationError.self) {
-                try LeaderboardConfiguration(arguments: [], environment: environment.merging([typo: "1"]) { $1 })
+                try LeaderboardConfiguration(arguments: [], environment: environment.merging([typo: value]) { $1 })
             }
             #expect(error.problems.map(\.description) == ["CONFIG ERROR: \(typo): unknown setting"])
         }

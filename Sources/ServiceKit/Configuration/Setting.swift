@@ -36,29 +36,35 @@ public struct Setting: Sendable, Hashable {
 
     static func variable(_ name: String) -> String { "LEADERBOARD_" + name.uppercased().replacing("-", with: "_") }
 
-    /// Variables the kubelet injects for every Service of a namespace ("service links"): `<NAME>_SERVICE_HOST`,
-    /// `<NAME>_SERVICE_PORT[_<PORT NAME>]`, `<NAME>_PORT` and `<NAME>_PORT_<N>_<PROTOCOL>[_PROTO|_PORT|_ADDR]`. A
-    /// Service called `leaderboard-auth` yields `LEADERBOARD_AUTH_SERVICE_HOST`; such a name is not a typo of ours and
-    /// is ignored unless it names one of our settings. No setting of ours ends like these.
-    public static func isKubernetesServiceLink(_ variable: String) -> Bool {
-        let parts = variable.split(separator: "_", omittingEmptySubsequences: false)
+    /// Variables the kubelet injects for every Service of a namespace ("service links"), recognised by name and
+    /// value together: `<NAME>_SERVICE_HOST` (an address), `<NAME>_SERVICE_PORT[_<PORT NAME>]` (a number),
+    /// `<NAME>_PORT` and `<NAME>_PORT_<N>_<PROTOCOL>` (`tcp://…`), and `…_PROTO` (`tcp`), `…_PORT` (a number),
+    /// `…_ADDR` (an address) after those. A Service called `leaderboard-auth` yields `LEADERBOARD_AUTH_SERVICE_HOST`:
+    /// not a typo of ours, so it is ignored; `LEADERBOARD_HTTP_PORT=8080` (a guess at a setting) is not the kubelet's
+    /// shape and is still refused. No setting of ours ends like these.
+    public static func isKubernetesServiceLink(_ variable: String, value: String) -> Bool {
+        let parts = variable.split(separator: "_", omittingEmptySubsequences: false).map(String.init)
         guard parts.count >= 2 else { return false }
-        if let service = parts.lastIndex(of: "SERVICE"), service > 0 {
-            let rest = parts[(service + 1)...]
-            if rest.first == "HOST", rest.count == 1 { return true }
-            if rest.first == "PORT" { return true }  // _SERVICE_PORT and _SERVICE_PORT_<PORT NAME>
+        let isNumber = !value.isEmpty && value.allSatisfy(\.isASCII) && value.allSatisfy(\.isNumber)
+        let isAddress = !value.isEmpty && value.allSatisfy { $0.isHexDigit || $0 == "." || $0 == ":" }
+        let protocols = ["tcp", "udp", "sctp"]
+        let isURL = protocols.contains { value.hasPrefix("\($0)://") }
+        if let service = parts.lastIndex(of: "SERVICE"), service > 0, service + 1 < parts.count {
+            if parts[service + 1] == "HOST", parts.count == service + 2 { return isAddress }
+            if parts[service + 1] == "PORT" { return isNumber }
         }
-        if parts.last == "PORT" { return true }
+        if parts.last == "PORT", isURL { return true }
         // <NAME>_PORT_<N>_<PROTOCOL>[_PROTO|_PORT|_ADDR]
         for index in parts.indices.dropLast(2) where parts[index] == "PORT" {
             let number = parts[index + 1]
-            let transport = parts[index + 2]
-            guard !number.isEmpty, number.allSatisfy(\.isNumber), ["TCP", "UDP", "SCTP"].contains(transport) else {
-                continue
-            }
-            let tail = parts[(index + 3)...]
-            if tail.isEmpty || (tail.count == 1 && ["PROTO", "PORT", "ADDR"].contains(tail.first ?? "")) {
-                return true
+            guard !number.isEmpty, number.allSatisfy(\.isNumber), protocols.contains(parts[index + 2].lowercased())
+            else { continue }
+            switch Array(parts[(index + 3)...]) {
+            case []: return isURL
+            case ["PROTO"]: return protocols.contains(value)
+            case ["PORT"]: return isNumber
+            case ["ADDR"]: return isAddress
+            default: continue
             }
         }
         return false
@@ -128,7 +134,7 @@ public struct RawConfiguration: Sendable {
     /// the `-file` variants of secrets (a value and a file for one setting is a problem; flags win over variables).
     ///
     /// Unknown flags, flags without a value and unknown `LEADERBOARD_*` variables are problems: a typo must not
-    /// silently fall back to a default. Kubernetes service-link variables (``Setting/isKubernetesServiceLink(_:)``)
+    /// silently fall back to a default. Kubernetes service-link variables (``Setting/isKubernetesServiceLink(_:value:)``)
     /// are not ours and are ignored.
     public static func parse(
         arguments: [String],
@@ -166,7 +172,7 @@ public struct RawConfiguration: Sendable {
         }
         for (variable, value) in environment.sorted(by: { $0.key < $1.key }) where variable.hasPrefix("LEADERBOARD_") {
             guard let (setting, fromFile) = byVariable[variable] else {
-                if !Setting.isKubernetesServiceLink(variable) {
+                if !Setting.isKubernetesServiceLink(variable, value: value) {
                     problems.append(ConfigurationProblem(origin: variable, message: "unknown setting"))
                 }
                 continue
