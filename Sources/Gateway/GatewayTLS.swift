@@ -43,7 +43,10 @@ public final class GatewayCertificates: Sendable {
     public init(certificatePath: String, keyPath: String) throws(GatewayCertificateError) {
         self.certificatePath = certificatePath
         self.keyPath = keyPath
-        current = Mutex(try Self.load(certificatePath: certificatePath, keyPath: keyPath))
+        current = Mutex(
+            try Self.load(
+                certificatePath: certificatePath, keyPath: keyPath,
+                stamps: Self.stamps(certificatePath: certificatePath, keyPath: keyPath)))
     }
 
     /// The context new connections use.
@@ -52,41 +55,37 @@ public final class GatewayCertificates: Sendable {
     /// SHA-256 (hex) of the leaf certificate in service.
     public var fingerprint: String { current.withLock { $0.fingerprint } }
 
-    /// Outcome of a reload attempt.
-    public enum Reload: Equatable, Sendable {
-        case unchanged
-        case replaced(fingerprint: String)
-        case failed(String)
-    }
-
-    /// Loads the files again when `force` (SIGHUP) or when either changed since the last load.
-    @discardableResult
-    public func reload(force: Bool, logger: Logger) -> Reload {
-        let stamps = [FileStamp(path: certificatePath), FileStamp(path: keyPath)]
-        if !force, current.withLock({ $0.stamps == stamps }) { return .unchanged }
+    /// Loads the files again when `force` (SIGHUP) or when either changed since the last load; logs the outcome.
+    public func reload(force: Bool, logger: Logger) {
+        let stamps = Self.stamps(certificatePath: certificatePath, keyPath: keyPath)
+        if !force, current.withLock({ $0.stamps == stamps }) { return }
         do {
-            let loaded = try Self.load(certificatePath: certificatePath, keyPath: keyPath)
+            let loaded = try Self.load(certificatePath: certificatePath, keyPath: keyPath, stamps: stamps)
             let previous = current.withLock { state in
                 defer { state = loaded }
                 return state.fingerprint
             }
-            if previous == loaded.fingerprint { return .unchanged }
+            if previous == loaded.fingerprint { return }
             logger.notice(
                 "TLS certificate replaced",
                 metadata: ["sha256": "\(loaded.fingerprint)", "previous": "\(previous)", "file": "\(certificatePath)"])
-            return .replaced(fingerprint: loaded.fingerprint)
         } catch {
             // Remember the stamps so a broken file is reported once, not every check; a later write retries.
             current.withLock { $0.stamps = stamps }
             logger.error(
                 "TLS certificate not replaced; the current one stays in service",
                 metadata: ["error": "\(error.message)", "file": "\(certificatePath)"])
-            return .failed(error.message)
         }
     }
 
-    private static func load(certificatePath: String, keyPath: String) throws(GatewayCertificateError) -> Loaded {
-        let stamps = [FileStamp(path: certificatePath), FileStamp(path: keyPath)]
+    private static func stamps(certificatePath: String, keyPath: String) -> [FileStamp?] {
+        [FileStamp(path: certificatePath), FileStamp(path: keyPath)]
+    }
+
+    /// The pair as it is on disk now; `stamps` were taken just before, so a write while loading is seen next time.
+    private static func load(
+        certificatePath: String, keyPath: String, stamps: [FileStamp?]
+    ) throws(GatewayCertificateError) -> Loaded {
         let chain: [NIOSSLCertificate]
         do {
             chain = try NIOSSLCertificate.fromPEMFile(certificatePath)

@@ -1049,12 +1049,13 @@ struct RankingAuthority: Sendable {
         return stale.sorted()
     }
 
-    /// Rebuilds what the rank index lost when it comes back empty (``Board/sentinel`` gone): every board whose size
-    /// differs from the database, as at start; then marks the index filled. Returns whether any board was rebuilt.
-    /// Replicas may both notice; each rebuild ends with a complete fill, so the outcome is the same.
+    /// Rebuilds what the rank index lost when it comes back empty (``Board/sentinel`` gone) — or, with `force` (at
+    /// start, when a Redis may have lost some writes), whatever it holds: every board whose size differs from the
+    /// database; then marks the index filled. Returns whether any board was rebuilt. Replicas may both notice; each
+    /// rebuild ends with a complete fill, so the outcome is the same.
     @discardableResult
-    func ensureIndexed() async throws -> Bool {
-        if try await ranks.count(in: Board.sentinel) > 0 { return false }
+    func ensureIndexed(force: Bool = false) async throws -> Bool {
+        if !force, try await ranks.count(in: Board.sentinel) > 0 { return false }
         let rebuilt = try await warm()
         try await ranks.upsert("filled", score: 0, in: Board.sentinel)
         if !rebuilt.isEmpty {

@@ -212,7 +212,8 @@ struct RankingUpkeep: Service {
 
     func run() async throws {
         do {
-            try await ranking.warm()
+            // The start-up warm-up also marks the index filled, so the first check below finds nothing to do.
+            try await ranking.ensureIndexed(force: true)
         } catch {
             logger.error(
                 "rank index warm-up failed; retrying while the index is checked", metadata: ["error": "\(error)"])

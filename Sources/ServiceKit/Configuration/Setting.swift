@@ -151,6 +151,14 @@ public struct RawConfiguration: Sendable {
         }
         // Which of a setting's two forms (value, file) each source named, to refuse both at once.
         var named: [String: [String]] = [:]
+        func refuseBoth() {
+            for (name, origins) in named where origins.count > 1 {
+                problems.append(
+                    ConfigurationProblem(
+                        origin: origins.joined(separator: ", "), message: "set \(name) or its file, not both"))
+            }
+            named = [:]
+        }
 
         for setting in settings {
             values[setting.name] = SettingValue(setting: setting, value: setting.defaultValue, source: .defaultValue)
@@ -179,12 +187,7 @@ public struct RawConfiguration: Sendable {
             }
             assign(setting, value, fromFile: fromFile, origin: variable, source: .environment)
         }
-        for (name, origins) in named where origins.count > 1 {
-            problems.append(
-                ConfigurationProblem(
-                    origin: origins.sorted().joined(separator: ", "), message: "set \(name) or its file, not both"))
-        }
-        named = [:]
+        refuseBoth()  // the environment, read in sorted order
 
         var index = arguments.startIndex
         while index < arguments.endIndex {
@@ -217,11 +220,7 @@ public struct RawConfiguration: Sendable {
             }
             assign(setting, value ?? "", fromFile: fromFile, origin: "--\(name)", source: .flag)
         }
-        for (name, origins) in named where origins.count > 1 {
-            problems.append(
-                ConfigurationProblem(
-                    origin: origins.joined(separator: ", "), message: "set \(name) or its file, not both"))
-        }
+        refuseBoth()  // the flags, in the order given
         return (RawConfiguration(values: values), problems)
     }
 }

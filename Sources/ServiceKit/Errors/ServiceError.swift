@@ -21,6 +21,25 @@ extension CodedServiceError {
     public var description: String { "\(code): \(detail)" }
 }
 
+/// An error of something a service stands on (Redis, PostgreSQL). An outage — the dependency cannot be reached, or
+/// is restarting — crosses the wire as a coded UNAVAILABLE (the gateway answers 503 with `Retry-After`): something
+/// to wait out, not a bug. Any other failure is an internal error whose details never leave the service.
+public protocol DependencyError: Error, RPCErrorConvertible {
+    var isOutage: Bool { get }
+    /// The stable code of an outage, e.g. `database_unavailable`.
+    static var outageCode: String { get }
+    /// What the client reads during an outage.
+    static var outageDetail: String { get }
+}
+
+extension DependencyError {
+    public var rpcErrorCode: RPCError.Code { isOutage ? .unavailable : .internalError }
+    public var rpcErrorMessage: String { isOutage ? Self.outageDetail : "An internal error occurred." }
+    public var rpcErrorMetadata: Metadata {
+        [errorCodeMetadataKey: .string(isOutage ? Self.outageCode : "internal_error")]
+    }
+}
+
 extension RPCError {
     /// The stable code set by the service, if any.
     public var serviceErrorCode: String? {

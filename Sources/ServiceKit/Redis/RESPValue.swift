@@ -1,4 +1,4 @@
-public import GRPCCore
+import GRPCCore
 
 /// A Redis reply.
 public enum RESPValue: Sendable, Hashable {
@@ -71,22 +71,16 @@ public struct RedisClientError: Error, Sendable, CustomStringConvertible {
     public var description: String { "redis \(kind): \(message)" }
 }
 
-/// A Redis that cannot be reached fails the call as UNAVAILABLE (the gateway answers 503, which a client retries), not
-/// as an unknown error (a 500): a restarting Redis is an outage to wait out, not a bug. What Redis itself refused or
+/// A Redis that cannot be reached fails the call as UNAVAILABLE (``DependencyError``); what Redis itself refused or
 /// answered wrongly stays an internal error. The message never carries Redis's address or the command.
-extension RedisClientError: RPCErrorConvertible {
-    public var rpcErrorCode: RPCError.Code {
+extension RedisClientError: DependencyError {
+    public var isOutage: Bool {
         switch kind {
-        case .connectionFailed, .connectionClosed, .notSent, .timeout: .unavailable
-        case .protocolError, .server, .unexpectedReply: .internalError
+        case .connectionFailed, .connectionClosed, .notSent, .timeout: true
+        case .protocolError, .server, .unexpectedReply: false
         }
     }
 
-    public var rpcErrorMessage: String {
-        rpcErrorCode == .unavailable ? "Shared state is unavailable; try again shortly." : "An internal error occurred."
-    }
-
-    public var rpcErrorMetadata: Metadata {
-        [errorCodeMetadataKey: .string(rpcErrorCode == .unavailable ? "shared_state_unavailable" : "internal_error")]
-    }
+    public static let outageCode = "shared_state_unavailable"
+    public static let outageDetail = "Shared state is unavailable; try again shortly."
 }

@@ -1,12 +1,11 @@
 public import GRPCCore
 public import PostgresNIO
 
-/// PostgreSQL that cannot be reached, or is shutting down or restarting, fails the call as UNAVAILABLE (the gateway
-/// answers 503 with `Retry-After`), as a restarting Redis does (``RedisClientError``): an outage to wait out, not a
-/// bug. Everything else PostgreSQL reports — a constraint, a syntax error, a serialisation failure — stays an internal
-/// error, whose details never leave the service. SQLSTATE classes taken as an outage: 08 (connection exception),
-/// 53 (insufficient resources), 57P01–57P03 (administrator or crash shutdown, cannot connect now).
-extension PSQLError: @retroactive RPCErrorConvertible {
+/// PostgreSQL that cannot be reached, or is shutting down or restarting, fails the call as UNAVAILABLE
+/// (``DependencyError``), as a restarting Redis does. Everything else PostgreSQL reports — a constraint, a syntax
+/// error, a serialisation failure — stays an internal error. SQLSTATE classes taken as an outage: 08 (connection
+/// exception), 53 (insufficient resources), 57P01–57P03 (administrator or crash shutdown, cannot connect now).
+extension PSQLError: @retroactive RPCErrorConvertible, DependencyError {
     public var isOutage: Bool {
         switch code {
         case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed:
@@ -19,13 +18,6 @@ extension PSQLError: @retroactive RPCErrorConvertible {
         }
     }
 
-    public var rpcErrorCode: RPCError.Code { isOutage ? .unavailable : .internalError }
-
-    public var rpcErrorMessage: String {
-        isOutage ? "The database is unavailable; try again shortly." : "An internal error occurred."
-    }
-
-    public var rpcErrorMetadata: Metadata {
-        [errorCodeMetadataKey: .string(isOutage ? "database_unavailable" : "internal_error")]
-    }
+    public static let outageCode = "database_unavailable"
+    public static let outageDetail = "The database is unavailable; try again shortly."
 }
