@@ -44,6 +44,8 @@ public struct GatewayDependencies: Sendable {
     public var clock: any WallClock
     public var configuration: GatewayConfiguration
     public var cache: ResponseCache
+    /// Whether this router serves `/metrics` (an operations-only router always does).
+    public var servesMetrics = true
 
     public var policies: GatewayPolicies { configuration.policies }
 
@@ -87,7 +89,7 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
         NULCharacterMiddleware()
         DeadlineMiddleware(timeout: dependencies.configuration.requestTimeout)
     }
-    OperationsRoutes.add(to: router, readiness: dependencies.readiness)
+    OperationsRoutes.add(to: router, readiness: dependencies.readiness, metrics: dependencies.servesMetrics)
     if let services = dependencies.services {
         DeviceRoutes.add(to: router, dependencies: dependencies, auth: services.auth)
         APIKeyRoutes.add(to: router, dependencies: dependencies, auth: services.auth)
@@ -188,13 +190,14 @@ public struct GatewayModule: ServiceModule {
         let cache = ResponseCache(
             shared: context.shared.redis == nil ? nil : context.shared.cache, sharedTTL: configuration.sharedCacheTTL,
             localTTL: configuration.localCacheTTL, logger: context.logger)
-        let dependencies = GatewayDependencies(
+        var dependencies = GatewayDependencies(
             readiness: context.readiness,
             services: try GatewayServices(channels: context.channel(for:)),
             rateLimiter: context.shared.rateLimiter,
             clock: context.clock,
             configuration: configuration,
             cache: cache)
+        dependencies.servesMetrics = configuration.metricsOnHTTP.onPublicListener(context.configuration.httpAddress)
         let router = buildGatewayRouter(dependencies)
         var certificates: GatewayCertificates?
         if let tls = configuration.tls {
@@ -212,6 +215,7 @@ public struct GatewayModule: ServiceModule {
                 address: context.configuration.httpAddress, name: "gateway", idleTimeout: configuration.idleTimeout,
                 certificates: certificates, logger: context.logger),
         ]
+        if !dependencies.servesMetrics { services.append(buildOperationsService(context: context)) }
         if let certificates {
             context.logger.info(
                 "serving HTTPS",

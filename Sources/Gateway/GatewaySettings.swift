@@ -63,8 +63,14 @@ public enum GatewaySettings {
         "http-tls-reload-seconds", default: "10",
         help: "How often the gateway checks whether http-tls-cert or http-tls-key changed on disk (1 to 3600).")
 
+    public static let metricsOnHTTP = Setting(
+        "metrics-on-http", default: "auto",
+        help: "Whether the gateway serves /metrics on http-address: true, false (then on ops-address, like a process "
+            + "without the gateway), or auto: only when http-address is a loopback address.")
+
     public static let all: [Setting] = [
-        registerLimit, verifyLimit, verifyDailyLimit, challengeLimit, commentsLimit, signedLimit, downloadLimit,
+        metricsOnHTTP, registerLimit, verifyLimit, verifyDailyLimit, challengeLimit, commentsLimit, signedLimit,
+        downloadLimit,
         publicReadsLimit,
         exportLimit, webSocketLimit, corsOrigins, requestTimeout, idleTimeout, cacheSeconds, localCacheMilliseconds,
         trustedProxies, clientAddressHeader, tlsCertificate, tlsKey, tlsReloadSeconds,
@@ -86,6 +92,21 @@ public struct GatewayConfiguration: Sendable {
     /// HTTPS on the public listener, when a certificate and key are given.
     public var tls: (certificatePath: String, keyPath: String)?
     public var tlsReloadInterval: Duration = .seconds(10)
+    /// `/metrics` on the public listener (``GatewaySettings/metricsOnHTTP``); otherwise on the ops address.
+    public var metricsOnHTTP: MetricsPlacement = .auto
+
+    public enum MetricsPlacement: String, Sendable, CaseIterable {
+        case auto, `true`, `false`
+
+        /// Resolved against the public listener's address.
+        public func onPublicListener(_ address: HostPort) -> Bool {
+            switch self {
+            case .auto: address.isLoopback
+            case .true: true
+            case .false: false
+            }
+        }
+    }
 
     public init() {}
 
@@ -153,6 +174,7 @@ public struct GatewayConfiguration: Sendable {
             (certificatePath: $0.0, keyPath: $0.1)
         }
         configuration.tlsReloadInterval = .seconds(reader.integer(GatewaySettings.tlsReloadSeconds, in: 1...3600))
+        configuration.metricsOnHTTP = reader.choice(GatewaySettings.metricsOnHTTP, as: MetricsPlacement.self) ?? .auto
         return configuration
     }
 }

@@ -113,6 +113,8 @@ public final class GatewayCertificates: Sendable {
                 "the key in '\(keyPath)' does not go with the certificate in '\(certificatePath)' (\(error))")
         }
         let der = (try? leaf.toDERBytes()) ?? []
+        // Set when a pair loads, so the expiry alert follows the certificate actually in service.
+        MetricFamilies.certificateExpiry.gauge("https").set(Double(leaf.notValidAfter))
         return Loaded(context: context, stamps: stamps, fingerprint: SHA256.hash(data: der).hexEncoded)
     }
 }

@@ -33,6 +33,32 @@ struct InteractionAuthority: Sendable {
     static let notificationChannel = EventChannels.notifications
     static let maximumPage = 200
 
+    // MARK: retention
+
+    /// Applies the retention windows in one transaction; returns what went, by kind.
+    @discardableResult
+    func housekeeping(_ retention: InteractionRetention) async throws -> [String: Int] {
+        let now = clock.microsecondsSinceEpoch()
+        let purged = try await database.transaction(logger: logger) { sql in
+            let repository = InteractionRepository(sql)
+            var purged: [String: Int] = [:]
+            if let window = retention.notifications {
+                purged["notifications"] = try await repository.purgeNotifications(before: window.cutoff(now: now))
+            }
+            if let window = retention.resolvedFlags {
+                purged["resolved_flags"] = try await repository.purgeResolvedFlags(before: window.cutoff(now: now))
+            }
+            return purged
+        }
+        for (kind, count) in purged where count > 0 {
+            MetricFamilies.retentionDeleted.counter("interaction", kind).increment(by: Int64(count))
+        }
+        if purged.values.contains(where: { $0 > 0 }) {
+            logger.info("interaction retention", metadata: purged.mapValues { "\($0)" })
+        }
+        return purged
+    }
+
     // MARK: reactions
 
     func setReaction(_ kind: ReactionKind, record id: String, machineID: String) async throws -> ReactionCounts {

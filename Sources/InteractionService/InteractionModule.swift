@@ -8,10 +8,10 @@ import SwiftProtobuf
 
 /// Wiring of the Interaction target: storage, RPC services and background work, built from a `ModuleContext`.
 public struct InteractionModule: ServiceModule {
-    public static let definition = ModuleDefinition(target: .interaction, migrations: InteractionMigrations.all) {
-        context in
-        try await InteractionModule(context: context)
-    }
+    public static let definition = ModuleDefinition(
+        target: .interaction, migrations: InteractionMigrations.all, settings: RetentionSettings.interaction,
+        validate: { reader, _ in _ = InteractionRetention.read(&reader) },
+        make: { context in try await InteractionModule(context: context) })
 
     public let rpcServices: [any RegistrableRPCService]
     public let services: [any Service]
@@ -25,6 +25,9 @@ public struct InteractionModule: ServiceModule {
     }
 
     init(context: ModuleContext, random: any RandomSource = SystemRandomSource()) async throws {
+        var reader = ConfigurationReader(raw: context.configuration.raw)
+        let retention = InteractionRetention.read(&reader)
+        try reader.check()
         guard let database = context.database else {
             throw StartupError(origin: "LEADERBOARD_TARGET", message: "interaction needs its database")
         }
@@ -41,7 +44,37 @@ public struct InteractionModule: ServiceModule {
                 return RecordOwner(recordID: record.recordID, ownerMachineID: record.ownerMachineID)
             })
         rpcServices = [InteractionRPCService(interactions: interactions, events: context.shared.events)]
-        services = [RankNotifier(interactions: interactions, events: context.shared.events, logger: context.logger)]
+        services = [
+            RankNotifier(interactions: interactions, events: context.shared.events, logger: context.logger),
+            InteractionHousekeeping(interactions: interactions, retention: retention, logger: context.logger),
+        ]
+    }
+}
+
+/// InteractionService's retention windows (``RetentionSettings``); nil keeps that data for ever.
+struct InteractionRetention: Sendable {
+    var interval: Duration = .seconds(3600)
+    var notifications: RetentionWindow? = RetentionWindow(days: 90)
+    var resolvedFlags: RetentionWindow? = RetentionWindow(days: 365)
+
+    static func read(_ reader: inout ConfigurationReader) -> InteractionRetention {
+        InteractionRetention(
+            interval: reader.retentionInterval(),
+            notifications: reader.retention(RetentionSettings.notificationDays, days: true),
+            resolvedFlags: reader.retention(RetentionSettings.resolvedFlagDays, days: true))
+    }
+}
+
+/// Applies the retention windows every `retention-interval-minutes` (and once at start).
+struct InteractionHousekeeping: Service {
+    let interactions: InteractionAuthority
+    let retention: InteractionRetention
+    let logger: Logger
+
+    func run() async throws {
+        await repeatUntilShutdown(every: retention.interval, logger: logger, failure: "interaction retention failed") {
+            try await interactions.housekeeping(retention)
+        }
     }
 }
 

@@ -44,6 +44,24 @@ struct RankingPolicy: Sendable {
     /// and at most ``externalSkewSeconds`` after (the clients' clocks differ from ours).
     var externalWindowSeconds: Int64 = 1800
     var externalSkewSeconds: Int64 = 300
+    var retention = RankingRetention()
+}
+
+/// RankingService's retention windows (``RetentionSettings``); nil keeps that data for ever.
+struct RankingRetention: Sendable {
+    var interval: Duration = .seconds(3600)
+    var abandonedSessions: RetentionWindow? = RetentionWindow(hours: 24)
+    var unrankedSamples: RetentionWindow? = RetentionWindow(days: 30)
+    var recordSamples: RetentionWindow?
+    var boardEvents: RetentionWindow? = RetentionWindow(hours: 24)
+    /// Board events kept whatever their age, so a client a little behind can always resume.
+    static let eventsKept = 10_000
+
+    struct Purged: Sendable, Equatable {
+        var boardEvents = 0
+        var abandonedSessions = 0
+        var samples = 0
+    }
 }
 
 /// What a submit answered: stored with the session and replayed for a retry with the same idempotency key.
@@ -1104,14 +1122,48 @@ struct RankingAuthority: Sendable {
     }
 
     /// Forgets sessions abandoned a day ago and events older than a day beyond each board's newest 10,000.
-    func housekeeping() async throws {
-        let dayAgo = clock.microsecondsSinceEpoch() - 86_400_000_000
+    /// Applies the retention windows (``RankingRetention``) in one transaction and counts what went.
+    @discardableResult
+    func housekeeping() async throws -> RankingRetention.Purged {
+        let now = clock.microsecondsSinceEpoch()
+        let retention = policy.retention
         let purged = try await database.transaction(logger: logger) { sql in
             let repository = RankingRepository(sql)
-            try await repository.purgeEvents(before: dayAgo, keep: 10_000)
-            return try await repository.purgeAbandoned(before: dayAgo)
+            var purged = RankingRetention.Purged()
+            if let window = retention.boardEvents {
+                purged.boardEvents = try await repository.purgeEvents(
+                    before: window.cutoff(now: now), keep: RankingRetention.eventsKept)
+            }
+            if let window = retention.abandonedSessions {
+                purged.abandonedSessions = try await repository.purgeAbandoned(before: window.cutoff(now: now))
+            }
+            if let window = retention.unrankedSamples {
+                purged.samples += try await repository.purgeUnrankedSamples(submittedBefore: window.cutoff(now: now))
+            }
+            if let window = retention.recordSamples {
+                purged.samples += try await repository.purgeRecordSamples(submittedBefore: window.cutoff(now: now))
+            }
+            return purged
         }
-        if purged > 0 { logger.info("abandoned sessions purged", metadata: ["sessions": "\(purged)"]) }
+        for (kind, count) in [
+            ("board_events", purged.boardEvents), ("abandoned_sessions", purged.abandonedSessions),
+            ("metric_samples", purged.samples),
+        ] where count > 0 {
+            MetricFamilies.retentionDeleted.counter("ranking", kind).increment(by: Int64(count))
+        }
+        if purged != RankingRetention.Purged() {
+            logger.info(
+                "ranking retention",
+                metadata: [
+                    "board_events": "\(purged.boardEvents)", "abandoned_sessions": "\(purged.abandonedSessions)",
+                    "metric_samples": "\(purged.samples)",
+                ])
+        }
+        let pending = try await database.withExecutor(logger: logger) {
+            try await RankingRepository($0).pendingReviewCount()
+        }
+        MetricFamilies.reviewsPending.gauge().set(Double(pending))
+        return purged
     }
 
     func pageSize(_ requested: Int) throws(RankingError) -> Int {

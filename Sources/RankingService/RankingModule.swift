@@ -33,6 +33,7 @@ public enum RankingSettings {
     /// The master key settings are shared with the auth and dataset modules (``MasterKeySettings``).
     public static let all: [Setting] =
         MasterKeySettings.all + [dailyLimit, sessionHours, metricsInterval, hardwareCatalog, resultKeyFile]
+        + RetentionSettings.ranking
 }
 
 /// Validated Ranking settings.
@@ -50,6 +51,12 @@ struct RankingConfiguration: Sendable {
         // Room for the whole session at the interval, with a quarter to spare.
         policy.session.maximumSamples =
             Int(policy.session.lifetime.components.seconds) / policy.session.metricsIntervalSeconds * 5 / 4
+        policy.retention = RankingRetention(
+            interval: reader.retentionInterval(),
+            abandonedSessions: reader.retention(RetentionSettings.abandonedSessionHours, days: false),
+            unrankedSamples: reader.retention(RetentionSettings.unrankedSampleDays, days: true),
+            recordSamples: reader.retention(RetentionSettings.recordSampleDays, days: true),
+            boardEvents: reader.retention(RetentionSettings.boardEventHours, days: false))
         var configuration = RankingConfiguration(policy: policy)
         configuration.masterKey = MasterKeySource.read(&reader, core: core)
         let keyPath = reader.string(RankingSettings.resultKeyFile)
@@ -203,7 +210,7 @@ final class DatasetFactsCache: Sendable {
 }
 
 /// Warms the rank index from the database at start, watches it for a Redis that comes back empty (rebuilding the
-/// boards without an operator), and purges abandoned sessions and old events hourly.
+/// boards without an operator), and applies the retention windows every `retention-interval-minutes`.
 struct RankingUpkeep: Service {
     let ranking: RankingAuthority
     let logger: Logger
@@ -228,7 +235,7 @@ struct RankingUpkeep: Service {
             }
             group.addTask {
                 await repeatUntilShutdown(
-                    every: .seconds(3600), logger: logger, failure: "ranking housekeeping failed"
+                    every: ranking.policy.retention.interval, logger: logger, failure: "ranking retention failed"
                 ) {
                     try await ranking.housekeeping()
                 }

@@ -103,7 +103,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let configuration = try loadConfiguration(settings)
         LoggingSetup.bootstrap(level: configuration.logLevel, format: configuration.logFormat)
-        MetricsSetup.bootstrap()
+        MetricsSetup.bootstrap(
+            version: BuildInfo.version,
+            targets: configuration.targets.startOrder.map(\.rawValue).joined(separator: ","))
         let logger = Logger(label: "leaderboard")
         logger.info(
             "starting",

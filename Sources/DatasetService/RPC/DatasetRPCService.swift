@@ -209,9 +209,12 @@ struct DatasetRPCService: Leaderboard_Dataset_V1_DatasetService.SimpleServicePro
         while start < bytes.count {
             let end = min(start + pieceSize, bytes.count)
             try await response.write(.with { $0.data = Data(bytes[start..<end]) })
+            bytesServed.increment(by: Int64(end - start))
             start = end
         }
     }
+
+    static let bytesServed = MetricFamilies.datasetBytesServed.counter()
 
     static func version(_ record: DatasetRecord, manifest include: Bool) -> Leaderboard_Dataset_V1_DatasetVersion {
         .with {

@@ -67,6 +67,11 @@ struct CacheWarmUp<Responder: HTTPResponder>: Service where Responder.Context ==
         let logger: Logger
     }
 
+    private struct DiscardingBodyWriter: ResponseBodyWriter {
+        mutating func write(_ buffer: ByteBuffer) async throws {}
+        consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
+    }
+
     func run() async throws {
         await cancelWhenGracefulShutdown {
             var pending = warmedPaths
@@ -78,9 +83,11 @@ struct CacheWarmUp<Responder: HTTPResponder>: Service where Responder.Context ==
                     let request = Request(
                         head: HTTPRequest(method: .get, scheme: "http", authority: "warm-up", path: path),
                         body: RequestBody(buffer: ByteBuffer()))
-                    let status = try? await responder.respond(
-                        to: request, context: GatewayRequestContext(source: Source(logger: logger))
-                    ).status
+                    let response = try? await responder.respond(
+                        to: request, context: GatewayRequestContext(source: Source(logger: logger)))
+                    // Written out like any response, so what runs after the body (the request metrics) runs here too.
+                    try? await response?.body.write(DiscardingBodyWriter())
+                    let status = response?.status
                     // 404: nothing to show yet (no active dataset); not worth retrying.
                     if let status, status == .ok || status == .notFound { continue }
                     failed.append(path)

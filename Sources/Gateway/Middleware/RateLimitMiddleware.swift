@@ -11,6 +11,7 @@ extension Problem {
     /// A 429 for `policy`, with `Retry-After` and the `RateLimit-Policy` / `RateLimit` headers
     /// (draft-ietf-httpapi-ratelimit-headers) describing the quota and when it refills.
     static func rateLimited(policy: RateLimitPolicy, decision: RateLimitDecision, detail: String) -> Problem {
+        MetricFamilies.rateLimited.counter(policy.name).increment()
         var problem = Problem(.tooManyRequests, code: "rate_limited", detail: detail)
         problem.headers[.retryAfter] = "\(wholeSeconds(decision.retryAfter))"
         problem.headers[.rateLimitPolicy] = policy.headerValue

@@ -257,6 +257,8 @@ struct ResponseCacheMiddleware: RouterMiddleware {
     let rateLimiter: any RateLimiter
     let clock: any WallClock
     static let largestCachedBody = 1 << 20
+    static let hits = MetricFamilies.cacheLookups.counter("hit")
+    static let misses = MetricFamilies.cacheLookups.counter("miss")
 
     init(dependencies: GatewayDependencies, scope: CacheScope, query: QuerySpec) {
         cache = dependencies.cache
@@ -297,6 +299,7 @@ struct ResponseCacheMiddleware: RouterMiddleware {
                 body: body)
             return cached
         }
+        (hit ? Self.hits : Self.misses).increment()
         if let passthrough { return passthrough }
         guard let cached else { return try await upstream(request, context) }
         var headers: HTTPFields = [

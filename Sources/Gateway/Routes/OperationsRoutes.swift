@@ -3,9 +3,9 @@ import HTTPTypes
 public import Hummingbird
 public import ServiceKit
 
-/// `/health/live`, `/health/ready` and `/metrics`: never rate limited, never cached.
+/// `/health/live`, `/health/ready` and (unless `metrics` is false) `/metrics`: never rate limited, never cached.
 public enum OperationsRoutes {
-    public static func add(to router: Router<GatewayRequestContext>, readiness: ReadinessProbe) {
+    public static func add(to router: Router<GatewayRequestContext>, readiness: ReadinessProbe, metrics: Bool = true) {
         router.get("/health/live") { _, _ in
             jsonResponse(["status": "ok"], status: .ok)
         }
@@ -18,6 +18,7 @@ public enum OperationsRoutes {
             ]
             return jsonResponse(body, status: ready ? .ok : .serviceUnavailable)
         }
+        guard metrics else { return }
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok,

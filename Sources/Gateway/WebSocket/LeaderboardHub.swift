@@ -72,6 +72,11 @@ final class LeaderboardHub: Sendable {
     struct BoardKey: Hashable, Sendable {
         var version: String
         var framework: String
+
+        /// `leaderboard_websocket_clients` of this board (a gateway follows at most ``maximumBoards``).
+        var clients: MetricGauge {
+            MetricFamilies.webSocketClients.gauge(framework.isEmpty ? version : "\(version)/\(framework)")
+        }
     }
 
     private struct Board {
@@ -146,12 +151,15 @@ final class LeaderboardHub: Sendable {
         let subscriber = Subscriber(id: state.nextID, board: board, buffer: buffer)
         state.nextID += 1
         state.boards[board]?.subscribers[subscriber.id] = subscriber
+        board.clients.increment()
         return subscriber
     }
 
     func unsubscribe(_ subscriber: Subscriber) {
         let upstream = state.withLock { state -> Task<Void, Never>? in
-            state.boards[subscriber.board]?.subscribers[subscriber.id] = nil
+            if state.boards[subscriber.board]?.subscribers.removeValue(forKey: subscriber.id) != nil {
+                subscriber.board.clients.decrement()
+            }
             guard state.boards[subscriber.board]?.subscribers.isEmpty == true else { return nil }
             defer { state.boards[subscriber.board] = nil }
             return state.boards[subscriber.board]?.upstream

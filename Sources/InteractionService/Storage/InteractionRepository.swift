@@ -159,6 +159,21 @@ struct InteractionRepository {
 
     /// Stores a notification unless one from the same source exists; numbers it next for its machine. The
     /// machine's sequence row stays locked until the transaction ends, so numbers follow commit order.
+    /// Forgets notifications created before `time`, read or not (the per-machine sequence stays, so numbering goes on).
+    func purgeNotifications(before time: Int64) async throws -> Int {
+        try await sql.execute(
+            "DELETE FROM notifications WHERE created_at < $1 RETURNING sequence", [.integer(time)]
+        ).count
+    }
+
+    /// Forgets flags resolved before `time`; open flags stay whatever their age.
+    func purgeResolvedFlags(before time: Int64) async throws -> Int {
+        try await sql.execute(
+            "DELETE FROM flags WHERE resolved <> 0 AND COALESCE(resolved_at, created_at) < $1 RETURNING flag_id",
+            [.integer(time)]
+        ).count
+    }
+
     func notify(_ notification: NotificationRecord) async throws -> NotificationRecord? {
         try await sql.execute(
             "INSERT INTO notification_sequences (machine_id, sequence) VALUES ($1, 0) ON CONFLICT (machine_id) DO NOTHING",

@@ -42,6 +42,10 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
     func submitResult(request: Leaderboard_Ranking_V1_SubmitResultRequest, context: ServerContext) async throws
         -> Leaderboard_Ranking_V1_SubmissionOutcome
     {
+        Self.outcome(try await Self.counted { try await judge(request) })
+    }
+
+    private func judge(_ request: Leaderboard_Ranking_V1_SubmitResultRequest) async throws -> SubmissionResult {
         // Callers other than the gateway may leave the body hash out: the deterministic encoding stands in.
         var digestInput = request
         digestInput.idempotencyKey = ""
@@ -50,7 +54,7 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
             request.bodySha256.isEmpty
             ? Array(SHA256.hash(data: try Self.deterministicBytes(digestInput))).hexEncoded
             : Array(request.bodySha256).hexEncoded
-        let result = try await ranking.submit(
+        return try await ranking.submit(
             .init(
                 machineID: request.machineID, sessionID: request.sessionID,
                 idempotencyKey: request.idempotencyKey.isEmpty ? nil : request.idempotencyKey, bodySHA256: hash,
@@ -59,7 +63,27 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
                 requests: request.requests.map {
                     RequestRecord(outputTokens: $0.outputTokens, latency: $0.latency, success: $0.success)
                 }))
-        return Self.outcome(result)
+    }
+
+    /// Runs a submit and counts how it ended (`leaderboard_submissions_total`): the state it was judged to, once per
+    /// rule it broke; refused before judging (a bad session, a replayed file, an outage) as `refused` with the error's
+    /// code. A replayed answer is not counted again.
+    static func counted(_ judge: () async throws -> SubmissionResult) async throws -> SubmissionResult {
+        do {
+            let result = try await judge()
+            guard !result.replayed else { return result }
+            let reasons = Set(result.reasons.map(\.code))
+            for reason in reasons.isEmpty ? ["none"] : reasons.sorted() {
+                MetricFamilies.submissions.counter(result.state, reason).increment()
+            }
+            return result
+        } catch let error as any CodedServiceError {
+            MetricFamilies.submissions.counter("refused", error.code).increment()
+            throw error
+        } catch {
+            MetricFamilies.submissions.counter("refused", RPCStatusName.of(error)).increment()
+            throw error
+        }
     }
 
     static func outcome(_ result: SubmissionResult) -> Leaderboard_Ranking_V1_SubmissionOutcome {
@@ -85,6 +109,12 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
 
     func submitExternalResult(request: Leaderboard_Ranking_V1_SubmitExternalResultRequest, context: ServerContext)
         async throws -> Leaderboard_Ranking_V1_SubmissionOutcome
+    {
+        Self.outcome(try await Self.counted { try await judgeExternal(request) })
+    }
+
+    private func judgeExternal(_ request: Leaderboard_Ranking_V1_SubmitExternalResultRequest) async throws
+        -> SubmissionResult
     {
         guard request.source == "deepstressmodel" else {
             throw RankingError(
@@ -116,13 +146,12 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
                     "The result was signed at \(opened.timestamp) (Unix seconds), not within \(policy.externalWindowSeconds / 60) minutes before this server's time \(now): upload a result right after its run, with the computer's clock set right.",
                 status: .failedPrecondition)
         }
-        let outcome = try await ranking.submitExternal(
+        return try await ranking.submitExternal(
             .init(
                 machineID: request.machineID,
                 result: try DeepStressModelResult.read(opened.plaintext, machineID: request.machineID),
                 nonce: opened.nonce, signedAt: opened.timestamp,
                 fileSHA256: Array(SHA256.hash(data: file)).hexEncoded))
-        return Self.outcome(outcome)
     }
 
     func listRecords(request: Leaderboard_Ranking_V1_ListRecordsRequest, context: ServerContext) async throws

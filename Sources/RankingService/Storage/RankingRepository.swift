@@ -527,6 +527,11 @@ struct RankingRepository {
     }
 
     /// Oldest first; the cursor is the (created_at, review id) of the last row of the previous page.
+    /// Held results waiting for a decision.
+    func pendingReviewCount() async throws -> Int {
+        Int(try await sql.first("SELECT COUNT(*) AS n FROM reviews WHERE decision = 'pending'")?.integer("n") ?? 0)
+    }
+
     func reviews(after cursor: (Int64, String)?, limit: Int, includeDecided: Bool) async throws -> [ReviewRecord] {
         let pending = includeDecided ? "" : " AND decision = 'pending'"
         let (time, id) = cursor ?? (Int64.min, "")
@@ -597,12 +602,40 @@ struct RankingRepository {
                 ?? 0)
     }
 
-    /// Drops events older than `time`, keeping at least the newest `keep` of each board.
-    func purgeEvents(before time: Int64, keep: Int) async throws {
+    /// Forgets the metric samples of sessions submitted before `time` whose result was rejected (or made no record):
+    /// evidence for nothing that is shown or can come back. Returns the samples deleted.
+    func purgeUnrankedSamples(submittedBefore time: Int64) async throws -> Int {
+        try await sql.execute(
+            """
+            DELETE FROM metric_samples WHERE session_id IN
+                (SELECT s.session_id FROM sessions s
+                 WHERE s.submitted_at IS NOT NULL AND s.submitted_at < $1
+                   AND NOT EXISTS (SELECT 1 FROM records r WHERE r.session_id = s.session_id AND r.status <> 'rejected'))
+            RETURNING seq
+            """, [.integer(time)]
+        ).count
+    }
+
+    /// Forgets the metric samples (the charts) of records submitted before `time`, whatever their status.
+    func purgeRecordSamples(submittedBefore time: Int64) async throws -> Int {
+        try await sql.execute(
+            """
+            DELETE FROM metric_samples WHERE session_id IN
+                (SELECT r.session_id FROM records r WHERE r.submitted_at < $1)
+            RETURNING seq
+            """, [.integer(time)]
+        ).count
+    }
+
+    /// Drops events older than `time`, keeping at least the newest `keep` of each board. Returns the events dropped.
+    @discardableResult
+    func purgeEvents(before time: Int64, keep: Int) async throws -> Int {
         try await sql.execute(
             """
             DELETE FROM board_events WHERE at < $1 AND sequence <= (SELECT sequence FROM boards WHERE boards.board = board_events.board) - $2
-            """, [.integer(time), .integer(Int64(keep))])
+            RETURNING sequence
+            """, [.integer(time), .integer(Int64(keep))]
+        ).count
     }
 
     // MARK: score references

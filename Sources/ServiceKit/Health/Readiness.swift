@@ -96,15 +96,32 @@ struct ReadinessMonitor: Service {
     var interval: Duration = .seconds(5)
 
     func run() async throws {
+        let metrics = database.metrics
+        let databaseUp = MetricFamilies.dependencyUp.gauge(metrics.service, metrics.dependency)
+        let redisUp = redis.map { _ in MetricFamilies.dependencyUp.gauge(metrics.service, "redis") }
         var lastHealthy = true
         while !Task.isShuttingDownGracefully {
             var healthy = true
+            var failure: (any Error)?
             do {
                 try await database.ping()
-                try await redis?.ping()
+                databaseUp.set(1)
             } catch {
+                databaseUp.set(0)
+                failure = error
+            }
+            if let redis {
+                do {
+                    try await redis.ping()
+                    redisUp?.set(1)
+                } catch {
+                    redisUp?.set(0)
+                    failure = failure ?? error
+                }
+            }
+            if let failure {
                 healthy = false
-                if lastHealthy { logger.error("storage check failed", metadata: ["error": "\(error)"]) }
+                if lastHealthy { logger.error("storage check failed", metadata: ["error": "\(failure)"]) }
             }
             if healthy != lastHealthy {
                 health.set(target, healthy ? .serving : .notServing)

@@ -28,6 +28,7 @@ public struct LogMailer: Mailer {
     }
 
     public func send(_ message: MailMessage) async throws {
+        MetricFamilies.mails.counter("logged").increment()
         logger.notice(
             "email not sent (no SMTP relay configured)",
             metadata: ["to": "\(message.to)", "subject": "\(message.subject)", "body": "\(message.body)"])

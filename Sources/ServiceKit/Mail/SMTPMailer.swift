@@ -68,6 +68,16 @@ public struct SMTPMailer: Mailer {
     }
 
     public func send(_ message: MailMessage) async throws {
+        do {
+            try await deliverWithin(message)
+            MetricFamilies.mails.counter("sent").increment()
+        } catch {
+            MetricFamilies.mails.counter("failed").increment()
+            throw error
+        }
+    }
+
+    private func deliverWithin(_ message: MailMessage) async throws {
         for address in [from, message.to] where address.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ">" }) {
             throw SMTPError(description: "invalid address")
         }

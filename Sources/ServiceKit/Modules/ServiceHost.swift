@@ -50,7 +50,9 @@ public struct ServiceHost {
         try await withStorage(for: targets, definitions: definitions, applyMigrations: true) { databases in
             let shared = try await makeSharedState()
             let inProcess = InProcessTransport()
-            let localClient = GRPCClient(transport: inProcess.client, interceptors: [CallContextClientInterceptor()])
+            let localClient = GRPCClient(
+                transport: inProcess.client,
+                interceptors: [RPCMetricsClientInterceptor(), CallContextClientInterceptor()])
             var channels: [Target: ServiceChannel] = [:]
             var remoteClients: [GRPCClient<HTTP2ClientTransport.Posix>] = []
             for target in targets { channels[target] = .inProcess(localClient) }
@@ -105,7 +107,7 @@ public struct ServiceHost {
                 GRPCServerService(
                     GRPCServer(
                         transport: inProcess.server, services: rpcServices,
-                        interceptors: [CallContextServerInterceptor(), operators])))
+                        interceptors: [RPCMetricsServerInterceptor(), CallContextServerInterceptor(), operators])))
             if !serviceTargets.isEmpty {
                 let server = GRPCTransports.makeHTTP2Server(
                     address: configuration.grpcAddress, tls: configuration.grpcTLS,

@@ -20,6 +20,7 @@ public final class RedisClient: Sendable {
     private let slots: [SlotBox]
     private let next = Atomic<Int>(0)
     private let closed = Atomic<Bool>(false)
+    private let metrics = RedisMetrics()
 
     private enum Slot: Sendable {
         case idle
@@ -51,6 +52,10 @@ public final class RedisClient: Sendable {
     /// Sends one command. Server error replies throw ``RedisClientError`` with kind `.server`.
     @discardableResult
     public func send(_ arguments: [RedisArgument]) async throws -> RESPValue {
+        try await metrics.measure(arguments.first) { try await unmeasuredSend(arguments) }
+    }
+
+    private func unmeasuredSend(_ arguments: [RedisArgument]) async throws -> RESPValue {
         guard !closed.load(ordering: .relaxed) else { throw RedisClientError(.connectionClosed, "client closed") }
         let index = next.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count
         let connection = try await connection(at: index)
@@ -123,7 +128,9 @@ public final class RedisClient: Sendable {
             do {
                 let connection = try await RedisConnection.connect(to: url, timeout: timeout, group: group)
                 slot.withLock { (state: inout Slot) in state = .connected(connection) }
-                connection.channel.closeFuture.whenComplete { [logger] _ in
+                metrics.connections.increment()
+                connection.channel.closeFuture.whenComplete { [logger, metrics] _ in
+                    metrics.connections.decrement()
                     slot.withLock { state in
                         if case .connected(let current) = state, current.channel === connection.channel {
                             state = .idle
@@ -147,6 +154,56 @@ extension RedisClient: Service {
     public func run() async throws {
         try? await gracefulShutdown()
         await close()
+    }
+}
+
+/// The pool's figures (``MetricFamilies``), per command name; the names are constants of our code.
+final class RedisMetrics: Sendable {
+    struct Command: Sendable {
+        let ok: MetricCounter
+        let error: MetricCounter
+        let failed: MetricCounter
+        let seconds: MetricHistogram
+    }
+
+    let connections = MetricFamilies.redisConnections.gauge()
+    let inFlight = MetricFamilies.redisInFlight.gauge()
+    private let commands = Mutex<[String: Command]>([:])  // every concurrent send looks up its command
+
+    func measure(_ name: RedisArgument?, _ body: () async throws -> RESPValue) async throws -> RESPValue {
+        let command = self.command(name)
+        let start = ContinuousClock.now
+        inFlight.increment()
+        defer {
+            inFlight.decrement()
+            command.seconds.record(ContinuousClock.now - start)
+        }
+        do {
+            let reply = try await body()
+            command.ok.increment()
+            return reply
+        } catch let error as RedisClientError where error.kind == .server {
+            command.error.increment()
+            throw error
+        } catch {
+            command.failed.increment()
+            throw error
+        }
+    }
+
+    private func command(_ argument: RedisArgument?) -> Command {
+        let name = argument.map { String(decoding: $0.bytes.prefix(16), as: UTF8.self).uppercased() } ?? ""
+        let label = name.allSatisfy { $0.isASCII && ($0.isLetter || $0 == "_") } && !name.isEmpty ? name : "OTHER"
+        return commands.withLock { known in
+            if let command = known[label] { return command }
+            let command = Command(
+                ok: MetricFamilies.redisCommands.counter(label, "ok"),
+                error: MetricFamilies.redisCommands.counter(label, "error"),
+                failed: MetricFamilies.redisCommands.counter(label, "failed"),
+                seconds: MetricFamilies.redisCommandSeconds.histogram(label))
+            known[label] = command
+            return command
+        }
     }
 }
 

@@ -107,18 +107,25 @@ extension ServiceDatabase {
         logger: Logger,
         _ body: @Sendable (any SQLExecutor) async throws -> T
     ) async throws -> T {
-        switch self {
-        case .postgres(let store):
-            do {
-                return try await store.client.withTransaction(logger: logger) { connection in
-                    try await body(PostgresExecutor(connection: connection, logger: logger))
+        let metrics = self.metrics
+        return try await metrics.measure(transaction: true) {
+            switch self {
+            case .postgres(let store):
+                do {
+                    return try await store.client.withTransaction(logger: logger) { connection in
+                        try await body(
+                            MeasuredExecutor(
+                                base: PostgresExecutor(connection: connection, logger: logger),
+                                seconds: metrics.querySeconds))
+                    }
+                } catch let error as PostgresTransactionError {
+                    throw error.closureError ?? error.beginError ?? error.commitError ?? error
                 }
-            } catch let error as PostgresTransactionError {
-                throw error.closureError ?? error.beginError ?? error.commitError ?? error
-            }
-        case .sqlite(let store):
-            return try await store.withTransaction { connection in
-                try await body(SQLiteExecutor(connection: connection))
+            case .sqlite(let store):
+                return try await store.withTransaction { connection in
+                    try await body(
+                        MeasuredExecutor(base: SQLiteExecutor(connection: connection), seconds: metrics.querySeconds))
+                }
             }
         }
     }
@@ -128,12 +135,19 @@ extension ServiceDatabase {
         logger: Logger,
         _ body: @Sendable (any SQLExecutor) async throws -> T
     ) async throws -> T {
-        switch self {
-        case .postgres(let store):
-            return try await body(PostgresPoolExecutor(client: store.client, logger: logger))
-        case .sqlite(let store):
-            return try await store.withConnection { connection in
-                try await body(SQLiteExecutor(connection: connection))
+        let metrics = self.metrics
+        return try await metrics.measure(transaction: false) {
+            switch self {
+            case .postgres(let store):
+                return try await body(
+                    MeasuredExecutor(
+                        base: PostgresPoolExecutor(client: store.client, logger: logger), seconds: metrics.querySeconds)
+                )
+            case .sqlite(let store):
+                return try await store.withConnection { connection in
+                    try await body(
+                        MeasuredExecutor(base: SQLiteExecutor(connection: connection), seconds: metrics.querySeconds))
+                }
             }
         }
     }

@@ -19,6 +19,69 @@ public enum ServiceDatabase: Sendable {
         case .sqlite(let store): try await store.ping()
         }
     }
+
+    var metrics: DatabaseMetrics {
+        switch self {
+        case .postgres(let store): store.metrics
+        case .sqlite(let store): store.metrics
+        }
+    }
+}
+
+/// One service's storage figures (``MetricFamilies``), made once per store so the hot path does no registry lookups.
+struct DatabaseMetrics: Sendable {
+    let service: String
+    let dependency: String
+    let committed: MetricCounter
+    let rolledBack: MetricCounter
+    let unavailable: MetricCounter
+    let transactionSeconds: MetricHistogram
+    let querySeconds: MetricHistogram
+    let inUse: MetricGauge
+
+    init(service: String, dependency: String, poolSize: Int) {
+        self.service = service
+        self.dependency = dependency
+        committed = MetricFamilies.databaseTransactions.counter(service, "commit")
+        rolledBack = MetricFamilies.databaseTransactions.counter(service, "rollback")
+        unavailable = MetricFamilies.databaseTransactions.counter(service, "unavailable")
+        transactionSeconds = MetricFamilies.databaseTransactionSeconds.histogram(service)
+        querySeconds = MetricFamilies.databaseQuerySeconds.histogram(service)
+        inUse = MetricFamilies.databaseInUse.gauge(service)
+        MetricFamilies.databasePoolSize.gauge(service).set(Double(poolSize))
+    }
+
+    /// Runs `body` as one holder of a connection, timing it as a transaction when `transaction` is true.
+    func measure<T>(transaction: Bool, _ body: () async throws -> T) async throws -> T {
+        let start = ContinuousClock.now
+        inUse.increment()
+        defer { inUse.decrement() }
+        do {
+            let result = try await body()
+            if transaction {
+                committed.increment()
+                transactionSeconds.record(ContinuousClock.now - start)
+            }
+            return result
+        } catch {
+            if transaction {
+                ((error as? any DependencyError)?.isOutage == true ? unavailable : rolledBack).increment()
+                transactionSeconds.record(ContinuousClock.now - start)
+            }
+            throw error
+        }
+    }
+}
+
+/// Times each statement of an executor.
+struct MeasuredExecutor: SQLExecutor {
+    let base: any SQLExecutor
+    let seconds: MetricHistogram
+    var isPostgres: Bool { base.isPostgres }
+
+    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
+        try await seconds.time { try await base.query(sql, binds) }
+    }
 }
 
 /// Why storage could not be used. `description` is safe to log and show (no passwords).
@@ -37,12 +100,14 @@ public final class PostgresStore: Sendable {
     public let client: PostgresClient
     public let schema: String
     public let url: PostgresURL
+    let metrics: DatabaseMetrics
 
     /// - Parameter schema: a fixed identifier chosen by code (`auth`, `ranking`, …), never user input.
     public init(url: PostgresURL, schema: String, maximumConnections: Int, logger: Logger) {
         precondition(schema.allSatisfy { $0.isASCII && ($0.isLowercase || $0 == "_") }, "schema must be [a-z_]")
         self.url = url
         self.schema = schema
+        metrics = DatabaseMetrics(service: schema, dependency: "postgres", poolSize: maximumConnections)
         var configuration = PostgresClient.Configuration(
             host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
             tls: Self.tls(url.tls))
@@ -93,10 +158,13 @@ public final class SQLiteStore: Sendable {
     public let path: String
     private let connection: SQLiteConnection
     private let lock = AsyncSerialLock()
+    let metrics: DatabaseMetrics
 
     private init(path: String, connection: SQLiteConnection) {
         self.path = path
         self.connection = connection
+        let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        metrics = DatabaseMetrics(service: path == ":memory:" ? "memory" : name, dependency: "sqlite", poolSize: 1)
     }
 
     /// Opens (creating if needed) the file with WAL journaling and foreign keys on. `:memory:` opens a private

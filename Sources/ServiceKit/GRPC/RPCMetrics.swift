@@ -1,0 +1,154 @@
+public import GRPCCore
+import Synchronization
+
+/// Counts and times every served call by service, method and final status (`grpc_server_handled_total`,
+/// `grpc_server_handling_seconds`, `grpc_server_in_flight`). A streamed response is timed until its last message.
+public struct RPCMetricsServerInterceptor: ServerInterceptor {
+    public init() {}
+
+    public func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>,
+        context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        let call = RPCCallMetrics(side: .server, descriptor: context.descriptor)
+        var response: StreamingServerResponse<Output>
+        do {
+            response = try await next(request, context)
+        } catch {
+            call.finish(error)
+            throw error
+        }
+        switch response.accepted {
+        case .failure(let error):
+            call.finish(error)
+        case .success(var contents):
+            let producer = contents.producer
+            contents.producer = { writer in
+                do {
+                    let trailers = try await producer(writer)
+                    call.finish(nil)
+                    return trailers
+                } catch {
+                    call.finish(error)
+                    throw error
+                }
+            }
+            response.accepted = .success(contents)
+        }
+        return response
+    }
+}
+
+/// Counts and times every outgoing call by service, method and final status (`grpc_client_handled_total`,
+/// `grpc_client_handling_seconds`): the caller's view, which includes the network and the callee's queueing.
+public struct RPCMetricsClientInterceptor: ClientInterceptor {
+    public init() {}
+
+    public func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingClientRequest<Input>,
+        context: ClientContext,
+        next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
+    ) async throws -> StreamingClientResponse<Output> {
+        let call = RPCCallMetrics(side: .client, descriptor: context.descriptor)
+        var response: StreamingClientResponse<Output>
+        do {
+            response = try await next(request, context)
+        } catch {
+            call.finish(error)
+            throw error
+        }
+        switch response.accepted {
+        case .failure(let error):
+            call.finish(error)
+        case .success(var contents):
+            contents.bodyParts = RPCAsyncSequence(wrapping: ObservedSequence(base: contents.bodyParts, call: call))
+            response.accepted = .success(contents)
+        }
+        return response
+    }
+}
+
+/// One call in progress: counted in flight from creation, finished exactly once.
+final class RPCCallMetrics: Sendable {
+    enum Side: String { case server, client }
+
+    let side: Side
+    let service: String
+    let method: String
+    let start = ContinuousClock.now
+    private let finished = Atomic<Bool>(false)
+
+    init(side: Side, descriptor: MethodDescriptor) {
+        self.side = side
+        service = descriptor.service.fullyQualifiedService
+        method = descriptor.method
+        if side == .server { MetricFamilies.grpcServerInFlight.gauge(service).increment() }
+    }
+
+    func finish(_ error: (any Error)?) {
+        guard !finished.exchange(true, ordering: .relaxed) else { return }
+        let code = error.map(RPCStatusName.of) ?? "OK"
+        let elapsed = ContinuousClock.now - start
+        switch side {
+        case .server:
+            MetricFamilies.grpcServerInFlight.gauge(service).decrement()
+            MetricFamilies.grpcServerHandled.counter(service, method, code).increment()
+            MetricFamilies.grpcServerSeconds.histogram(service, method).record(elapsed)
+        case .client:
+            MetricFamilies.grpcClientHandled.counter(service, method, code).increment()
+            MetricFamilies.grpcClientSeconds.histogram(service, method).record(elapsed)
+        }
+    }
+}
+
+/// gRPC's canonical status names, for metric labels.
+public enum RPCStatusName {
+    /// The canonical upper-case name of the status an error ends a call with (gRPC's own for an unknown error).
+    public static func of(_ error: any Error) -> String {
+        let code: RPCError.Code =
+            if let error = error as? RPCError {
+                error.code
+            } else if let error = error as? any RPCErrorConvertible {
+                error.rpcErrorCode
+            } else if error is CancellationError {
+                .cancelled
+            } else {
+                .unknown
+            }
+        return names[code.rawValue] ?? "UNKNOWN"
+    }
+
+    static let names = [
+        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+        "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+        "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+    ].enumerated().reduce(into: [Int: String]()) { $0[$1.offset] = $1.element }
+}
+
+/// A response stream that finishes its call's metrics when it ends or fails.
+struct ObservedSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element: Sendable {
+    typealias Element = Base.Element
+    let base: Base
+    let call: RPCCallMetrics
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        let call: RPCCallMetrics
+
+        mutating func next() async throws -> Element? {
+            do {
+                guard let element = try await base.next() else {
+                    call.finish(nil)
+                    return nil
+                }
+                return element
+            } catch {
+                call.finish(error)
+                throw error
+            }
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), call: call) }
+}
