@@ -16,8 +16,8 @@ struct LeaderboardCommand: AsyncParsableCommand {
         abstract: "Global leaderboard for LLM-inference benchmarks.",
         version: buildDescription,
         subcommands: [
-            ServeCommand.self, MigrateCommand.self, HealthcheckCommand.self, AdminCommand.self, ClientCommand.self,
-            BenchCommand.self,
+            ServeCommand.self, MigrateCommand.self, HealthcheckCommand.self, AdminCommand.self, BackupCommand.self,
+            ClientCommand.self, BenchCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )
@@ -120,7 +120,12 @@ struct ServeCommand: AsyncParsableCommand {
             try await ServiceHost(configuration: configuration, logger: logger).run(
                 definitions: moduleDefinition(for:),
                 operatorVerifier: { channels in AuthOperatorKeyVerifier(channel: channels[.auth]) },
-                extras: { context in runsGateway ? [] : [buildOperationsService(context: context)] })
+                extras: { context in
+                    (runsGateway ? [] : [buildOperationsService(context: context)]) + [
+                        BackupAgeMonitor(
+                            directory: BackupDirectory(path: configuration.backupDirectory), logger: context.logger)
+                    ]
+                })
         } catch let error as StartupError {
             printError(error.description)
             throw ExitCode.failure

@@ -7,10 +7,12 @@ import Testing
 
 @Suite("Gateway settings")
 struct GatewaySettingsTests {
-    @Test("the README's configuration tables list every gateway and ranking setting with its flag and default")
+    @Test(
+        "the README's configuration tables list every gateway, ranking and retention setting with its flag and default")
     func readmeListsSettings() throws {
         try TestEnvironment.expectREADMEListsSettings(GatewaySettings.all)
         try TestEnvironment.expectREADMEListsSettings(RankingSettings.all)
+        try TestEnvironment.expectREADMEListsSettings(RetentionSettings.ranking + RetentionSettings.interaction)
     }
 
     @Test("HTTPS needs a readable certificate and key, given together")

@@ -12,14 +12,15 @@ struct InteractionHarness {
     let database: ServiceDatabase
     static let records = ["rec-1": "owner", "rec-2": "owner"]
 
-    static func with(_ backend: StorageBackend, _ body: @Sendable (InteractionHarness) async throws -> Void)
-        async throws
-    {
+    static func with(
+        _ backend: StorageBackend, clock: any WallClock = SystemWallClock(),
+        _ body: @Sendable (InteractionHarness) async throws -> Void
+    ) async throws {
         try await withTestDatabase(backend) { database in
             _ = try await MigrationRunner.apply(InteractionMigrations.all, to: database, logger: TestEnvironment.logger)
             let interactions = InteractionAuthority(
                 database: database, events: InProcessEventBus(), logger: TestEnvironment.logger,
-                clock: SystemWallClock(), random: SystemRandomSource(),
+                clock: clock, random: SystemRandomSource(),
                 lookup: { id in
                     guard let owner = records[id] else {
                         throw InteractionError(code: "record_not_found", detail: "", status: .notFound)
@@ -203,6 +204,37 @@ struct InteractionAuthorityTests {
                     .map(\.sequence) == [3])
             #expect(
                 try await interactions.notifications(for: "fan", since: 0, limit: 50, unreadOnly: false).notifications
+                    .isEmpty)
+        }
+    }
+
+    @Test("retention drops old notifications and resolved flags; open flags stay", arguments: StorageBackend.available)
+    func retention(_ backend: StorageBackend) async throws {
+        let clock = ManualWallClock(microsecondsSinceEpoch: 1_800_000_000_000_000)
+        try await InteractionHarness.with(backend, clock: clock) { harness in
+            let interactions = harness.interactions
+            let retention = InteractionRetention()
+            let fan = Actor(machineID: "fan")
+            _ = try await interactions.addComment(record: "rec-1", content: "nice", authorName: "fan", actor: fan)
+            let resolved = try await interactions.flag(.record, id: "rec-1", reason: "spam", actor: fan)
+            _ = try await interactions.resolve(flag: resolved.flagID, resolution: "dismissed", note: "spam confirmed")
+            let open = try await interactions.flag(.record, id: "rec-2", reason: "spam", actor: fan)
+            #expect(try await interactions.housekeeping(retention).values.reduce(0, +) == 0)
+
+            clock.advance(by: .seconds(91 * 86_400))
+            _ = try await interactions.setReaction(.like, record: "rec-1", machineID: "fan")  // a fresh notification
+            #expect(try await interactions.housekeeping(retention) == ["notifications": 1, "resolved_flags": 0])
+            let left = try await interactions.notifications(for: "owner", since: 0, limit: 50, unreadOnly: false)
+            // Numbering goes on after the purge: the new one is the second ever.
+            #expect(left.notifications.map(\.sequence) == [2])
+
+            clock.advance(by: .seconds(275 * 86_400))
+            #expect(try await interactions.housekeeping(retention)["resolved_flags"] == 1)
+            let flags = try await interactions.flags(cursor: "", limit: 50, includeResolved: true).flags
+            #expect(flags.map(\.flagID) == [open.flagID])
+            // With every window off, nothing goes.
+            #expect(
+                try await interactions.housekeeping(InteractionRetention(notifications: nil, resolvedFlags: nil))
                     .isEmpty)
         }
     }

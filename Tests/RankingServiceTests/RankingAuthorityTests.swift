@@ -466,4 +466,63 @@ struct RankingAuthorityTests {
             }
         }
     }
+
+    @Test(
+        "retention drops abandoned sessions, the samples of rejected results and old events, and keeps the rest",
+        arguments: StorageBackend.available)
+    func retention(_ backend: StorageBackend) async throws {
+        var policy = RankingPolicy()
+        policy.retention.recordSamples = nil
+        try await RankingHarness.with(backend, policy: policy) { harness in
+            func samples(_ session: String) async throws -> Int {
+                try await harness.database.withExecutor(logger: TestEnvironment.logger) {
+                    try await RankingRepository($0).samples(of: session).count
+                }
+            }
+            func sessionExists(_ session: String) async throws -> Bool {
+                try await harness.database.withExecutor(logger: TestEnvironment.logger) {
+                    try await RankingRepository($0).session(session, lock: false) != nil
+                }
+            }
+            let accepted = try await harness.start("good")
+            #expect(try await harness.run(accepted, tps: 100).state == "accepted")
+            let rejected = try await harness.start("bad")
+            harness.clock.advance(by: .seconds(5))
+            _ = try await harness.ranking.report(
+                RankingHarness.sample(tps: 100), session: rejected.sessionID, machineID: "bad")
+            let refused = try await harness.ranking.submit(
+                .init(
+                    machineID: "bad", sessionID: rejected.sessionID, idempotencyKey: nil, bodySHA256: "x",
+                    results: RankingHarness.results(tps: 900, duration: 30), metrics: []))
+            #expect(refused.state == "rejected")
+            let abandoned = try await harness.start("gone")
+            _ = try await harness.ranking.report(
+                RankingHarness.sample(tps: 100), session: abandoned.sessionID, machineID: "gone")
+
+            // Nothing is old enough yet.
+            #expect(try await harness.ranking.housekeeping() == RankingRetention.Purged())
+            #expect(try await samples(rejected.sessionID) == 1)
+
+            // Past the abandoned window (a session lives 6 h, plus 24 h) but inside the samples' 30 days.
+            harness.clock.advance(by: .seconds(31 * 3600))
+            var purged = try await harness.ranking.housekeeping()
+            #expect(purged.abandonedSessions == 1 && purged.samples == 0)
+            #expect(try await sessionExists(abandoned.sessionID) == false)
+            #expect(try await samples(rejected.sessionID) == 1)
+            #expect(try await samples(accepted.sessionID) == 6)
+
+            // Past 30 days: the rejected result's samples go; the record's stay (its charts), and so does the record.
+            harness.clock.advance(by: .seconds(30 * 86_400))
+            purged = try await harness.ranking.housekeeping()
+            #expect(purged.samples == 1 && purged.abandonedSessions == 0)
+            #expect(try await samples(rejected.sessionID) == 0)
+            #expect(try await samples(accepted.sessionID) == 6)
+            #expect(try await sessionExists(rejected.sessionID))
+            #expect(try await harness.board().count == 1)
+            // The board's events are older than a day, but the newest 10,000 of a board always stay.
+            #expect(purged.boardEvents == 0)
+            let record = try #require(try await harness.board().first?.id)
+            #expect(try await harness.ranking.series(of: record).count == 6)
+        }
+    }
 }

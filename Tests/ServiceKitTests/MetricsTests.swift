@@ -134,3 +134,28 @@ struct MetricsTests {
         #expect(PrometheusText.local().value("process_cpu_seconds_total") > cpu)
     }
 }
+
+@Suite("Backup retention")
+struct BackupRetentionTests {
+    static func backup(_ name: String, _ createdAt: Int64) -> BackupManifest {
+        BackupManifest(
+            name: name, createdAt: createdAt, version: "t", storage: "sqlite", services: [], files: [])
+    }
+
+    @Test("prune keeps the newest backup of each of the last N days, and always the newest of all")
+    func kept() {
+        let day: Int64 = 86_400
+        let now = 100 * day + 3600
+        // Newest first, as BackupDirectory.list gives them: two today, one yesterday, three a week ago, one long ago.
+        let backups = [
+            Self.backup("today-late", now - 60), Self.backup("today-early", now - 3000),
+            Self.backup("yesterday", now - day), Self.backup("week-c", now - 7 * day + 30),
+            Self.backup("week-b", now - 7 * day + 20), Self.backup("week-a", now - 7 * day + 10),
+            Self.backup("ancient", now - 90 * day),
+        ]
+        #expect(BackupDirectory.kept(backups, keepDays: 30, now: now) == ["today-late", "yesterday", "week-c"])
+        #expect(BackupDirectory.kept(backups, keepDays: 3, now: now) == ["today-late", "yesterday"])
+        // However old, the newest backup stays: a stopped cron must not leave an operator with none.
+        #expect(BackupDirectory.kept([Self.backup("ancient", now - 90 * day)], keepDays: 30, now: now) == ["ancient"])
+    }
+}

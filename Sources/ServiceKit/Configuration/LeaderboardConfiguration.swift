@@ -73,14 +73,16 @@ public enum CoreSettings {
         "public-url",
         help: "The gateway's public base URL, used in links sent to users. Empty: http://<http-address>.")
 
-    public static let all: [Setting] = [
-        target, dataDirectory, databaseURL, databasePoolSize, redisURL, singleReplica, redisPoolSize,
-        redisTimeoutMilliseconds,
-        redisKeyPrefix, httpAddress, grpcAddress, operationsAddress, authAddress, datasetAddress, rankingAddress,
-        interactionAddress,
-        grpcTLSCertificate, grpcTLSKey, grpcTLSCA, serviceToken, serviceTokenFile, grpcInsecure, operatorKey, logLevel,
-        logFormat, shutdownGraceSeconds, publicURL,
-    ]
+    public static let all: [Setting] =
+        [
+            target, dataDirectory, databaseURL, databasePoolSize, redisURL, singleReplica, redisPoolSize,
+            redisTimeoutMilliseconds,
+            redisKeyPrefix, httpAddress, grpcAddress, operationsAddress, authAddress, datasetAddress, rankingAddress,
+            interactionAddress,
+            grpcTLSCertificate, grpcTLSKey, grpcTLSCA, serviceToken, serviceTokenFile, grpcInsecure, operatorKey,
+            logLevel,
+            logFormat, shutdownGraceSeconds, publicURL,
+        ] + BackupSettings.all
 
     /// The setting holding the address of a remote target.
     public static func address(of target: Target) -> Setting? {
@@ -130,6 +132,10 @@ public struct LeaderboardConfiguration: Sendable {
     public var publicURL: String
     /// Every raw value, for modules that read their own settings (``ModuleDefinition/settings``).
     public var raw: RawConfiguration
+    /// Where `leaderboard backup` keeps backups (``BackupSettings``), and how many days `prune` keeps.
+    public var backupDirectory: String
+    public var backupKeepDays: Int
+    public var postgresTools: String
 
     /// Reads flags and environment; throws every problem at once, the modules' included. `serving` is false for
     /// commands that only connect to services (admin), which serve nothing themselves.
@@ -156,6 +162,10 @@ public struct LeaderboardConfiguration: Sendable {
         targets = reader.parse(CoreSettings.target, Target.parseList) ?? TargetSet(Target.allCases)
         dataDirectory = reader.string(CoreSettings.dataDirectory)
         if dataDirectory.isEmpty { reader.fail(CoreSettings.dataDirectory, "must not be empty") }
+        let backups = reader.string(BackupSettings.directory)
+        backupDirectory = backups.isEmpty ? "\(dataDirectory)/backups" : backups
+        backupKeepDays = reader.integer(BackupSettings.keepDays, in: 1...3650)
+        postgresTools = reader.string(BackupSettings.postgresTools)
 
         postgres = raw[CoreSettings.databaseURL].isSet ? reader.parse(CoreSettings.databaseURL, PostgresURL.parse) : nil
         databasePoolSize = reader.integer(CoreSettings.databasePoolSize, in: 1...1000)

@@ -72,7 +72,7 @@ public enum MetricFamilies {
         help: "Rows removed by retention jobs, by kind.")
     public static let backupLastSuccess = MetricFamily(
         "leaderboard_backup_last_success_timestamp_seconds", .gauge,
-        help: "Unix time of the newest verified backup in backup-dir (0: none found).")
+        help: "Unix time of the newest complete backup in backup-dir (0: none found).")
     public static let certificateExpiry = MetricFamily(
         "leaderboard_tls_certificate_expiry_timestamp_seconds", .gauge, labels: ["listener"],
         help: "Unix time when the certificate in service stops being valid.")

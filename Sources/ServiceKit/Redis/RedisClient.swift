@@ -85,6 +85,31 @@ public final class RedisClient: Sendable {
         }
     }
 
+    /// Deletes every key that starts with `prefix` (SCAN and UNLINK in batches); returns how many went.
+    public func deleteKeys(matchingPrefix prefix: String) async throws -> Int {
+        // SCAN's MATCH is a glob: escape its special characters in the prefix.
+        var pattern = ""
+        for character in prefix {
+            if "*?[]\\".contains(character) { pattern.append("\\") }
+            pattern.append(character)
+        }
+        pattern.append("*")
+        var cursor = "0"
+        var deleted = 0
+        repeat {
+            let reply = try await send([
+                "SCAN", RedisArgument(cursor), "MATCH", RedisArgument(pattern), "COUNT", "1000",
+            ])
+            guard case .array(let parts) = reply, parts.count == 2, let next = parts[0].string,
+                case .array(let keys) = parts[1]
+            else { throw RedisClientError(.unexpectedReply, "SCAN did not answer [cursor, keys]") }
+            let names = keys.compactMap(\.bytes).map { RedisArgument(bytes: $0) }
+            if !names.isEmpty { deleted += Int(try await send(["UNLINK"] + names).integer ?? 0) }
+            cursor = next
+        } while cursor != "0"
+        return deleted
+    }
+
     /// Closes every connection; later commands fail.
     public func close() async {
         closed.store(true, ordering: .relaxed)

@@ -213,6 +213,12 @@ public final class SQLiteStore: Sendable {
         _ = try await withConnection { try await $0.query("SELECT 1") }
     }
 
+    /// A consistent copy of the whole database in a new file (`VACUUM INTO`: SQLite's online backup, which readers
+    /// and writers in other processes do not block).
+    public func copy(to path: String) async throws {
+        _ = try await withConnection { try await $0.query("VACUUM INTO ?1", [.text(path)]) }
+    }
+
     public func close() async {
         await lock.withLock { try? await connection.close() }
     }
