@@ -44,6 +44,16 @@ struct HTTPSTests {
         return (Int(parts.first ?? "") ?? 0, parts.count > 1 ? parts[1] : "")
     }
 
+    /// The body of a GET over TLS checked against `ca`.
+    static func body(_ url: String, ca: String) async throws -> String {
+        let script = """
+            import ssl, sys, urllib.request
+            context = ssl.create_default_context(cafile=sys.argv[2])
+            sys.stdout.write(urllib.request.urlopen(sys.argv[1], context=context, timeout=10).read().decode())
+            """
+        return try await ExternalTools.run(ExternalTools.python, ["-c", script, url, ca])
+    }
+
     /// Polls until the certificate served is `subject` (a reload is asynchronous).
     static func waitForSubject(_ subject: String, at url: String, ca: String) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(20)
@@ -78,6 +88,11 @@ struct HTTPSTests {
             try await Task.sleep(for: .milliseconds(200))
         }
         #expect(try await Self.fetch(ready, ca: "\(tls)/ca.pem") == (200, "first"))
+        // The certificate in service's expiry, for the alert (deploy/prometheus): the test certificates last a day.
+        let expiry = PrometheusText(try await Self.body(base + "/metrics", ca: "\(tls)/ca.pem"))
+            .value("leaderboard_tls_certificate_expiry_timestamp_seconds", ["listener": "https"])
+        let now = Date().timeIntervalSince1970
+        #expect(expiry > now + 3600 && expiry <= now + 86_400 + 60, "\(expiry)")
 
         // Plain HTTP to the HTTPS port gets no answer a browser could mistake for the site.
         let plain = base.replacingOccurrences(of: "https://", with: "http://") + "/health/ready"
