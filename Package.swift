@@ -20,6 +20,7 @@ let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
+let tracing = Target.Dependency.product(name: "Tracing", package: "swift-distributed-tracing")
 
 /// A service target: its own module, built on ServiceKit and the generated contract only.
 func serviceTarget(_ name: String, extra: [Target.Dependency] = []) -> Target {
@@ -44,6 +45,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -59,6 +61,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // OTLP over gRPC only: the HTTP exporter would pull in async-http-client for nothing.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPGRPC"]),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
     ],
@@ -90,7 +94,7 @@ let package = Package(
             name: "ServiceKit",
             dependencies: [
                 "CHiredis", "COpenSSL", "UntrustedInput", grpcCore, grpcInProcess, grpcHTTP2, grpcProtobuf,
-                swiftProtobuf, logging, metrics,
+                swiftProtobuf, logging, metrics, tracing, .product(name: "OTel", package: "swift-otel"),
                 lifecycle, nioCore, nioPosix,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -115,7 +119,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"), lifecycle,
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 "ServiceKit", "UntrustedInput", "LeaderboardAPI", grpcCore, grpcProtobuf, swiftProtobuf, hummingbird,
-                logging, metrics, crypto, .product(name: "HTTPTypes", package: "swift-http-types"),
+                logging, metrics, tracing, crypto, .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -7,6 +7,7 @@ import InteractionService
 import Logging
 import RankingService
 import ServiceKit
+import ServiceLifecycle
 
 /// The one executable: `serve`, `migrate` (and, as their issues land, `admin`, `client`, `bench`).
 @main
@@ -117,6 +118,17 @@ struct ServeCommand: AsyncParsableCommand {
             ])
         do {
             let runsGateway = configuration.targets.contains(.gateway)
+            let telemetry: (any Service)?
+            do {
+                telemetry = try TracingSetup.bootstrap(configuration, version: BuildInfo.version, logger: logger)
+            } catch {
+                throw StartupError(origin: TracingSettings.endpoint.environmentVariable, message: "\(error)")
+            }
+            if let endpoint = configuration.otlpEndpoint {
+                logger.info(
+                    "tracing",
+                    metadata: ["otlp_endpoint": "\(endpoint)", "service": "\(configuration.traceServiceName)"])
+            }
             try await ServiceHost(configuration: configuration, logger: logger).run(
                 definitions: moduleDefinition(for:),
                 operatorVerifier: { channels in AuthOperatorKeyVerifier(channel: channels[.auth]) },
@@ -125,7 +137,7 @@ struct ServeCommand: AsyncParsableCommand {
                         BackupAgeMonitor(
                             directory: BackupDirectory(path: configuration.backupDirectory), logger: context.logger)
                     ]
-                })
+                }, telemetry: telemetry)
         } catch let error as StartupError {
             printError(error.description)
             throw ExitCode.failure

@@ -9,9 +9,9 @@ import Testing
     import FoundationNetworking
 #endif
 
-/// The metrics of a running system (docs/OPERATIONS.md): five processes, one per target, each scraped on its ops
-/// listener after a device benchmarks through the gateway; the alert rules and the dashboard name only metrics that
-/// exist.
+/// The metrics and traces of a running system (docs/OPERATIONS.md): five processes, one per target, each scraped on
+/// its ops listener and exporting spans to a local OTLP receiver after a device benchmarks through the gateway; the
+/// alert rules and the dashboard name only metrics that exist.
 @Suite(
     "Observability through the real binary", .serialized, .timeLimit(.minutes(5)),
     .enabled(if: ExternalTools.hasPythonPackages))
@@ -23,16 +23,25 @@ struct ObservabilityEndToEndTests {
         return Set(text.matches(of: pattern).map { String(text[$0.range]) }).subtracting(labels)
     }
 
-    @Test("every process exports RED per RPC, pools, process and business metrics; rules and dashboard match them")
+    @Test("every process exports RED per RPC, pools, process and business metrics; one trace spans a submit")
     func fiveProcesses() async throws {
         let directory = EndToEnd.temporaryDirectory()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let storage = try await EndToEnd.productionSettings()
+        let spans = directory + "/spans.jsonl"
+        let receiver = try ChildProcess(
+            ExternalTools.python, [ExternalTools.pythonScripts.appendingPathComponent("otlp_receiver.py").path, spans])
+        defer { receiver.kill() }
+        let receiverPort = try await eventually(within: .seconds(20)) {
+            receiver.standardOutput.contains("listening on ") || !receiver.isRunning
+        }
+        try #require(receiverPort && receiver.isRunning, "\(receiver.standardError)")
+        let port = receiver.standardOutput.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines)
         let common =
             storage + [
                 "--pow-difficulty", "8", "--ranking-metrics-interval", "10", "--rate-limit-challenge", "3/min",
-                "--metrics-on-http", "false",
+                "--metrics-on-http", "false", "--otlp-endpoint", "http://127.0.0.1:\(port ?? "")",
             ]
         var processes: [Target: LeaderboardProcess] = [:]
         var grpcPorts: [Target: Int] = [:]
@@ -166,6 +175,61 @@ struct ObservabilityEndToEndTests {
         let used = Self.metricNames(in: rules).union(Self.metricNames(in: dashboard))
         #expect(used.count >= 20)
         #expect(used.subtracting(exported).isEmpty, "not exported: \(used.subtracting(exported).sorted())")
+
+        // One trace follows the submit: the gateway's request, its calls to auth (the signature) and ranking, and
+        // ranking's own calls and SQL, each process exporting its spans to the receiver.
+        struct Span: Decodable {
+            var trace_id: String
+            var span_id: String
+            var parent_span_id: String
+            var name: String
+            var service: String
+            var attributes: [String: JSONValue]
+        }
+        enum JSONValue: Decodable {
+            case text(String), other
+            init(from decoder: any Decoder) throws {
+                self = (try? decoder.singleValueContainer().decode(String.self)).map(JSONValue.text) ?? .other
+            }
+        }
+        func received() -> [Span] {
+            let text = (try? String(contentsOfFile: spans, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Span.self, from: Data($0.utf8)) }
+        }
+        /// Spans whose parent is not in the trace: one (the gateway's request) when every hop propagated.
+        func roots(of trace: [Span]) -> [Span] {
+            let ids = Set(trace.map(\.span_id))
+            return trace.filter { $0.parent_span_id.isEmpty || !ids.contains($0.parent_span_id) }
+        }
+        var trace: [Span] = []
+        let traced = try await eventually(within: .seconds(30)) {
+            let all = received()
+            guard
+                let submit = all.first(where: {
+                    $0.service == "leaderboard-ranking" && $0.name.hasSuffix("RankingService/SubmitResult")
+                })
+            else { return false }
+            trace = all.filter { $0.trace_id == submit.trace_id }
+            let services = Set(trace.map(\.service))
+            return services.isSuperset(of: ["leaderboard-gateway", "leaderboard-auth", "leaderboard-ranking"])
+                && trace.contains { $0.service == "leaderboard-ranking" && $0.name.hasPrefix("SQL ") }
+                && roots(of: trace).count == 1
+        }
+        #expect(traced, "spans of the submit's trace: \(trace.map { "\($0.service) \($0.name)" })")
+        // Every span but the gateway's root has its parent in the same trace: nothing was cut between processes.
+        let roots = roots(of: trace)
+        #expect(roots.count == 1 && roots.first?.service == "leaderboard-gateway", "roots: \(roots.map(\.name))")
+        if case .text(let system)? = trace.first(where: { $0.name.hasPrefix("SQL ") })?.attributes["db.system"] {
+            #expect(system == (storage.isEmpty ? "sqlite" : "postgresql"))
+        } else {
+            Issue.record("no SQL span with db.system")
+        }
+        if !storage.isEmpty { #expect(trace.contains { $0.name.hasPrefix("redis ") }) }
+        // A client's traceparent is not followed: the gateway starts its own trace.
+        let foreign = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        _ = try await EndToEnd.send("GET", base + "/api/v1/stats", headers: ["traceparent": foreign])
+        try await Task.sleep(for: .seconds(3))
+        #expect(!received().contains { $0.trace_id == "0af7651916cd43dd8448eb211c80319c" })
 
         for process in processes.values { #expect(try await process.stop() == 0) }
     }

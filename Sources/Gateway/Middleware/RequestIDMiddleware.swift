@@ -99,3 +99,26 @@ public struct AccessLogMiddleware: RouterMiddleware {
         return response
     }
 }
+
+/// Drops the trace context a public client sends (`traceparent`, `tracestate`, `baggage`): every trace starts at
+/// the gateway, so nobody outside chooses what is recorded (a sampled flag on every request would record them all)
+/// or attaches our spans to a trace of theirs.
+public struct UntrustedTraceContextMiddleware: RouterMiddleware {
+    public typealias Context = GatewayRequestContext
+    static let names = ["traceparent", "tracestate", "baggage"].compactMap { HTTPField.Name($0) }
+
+    public init() {}
+
+    public func handle(
+        _ request: Request,
+        context: GatewayRequestContext,
+        next: (Request, GatewayRequestContext) async throws -> Response
+    ) async throws -> Response {
+        guard Self.names.contains(where: { request.headers[$0] != nil }) else {
+            return try await next(request, context)
+        }
+        var head = request.head
+        for name in Self.names { head.headerFields[name] = nil }
+        return try await next(Request(head: head, body: request.body), context)
+    }
+}

@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 
 /// Every setting of the `leaderboard` process. The README's configuration table mirrors this list.
@@ -82,7 +83,7 @@ public enum CoreSettings {
             grpcTLSCertificate, grpcTLSKey, grpcTLSCA, serviceToken, serviceTokenFile, grpcInsecure, operatorKey,
             logLevel,
             logFormat, shutdownGraceSeconds, publicURL,
-        ] + BackupSettings.all
+        ] + BackupSettings.all + TracingSettings.all
 
     /// The setting holding the address of a remote target.
     public static func address(of target: Target) -> Setting? {
@@ -136,6 +137,10 @@ public struct LeaderboardConfiguration: Sendable {
     public var backupDirectory: String
     public var backupKeepDays: Int
     public var postgresTools: String
+    /// OTLP/gRPC collector for traces (``TracingSettings``); nil: tracing off.
+    public var otlpEndpoint: String?
+    public var traceSampleRatio: Double
+    public var traceServiceName: String
 
     /// Reads flags and environment; throws every problem at once, the modules' included. `serving` is false for
     /// commands that only connect to services (admin), which serve nothing themselves.
@@ -166,6 +171,27 @@ public struct LeaderboardConfiguration: Sendable {
         backupDirectory = backups.isEmpty ? "\(dataDirectory)/backups" : backups
         backupKeepDays = reader.integer(BackupSettings.keepDays, in: 1...3650)
         postgresTools = reader.string(BackupSettings.postgresTools)
+        otlpEndpoint =
+            reader.parse(TracingSettings.endpoint) { text throws(SettingParseError) -> String? in
+                guard !text.isEmpty else { return nil }
+                guard let url = URLComponents(string: text), ["http", "https"].contains(url.scheme ?? ""),
+                    url.host?.isEmpty == false, url.port != nil
+                else { throw SettingParseError("must be http://host:port or https://host:port (OTLP over gRPC)") }
+                return text
+            } ?? nil
+        traceSampleRatio =
+            reader.parse(TracingSettings.sampleRatio) { text throws(SettingParseError) in
+                guard let ratio = Double(text), (0...1).contains(ratio) else {
+                    throw SettingParseError("must be a number from 0 to 1")
+                }
+                return ratio
+            } ?? 1
+        let serviceName = reader.string(TracingSettings.serviceName)
+        let running = targets.startOrder.map(\.rawValue)
+        traceServiceName =
+            !serviceName.isEmpty
+            ? serviceName
+            : running.count == Target.allCases.count ? "leaderboard" : "leaderboard-" + running.joined(separator: "+")
 
         postgres = raw[CoreSettings.databaseURL].isSet ? reader.parse(CoreSettings.databaseURL, PostgresURL.parse) : nil
         databasePoolSize = reader.integer(CoreSettings.databasePoolSize, in: 1...1000)

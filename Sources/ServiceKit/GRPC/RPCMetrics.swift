@@ -62,7 +62,8 @@ public struct RPCMetricsClientInterceptor: ClientInterceptor {
         case .failure(let error):
             call.finish(error)
         case .success(var contents):
-            contents.bodyParts = RPCAsyncSequence(wrapping: ObservedSequence(base: contents.bodyParts, call: call))
+            contents.bodyParts = RPCAsyncSequence(
+                wrapping: ObservedSequence(base: contents.bodyParts) { call.finish($0) })
             response.accepted = .success(contents)
         }
         return response
@@ -126,29 +127,30 @@ public enum RPCStatusName {
     ].enumerated().reduce(into: [Int: String]()) { $0[$1.offset] = $1.element }
 }
 
-/// A response stream that finishes its call's metrics when it ends or fails.
+/// A response stream that tells `finish` when it ends (nil) or fails (the error); `finish` must tolerate being called
+/// again (a caller may iterate past the end).
 struct ObservedSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element: Sendable {
     typealias Element = Base.Element
     let base: Base
-    let call: RPCCallMetrics
+    let finish: @Sendable ((any Error)?) -> Void
 
     struct AsyncIterator: AsyncIteratorProtocol {
         var base: Base.AsyncIterator
-        let call: RPCCallMetrics
+        let finish: @Sendable ((any Error)?) -> Void
 
         mutating func next() async throws -> Element? {
             do {
                 guard let element = try await base.next() else {
-                    call.finish(nil)
+                    finish(nil)
                     return nil
                 }
                 return element
             } catch {
-                call.finish(error)
+                finish(error)
                 throw error
             }
         }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), call: call) }
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), finish: finish) }
 }

@@ -52,7 +52,7 @@ public enum GRPCTransports {
     }
 
     /// An HTTP/2 server for `services` on `address` (port 0: the OS picks; read it from `listeningAddress`).
-    /// Interceptors run in order: metrics (so refused calls count too), the service token (``ServiceTokenServerInterceptor``), then the call's
+    /// Interceptors run in order: tracing and metrics (so refused calls count too), the service token (``ServiceTokenServerInterceptor``), then the call's
     /// context, then what the caller passes (the operator check).
     public static func makeHTTP2Server(
         address: HostPort,
@@ -69,7 +69,7 @@ public enum GRPCTransports {
                 config: .defaults { $0.rpc.maxRequestPayloadSize = 8 * 1024 * 1024 }
             ),
             services: services,
-            interceptors: [RPCMetricsServerInterceptor()]
+            interceptors: [RPCTracingServerInterceptor(), RPCMetricsServerInterceptor()]
                 + (serviceToken.map { [ServiceTokenServerInterceptor(token: $0)] } ?? [])
                 + [CallContextServerInterceptor()] + interceptors
         )
@@ -87,7 +87,9 @@ public enum GRPCTransports {
                 config: .defaults { $0.http2.maxFrameSize = 1 << 20 },
                 resolverRegistry: resolvers
             ),
-            interceptors: [RPCMetricsClientInterceptor(), CallContextClientInterceptor()]
+            interceptors: [
+                RPCTracingClientInterceptor(), RPCMetricsClientInterceptor(), CallContextClientInterceptor(),
+            ]
                 + (serviceToken.map { [ServiceTokenClientInterceptor(token: $0)] } ?? [])
         )
     }

@@ -44,7 +44,8 @@ public struct ServiceHost {
     public func run(
         definitions: (Target) -> ModuleDefinition,
         operatorVerifier: @Sendable ([Target: ServiceChannel]) -> any OperatorKeyVerifier,
-        extras: @Sendable (ModuleContext) async throws -> [any Service] = { _ in [] }
+        extras: @Sendable (ModuleContext) async throws -> [any Service] = { _ in [] },
+        telemetry: (any Service)? = nil
     ) async throws {
         let targets = configuration.targets.startOrder
         try await withStorage(for: targets, definitions: definitions, applyMigrations: true) { databases in
@@ -52,7 +53,9 @@ public struct ServiceHost {
             let inProcess = InProcessTransport()
             let localClient = GRPCClient(
                 transport: inProcess.client,
-                interceptors: [RPCMetricsClientInterceptor(), CallContextClientInterceptor()])
+                interceptors: [
+                    RPCTracingClientInterceptor(), RPCMetricsClientInterceptor(), CallContextClientInterceptor(),
+                ])
             var channels: [Target: ServiceChannel] = [:]
             var remoteClients: [GRPCClient<HTTP2ClientTransport.Posix>] = []
             for target in targets { channels[target] = .inProcess(localClient) }
@@ -98,7 +101,8 @@ public struct ServiceHost {
             }
             let extraServices = try await extras(context(for: nil))
 
-            var services: [any Service] = shared.services
+            // The trace exporter starts first and stops last, so the spans of the drain still leave.
+            var services: [any Service] = (telemetry.map { [$0] } ?? []) + shared.services
             services += remoteClients.map { GRPCClientService($0) } as [any Service]
             services.append(GRPCClientService(localClient))
             // Operator RPCs need an operator key on every transport; the service token only between processes.
@@ -107,7 +111,11 @@ public struct ServiceHost {
                 GRPCServerService(
                     GRPCServer(
                         transport: inProcess.server, services: rpcServices,
-                        interceptors: [RPCMetricsServerInterceptor(), CallContextServerInterceptor(), operators])))
+                        interceptors: [
+                            RPCTracingServerInterceptor(), RPCMetricsServerInterceptor(),
+                            CallContextServerInterceptor(),
+                            operators,
+                        ])))
             if !serviceTargets.isEmpty {
                 let server = GRPCTransports.makeHTTP2Server(
                     address: configuration.grpcAddress, tls: configuration.grpcTLS,

@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import OTel
 
 #if canImport(Glibc)
     import Glibc
@@ -11,13 +12,17 @@ public import Logging
 public enum LoggingSetup {
     /// Call once, before anything logs.
     public static func bootstrap(level: Logger.Level, format: LogFormat) {
+        // Every line written for a request carries its request id, and inside a recorded trace its trace and span ids.
+        let provider = Logger.MetadataProvider.multiplex([
+            RequestID.metadataProvider, OTel.makeLoggingMetadataProvider(),
+        ])
         LoggingSystem.bootstrap { label in
             var handler: any LogHandler
             switch format {
             case .text:
-                handler = StreamLogHandler.standardError(label: label, metadataProvider: RequestID.metadataProvider)
+                handler = StreamLogHandler.standardError(label: label, metadataProvider: provider)
             case .json:
-                handler = JSONLogHandler(label: label, metadataProvider: RequestID.metadataProvider)
+                handler = JSONLogHandler(label: label, metadataProvider: provider)
             }
             handler.logLevel = level
             return handler

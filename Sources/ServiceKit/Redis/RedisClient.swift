@@ -5,6 +5,7 @@ public import NIOCore
 public import NIOPosix
 public import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// A pool of pipelined Redis connections.
 ///
@@ -185,6 +186,7 @@ extension RedisClient: Service {
 /// The pool's figures (``MetricFamilies``), per command name; the names are constants of our code.
 final class RedisMetrics: Sendable {
     struct Command: Sendable {
+        let name: String
         let ok: MetricCounter
         let error: MetricCounter
         let failed: MetricCounter
@@ -197,6 +199,18 @@ final class RedisMetrics: Sendable {
 
     func measure(_ name: RedisArgument?, _ body: () async throws -> RESPValue) async throws -> RESPValue {
         let command = self.command(name)
+        return try await TracingSetup.withChildSpan(
+            "redis \(command.name)",
+            attributes: {
+                $0["db.system"] = "redis"
+                $0["db.operation.name"] = command.name
+            }
+        ) {
+            try await measured(command, body)
+        }
+    }
+
+    private func measured(_ command: Command, _ body: () async throws -> RESPValue) async throws -> RESPValue {
         let start = ContinuousClock.now
         inFlight.increment()
         defer {
@@ -222,6 +236,7 @@ final class RedisMetrics: Sendable {
         return commands.withLock { known in
             if let command = known[label] { return command }
             let command = Command(
+                name: label,
                 ok: MetricFamilies.redisCommands.counter(label, "ok"),
                 error: MetricFamilies.redisCommands.counter(label, "error"),
                 failed: MetricFamilies.redisCommands.counter(label, "failed"),

@@ -116,7 +116,7 @@ extension ServiceDatabase {
                         try await body(
                             MeasuredExecutor(
                                 base: PostgresExecutor(connection: connection, logger: logger),
-                                seconds: metrics.querySeconds))
+                                seconds: metrics.querySeconds, service: metrics.service))
                     }
                 } catch let error as PostgresTransactionError {
                     throw error.closureError ?? error.beginError ?? error.commitError ?? error
@@ -124,7 +124,9 @@ extension ServiceDatabase {
             case .sqlite(let store):
                 return try await store.withTransaction { connection in
                     try await body(
-                        MeasuredExecutor(base: SQLiteExecutor(connection: connection), seconds: metrics.querySeconds))
+                        MeasuredExecutor(
+                            base: SQLiteExecutor(connection: connection), seconds: metrics.querySeconds,
+                            service: metrics.service))
                 }
             }
         }
@@ -141,12 +143,15 @@ extension ServiceDatabase {
             case .postgres(let store):
                 return try await body(
                     MeasuredExecutor(
-                        base: PostgresPoolExecutor(client: store.client, logger: logger), seconds: metrics.querySeconds)
+                        base: PostgresPoolExecutor(client: store.client, logger: logger), seconds: metrics.querySeconds,
+                        service: metrics.service)
                 )
             case .sqlite(let store):
                 return try await store.withConnection { connection in
                     try await body(
-                        MeasuredExecutor(base: SQLiteExecutor(connection: connection), seconds: metrics.querySeconds))
+                        MeasuredExecutor(
+                            base: SQLiteExecutor(connection: connection), seconds: metrics.querySeconds,
+                            service: metrics.service))
                 }
             }
         }

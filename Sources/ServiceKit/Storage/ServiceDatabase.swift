@@ -4,6 +4,7 @@ import NIOPosix
 import NIOSSL
 public import PostgresNIO
 public import SQLiteNIO
+import Tracing
 
 /// One service's database: its own PostgreSQL schema, or its own SQLite file in the embedded configuration.
 ///
@@ -73,14 +74,27 @@ struct DatabaseMetrics: Sendable {
     }
 }
 
-/// Times each statement of an executor.
+/// Times each statement of an executor, in a span of the current trace if there is one (the statement's text is
+/// the code's constant; bound values are never recorded).
 struct MeasuredExecutor: SQLExecutor {
     let base: any SQLExecutor
     let seconds: MetricHistogram
+    let service: String
     var isPostgres: Bool { base.isPostgres }
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        try await seconds.time { try await base.query(sql, binds) }
+        let operation = sql.drop { $0.isWhitespace }.prefix { !$0.isWhitespace }.uppercased()
+        return try await TracingSetup.withChildSpan(
+            "SQL \(operation)",
+            attributes: {
+                $0["db.system"] = base.isPostgres ? "postgresql" : "sqlite"
+                $0["db.namespace"] = service
+                $0["db.operation.name"] = operation
+                $0["db.query.text"] = sql
+            }
+        ) {
+            try await seconds.time { try await base.query(sql, binds) }
+        }
     }
 }
 
