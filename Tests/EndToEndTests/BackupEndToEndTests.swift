@@ -23,10 +23,6 @@ struct BackupEndToEndTests {
         let directory = EndToEnd.temporaryDirectory()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let input = directory + "/prompts.jsonl"
-        try Data("{\"prompt\": \"\(UUID().uuidString)\"}\n".utf8).write(to: URL(fileURLWithPath: input))
-        let plaintext = try Data(contentsOf: URL(fileURLWithPath: input))
-        let checksum = Array(SHA256.hash(data: plaintext)).hexEncoded
         let version = "bk-\(UUID().uuidString.prefix(8).lowercased())"
         let production = storage == .production ? try await EndToEnd.productionSettings() : []
         let settings =
@@ -38,12 +34,9 @@ struct BackupEndToEndTests {
         var grpc = "127.0.0.1:\(try await server.grpcPort())"
         _ = try await EndToEnd.waitFor(base + "/health/ready", status: 200)
         let operatorKey = try await EndToEnd.operatorKey(settings)
-        let upload = try LeaderboardProcess(
-            [
-                "admin", "datasets", "upload", input, "--version", version, "--activate", "--grpc-address", grpc,
-                "--operator-key", operatorKey,
-            ])
-        #expect(try await upload.exitStatus(within: .seconds(60)) == 0, "\(upload.standardError.suffix(500))")
+        let plaintext = try await EndToEnd.uploadPromptDataset(
+            in: directory, version: version, grpc: grpc, operatorKey: operatorKey)
+        let checksum = Array(SHA256.hash(data: plaintext)).hexEncoded
         let credentials = try await EndToEnd.activeDevice(base: base) {
             try DatasetEndToEndTests.lastLink(in: server.standardError + server.standardOutput)
         }

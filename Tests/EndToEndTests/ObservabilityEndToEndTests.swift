@@ -66,18 +66,11 @@ struct ObservabilityEndToEndTests {
         #expect(try await EndToEnd.send("GET", ops[.gateway]! + "/metrics").status == 200)
 
         // A dataset, a device, a benchmark, board reads (the second a cache hit), a download, a rate-limit refusal.
-        let input = directory + "/prompts.jsonl"
-        try Data("{\"prompt\": \"\(UUID().uuidString)\"}\n".utf8).write(to: URL(fileURLWithPath: input))
-        let plaintext = try Data(contentsOf: URL(fileURLWithPath: input))
         let version = "obs-\(UUID().uuidString.prefix(8).lowercased())"
         let operatorKey = try await EndToEnd.operatorKey(
             storage.isEmpty ? ["--data-dir", "\(directory)/auth"] : storage)
-        let upload = try LeaderboardProcess(
-            [
-                "admin", "datasets", "upload", input, "--version", version, "--activate", "--grpc-address",
-                "127.0.0.1:\(grpcPorts[.dataset]!)", "--operator-key", operatorKey,
-            ])
-        #expect(try await upload.exitStatus(within: .seconds(60)) == 0, "\(upload.standardError.suffix(500))")
+        let plaintext = try await EndToEnd.uploadPromptDataset(
+            in: directory, version: version, grpc: "127.0.0.1:\(grpcPorts[.dataset]!)", operatorKey: operatorKey)
         let credentials = try await EndToEnd.activeDevice(base: base) {
             try DatasetEndToEndTests.lastLink(in: auth.standardError + auth.standardOutput)
         }

@@ -78,9 +78,6 @@ struct RankingEndToEndTests {
         let directory = EndToEnd.temporaryDirectory()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let input = directory + "/prompts.jsonl"
-        try Data("{\"prompt\": \"\(UUID().uuidString)\"}\n".utf8).write(to: URL(fileURLWithPath: input))
-        let checksum = Array(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: input)))).hexEncoded
         let version = "e2e-\(UUID().uuidString.prefix(8).lowercased())"
         // Reports every 10 s expected: the quick reports and the 2 s claim below pass the cadence rules however
         // slowly a loaded machine answers (three intervals of silence are allowed).
@@ -93,12 +90,9 @@ struct RankingEndToEndTests {
         var grpc = "127.0.0.1:\(try await server.grpcPort())"
         _ = try await EndToEnd.waitFor(base + "/health/ready", status: 200)
         let operatorKey = try await EndToEnd.operatorKey(settings)
-        let upload = try LeaderboardProcess(
-            [
-                "admin", "datasets", "upload", input, "--version", version, "--activate", "--grpc-address", grpc,
-                "--operator-key", operatorKey,
-            ])
-        #expect(try await upload.exitStatus(within: .seconds(60)) == 0, "\(upload.standardError.suffix(500))")
+        let plaintext = try await EndToEnd.uploadPromptDataset(
+            in: directory, version: version, grpc: grpc, operatorKey: operatorKey)
+        let checksum = Array(SHA256.hash(data: plaintext)).hexEncoded
 
         var records: [String] = []
         var devices: [DeviceCredentials] = []
@@ -109,7 +103,7 @@ struct RankingEndToEndTests {
             devices.append(DeviceCredentials(machineID: device.machineID, secret: device.secret))
             let outcome = try await Self.benchmark(
                 devices[devices.count - 1], base: base, version: version, checksum: checksum,
-                plaintext: try Data(contentsOf: URL(fileURLWithPath: input)), tps: tps)
+                plaintext: plaintext, tps: tps)
             #expect(outcome["state"] as? String == "accepted" && outcome["rank"] as? Int == 1)
             records.append(try #require(outcome["record_id"] as? String))
         }
@@ -152,5 +146,24 @@ struct RankingEndToEndTests {
         let stats = try await EndToEnd.send("GET", base + "/api/v1/stats")
         #expect(stats.json["records"] as? Int == 2 && stats.json["dataset_version"] as? String == version)
         #expect(try await server.stop() == 0)
+    }
+}
+
+extension EndToEnd {
+    /// A one-prompt dataset (a new prompt each time) written into `directory`, uploaded as `version` and activated
+    /// through the CLI; returns its plaintext.
+    static func uploadPromptDataset(in directory: String, version: String, grpc: String, operatorKey: String)
+        async throws -> Data
+    {
+        let input = directory + "/prompts-\(version).jsonl"
+        let plaintext = Data("{\"prompt\": \"\(UUID().uuidString)\"}\n".utf8)
+        try plaintext.write(to: URL(fileURLWithPath: input))
+        let upload = try LeaderboardProcess(
+            [
+                "admin", "datasets", "upload", input, "--version", version, "--activate", "--grpc-address", grpc,
+                "--operator-key", operatorKey,
+            ])
+        #expect(try await upload.exitStatus(within: .seconds(60)) == 0, "\(upload.standardError.suffix(500))")
+        return plaintext
     }
 }

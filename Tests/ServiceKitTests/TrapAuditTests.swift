@@ -54,6 +54,26 @@ struct TrapAuditTests {
             "called with constants"
         ),
         (
+            "Sources/ServiceKit/Observability/Telemetry.swift",
+            #"precondition(values.count == labels.count, "\(name) takes labels \(labels)")"#,
+            "label values are passed by code, as many as the family declares; their values are closed sets"
+        ),
+        (
+            "Sources/ServiceKit/Observability/Telemetry.swift",
+            #"precondition(kind == .counter, "\(name) is not a counter")"#,
+            "each family is used as the kind it is declared as (MetricFamilies), by code"
+        ),
+        (
+            "Sources/ServiceKit/Observability/Telemetry.swift",
+            #"precondition(kind == .gauge, "\(name) is not a gauge")"#,
+            "each family is used as the kind it is declared as (MetricFamilies), by code"
+        ),
+        (
+            "Sources/ServiceKit/Observability/Telemetry.swift",
+            #"precondition(kind == .histogram, "\(name) is not a histogram")"#,
+            "each family is used as the kind it is declared as (MetricFamilies), by code"
+        ),
+        (
             "Sources/ServiceKit/Crypto/MasterKey.swift",
             #"precondition(bytes.count == 32, "the master key is 32 bytes")"#,
             "every caller checks the length first and reports a configuration error"

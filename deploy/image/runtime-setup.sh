@@ -6,9 +6,11 @@
 #   libssl3         libcrypto: RSA PKCS#1 v1.5 for DeepStressModel packages (Sources/COpenSSL)
 #   libcurl4        what Foundation's URLSession (FoundationNetworking) runs on; the CLI client commands use it
 #   ca-certificates TLS to PostgreSQL, Redis and SMTP with public certificates
+#   postgresql-client  pg_dump / pg_restore for `leaderboard backup` on PostgreSQL (Debian 12: version 15; for a
+#                   newer server point backup-pg-bin-dir at matching tools, docs/OPERATIONS.md)
 set -eu
 apt-get update
-apt-get install -y --no-install-recommends ca-certificates libcurl4 libhiredis0.14 libssl3 tzdata
+apt-get install -y --no-install-recommends ca-certificates libcurl4 libhiredis0.14 libssl3 postgresql-client tzdata
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
 groupadd --system --gid 10001 leaderboard

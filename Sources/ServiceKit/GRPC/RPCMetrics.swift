@@ -12,31 +12,7 @@ public struct RPCMetricsServerInterceptor: ServerInterceptor {
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
         let call = RPCCallMetrics(side: .server, descriptor: context.descriptor)
-        var response: StreamingServerResponse<Output>
-        do {
-            response = try await next(request, context)
-        } catch {
-            call.finish(error)
-            throw error
-        }
-        switch response.accepted {
-        case .failure(let error):
-            call.finish(error)
-        case .success(var contents):
-            let producer = contents.producer
-            contents.producer = { writer in
-                do {
-                    let trailers = try await producer(writer)
-                    call.finish(nil)
-                    return trailers
-                } catch {
-                    call.finish(error)
-                    throw error
-                }
-            }
-            response.accepted = .success(contents)
-        }
-        return response
+        return try await CallObservation.serve(request: request, context: context, next: next, finish: call.finish)
     }
 }
 
@@ -51,22 +27,7 @@ public struct RPCMetricsClientInterceptor: ClientInterceptor {
         next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
     ) async throws -> StreamingClientResponse<Output> {
         let call = RPCCallMetrics(side: .client, descriptor: context.descriptor)
-        var response: StreamingClientResponse<Output>
-        do {
-            response = try await next(request, context)
-        } catch {
-            call.finish(error)
-            throw error
-        }
-        switch response.accepted {
-        case .failure(let error):
-            call.finish(error)
-        case .success(var contents):
-            contents.bodyParts = RPCAsyncSequence(
-                wrapping: ObservedSequence(base: contents.bodyParts) { call.finish($0) })
-            response.accepted = .success(contents)
-        }
-        return response
+        return try await CallObservation.call(request: request, context: context, next: next, finish: call.finish)
     }
 }
 
@@ -125,32 +86,4 @@ public enum RPCStatusName {
         "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
         "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
     ].enumerated().reduce(into: [Int: String]()) { $0[$1.offset] = $1.element }
-}
-
-/// A response stream that tells `finish` when it ends (nil) or fails (the error); `finish` must tolerate being called
-/// again (a caller may iterate past the end).
-struct ObservedSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element: Sendable {
-    typealias Element = Base.Element
-    let base: Base
-    let finish: @Sendable ((any Error)?) -> Void
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var base: Base.AsyncIterator
-        let finish: @Sendable ((any Error)?) -> Void
-
-        mutating func next() async throws -> Element? {
-            do {
-                guard let element = try await base.next() else {
-                    finish(nil)
-                    return nil
-                }
-                return element
-            } catch {
-                finish(error)
-                throw error
-            }
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), finish: finish) }
 }

@@ -116,24 +116,8 @@ public struct RPCTracingClientInterceptor: ClientInterceptor {
         let call = SpanEnding.start(context.descriptor, context: parent, kind: .client)
         var request = request
         InstrumentationSystem.instrument.inject(call.span.context, into: &request.metadata, using: MetadataInjector())
-        var response: StreamingClientResponse<Output>
-        do {
-            response = try await ServiceContext.$current.withValue(call.span.context) {
-                try await next(request, context)
-            }
-        } catch {
-            call.end(error)
-            throw error
-        }
-        switch response.accepted {
-        case .failure(let error):
-            call.end(error)
-        case .success(var contents):
-            contents.bodyParts = RPCAsyncSequence(
-                wrapping: ObservedSequence(base: contents.bodyParts) { call.end($0) })
-            response.accepted = .success(contents)
-        }
-        return response
+        return try await CallObservation.call(
+            request: request, context: context, next: next, scope: call.span.context, finish: call.end)
     }
 }
 
@@ -150,33 +134,7 @@ public struct RPCTracingServerInterceptor: ServerInterceptor {
         var parent = ServiceContext.current ?? .topLevel
         InstrumentationSystem.instrument.extract(request.metadata, into: &parent, using: MetadataExtractor())
         let call = SpanEnding.start(context.descriptor, context: parent, kind: .server)
-        let spanContext = call.span.context
-        var response: StreamingServerResponse<Output>
-        do {
-            response = try await ServiceContext.$current.withValue(spanContext) { try await next(request, context) }
-        } catch {
-            call.end(error)
-            throw error
-        }
-        switch response.accepted {
-        case .failure(let error):
-            call.end(error)
-        case .success(var contents):
-            let producer = contents.producer
-            contents.producer = { writer in
-                do {
-                    let trailers = try await ServiceContext.$current.withValue(spanContext) {
-                        try await producer(writer)
-                    }
-                    call.end(nil)
-                    return trailers
-                } catch {
-                    call.end(error)
-                    throw error
-                }
-            }
-            response.accepted = .success(contents)
-        }
-        return response
+        return try await CallObservation.serve(
+            request: request, context: context, next: next, scope: call.span.context, finish: call.end)
     }
 }

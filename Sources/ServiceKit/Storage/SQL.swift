@@ -113,20 +113,14 @@ extension ServiceDatabase {
             case .postgres(let store):
                 do {
                     return try await store.client.withTransaction(logger: logger) { connection in
-                        try await body(
-                            MeasuredExecutor(
-                                base: PostgresExecutor(connection: connection, logger: logger),
-                                seconds: metrics.querySeconds, service: metrics.service))
+                        try await body(metrics.measured(PostgresExecutor(connection: connection, logger: logger)))
                     }
                 } catch let error as PostgresTransactionError {
                     throw error.closureError ?? error.beginError ?? error.commitError ?? error
                 }
             case .sqlite(let store):
                 return try await store.withTransaction { connection in
-                    try await body(
-                        MeasuredExecutor(
-                            base: SQLiteExecutor(connection: connection), seconds: metrics.querySeconds,
-                            service: metrics.service))
+                    try await body(metrics.measured(SQLiteExecutor(connection: connection)))
                 }
             }
         }
@@ -141,17 +135,10 @@ extension ServiceDatabase {
         return try await metrics.measure(transaction: false) {
             switch self {
             case .postgres(let store):
-                return try await body(
-                    MeasuredExecutor(
-                        base: PostgresPoolExecutor(client: store.client, logger: logger), seconds: metrics.querySeconds,
-                        service: metrics.service)
-                )
+                return try await body(metrics.measured(PostgresPoolExecutor(client: store.client, logger: logger)))
             case .sqlite(let store):
                 return try await store.withConnection { connection in
-                    try await body(
-                        MeasuredExecutor(
-                            base: SQLiteExecutor(connection: connection), seconds: metrics.querySeconds,
-                            service: metrics.service))
+                    try await body(metrics.measured(SQLiteExecutor(connection: connection)))
                 }
             }
         }

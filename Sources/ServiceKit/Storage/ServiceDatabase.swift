@@ -52,6 +52,11 @@ struct DatabaseMetrics: Sendable {
         MetricFamilies.databasePoolSize.gauge(service).set(Double(poolSize))
     }
 
+    /// `base` with its statements timed (and traced) as this service's.
+    func measured(_ base: any SQLExecutor) -> MeasuredExecutor {
+        MeasuredExecutor(base: base, seconds: querySeconds, service: service)
+    }
+
     /// Runs `body` as one holder of a connection, timing it as a transaction when `transaction` is true.
     func measure<T>(transaction: Bool, _ body: () async throws -> T) async throws -> T {
         let start = ContinuousClock.now
