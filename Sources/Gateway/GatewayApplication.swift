@@ -73,8 +73,8 @@ public struct GatewayDependencies: Sendable {
 
 /// The router every gateway (and operations-only) app uses: middleware in order, then the routes.
 ///
-/// Request id outermost (so every response carries it), then the request's span (a new trace: a client's trace
-/// context is dropped first), then the access log and metrics (which see the final
+/// Request id outermost (so every response carries it), then, when tracing is on, the request's span (a new trace: a
+/// client's trace context is dropped first), then the access log and metrics (which see the final
 /// status), CORS (preflights answered before routing), gzip (of whatever comes back, problems included),
 /// problem+json conversion, the NUL guard, and the request deadline, innermost so a 504 is a problem like any other.
 public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<GatewayRequestContext> {
@@ -82,8 +82,14 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
     router.addMiddleware {
         RequestIDMiddleware()
         ClientAddressMiddleware(resolver: dependencies.configuration.clientAddresses)
-        UntrustedTraceContextMiddleware()
-        TracingMiddleware(redactingQueryParameters: ["token", "code", "registration_code"])
+    }
+    if TracingSetup.isEnabled {
+        router.addMiddleware {
+            UntrustedTraceContextMiddleware()
+            TracingMiddleware(redactingQueryParameters: ["token", "code", "registration_code"])
+        }
+    }
+    router.addMiddleware {
         AccessLogMiddleware()
         MetricsMiddleware<GatewayRequestContext>()
         CORSPolicyMiddleware(origins: dependencies.configuration.corsOrigins)

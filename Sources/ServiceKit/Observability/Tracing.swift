@@ -25,6 +25,11 @@ public enum TracingSettings {
 /// ``RPCTracingServerInterceptor``, W3C `traceparent` in the metadata), and every SQL statement and Redis command
 /// made inside a trace. Returns the exporter's service, to run first and stop last; nil when tracing is off.
 public enum TracingSetup {
+    /// True once a tracer is bootstrapped: until then the gateway adds no tracing middleware and the interceptors
+    /// pass calls through, so a process without tracing pays nothing for it.
+    public static var isEnabled: Bool { enabled.load(ordering: .relaxed) }
+    private static let enabled = Atomic<Bool>(false)
+
     public static func bootstrap(_ configuration: LeaderboardConfiguration, version: String, logger: Logger) throws
         -> (any Service)?
     {
@@ -44,7 +49,9 @@ public enum TracingSetup {
             .parentBasedTraceIDRatio(ratio: configuration.traceSampleRatio) ?? .parentBasedAlwaysOn
         // Spans leave within a second: a trace is visible while its request is still remembered.
         otel.traces.batchSpanProcessor.scheduleDelay = .seconds(1)
-        return try OTel.bootstrap(configuration: otel)
+        let service = try OTel.bootstrap(configuration: otel)
+        enabled.store(true, ordering: .relaxed)
+        return service
     }
 
     /// Runs `body` in a client span named `name` when the current task is inside a trace; otherwise just runs it,
@@ -112,7 +119,9 @@ public struct RPCTracingClientInterceptor: ClientInterceptor {
         context: ClientContext,
         next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
     ) async throws -> StreamingClientResponse<Output> {
-        guard let parent = ServiceContext.current else { return try await next(request, context) }
+        guard TracingSetup.isEnabled, let parent = ServiceContext.current else {
+            return try await next(request, context)
+        }
         let call = SpanEnding.start(context.descriptor, context: parent, kind: .client)
         var request = request
         InstrumentationSystem.instrument.inject(call.span.context, into: &request.metadata, using: MetadataInjector())
@@ -131,6 +140,7 @@ public struct RPCTracingServerInterceptor: ServerInterceptor {
         context: ServerContext,
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
+        guard TracingSetup.isEnabled else { return try await next(request, context) }
         var parent = ServiceContext.current ?? .topLevel
         InstrumentationSystem.instrument.extract(request.metadata, into: &parent, using: MetadataExtractor())
         let call = SpanEnding.start(context.descriptor, context: parent, kind: .server)
