@@ -306,8 +306,14 @@ public struct BackupMaker: Sendable {
         }
         if let redis = configuration.redis {
             let client = RedisClient(url: redis, poolSize: 1, timeout: configuration.redisTimeout, logger: logger)
-            defer { Task { await client.close() } }
-            let cleared = try await client.deleteKeys(matchingPrefix: configuration.redisKeyPrefix)
+            let cleared: Int
+            do {
+                cleared = try await client.deleteKeys(matchingPrefix: configuration.redisKeyPrefix)
+            } catch {
+                await client.close()
+                throw BackupError("the storage is restored, but clearing Redis failed: \(error); flush it by hand")
+            }
+            await client.close()
             logger.notice(
                 "shared state cleared", metadata: ["keys": "\(cleared)", "prefix": "\(configuration.redisKeyPrefix)"])
         }
