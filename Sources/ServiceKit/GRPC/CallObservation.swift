@@ -12,13 +12,7 @@ enum CallObservation {
         scope: ServiceContext? = nil,
         finish: @escaping @Sendable ((any Error)?) -> Void
     ) async throws -> StreamingServerResponse<Output> {
-        var response: StreamingServerResponse<Output>
-        do {
-            response = try await within(scope) { try await next(request, context) }
-        } catch {
-            finish(error)
-            throw error
-        }
+        var response = try await starting(scope, finish) { try await next(request, context) }
         switch response.accepted {
         case .failure(let error):
             finish(error)
@@ -46,13 +40,7 @@ enum CallObservation {
         scope: ServiceContext? = nil,
         finish: @escaping @Sendable ((any Error)?) -> Void
     ) async throws -> StreamingClientResponse<Output> {
-        var response: StreamingClientResponse<Output>
-        do {
-            response = try await within(scope) { try await next(request, context) }
-        } catch {
-            finish(error)
-            throw error
-        }
+        var response = try await starting(scope, finish) { try await next(request, context) }
         switch response.accepted {
         case .failure(let error):
             finish(error)
@@ -61,6 +49,18 @@ enum CallObservation {
             response.accepted = .success(contents)
         }
         return response
+    }
+
+    /// The call's first step (`next`) inside `scope`; a throw finishes the call.
+    static func starting<T>(
+        _ scope: ServiceContext?, _ finish: @Sendable ((any Error)?) -> Void, _ body: () async throws -> T
+    ) async throws -> T {
+        do {
+            return try await within(scope, body)
+        } catch {
+            finish(error)
+            throw error
+        }
     }
 
     static func within<T>(_ scope: ServiceContext?, _ body: () async throws -> T) async rethrows -> T {
