@@ -12,7 +12,8 @@ struct StorageOutageTests {
         var configuration = PostgresConnection.Configuration(
             host: url.host, port: port ?? url.port, username: url.username, password: url.password,
             database: url.database, tls: .disable)
-        configuration.options.connectTimeout = .seconds(2)
+        // Generous: the suite starts while dozens of other tests start servers, and a refused port fails at once anyway.
+        configuration.options.connectTimeout = .seconds(15)
         return configuration
     }
 
