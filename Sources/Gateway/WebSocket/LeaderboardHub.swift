@@ -82,6 +82,8 @@ final class LeaderboardHub: Sendable {
     private struct Board {
         var subscribers: [Int: Subscriber] = [:]
         var upstream: Task<Void, Never>?
+        /// Made once per followed board, not looked up in the registry on every join and leave.
+        let clients: MetricGauge
     }
 
     private struct State {
@@ -141,7 +143,9 @@ final class LeaderboardHub: Sendable {
     private func join(_ board: BoardKey, startingAfter position: UInt64) -> Subscriber {
         state.withLock { state in
             if state.boards[board]?.upstream == nil {
-                state.boards[board, default: Board()].upstream = Task { await self.follow(board, after: position) }
+                state.boards[board, default: Board(clients: board.clients)].upstream = Task {
+                    await self.follow(board, after: position)
+                }
             }
             return Self.register(board, in: &state, buffer: buffer)
         }
@@ -151,14 +155,14 @@ final class LeaderboardHub: Sendable {
         let subscriber = Subscriber(id: state.nextID, board: board, buffer: buffer)
         state.nextID += 1
         state.boards[board]?.subscribers[subscriber.id] = subscriber
-        board.clients.increment()
+        state.boards[board]?.clients.increment()
         return subscriber
     }
 
     func unsubscribe(_ subscriber: Subscriber) {
         let upstream = state.withLock { state -> Task<Void, Never>? in
             if state.boards[subscriber.board]?.subscribers.removeValue(forKey: subscriber.id) != nil {
-                subscriber.board.clients.decrement()
+                state.boards[subscriber.board]?.clients.decrement()
             }
             guard state.boards[subscriber.board]?.subscribers.isEmpty == true else { return nil }
             defer { state.boards[subscriber.board] = nil }

@@ -1,5 +1,5 @@
-public import GRPCCore
-public import Tracing
+import GRPCCore
+import Tracing
 
 /// How interceptors that watch calls (metrics, tracing) see a call end: `finish` is called when `next` throws, when
 /// the call is rejected, or when its response stream ends or fails (it must tolerate a second call), and `scope`, a

@@ -33,33 +33,73 @@ public struct RPCMetricsClientInterceptor: ClientInterceptor {
 
 /// One call in progress: counted in flight from creation, finished exactly once.
 final class RPCCallMetrics: Sendable {
-    enum Side: String { case server, client }
+    enum Side: Hashable { case server, client }
 
-    let side: Side
-    let service: String
-    let method: String
+    let series: RPCMethodSeries
     let start = ContinuousClock.now
     private let finished = Atomic<Bool>(false)
 
     init(side: Side, descriptor: MethodDescriptor) {
-        self.side = side
-        service = descriptor.service.fullyQualifiedService
-        method = descriptor.method
-        if side == .server { MetricFamilies.grpcServerInFlight.gauge(service).increment() }
+        series = RPCMethodSeries.of(side, descriptor)
+        series.inFlight?.increment()
     }
 
     func finish(_ error: (any Error)?) {
         guard !finished.exchange(true, ordering: .relaxed) else { return }
-        let code = error.map(RPCStatusName.of) ?? "OK"
-        let elapsed = ContinuousClock.now - start
+        series.inFlight?.decrement()
+        series.handled(error.map(RPCStatusName.of) ?? "OK").increment()
+        series.seconds.record(ContinuousClock.now - start)
+    }
+}
+
+/// The series of one method on one side, made at its first call: a registry lookup checks and hashes every name and
+/// label, too much to repeat several times on every call.
+final class RPCMethodSeries: Sendable {
+    let inFlight: MetricGauge?
+    let seconds: MetricHistogram
+    private let family: MetricFamily
+    private let service: String
+    private let method: String
+    private let counters = Mutex<[String: MetricCounter]>([:])  // by status name; calls end concurrently
+
+    private init(_ side: RPCCallMetrics.Side, _ descriptor: MethodDescriptor) {
+        service = descriptor.service.fullyQualifiedService
+        method = descriptor.method
         switch side {
         case .server:
-            MetricFamilies.grpcServerInFlight.gauge(service).decrement()
-            MetricFamilies.grpcServerHandled.counter(service, method, code).increment()
-            MetricFamilies.grpcServerSeconds.histogram(service, method).record(elapsed)
+            inFlight = MetricFamilies.grpcServerInFlight.gauge(service)
+            seconds = MetricFamilies.grpcServerSeconds.histogram(service, method)
+            family = MetricFamilies.grpcServerHandled
         case .client:
-            MetricFamilies.grpcClientHandled.counter(service, method, code).increment()
-            MetricFamilies.grpcClientSeconds.histogram(service, method).record(elapsed)
+            inFlight = nil
+            seconds = MetricFamilies.grpcClientSeconds.histogram(service, method)
+            family = MetricFamilies.grpcClientHandled
+        }
+    }
+
+    func handled(_ code: String) -> MetricCounter {
+        counters.withLock { known in
+            if let counter = known[code] { return counter }
+            let counter = family.counter(service, method, code)
+            known[code] = counter
+            return counter
+        }
+    }
+
+    private struct Key: Hashable {
+        var side: RPCCallMetrics.Side
+        var descriptor: MethodDescriptor
+    }
+
+    private static let known = Mutex<[Key: RPCMethodSeries]>([:])  // the methods of this process's services
+
+    static func of(_ side: RPCCallMetrics.Side, _ descriptor: MethodDescriptor) -> RPCMethodSeries {
+        known.withLock { known in
+            let key = Key(side: side, descriptor: descriptor)
+            if let series = known[key] { return series }
+            let series = RPCMethodSeries(side, descriptor)
+            known[key] = series
+            return series
         }
     }
 }

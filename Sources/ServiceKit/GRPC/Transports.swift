@@ -52,8 +52,8 @@ public enum GRPCTransports {
     }
 
     /// An HTTP/2 server for `services` on `address` (port 0: the OS picks; read it from `listeningAddress`).
-    /// Interceptors run in order: tracing and metrics (so refused calls count too), the service token (``ServiceTokenServerInterceptor``), then the call's
-    /// context, then what the caller passes (the operator check).
+    /// Interceptors run in order: tracing and metrics (so refused calls count too), the service token
+    /// (``ServiceTokenServerInterceptor``), then the call's context, then what the caller passes (the operator check).
     public static func makeHTTP2Server(
         address: HostPort,
         tls: GRPCTLSConfiguration?,

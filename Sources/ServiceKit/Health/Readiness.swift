@@ -101,7 +101,6 @@ struct ReadinessMonitor: Service {
         let redisUp = redis.map { _ in MetricFamilies.dependencyUp.gauge(metrics.service, "redis") }
         var lastHealthy = true
         while !Task.isShuttingDownGracefully {
-            var healthy = true
             var failure: (any Error)?
             do {
                 try await database.ping()
@@ -119,9 +118,9 @@ struct ReadinessMonitor: Service {
                     failure = failure ?? error
                 }
             }
-            if let failure {
-                healthy = false
-                if lastHealthy { logger.error("storage check failed", metadata: ["error": "\(failure)"]) }
+            let healthy = failure == nil
+            if let failure, lastHealthy {
+                logger.error("storage check failed", metadata: ["error": "\(failure)"])
             }
             if healthy != lastHealthy {
                 health.set(target, healthy ? .serving : .notServing)

@@ -55,13 +55,14 @@ public enum TracingSetup {
     }
 
     /// Runs `body` in a client span named `name` when the current task is inside a trace; otherwise just runs it,
-    /// so background work (index checks, retention) does not start a trace of its own for every statement.
+    /// so background work (index checks, retention) does not start a trace of its own for every statement, and
+    /// nothing about the span (its name, its attributes) is computed.
     @inlinable
     public static func withChildSpan<T>(
-        _ name: String, attributes: (inout SpanAttributes) -> Void, _ body: () async throws -> T
+        _ name: @autoclosure () -> String, attributes: (inout SpanAttributes) -> Void, _ body: () async throws -> T
     ) async rethrows -> T {
-        guard ServiceContext.current != nil else { return try await body() }
-        return try await withSpan(name, ofKind: .client) { span in
+        guard isEnabled, ServiceContext.current != nil else { return try await body() }
+        return try await withSpan(name(), ofKind: .client) { span in
             span.updateAttributes(attributes)
             return try await body()
         }

@@ -195,7 +195,7 @@ final class RedisMetrics: Sendable {
 
     let connections = MetricFamilies.redisConnections.gauge()
     let inFlight = MetricFamilies.redisInFlight.gauge()
-    private let commands = Mutex<[String: Command]>([:])  // every concurrent send looks up its command
+    private let commands = Mutex<[RedisArgument: Command]>([:])  // every concurrent send looks up its command
 
     func measure(_ name: RedisArgument?, _ body: () async throws -> RESPValue) async throws -> RESPValue {
         let command = self.command(name)
@@ -230,18 +230,20 @@ final class RedisMetrics: Sendable {
         }
     }
 
+    /// The series of a command, looked up by its name as sent (our code's constants), so the label is made once.
     private func command(_ argument: RedisArgument?) -> Command {
-        let name = argument.map { String(decoding: $0.bytes.prefix(16), as: UTF8.self).uppercased() } ?? ""
-        let label = name.allSatisfy { $0.isASCII && ($0.isLetter || $0 == "_") } && !name.isEmpty ? name : "OTHER"
+        let key = argument ?? ""
         return commands.withLock { known in
-            if let command = known[label] { return command }
+            if let command = known[key] { return command }
+            let name = String(decoding: key.bytes.prefix(16), as: UTF8.self).uppercased()
+            let label = name.allSatisfy { $0.isASCII && ($0.isLetter || $0 == "_") } && !name.isEmpty ? name : "OTHER"
             let command = Command(
                 name: label,
                 ok: MetricFamilies.redisCommands.counter(label, "ok"),
                 error: MetricFamilies.redisCommands.counter(label, "error"),
                 failed: MetricFamilies.redisCommands.counter(label, "failed"),
                 seconds: MetricFamilies.redisCommandSeconds.histogram(label))
-            known[label] = command
+            known[key] = command
             return command
         }
     }

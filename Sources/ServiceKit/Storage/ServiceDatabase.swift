@@ -88,18 +88,22 @@ struct MeasuredExecutor: SQLExecutor {
     var isPostgres: Bool { base.isPostgres }
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        let operation = sql.drop { $0.isWhitespace }.prefix { !$0.isWhitespace }.uppercased()
-        return try await TracingSetup.withChildSpan(
-            "SQL \(operation)",
+        try await TracingSetup.withChildSpan(
+            "SQL \(Self.operation(sql))",
             attributes: {
                 $0["db.system"] = base.isPostgres ? "postgresql" : "sqlite"
                 $0["db.namespace"] = service
-                $0["db.operation.name"] = operation
+                $0["db.operation.name"] = Self.operation(sql)
                 $0["db.query.text"] = sql
             }
         ) {
             try await seconds.time { try await base.query(sql, binds) }
         }
+    }
+
+    /// The statement's first word (`SELECT`, `INSERT`, …).
+    static func operation(_ sql: String) -> String {
+        sql.drop { $0.isWhitespace }.prefix { !$0.isWhitespace }.uppercased()
     }
 }
 
