@@ -63,16 +63,7 @@ struct BootTests {
         let directory = EndToEnd.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let storage = try await EndToEnd.productionSettings()
-        var ports: [Target: Int] = [:]
-        var processes: [LeaderboardProcess] = []
-        for target in Target.allCases {
-            let remotes = target.dependencies.flatMap { ["--\($0.rawValue)-address", "127.0.0.1:\(ports[$0]!)"] }
-            let process = try LeaderboardProcess(
-                ["serve", "--target", target.rawValue, "--data-dir", "\(directory)/\(target.rawValue)"]
-                    + ephemeral + remotes + storage)
-            processes.append(process)
-            if target != .gateway { ports[target] = try await process.grpcPort() }
-        }
+        let processes = try await EndToEnd.startEachTarget(in: directory, settings: storage).processes.map(\.process)
         let base = try await processes.last!.httpBase()
         let body = try await EndToEnd.waitFor(base + "/health/ready", status: 200)
         #expect((body["checks"] as? [String: String])?.values.allSatisfy { $0 == "SERVING" || $0 == "ok" } == true)

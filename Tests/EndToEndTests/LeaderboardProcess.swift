@@ -155,6 +155,24 @@ enum EndToEnd {
         return ["--database-url", database, "--redis-url", redis, "--redis-key-prefix", prefix] + key
     }
 
+    /// One process per target, in dependency order, each with its own data directory under `directory`, told where
+    /// the ones it calls listen; `settings` go to every process. Returns them in start order with their gRPC ports.
+    static func startEachTarget(in directory: String, settings: [String]) async throws -> (
+        processes: [(target: Target, process: LeaderboardProcess)], grpcPorts: [Target: Int]
+    ) {
+        var processes: [(target: Target, process: LeaderboardProcess)] = []
+        var ports: [Target: Int] = [:]
+        for target in Target.allCases {
+            let remotes = target.dependencies.flatMap { ["--\($0.rawValue)-address", "127.0.0.1:\(ports[$0]!)"] }
+            let process = try LeaderboardProcess(
+                ["serve", "--target", target.rawValue, "--data-dir", "\(directory)/\(target.rawValue)"]
+                    + ephemeral + remotes + settings)
+            processes.append((target, process))
+            if target != .gateway { ports[target] = try await process.grpcPort() }
+        }
+        return (processes, ports)
+    }
+
     /// An admin operator API key, made the way an operator makes the first one: `leaderboard admin keys create` on the
     /// auth storage that `storage` names (a data directory, or a database URL and master key).
     static func operatorKey(_ storage: [String]) async throws -> String {

@@ -43,16 +43,8 @@ struct ObservabilityEndToEndTests {
                 "--pow-difficulty", "8", "--ranking-metrics-interval", "10", "--rate-limit-challenge", "3/min",
                 "--metrics-on-http", "false", "--otlp-endpoint", "http://127.0.0.1:\(port ?? "")",
             ]
-        var processes: [Target: LeaderboardProcess] = [:]
-        var grpcPorts: [Target: Int] = [:]
-        for target in Target.allCases {
-            let remotes = target.dependencies.flatMap { ["--\($0.rawValue)-address", "127.0.0.1:\(grpcPorts[$0]!)"] }
-            let process = try LeaderboardProcess(
-                ["serve", "--target", target.rawValue, "--data-dir", "\(directory)/\(target.rawValue)"]
-                    + ephemeral + remotes + common)
-            processes[target] = process
-            if target != .gateway { grpcPorts[target] = try await process.grpcPort() }
-        }
+        let (started, grpcPorts) = try await EndToEnd.startEachTarget(in: directory, settings: common)
+        let processes = Dictionary(uniqueKeysWithValues: started.map { ($0.target, $0.process) })
         defer { for process in processes.values where process.process.isRunning { process.process.terminate() } }
         let gateway = try #require(processes[.gateway])
         let auth = try #require(processes[.auth])

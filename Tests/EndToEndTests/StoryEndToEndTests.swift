@@ -51,18 +51,8 @@ struct StoryEndToEndTests {
                     operatorKey: try await EndToEnd.operatorKey(["--data-dir", directory + "/data"]))
             case .microservices:
                 let storage = try await EndToEnd.productionSettings()
-                var ports: [Target: Int] = [:]
-                var processes: [LeaderboardProcess] = []
-                for target in Target.allCases {
-                    let remotes = target.dependencies.flatMap {
-                        ["--\($0.rawValue)-address", "127.0.0.1:\(ports[$0]!)"]
-                    }
-                    let process = try LeaderboardProcess(
-                        ["serve", "--target", target.rawValue, "--data-dir", "\(directory)/\(target.rawValue)"]
-                            + ephemeral + remotes + storage + common)
-                    processes.append(process)
-                    if target != .gateway { ports[target] = try await process.grpcPort() }
-                }
+                let (started, ports) = try await EndToEnd.startEachTarget(in: directory, settings: storage + common)
+                let processes = started.map(\.process)
                 let base = try await processes.last!.httpBase()
                 return System(
                     processes: processes, base: base, datasetAddress: "127.0.0.1:\(ports[.dataset]!)",
