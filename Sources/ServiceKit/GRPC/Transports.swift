@@ -52,7 +52,8 @@ public enum GRPCTransports {
     }
 
     /// An HTTP/2 server for `services` on `address` (port 0: the OS picks; read it from `listeningAddress`).
-    /// Interceptors run in order: tracing and metrics (so refused calls count too), the service token
+    /// Interceptors run in order: errors passed on from other calls lose those calls' transport headers
+    /// (``ForwardedErrorServerInterceptor``), tracing and metrics (so refused calls count too), the service token
     /// (``ServiceTokenServerInterceptor``), then the call's context, then what the caller passes (the operator check).
     public static func makeHTTP2Server(
         address: HostPort,
@@ -69,7 +70,9 @@ public enum GRPCTransports {
                 config: .defaults { $0.rpc.maxRequestPayloadSize = 8 * 1024 * 1024 }
             ),
             services: services,
-            interceptors: [RPCTracingServerInterceptor(), RPCMetricsServerInterceptor()]
+            interceptors: [
+                ForwardedErrorServerInterceptor(), RPCTracingServerInterceptor(), RPCMetricsServerInterceptor(),
+            ]
                 + (serviceToken.map { [ServiceTokenServerInterceptor(token: $0)] } ?? [])
                 + [CallContextServerInterceptor()] + interceptors
         )
