@@ -56,6 +56,44 @@ struct StorageOutageTests {
         try await other.close()
     }
 
+    @Test(
+        "with PostgreSQL unreachable, a transaction fails as UNAVAILABLE once the lease timeout passes, not at the caller's deadline"
+    )
+    func unreachableFailsFast() async throws {
+        let url = try TestEnvironment.postgres()
+        let port = try await Self.unusedPort()
+        let dead = try PostgresURL.parse("postgres://\(url.username)@127.0.0.1:\(port)/\(url.database)?sslmode=disable")
+        let store = PostgresStore(url: dead, schema: "nowhere", maximumConnections: 2, logger: TestEnvironment.logger)
+        let database = ServiceDatabase.postgres(store)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.client.run() }
+            defer { group.cancelAll() }
+            for attempt in 0..<2 {
+                let clock = ContinuousClock()
+                let started = clock.now
+                let failure = await #expect(throws: DatabaseLeaseTimeout.self, "attempt \(attempt)") {
+                    try await database.transaction(logger: TestEnvironment.logger) { sql in
+                        try await sql.query("SELECT 1", [])
+                    }
+                }
+                #expect(failure?.rpcErrorCode == .unavailable)
+                #expect(
+                    failure?.rpcErrorMetadata[stringValues: errorCodeMetadataKey].first { _ in true }
+                        == "database_unavailable")
+                let waited = clock.now - started
+                #expect(
+                    waited >= PostgresStore.leaseTimeout && waited < PostgresStore.leaseTimeout + .seconds(3),
+                    "\(waited)")
+            }
+            // Statements outside a transaction wait no longer.
+            await #expect(throws: DatabaseLeaseTimeout.self) {
+                try await database.withExecutor(logger: TestEnvironment.logger) { sql in
+                    try await sql.query("SELECT 1", [])
+                }
+            }
+        }
+    }
+
     /// A loopback port nothing listens on (bound, then closed).
     static func unusedPort() async throws -> Int {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)

@@ -112,8 +112,10 @@ extension ServiceDatabase {
             switch self {
             case .postgres(let store):
                 do {
-                    return try await store.client.withTransaction(logger: logger) { connection in
-                        try await body(metrics.measured(PostgresExecutor(connection: connection, logger: logger)))
+                    return try await store.leasing { connection in
+                        try await connection.withTransaction(logger: logger) { connection in
+                            try await body(metrics.measured(PostgresExecutor(connection: connection, logger: logger)))
+                        }
                     }
                 } catch let error as PostgresTransactionError {
                     throw error.closureError ?? error.beginError ?? error.commitError ?? error
@@ -135,7 +137,7 @@ extension ServiceDatabase {
         return try await metrics.measure(transaction: false) {
             switch self {
             case .postgres(let store):
-                return try await body(metrics.measured(PostgresPoolExecutor(client: store.client, logger: logger)))
+                return try await body(metrics.measured(PostgresPoolExecutor(store: store, logger: logger)))
             case .sqlite(let store):
                 return try await store.withConnection { connection in
                     try await body(metrics.measured(SQLiteExecutor(connection: connection)))
@@ -157,13 +159,15 @@ struct PostgresExecutor: SQLExecutor {
 }
 
 struct PostgresPoolExecutor: SQLExecutor {
-    let client: PostgresClient
+    let store: PostgresStore
     let logger: Logger
     var isPostgres: Bool { true }
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        let rows = try await client.query(PostgresSQL.query(sql, binds), logger: logger)
-        return try await PostgresSQL.collect(rows)
+        try await store.leasing { connection in
+            let rows = try await connection.query(PostgresSQL.query(sql, binds), logger: logger)
+            return try await PostgresSQL.collect(rows)
+        }
     }
 }
 
