@@ -66,6 +66,9 @@ final class LeaderboardProcess: Sendable {
         try await child.stop(within: limit)
     }
 
+    /// SIGKILL: no drain, no goodbye, as when the machine or the container dies.
+    func kill() { child.kill() }
+
     /// The exit status, once the process has exited and all of its output has been read.
     func exitStatus(within limit: Duration = .seconds(30)) async throws -> Int32 {
         try await child.exitStatus(within: limit)
