@@ -95,7 +95,8 @@ public struct SessionStart: Sendable {
         self.concurrentCount = concurrentCount
     }
 
-    var json: [String: Any] {
+    /// The request body (`POST /api/v1/benchmarks/start`).
+    public var json: [String: Any] {
         [
             "dataset_version": datasetVersion, "dataset_checksum": datasetChecksum, "framework": framework,
             "model_name": modelName, "model_params": modelParams,
@@ -240,7 +241,8 @@ public struct MetricSample: Sendable {
         self.concurrentCount = concurrentCount
     }
 
-    var json: [String: Any] {
+    /// The request body (`POST /api/v1/benchmarks/{session}/metrics`).
+    public var json: [String: Any] {
         var json: [String: Any] = [
             "system": ["cpu_usage": cpuUsage, "memory_usage": memoryUsage, "gpu_usage": gpuUsage],
             "test": [

@@ -11,7 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Load generators used by scripts/bench (loopback only, bounded by count and time).",
         subcommands: [
             RedisBenchCommand.self, SubmitBenchCommand.self, RankBenchCommand.self, FanoutBenchCommand.self,
-            DecryptBenchCommand.self,
+            DecryptBenchCommand.self, MixedLoadCommand.self, IdempotencyStormCommand.self,
         ]
     )
 }

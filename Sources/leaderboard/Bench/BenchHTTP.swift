@@ -8,6 +8,7 @@ import NIOPosix
 final class BenchHTTPConnection {
     struct Reply {
         var status: Int
+        var headers = HTTPHeaders()
         var body: ByteBuffer
     }
 
@@ -55,7 +56,9 @@ final class BenchHTTPConnection {
         var reply = Reply(status: 0, body: ByteBuffer())
         while let part = try await inbound.next() {
             switch part {
-            case .head(let response): reply.status = Int(response.status.code)
+            case .head(let response):
+                reply.status = Int(response.status.code)
+                reply.headers = response.headers
             case .body(var piece): reply.body.writeBuffer(&piece)
             case .end: return reply
             }
