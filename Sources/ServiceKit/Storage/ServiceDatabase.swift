@@ -124,12 +124,14 @@ public final class PostgresStore: Sendable {
     public let schema: String
     public let url: PostgresURL
     let metrics: DatabaseMetrics
+    let reachability: PostgresReachability
 
     /// - Parameter schema: a fixed identifier chosen by code (`auth`, `ranking`, …), never user input.
     public init(url: PostgresURL, schema: String, maximumConnections: Int, logger: Logger) {
         precondition(schema.allSatisfy { $0.isASCII && ($0.isLowercase || $0 == "_") }, "schema must be [a-z_]")
         self.url = url
         self.schema = schema
+        reachability = PostgresReachability(host: url.host, port: url.port)
         metrics = DatabaseMetrics(service: schema, dependency: "postgres", poolSize: maximumConnections)
         var configuration = PostgresClient.Configuration(
             host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,

@@ -1,4 +1,6 @@
 public import GRPCCore
+import NIOCore
+import NIOPosix
 public import PostgresNIO
 import Synchronization
 
@@ -23,9 +25,9 @@ extension PSQLError: @retroactive RPCErrorConvertible, DependencyError {
     public static let outageDetail = "The database is unavailable; try again shortly."
 }
 
-/// No PostgreSQL connection became free within ``PostgresStore/leaseTimeout``: the server cannot be reached (the
-/// pool keeps retrying in the background) or cannot keep up. Either way the caller is told at once, as an outage
-/// (a 503 with `Retry-After` at the gateway), instead of waiting until its deadline for a 504.
+/// No PostgreSQL connection became free within ``PostgresStore/leaseTimeout`` and the server does not accept
+/// connections: it is down or restarting (the pool keeps retrying in the background). The caller is told at once, as
+/// an outage (a 503 with `Retry-After` at the gateway), instead of waiting until its deadline for a 504.
 public struct DatabaseLeaseTimeout: DependencyError, Sendable {
     public var isOutage: Bool { true }
     public static let outageCode = PSQLError.outageCode
@@ -33,23 +35,26 @@ public struct DatabaseLeaseTimeout: DependencyError, Sendable {
 }
 
 extension PostgresStore {
-    /// How long a transaction or statement waits for a pooled connection before it fails as an outage.
+    /// How long a transaction or statement waits for a pooled connection before asking whether PostgreSQL can be
+    /// reached at all.
     public static let leaseTimeout: Duration = .seconds(2)
 
-    /// Runs `body` with a connection from the pool, waiting at most ``leaseTimeout`` for it. Once `body` holds the
-    /// connection it runs to its end (the caller's deadline still applies). postgres-nio's own answer to a server
-    /// that stays down — its circuit breaker, after 60 s with no connection — is an error type it does not map, and
-    /// is reported as the same outage.
+    /// Runs `body` with a connection from the pool. A wait longer than ``leaseTimeout`` asks whether the server
+    /// accepts connections (``PostgresReachability``): if it does, the pool is only busy and the wait goes on (the
+    /// caller's deadline still bounds it); if not, the call fails as an outage. Once `body` holds the connection it
+    /// runs to its end. postgres-nio's own answer to a server that stays down — its circuit breaker, after 60 s with
+    /// no connection — is an error type it does not map, and is reported as the same outage.
     func leasing<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let leased = LeaseFlag()
+        let lease = LeaseState()
         do {
             return try await withoutActuallyEscaping(body) { body in
-                // The group awaits both children before returning, so `body` never outlives this call.
+                // The group awaits its children before returning, so `body` never outlives this call.
                 nonisolated(unsafe) let body = body
                 return try await withThrowingTaskGroup(of: T?.self) { group in
                     group.addTask {
                         try await self.client.withConnection { connection in
-                            leased.value.store(true, ordering: .releasing)
+                            // Given up already: hand the connection back without running anything on it.
+                            guard lease.claim(LeaseState.leased) else { throw CancellationError() }
                             return try await body(connection)
                         }
                     }
@@ -60,7 +65,15 @@ extension PostgresStore {
                     defer { group.cancelAll() }
                     while let next = try await group.next() {
                         if let value = next { return value }
-                        guard leased.value.load(ordering: .acquiring) else { throw DatabaseLeaseTimeout() }
+                        if lease.isLeased { continue }
+                        if await reachability.accepts() {
+                            group.addTask {
+                                try await Task.sleep(for: Self.leaseTimeout)
+                                return nil
+                            }
+                        } else if lease.claim(LeaseState.givenUp) {
+                            throw DatabaseLeaseTimeout()
+                        }
                     }
                     throw CancellationError()
                 }
@@ -71,7 +84,46 @@ extension PostgresStore {
     }
 }
 
-/// Whether a ``PostgresStore/leasing(_:)`` call got its connection.
-private final class LeaseFlag: Sendable {
-    let value = Atomic<Bool>(false)
+/// Whether one ``PostgresStore/leasing(_:)`` call got its connection or gave up waiting; whichever happens first
+/// wins, so a connection granted at the moment of giving up never runs the body.
+private final class LeaseState: Sendable {
+    static let waiting = 0
+    static let leased = 1
+    static let givenUp = 2
+    private let state = Atomic<Int>(LeaseState.waiting)
+
+    func claim(_ outcome: Int) -> Bool {
+        state.compareExchange(expected: Self.waiting, desired: outcome, ordering: .acquiringAndReleasing).exchanged
+    }
+
+    var isLeased: Bool { state.load(ordering: .acquiring) == Self.leased }
+}
+
+/// Whether PostgreSQL's port accepts a TCP connection: what tells a server that is down from a pool that is only
+/// busy. Asked at most once a second, however many callers wait.
+public final class PostgresReachability: Sendable {
+    let host: String
+    let port: Int
+    private let last = Mutex<(at: ContinuousClock.Instant, accepts: Bool)?>(nil)
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    func accepts() async -> Bool {
+        if let last = last.withLock({ $0 }), ContinuousClock.now - last.at < .seconds(1) { return last.accepts }
+        let accepts: Bool
+        do {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.milliseconds(500))
+                .connect(host: host, port: port).get()
+            try? await channel.close()
+            accepts = true
+        } catch {
+            accepts = false
+        }
+        last.withLock { $0 = (ContinuousClock.now, accepts) }
+        return accepts
+    }
 }
