@@ -897,7 +897,16 @@ struct RankingAuthority: Sendable {
             async let framework = ranks.rank(of: record.recordID, in: boards[1])
             let sizeKnown = sizes[boards[0]] != nil
             async let size = sizeKnown ? nil : ranks.count(in: boards[0])
-            let rank = try await global.map { $0 + 1 } ?? 0
+            let rank: Int
+            if let found = try await global {
+                rank = found + 1
+            } else if try await ranks.count(in: Board.sentinel) == 0 {
+                // The index lost its contents (an emptied Redis) and is being refilled: ranks would all read 0.
+                throw RankingError.rankIndexRebuilding
+            } else {
+                // A write that committed after this listing's snapshot moved the record off the board.
+                rank = 0
+            }
             let frameworkRank = try await framework.map { $0 + 1 } ?? 0
             if let size = try await size { sizes[boards[0]] = size }
             placed.append(

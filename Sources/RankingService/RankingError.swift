@@ -55,4 +55,9 @@ extension RankingError {
         status: .alreadyExists)
     static let invalidCursor = RankingError(
         code: "invalid_cursor", detail: "The cursor is not one this listing returned.", status: .invalidArgument)
+    /// The rank index lost its contents (an emptied Redis; its sentinel is gone) and is rebuilt within one upkeep
+    /// interval. Until then every rank would read as 0, so a read that needs one is refused (503, Retry-After).
+    static let rankIndexRebuilding = RankingError(
+        code: "rank_index_rebuilding", detail: "The board's ranks are being rebuilt; try again shortly.",
+        status: .unavailable)
 }

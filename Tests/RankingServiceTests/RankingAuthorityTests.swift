@@ -410,7 +410,7 @@ struct RankingAuthorityTests {
     }
 
     @Test(
-        "an index that comes back empty (a restarted Redis) is noticed and refilled from the database",
+        "an index that comes back empty (a restarted Redis) refuses rank reads, is noticed and refilled from the database",
         arguments: StorageBackend.available)
     func emptiedIndex(_ backend: StorageBackend) async throws {
         try await RankingHarness.with(backend) { harness in
@@ -428,6 +428,9 @@ struct RankingAuthorityTests {
                 try await ranks.removeBoard(board)
             }
             #expect(try await ranks.count(in: Board.global("v1")) == 0)
+            // Until it is refilled, reads that would show those records' ranks refuse (503) instead of saying 0.
+            await #expect(throws: RankingError.rankIndexRebuilding) { try await harness.ranking.record(before[0].id) }
+            await #expect(throws: RankingError.rankIndexRebuilding) { try await harness.board() }
             #expect(try await harness.ranking.ensureIndexed() == true)
             #expect(try await harness.board().map(\.id) == before.map(\.id))
             #expect(try await ranks.count(in: Board.framework("v1", "vllm")) == 3)
