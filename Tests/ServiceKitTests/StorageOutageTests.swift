@@ -82,7 +82,8 @@ struct StorageOutageTests {
                         == "database_unavailable")
                 let waited = clock.now - started
                 #expect(
-                    waited >= PostgresStore.leaseTimeout && waited < PostgresStore.leaseTimeout + .seconds(3),
+                    // Well before postgres-nio's own circuit breaker (60 s); generous: the full suite loads the machine.
+                    waited >= PostgresStore.leaseTimeout && waited < .seconds(30),
                     "\(waited)")
             }
             // Statements outside a transaction wait no longer.

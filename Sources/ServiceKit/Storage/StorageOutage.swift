@@ -100,7 +100,9 @@ private final class LeaseState: Sendable {
 }
 
 /// Whether PostgreSQL's port accepts a TCP connection: what tells a server that is down from a pool that is only
-/// busy. Asked at most once a second, however many callers wait.
+/// busy. Asked at most once a second, however many callers wait. Only a refusal (nothing listens, the host cannot be
+/// reached) counts as down: a probe that merely times out, as on a machine too loaded to answer within a second, is
+/// not proof, and the caller keeps waiting under its own deadline.
 public final class PostgresReachability: Sendable {
     let host: String
     let port: Int
@@ -116,12 +118,14 @@ public final class PostgresReachability: Sendable {
         let accepts: Bool
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connectTimeout(.milliseconds(500))
+                .connectTimeout(.seconds(1))
                 .connect(host: host, port: port).get()
             try? await channel.close()
             accepts = true
+        } catch is NIOConnectionError {
+            accepts = false  // every address refused or unreachable
         } catch {
-            accepts = false
+            accepts = true  // a timeout or other trouble of the probe itself
         }
         last.withLock { $0 = (ContinuousClock.now, accepts) }
         return accepts
