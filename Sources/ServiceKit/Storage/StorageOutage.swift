@@ -100,13 +100,15 @@ private final class LeaseState: Sendable {
 }
 
 /// Whether PostgreSQL's port accepts a TCP connection: what tells a server that is down from a pool that is only
-/// busy. Asked at most once a second, however many callers wait. Only a refusal (nothing listens, the host cannot be
-/// reached) counts as down: a probe that merely times out, as on a machine too loaded to answer within a second, is
-/// not proof, and the caller keeps waiting under its own deadline.
-public final class PostgresReachability: Sendable {
+/// busy. One probe at a time, its answer reused for a second, however many callers wait: a probe is a connection
+/// PostgreSQL forks a backend for, and a crowd of them would slow the very server whose pool is busy. Only a refusal
+/// (nothing listens, the host cannot be reached) counts as down: a probe that merely times out, as on a machine too
+/// loaded to answer within a second, is not proof, and the caller keeps waiting under its own deadline.
+public actor PostgresReachability {
     let host: String
     let port: Int
-    private let last = Mutex<(at: ContinuousClock.Instant, accepts: Bool)?>(nil)
+    private var last: (at: ContinuousClock.Instant, accepts: Bool)?
+    private var probing: Task<Bool, Never>?
 
     public init(host: String, port: Int) {
         self.host = host
@@ -114,20 +116,28 @@ public final class PostgresReachability: Sendable {
     }
 
     func accepts() async -> Bool {
-        if let last = last.withLock({ $0 }), ContinuousClock.now - last.at < .seconds(1) { return last.accepts }
-        let accepts: Bool
+        if let last, ContinuousClock.now - last.at < .seconds(1) { return last.accepts }
+        if let probing { return await probing.value }
+        let (host, port) = (host, port)
+        let probe = Task { await Self.probe(host: host, port: port) }
+        probing = probe
+        let accepts = await probe.value
+        last = (ContinuousClock.now, accepts)
+        probing = nil
+        return accepts
+    }
+
+    static func probe(host: String, port: Int) async -> Bool {
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(1))
                 .connect(host: host, port: port).get()
             try? await channel.close()
-            accepts = true
+            return true
         } catch is NIOConnectionError {
-            accepts = false  // every address refused or unreachable
+            return false  // every address refused or unreachable
         } catch {
-            accepts = true  // a timeout or other trouble of the probe itself
+            return true  // a timeout or other trouble of the probe itself
         }
-        last.withLock { $0 = (ContinuousClock.now, accepts) }
-        return accepts
     }
 }
