@@ -127,42 +127,66 @@ extension BenchServer {
             let device = devices[index / perDevice]
             let client = LeaderboardClient(baseURL: base, credentials: device)
             let shape = describe(index)
-            var start = SessionStart(
-                datasetVersion: dataset.version, datasetChecksum: checksum, framework: shape.framework,
-                modelName: "bench-8b", modelParams: 8, gpuName: shape.gpu, concurrentCount: 8)
-            start.displayName = "bench \(index / perDevice)"
-            start.quantization = "q4_k_m"
-            let session = try await client.startSession(start)
-            // Eight streams of half-second requests: figures an RTX 4090 or better reaches for an 8B model at Q4.
-            let latency = min(0.5, duration / 2)
-            try await client.report(
-                session: session.sessionID,
-                sample: MetricSample(
-                    cpuUsage: 40, memoryUsage: 50, gpuUsage: 90, tps: shape.tps, latency: latency, concurrentCount: 8))
-            let requests = max(1, Int(8 * duration / latency))
-            var results = BenchmarkResults(
-                tps: shape.tps, avgLatency: latency, p50Latency: latency, p95Latency: latency * 1.2,
-                p99Latency: latency * 1.4, concurrentCount: 8, totalRequests: requests, successfulRequests: requests,
-                duration: duration)
-            results.totalTokens = Int((shape.tps * duration).rounded())
+            let session = try await client.startSession(
+                BenchRun.sessionStart(
+                    version: dataset.version, checksum: checksum, framework: shape.framework, gpu: shape.gpu,
+                    model: "bench-8b", displayName: "bench \(index / perDevice)"))
+            let run = BenchRun(tps: shape.tps, duration: duration)
+            try await client.report(session: session.sessionID, sample: run.sample)
             let proof = try session.datasetChallenge?.proof(plaintextFile: file) ?? ""
             sessions.withLock {
                 $0[index] = ReadySession(
-                    device: device, sessionID: session.sessionID, results: results, proof: proof)
+                    device: device, sessionID: session.sessionID, results: run.results, proof: proof)
             }
         }
         return sessions.withLock { ready in (0..<devices.count * perDevice).compactMap { ready[$0] } }
     }
 }
 
+/// The run a load generator's client claims for a session: eight streams of half-second requests (figures an
+/// RTX 4090 or better reaches for an 8B model at Q4), reported once and submitted at the same tokens per second.
+struct BenchRun: Sendable {
+    let tps: Double
+    let duration: Double
+
+    var latency: Double { min(0.5, duration / 2) }
+
+    /// The one metric report.
+    var sample: MetricSample {
+        MetricSample(cpuUsage: 40, memoryUsage: 50, gpuUsage: 90, tps: tps, latency: latency, concurrentCount: 8)
+    }
+
+    /// The final result.
+    var results: BenchmarkResults {
+        let requests = max(1, Int(8 * duration / latency))
+        var results = BenchmarkResults(
+            tps: tps, avgLatency: latency, p50Latency: latency, p95Latency: latency * 1.2, p99Latency: latency * 1.4,
+            concurrentCount: 8, totalRequests: requests, successfulRequests: requests, duration: duration)
+        results.totalTokens = Int((tps * duration).rounded())
+        return results
+    }
+
+    /// A session of an 8B model at Q4 on the active dataset.
+    static func sessionStart(
+        version: String, checksum: String, framework: String, gpu: String, model: String, displayName: String
+    ) -> SessionStart {
+        var start = SessionStart(
+            datasetVersion: version, datasetChecksum: checksum, framework: framework, modelName: model,
+            modelParams: 8, gpuName: gpu, concurrentCount: 8)
+        start.displayName = displayName
+        start.quantization = "q4_k_m"
+        return start
+    }
+}
+
 extension ReadySession {
+    /// The submit's body, as the SDK sends it.
+    var submitBody: [String: Any] { ["results": results.json, "metrics": [Any](), "dataset_proof": proof] }
+
     /// The signed submit request, signed now (the signature carries the time and a fresh nonce).
     func submitRequest(base: URL) -> (path: String, headers: [(String, String)], body: [UInt8]) {
         let path = "/api/v1/benchmarks/\(sessionID)/submit"
-        let body =
-            (try? JSONSerialization.data(
-                withJSONObject: ["results": results.json, "metrics": [Any](), "dataset_proof": proof],
-                options: [.sortedKeys])) ?? Data()
+        let body = (try? JSONSerialization.data(withJSONObject: submitBody, options: [.sortedKeys])) ?? Data()
         var headers = device.signatureHeaders(
             method: "POST", url: URL(string: path, relativeTo: base)?.absoluteURL ?? base, body: body
         )

@@ -31,17 +31,24 @@ final class ChaosJournal: Sendable {
 
     /// Writes the entries as JSON lines.
     func write(to path: String) throws {
-        var text = ""
-        for entry in all {
-            let object: [String: Any] = [
-                "kind": entry.kind, "start": entry.start, "ms": entry.milliseconds, "status": entry.status,
-                "code": entry.code, "retry_after": entry.retryAfter, "gateway": entry.gateway,
-            ]
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-            text += String(decoding: data, as: UTF8.self) + "\n"
-        }
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try writeJSONLines(
+            all.map {
+                [
+                    "kind": $0.kind, "start": $0.start, "ms": $0.milliseconds, "status": $0.status, "code": $0.code,
+                    "retry_after": $0.retryAfter, "gateway": $0.gateway,
+                ]
+            }, to: path)
     }
+}
+
+/// One JSON object per line (sorted keys), the form `scripts/lib/chaos_report.py` reads.
+func writeJSONLines(_ objects: [[String: Any]], to path: String) throws {
+    var text = ""
+    for object in objects {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        text += String(decoding: data, as: UTF8.self) + "\n"
+    }
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
 }
 
 /// The gateways a load run talks to, and how it sends one request to them: a fresh connection per request (so a

@@ -122,53 +122,38 @@ struct MixedLoadCommand: AsyncParsableCommand {
             // reruns on one machine do (an identical result would be refused as a duplicate).
             let deviceNumber = index * 2 + round % devices.count
             let tps = (400 + Double(deviceNumber % 97) * 7) * Double.random(in: 0.97...1.03)
-            var start = SessionStart(
-                datasetVersion: spec.version, datasetChecksum: spec.checksum,
-                framework: frameworks[deviceNumber % frameworks.count], modelName: "chaos-8b", modelParams: 8,
-                gpuName: "NVIDIA RTX 4090", concurrentCount: 8)
-            start.displayName = "chaos \(deviceNumber)"
-            start.quantization = "q4_k_m"
+            let start = BenchRun.sessionStart(
+                version: spec.version, checksum: spec.checksum, framework: frameworks[deviceNumber % frameworks.count],
+                gpu: "NVIDIA RTX 4090", model: "chaos-8b", displayName: "chaos \(deviceNumber)")
+            let run = BenchRun(tps: tps, duration: spec.duration)
             let clock = ContinuousClock()
             let began = clock.now
             guard
-                let session = await retried(
+                let started = await retried(
                     "start", .POST, "/api/v1/benchmarks/start", json: start.json, device: device, gateways: gateways,
                     gateway: gateway, stopped: stopped)
             else { continue }
-            guard let sessionID = session["session_id"] as? String else { continue }
-            let latency = min(0.5, spec.duration / 2)
-            let sample = MetricSample(
-                cpuUsage: 40, memoryUsage: 50, gpuUsage: 90, tps: tps, latency: latency, concurrentCount: 8)
-            guard
-                await retried(
-                    "metrics", .POST, "/api/v1/benchmarks/\(sessionID)/metrics", json: sample.json, device: device,
-                    gateways: gateways, gateway: gateway, stopped: stopped) != nil
-            else { continue }
-            let proof: String
+            let ready: ReadySession
             do {
-                let decoder = JSONDecoder()
-                decoder.keyDecodingStrategy = .convertFromSnakeCase
-                let decoded = try decoder.decode(
-                    Session.self, from: JSONSerialization.data(withJSONObject: session))
-                proof = try decoded.datasetChallenge?.proof(plaintextFile: spec.plaintext) ?? ""
+                let session = try Self.decoder.decode(Session.self, from: started.body)
+                ready = ReadySession(
+                    device: device, sessionID: session.sessionID, results: run.results,
+                    proof: try session.datasetChallenge?.proof(plaintextFile: spec.plaintext) ?? "")
             } catch {
                 state.refusals.withLock { $0 += 1 }
                 continue
             }
+            guard
+                await retried(
+                    "metrics", .POST, "/api/v1/benchmarks/\(ready.sessionID)/metrics", json: run.sample.json,
+                    device: device, gateways: gateways, gateway: gateway, stopped: stopped) != nil
+            else { continue }
             try? await Task.sleep(until: began + .seconds(spec.duration + 0.1))
-            let requests = max(1, Int(8 * spec.duration / latency))
-            var results = BenchmarkResults(
-                tps: tps, avgLatency: latency, p50Latency: latency, p95Latency: latency * 1.2,
-                p99Latency: latency * 1.4,
-                concurrentCount: 8, totalRequests: requests, successfulRequests: requests, duration: spec.duration)
-            results.totalTokens = Int((tps * spec.duration).rounded())
-            let key = UUID().uuidString
             guard
                 let outcome = await retried(
-                    "submit", .POST, "/api/v1/benchmarks/\(sessionID)/submit",
-                    json: ["results": results.json, "metrics": [Any](), "dataset_proof": proof], device: device,
-                    headers: [("Idempotency-Key", key)], gateways: gateways, gateway: gateway, stopped: stopped,
-                    giveUpWhenStopped: false)
+                    "submit", .POST, "/api/v1/benchmarks/\(ready.sessionID)/submit", json: ready.submitBody,
+                    device: device, headers: [("Idempotency-Key", UUID().uuidString)], gateways: gateways,
+                    gateway: gateway, stopped: stopped, giveUpWhenStopped: false)?.json
             else {
                 state.refusals.withLock { $0 += 1 }
                 continue
@@ -183,7 +168,7 @@ struct MixedLoadCommand: AsyncParsableCommand {
             if let comment = await retried(
                 "comment", .POST, "/api/v1/benchmarks/\(recordID)/comments", json: ["content": content],
                 device: device, gateways: gateways, gateway: gateway, stopped: stopped, giveUpWhenStopped: false),
-                let commentID = comment["comment_id"] as? String
+                let commentID = comment.json["comment_id"] as? String
             {
                 state.acknowledged.withLock { $0.comments.append((recordID, commentID)) }
             }
@@ -194,21 +179,27 @@ struct MixedLoadCommand: AsyncParsableCommand {
         }
     }
 
-    /// Sends a request until it is answered 2xx (returning the JSON) or refused for good (nil); waits 200 ms between
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }()
+
+    /// Sends a request until it is answered 2xx (returning the answer) or refused for good (nil); waits 200 ms between
     /// tries, as a client honouring a short `Retry-After` does. Stops trying when the run stops, unless told not to
     /// (a submit is retried to its answer, so every acknowledged one is known).
     static func retried(
         _ kind: String, _ method: HTTPMethod, _ path: String, json: [String: Any]? = nil,
         device: DeviceCredentials?, headers: [(String, String)] = [], gateways: ChaosGateways, gateway: Int,
         stopped: @escaping @Sendable () -> Bool, giveUpWhenStopped: Bool = true
-    ) async -> [String: Any]? {
+    ) async -> ChaosGateways.Answer? {
         var attempt = 0
         let clock = ContinuousClock()
         let began = clock.now
         while true {
             let answer = await gateways.send(
                 kind, method, path, json: json, device: device, headers: headers, gateway: gateway + attempt)
-            if answer.ok { return answer.json }
+            if answer.ok { return answer }
             if answer.isFinalRefusal { return nil }
             if giveUpWhenStopped && stopped() { return nil }
             // Past two minutes of retries after the stop, the run reports the write as unanswered.
@@ -377,19 +368,13 @@ final class MixedLoadState: Sendable {
     let connections = Mutex<[Connection]>([])
 
     func writeConnections(to path: String) throws {
-        var text = ""
-        for connection in connections.withLock({ $0 }) {
-            let object: [String: Any] = [
-                "watcher": connection.watcher, "opened": connection.opened, "closed": connection.closed,
-                "snapshots": connection.snapshots, "diffs": connection.diffs, "gaps": connection.gaps,
-                "duplicates": connection.duplicates, "ending": connection.ending, "position": connection.position,
-                "last": connection.last, "gateway": connection.gateway,
-            ]
-            text +=
-                String(
-                    decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
-                + "\n"
-        }
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try writeJSONLines(
+            connections.withLock { $0 }.map {
+                [
+                    "watcher": $0.watcher, "opened": $0.opened, "closed": $0.closed, "snapshots": $0.snapshots,
+                    "diffs": $0.diffs, "gaps": $0.gaps, "duplicates": $0.duplicates, "ending": $0.ending,
+                    "position": $0.position, "last": $0.last, "gateway": $0.gateway,
+                ]
+            }, to: path)
     }
 }

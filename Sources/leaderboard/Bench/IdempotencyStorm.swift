@@ -43,9 +43,7 @@ struct IdempotencyStormCommand: AsyncParsableCommand {
             let session = sessions[index]
             let key = UUID().uuidString
             // Read only, by every copy.
-            nonisolated(unsafe) let body: [String: Any] = [
-                "results": session.results.json, "metrics": [Any](), "dataset_proof": session.proof,
-            ]
+            nonisolated(unsafe) let body = session.submitBody
             let answers = await withTaskGroup(of: ChaosGateways.Answer.self) { group in
                 for copy in 0..<retries {
                     group.addTask {
