@@ -900,7 +900,7 @@ struct RankingAuthority: Sendable {
             let rank: Int
             if let found = try await global {
                 rank = found + 1
-            } else if try await ranks.count(in: Board.sentinel) == 0 {
+            } else if try await !indexFilled() {
                 // The index lost its contents (an emptied Redis) and is being refilled: ranks would all read 0.
                 throw RankingError.rankIndexRebuilding
             } else {
@@ -1076,13 +1076,18 @@ struct RankingAuthority: Sendable {
         return stale.sorted()
     }
 
+    /// Whether the rank index holds its sentinel: set by the last complete fill, gone when Redis comes back empty.
+    func indexFilled() async throws -> Bool {
+        try await ranks.count(in: Board.sentinel) > 0
+    }
+
     /// Rebuilds what the rank index lost when it comes back empty (``Board/sentinel`` gone) — or, with `force` (at
     /// start, when a Redis may have lost some writes), whatever it holds: every board whose size differs from the
     /// database; then marks the index filled. Returns whether any board was rebuilt. Replicas may both notice; each
     /// rebuild ends with a complete fill, so the outcome is the same.
     @discardableResult
     func ensureIndexed(force: Bool = false) async throws -> Bool {
-        if !force, try await ranks.count(in: Board.sentinel) > 0 { return false }
+        if !force, try await indexFilled() { return false }
         let rebuilt = try await warm()
         try await ranks.upsert("filled", score: 0, in: Board.sentinel)
         if !rebuilt.isEmpty {
