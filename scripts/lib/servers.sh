@@ -1,7 +1,19 @@
 # Throwaway PostgreSQL and Redis on free loopback ports, for scripts/test and scripts/bench (sourced, not run).
 #   start_throwaway_servers WORK DATABASE [postgres -c settings…]   sets pg_port, redis_port, pg_bin, as_postgres
 #   stop_throwaway_servers WORK                                     stops what the first one started under WORK
+#   wait_ready URL                                                   waits (up to 60 s) until URL answers 200
 # WORK is handed to the postgres user when run as root (initdb refuses root).
+
+# Polls every 10 ms (scripts/bench times starts with it); a request that hangs is given up after 2 s.
+wait_ready() {
+    local deadline=$((SECONDS + 60))
+    while [ $SECONDS -lt $deadline ]; do
+        [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$1" || true)" = 200 ] && return 0
+        sleep 0.01
+    done
+    echo "$1 never became ready" >&2
+    return 1
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
 
