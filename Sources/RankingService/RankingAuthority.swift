@@ -75,11 +75,14 @@ struct SubmissionResult: Sendable, Equatable, Codable {
     var reasons: [RuleViolation]
     var rank: Int
     var isNewBest: Bool
+    /// True while an accepted record waits for its board writer (``BoardEngine``): `rank` and `isNewBest` are not
+    /// known yet. nil once they are (and in answers stored before the board writer existed).
+    var rankPending: Bool?
     /// Not stored: set when the answer is a replay.
     var replayed = false
 
     enum CodingKeys: String, CodingKey {
-        case sessionID, state, recordID, score, scoreVersion, ruleSetVersion, reasons, rank, isNewBest
+        case sessionID, state, recordID, score, scoreVersion, ruleSetVersion, reasons, rank, isNewBest, rankPending
     }
 }
 
@@ -160,9 +163,19 @@ struct RankingAuthority: Sendable {
                     code: "prompts_unavailable", detail: "Prompts cannot be checked here.", status: .unavailable)
             }
 
+    /// Ranks pending records in batches, one round at a time per dataset version (shared by every copy).
+    let writer = PromotionWriter()
+
     /// Bus channel carrying every committed board event as JSON of ``BoardEvent`` (watchers take it as a wake-up and
     /// read the stored events, so their order never depends on the bus).
     static let eventChannel = EventChannels.ranking
+
+    /// The writer of boards: rank index, board events, promotions.
+    var engine: BoardEngine {
+        BoardEngine(
+            database: database, ranks: ranks, events: events, logger: logger, clock: clock,
+            watchedPlaces: policy.watchedPlaces, writer: writer)
+    }
 
     // MARK: sessions
 
@@ -299,10 +312,10 @@ struct RankingAuthority: Sendable {
             )
         }
         let session = try await session(submission.sessionID, machineID: submission.machineID)
-        if let replay = try Self.replay(session, submission) { return replay }
+        if let replay = try Self.replay(session, submission) { return try await settled(replay) }
         let device = try await device(submission.machineID)
         let dataset = try await knownDataset(session.spec.datasetVersion)
-        let result = try await changing { sql -> SubmissionResult in
+        let judged = try await database.transaction(logger: logger) { sql -> SubmissionResult in
             let repository = RankingRepository(sql)
             guard var session = try await repository.session(submission.sessionID, lock: true) else {
                 throw RankingError.unknownSession
@@ -331,6 +344,7 @@ struct RankingAuthority: Sendable {
                 testStartedAt: Self.testStart(session: session, duration: submission.results.duration, now: now),
                 sql: sql, now: now)
         }
+        let result = try await settled(judged)
         logger.info(
             "benchmark submitted",
             metadata: [
@@ -397,10 +411,10 @@ struct RankingAuthority: Sendable {
             // Record ids are distinct (a repeated one is an inconsistency), so these are the version's prompts run.
             evidence.prompts = Set(result.prompts.map(\.id)).count - check.unknownCount
         }
-        let outcome: SubmissionResult
+        var outcome: SubmissionResult
         let gathered = evidence
         do {
-            outcome = try await changing { sql -> SubmissionResult in
+            outcome = try await database.transaction(logger: logger) { sql -> SubmissionResult in
                 let now = clock.microsecondsSinceEpoch()
                 // The run began `duration` before it ended, no earlier than a session could have started.
                 let began = min(
@@ -429,6 +443,7 @@ struct RankingAuthority: Sendable {
             if (try? await existingSession(sessionID)) != nil { throw RankingError.resultReplayed }
             throw error
         }
+        outcome = try await settled(outcome)
         logger.info(
             "external result judged",
             metadata: [
@@ -493,18 +508,57 @@ struct RankingAuthority: Sendable {
         case .accepted:
             session.state = .accepted
             try await repository.insert(record)
-            let placement = try await promote(record, sql: sql, now: now)
             result.recordID = record.recordID
             result.score = record.score.total
-            result.rank = placement.rank
-            result.isNewBest = placement.isNewBest
+            result.rankPending = true
         }
         result.state = session.state.rawValue
         session.submittedAt = now
         session.outcome = try RankingRepository.json(result)
         session.recordID = result.recordID
         try await repository.update(session)
+        if result.rankPending == true, let outcome = session.outcome {
+            // Ranked by the version's board writer after this commits (``settled(_:)``), with its other records.
+            try await repository.enqueue(
+                .init(recordID: record.recordID, sessionID: session.sessionID, outcome: outcome, enqueuedAt: now),
+                version: record.datasetVersion)
+        }
         return result
+    }
+
+    /// The answer with its rank once the record's board writer batch has committed. When the batch cannot run (the
+    /// database or the rank index is down), the accepted answer says its rank is pending: the record is stored and
+    /// any replica's upkeep ranks it within seconds (docs/RANKING.md, "The board writer").
+    func settled(_ answer: SubmissionResult) async throws -> SubmissionResult {
+        guard answer.rankPending == true, let recordID = answer.recordID else { return answer }
+        var settled = answer
+        do {
+            let version = try await database.withExecutor(logger: logger) {
+                try await RankingRepository($0).record(recordID)?.datasetVersion
+            }
+            guard let version else { return answer }
+            if let promotion = try await engine.promotePending(version: version)[recordID] {
+                settled.rank = promotion.rank
+                settled.isNewBest = promotion.isNewBest
+                settled.rankPending = nil
+                return settled
+            }
+            // Another batch (this replica's earlier round or another replica's) ranked it: its stored answer says.
+            let stored = try await database.withExecutor(logger: logger) {
+                try await RankingRepository($0).session(answer.sessionID)?.outcome
+            }
+            if let stored {
+                let final = try RankingRepository.decode(SubmissionResult.self, stored)
+                settled.rank = final.rank
+                settled.isNewBest = final.isNewBest
+                settled.rankPending = final.rankPending
+            }
+        } catch {
+            logger.warning(
+                "an accepted record's rank is pending: its board writer batch failed",
+                metadata: ["record": "\(recordID)", "error": "\(error)"])
+        }
+        return settled
     }
 
     /// Most per-request records one submit carries (a long run at high concurrency).
@@ -535,134 +589,6 @@ struct RankingAuthority: Sendable {
             && (try? JSONEncoder().encode(submission.metrics)) != nil
     }
 
-    // MARK: boards
-
-    /// One transaction that may change boards. If it fails, the rank index changes it made are undone; once it
-    /// commits, its board events are published on the event bus (each as JSON of ``BoardEvent``), in order.
-    func changing<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
-        let log = ChangeLog()
-        let result: T
-        do {
-            result = try await ChangeLog.$current.withValue(log) {
-                try await database.transaction(logger: logger) { try await body($0) }
-            }
-        } catch {
-            await log.undo()
-            throw error
-        }
-        for event in log.events {
-            // Watchers read events from the database, so a lost publish only delays them until their next poll.
-            if let payload = try? RankingRepository.encoder.encode(event) {
-                try? await events.publish(Array(payload), to: Self.eventChannel)
-            }
-        }
-        return result
-    }
-
-    struct Promotion {
-        var rank = 0
-        var isNewBest = false
-    }
-
-    /// Ranks an accepted record if it beats its owner's ranked one for the same framework and version.
-    func promote(_ record: BenchmarkRecord, sql: any SQLExecutor, now: Int64) async throws -> Promotion {
-        let repository = RankingRepository(sql)
-        try await lock(record.boards, sql: sql)
-        let current = try await repository.ranked(
-            machineID: record.machineID, framework: record.framework, version: record.datasetVersion)
-        guard record.published, record.status == .accepted,
-            current.map({ (record.rankKey, record.recordID) > ($0.rankKey, $0.recordID) }) ?? true
-        else {
-            return Promotion(rank: 0, isNewBest: false)
-        }
-        if let current {
-            try await repository.setFlags(
-                current.recordID, status: current.status, published: current.published, ranked: false)
-        }
-        try await repository.setFlags(record.recordID, status: record.status, published: record.published, ranked: true)
-        var promotion = Promotion(isNewBest: true)
-        for board in record.boards {
-            let rank = try await move(
-                on: board, removing: current?.recordID,
-                adding: RankEntry(member: record.recordID, score: record.rankKey),
-                sql: sql, now: now)
-            if board == record.boards[0] { promotion.rank = rank ?? 0 }
-        }
-        return promotion
-    }
-
-    /// Takes a record off its boards (unpublished, deleted) and ranks its owner's next best one, if any.
-    func demote(_ record: BenchmarkRecord, sql: any SQLExecutor, now: Int64) async throws {
-        guard record.ranked else { return }
-        let repository = RankingRepository(sql)
-        try await lock(record.boards, sql: sql)
-        try await repository.setFlags(
-            record.recordID, status: record.status, published: record.published, ranked: false)
-        let next = try await repository.best(
-            machineID: record.machineID, framework: record.framework, version: record.datasetVersion,
-            excluding: record.recordID)
-        if let next {
-            try await repository.setFlags(next.recordID, status: next.status, published: next.published, ranked: true)
-        }
-        for board in record.boards {
-            try await move(
-                on: board, removing: record.recordID,
-                adding: next.map { RankEntry(member: $0.recordID, score: $0.rankKey) }, sql: sql, now: now)
-        }
-    }
-
-    /// Locks board rows in name order, so concurrent changes of the same boards (on any replica) run one at a time.
-    func lock(_ boards: [String], sql: any SQLExecutor) async throws {
-        for board in boards.sorted() {
-            try await sql.execute(
-                "INSERT INTO boards (board, sequence) VALUES ($1, 0) ON CONFLICT (board) DO NOTHING", [.text(board)])
-            try await sql.execute("SELECT sequence FROM boards WHERE board = $1\(sql.forUpdate)", [.text(board)])
-        }
-    }
-
-    /// Applies one change to a board's index and stores its events; returns the added member's 1-based rank.
-    /// The caller holds the board's row lock. If the transaction later fails, ``undo`` restores the index.
-    @discardableResult
-    func move(on board: String, removing old: String?, adding new: RankEntry?, sql: any SQLExecutor, now: Int64)
-        async throws -> Int?
-    {
-        let oldRank = try await old.asyncMap { try await ranks.rank(of: $0, in: board).map { $0 + 1 } } ?? nil
-        let oldScore = try await old.asyncMap { try await ranks.score(of: $0, in: board) } ?? nil
-        if let old { try await ranks.remove(old, from: board) }
-        var newRank: Int? = nil
-        if let new {
-            try await ranks.upsert([new], in: board)
-            newRank = try await ranks.rank(of: new.member, in: board).map { $0 + 1 }
-        }
-        ChangeLog.current?.undo { [ranks] in
-            if let new { try? await ranks.remove(new.member, from: board) }
-            if let old, let oldScore { try? await ranks.upsert(old, score: oldScore, in: board) }
-        }
-        let count = try await ranks.count(in: board)
-        var kinds: [BoardEvent.Kind] = []
-        if let old { kinds.append(.removed(recordID: old)) }
-        if let new, let newRank { kinds.append(.accepted(recordID: new.member, rank: newRank)) }
-        // The owner's old entry and new one count as one place that moved, so the others shift once.
-        let shifts = rankShifts(old: oldRank, new: newRank, count: count, watched: policy.watchedPlaces)
-        if let low = shifts.map(\.to).min(), let high = shifts.map(\.to).max() {
-            let members = try await ranks.range(in: board, offset: low - 1, limit: high - low + 1)
-            for shift in shifts {
-                let index = shift.to - low
-                guard members.indices.contains(index), members[index].member != new?.member else { continue }
-                kinds.append(.rankChanged(recordID: members[index].member, oldRank: shift.from, newRank: shift.to))
-            }
-        }
-        guard !kinds.isEmpty else { return newRank }
-        let repository = RankingRepository(sql)
-        let first = try await repository.reserveSequence(board, count: kinds.count)
-        let events = kinds.enumerated().map { offset, kind in
-            BoardEvent(board: board, sequence: first + UInt64(offset), at: now, kind: kind)
-        }
-        try await repository.insert(events)
-        for event in events { ChangeLog.current?.emit(event) }
-        return newRank
-    }
-
     // MARK: owner actions
 
     /// The device's own records (not rejected ones), newest first, with their places if ranked.
@@ -684,24 +610,24 @@ struct RankingAuthority: Sendable {
     }
 
     func unpublish(_ recordID: String, machineID: String) async throws -> BenchmarkRecord {
-        try await changing { sql -> BenchmarkRecord in
+        try await engine.changing { sql -> BenchmarkRecord in
             let repository = RankingRepository(sql)
             var record = try await owned(recordID, machineID: machineID, repository: repository)
             guard record.published else { return record }
             record.published = false
             try await repository.setFlags(
                 record.recordID, status: record.status, published: false, ranked: record.ranked)
-            try await demote(record, sql: sql, now: clock.microsecondsSinceEpoch())
+            try await engine.demote(record, sql: sql, now: clock.microsecondsSinceEpoch())
             record.ranked = false
             return record
         }
     }
 
     func delete(_ recordID: String, machineID: String) async throws {
-        try await changing { sql in
+        try await engine.changing { sql in
             let repository = RankingRepository(sql)
             let record = try await owned(recordID, machineID: machineID, repository: repository)
-            try await demote(record, sql: sql, now: clock.microsecondsSinceEpoch())
+            try await engine.demote(record, sql: sql, now: clock.microsecondsSinceEpoch())
             try await repository.delete(record: record.recordID)
         }
         logger.notice("record deleted by its owner", metadata: ["record": "\(recordID)", "machine": "\(machineID)"])
@@ -733,7 +659,7 @@ struct RankingAuthority: Sendable {
                 code: "invalid_reason", detail: "A moderation needs a reason of 1 to 2000 characters.",
                 status: .invalidArgument)
         }
-        let status = try await changing { sql -> String in
+        let status = try await engine.changing { sql -> String in
             let repository = RankingRepository(sql)
             guard let found = try await repository.record(recordID, lock: true),
                 [.accepted, .hidden, .baseline].contains(found.status)
@@ -757,17 +683,17 @@ struct RankingAuthority: Sendable {
             switch action {
             case .hide, .baseline:
                 record.status = action == .hide ? .hidden : .baseline
-                try await demote(record, sql: sql, now: now)
+                try await engine.demote(record, sql: sql, now: now)
                 try await repository.moderate(record.recordID, status: record.status, reason: reason)
                 outcome = record.status.rawValue
             case .restore:
                 record.status = .accepted
                 record.ranked = false
                 try await repository.moderate(record.recordID, status: .accepted, reason: "")
-                _ = try await promote(record, sql: sql, now: now)
+                _ = try await engine.promote([record], sql: sql, now: now)
                 outcome = RecordStatus.accepted.rawValue
             case .remove:
-                try await demote(record, sql: sql, now: now)
+                try await engine.demote(record, sql: sql, now: now)
                 try await repository.delete(record: record.recordID)
                 outcome = "removed"
             }
@@ -827,7 +753,7 @@ struct RankingAuthority: Sendable {
             throw RankingError(
                 code: "invalid_note", detail: "A note is at most 2000 characters.", status: .invalidArgument)
         }
-        let review = try await changing { sql -> ReviewRecord in
+        let review = try await engine.changing { sql -> ReviewRecord in
             let repository = RankingRepository(sql)
             guard var review = try await repository.review(reviewID, lock: true) else {
                 throw RankingError.unknownReview
@@ -846,7 +772,7 @@ struct RankingAuthority: Sendable {
                 record.status = approve ? .accepted : .rejected
                 try await repository.setFlags(
                     record.recordID, status: record.status, published: record.published, ranked: false)
-                if approve { _ = try await promote(record, sql: sql, now: now) }
+                if approve { _ = try await engine.promote([record], sql: sql, now: now) }
             }
             try await AuditTrail.append(
                 sql, at: now, action: approve ? "review.approve" : "review.reject", target: review.reviewID,
@@ -900,7 +826,7 @@ struct RankingAuthority: Sendable {
             let rank: Int
             if let found = try await global {
                 rank = found + 1
-            } else if try await !indexFilled() {
+            } else if try await !engine.indexFilled() {
                 // The index lost its contents (an emptied Redis) and is being refilled: ranks would all read 0.
                 throw RankingError.rankIndexRebuilding
             } else {
@@ -1022,101 +948,6 @@ struct RankingAuthority: Sendable {
             byGPU: groups { $0.gpu })
     }
 
-    // MARK: rank index upkeep
-
-    /// Rebuilds the boards of one version (or every version) from the database; returns the records indexed.
-    func rebuild(version: String?) async throws -> Int {
-        let boards = try await database.withExecutor(logger: logger) {
-            try await RankingRepository($0).boards(version: version)
-        }
-        var indexed = 0
-        for version in Set(boards.map(\.version)).sorted() {
-            try await ranks.removeBoard(Board.global(version))
-            for (_, framework) in boards where true {
-                try await ranks.removeBoard(Board.framework(version, framework))
-            }
-            indexed += try await fill(version: version)
-        }
-        logger.notice("rank index rebuilt", metadata: ["records": "\(indexed)", "version": "\(version ?? "all")"])
-        // Boards cached while the index was short (a Redis that came back empty) are stale now.
-        let notice = (try? JSONSerialization.data(withJSONObject: ["version": version ?? ""])) ?? Data()
-        try? await events.publish(Array(notice), to: EventChannels.rankIndexRebuilt)
-        let now = clock.microsecondsSinceEpoch()
-        let details = "{\"records_indexed\":\(indexed)}"
-        try await database.transaction(logger: logger) { sql in
-            try await AuditTrail.append(
-                sql, at: now, action: "ranking.rebuild", target: version ?? "all", reason: "", details: details)
-        }
-        return indexed
-    }
-
-    /// At start: every board whose size differs from the database is rebuilt (an empty in-process index, or a Redis
-    /// that lost writes); boards that agree are left alone, so replicas starting together do not disturb each other.
-    @discardableResult
-    func warm() async throws -> [String] {
-        let boards = try await database.withExecutor(logger: logger) {
-            try await RankingRepository($0).boards(version: nil)
-        }
-        var stale: Set<String> = []
-        for (version, framework) in boards {
-            let counts = try await database.withExecutor(logger: logger) { sql in
-                let repository = RankingRepository(sql)
-                return (
-                    try await repository.countRanked(RecordFilter(datasetVersion: version)),
-                    try await repository.countRanked(RecordFilter(datasetVersion: version, framework: framework))
-                )
-            }
-            let indexedGlobal = try await ranks.count(in: Board.global(version))
-            let indexedFramework = try await ranks.count(in: Board.framework(version, framework))
-            if indexedGlobal != counts.0 || indexedFramework != counts.1 {
-                stale.insert(version)
-            }
-        }
-        for version in stale.sorted() { _ = try await rebuild(version: version) }
-        return stale.sorted()
-    }
-
-    /// Whether the rank index holds its sentinel: set by the last complete fill, gone when Redis comes back empty.
-    func indexFilled() async throws -> Bool {
-        try await ranks.count(in: Board.sentinel) > 0
-    }
-
-    /// Rebuilds what the rank index lost when it comes back empty (``Board/sentinel`` gone) — or, with `force` (at
-    /// start, when a Redis may have lost some writes), whatever it holds: every board whose size differs from the
-    /// database; then marks the index filled. Returns whether any board was rebuilt. Replicas may both notice; each
-    /// rebuild ends with a complete fill, so the outcome is the same.
-    @discardableResult
-    func ensureIndexed(force: Bool = false) async throws -> Bool {
-        if !force, try await indexFilled() { return false }
-        let rebuilt = try await warm()
-        try await ranks.upsert("filled", score: 0, in: Board.sentinel)
-        if !rebuilt.isEmpty {
-            logger.warning(
-                "the rank index had lost boards (an emptied Redis?); rebuilt them from the database",
-                metadata: ["versions": "\(rebuilt.joined(separator: ","))"])
-        }
-        return !rebuilt.isEmpty
-    }
-
-    private func fill(version: String) async throws -> Int {
-        var after = ""
-        var indexed = 0
-        while true {
-            let start = after
-            let page = try await database.withExecutor(logger: logger) {
-                try await RankingRepository($0).rankEntries(version: version, after: start, limit: 5000)
-            }
-            guard let last = page.last else { return indexed }
-            try await ranks.upsert(page.map { RankEntry(member: $0.id, score: $0.key) }, in: Board.global(version))
-            for (framework, members) in Dictionary(grouping: page, by: \.framework) {
-                try await ranks.upsert(
-                    members.map { RankEntry(member: $0.id, score: $0.key) }, in: Board.framework(version, framework))
-            }
-            indexed += page.count
-            after = last.id
-        }
-    }
-
     // MARK: events
 
     func board(version requested: String, framework: String) async throws -> String {
@@ -1188,22 +1019,6 @@ struct RankingAuthority: Sendable {
             )
         }
         return requested
-    }
-}
-
-/// What the running transaction did outside the database: rank index changes, undone in reverse order if it fails,
-/// and board events, published once it commits.
-final class ChangeLog: Sendable {
-    @TaskLocal static var current: ChangeLog?
-    // Appended to by the transaction's task, read after it ends.
-    private let state = Mutex<(undo: [@Sendable () async -> Void], events: [BoardEvent])>(([], []))
-
-    func undo(_ step: @escaping @Sendable () async -> Void) { state.withLock { $0.undo.append(step) } }
-    func emit(_ event: BoardEvent) { state.withLock { $0.events.append(event) } }
-    var events: [BoardEvent] { state.withLock { $0.events } }
-
-    func undo() async {
-        for step in state.withLock({ $0.undo }).reversed() { await step() }
     }
 }
 

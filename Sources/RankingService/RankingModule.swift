@@ -220,7 +220,7 @@ struct RankingUpkeep: Service {
     func run() async throws {
         do {
             // The start-up warm-up also marks the index filled, so the first check below finds nothing to do.
-            try await ranking.ensureIndexed(force: true)
+            try await ranking.engine.ensureIndexed(force: true)
         } catch {
             logger.error(
                 "rank index warm-up failed; retrying while the index is checked", metadata: ["error": "\(error)"])
@@ -230,7 +230,9 @@ struct RankingUpkeep: Service {
                 await repeatUntilShutdown(
                     every: indexCheckInterval, logger: logger, failure: "rank index check failed"
                 ) {
-                    try await ranking.ensureIndexed()
+                    try await ranking.engine.ensureIndexed()
+                    // Records a submit left pending when its process died before its board writer batch.
+                    try await ranking.engine.promoteStranded()
                 }
             }
             group.addTask {

@@ -401,10 +401,10 @@ struct RankingAuthorityTests {
             let before = try await harness.board()
             try await harness.ranking.ranks.removeBoard(Board.global("v1"))
             try await harness.ranking.ranks.remove(before[0].id, from: Board.framework("v1", "llama.cpp"))
-            try await harness.ranking.warm()
+            try await harness.ranking.engine.warm()
             #expect(try await harness.ranking.ranks.count(in: Board.framework("v1", "llama.cpp")) == 3)
             #expect(try await harness.ranking.record(before[2].id).rank == 3)
-            #expect(try await harness.ranking.rebuild(version: nil) == 3)
+            #expect(try await harness.ranking.engine.rebuild(version: nil) == 3)
             #expect(try await harness.board().map(\.rank) == [1, 2, 3])
         }
     }
@@ -416,12 +416,12 @@ struct RankingAuthorityTests {
         try await RankingHarness.with(backend) { harness in
             let ranks = harness.ranking.ranks
             // A fresh system: nothing to rebuild, and the index is marked filled once.
-            #expect(try await harness.ranking.ensureIndexed() == false)
+            #expect(try await harness.ranking.engine.ensureIndexed() == false)
             for (machine, tps) in [("x", 100.0), ("y", 300.0), ("z", 200.0)] {
                 _ = try await harness.run(try await harness.start(machine, framework: "vllm"), tps: tps)
             }
             let before = try await harness.board()
-            #expect(try await harness.ranking.ensureIndexed() == false)
+            #expect(try await harness.ranking.engine.ensureIndexed() == false)
 
             // What a Redis restarted without persistence holds: nothing, the sentinel included.
             for board in [Board.global("v1"), Board.framework("v1", "vllm"), Board.sentinel] {
@@ -431,11 +431,11 @@ struct RankingAuthorityTests {
             // Until it is refilled, reads that would show those records' ranks refuse (503) instead of saying 0.
             await #expect(throws: RankingError.rankIndexRebuilding) { try await harness.ranking.record(before[0].id) }
             await #expect(throws: RankingError.rankIndexRebuilding) { try await harness.board() }
-            #expect(try await harness.ranking.ensureIndexed() == true)
+            #expect(try await harness.ranking.engine.ensureIndexed() == true)
             #expect(try await harness.board().map(\.id) == before.map(\.id))
             #expect(try await ranks.count(in: Board.framework("v1", "vllm")) == 3)
             #expect(try await harness.ranking.record(before[2].id).rank == 3)
-            #expect(try await harness.ranking.ensureIndexed() == false)
+            #expect(try await harness.ranking.engine.ensureIndexed() == false)
         }
     }
 
@@ -453,11 +453,11 @@ struct RankingAuthorityTests {
             let ranking = harness.ranking
             let candidate = better
             await #expect(throws: RankingError.unknownSession) {
-                try await ranking.changing { sql in
+                try await ranking.engine.changing { sql in
                     try await RankingRepository(sql).insert(candidate)
-                    let placed = try await ranking.promote(
-                        candidate, sql: sql, now: harness.clock.microsecondsSinceEpoch())
-                    #expect(placed.rank == 1 && placed.isNewBest)
+                    let placed = try await ranking.engine.promote(
+                        [candidate], sql: sql, now: harness.clock.microsecondsSinceEpoch())[candidate.recordID]
+                    #expect(placed == BoardEngine.Promotion(rank: 1, isNewBest: true))
                     throw RankingError.unknownSession
                 }
             }

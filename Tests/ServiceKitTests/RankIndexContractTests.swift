@@ -31,6 +31,78 @@ struct RankIndexContractTests {
         await client?.close()
     }
 
+    @Test("a change reports the places before and after and the members it moved", arguments: SharedBackend.available)
+    func change(backend: SharedBackend) async throws {
+        let (index, client) = try make(backend)
+        try await index.upsert((1...6).map { RankEntry(member: "r\($0)", score: Double(70 - 10 * $0)) }, in: "b")
+        // r1 60, r2 50, r3 40, r4 30, r5 20, r6 10. r5 is replaced by its owner's better run, which lands second.
+        let outcomes = try await index.apply([
+            RankChange(board: "b", removing: "r5", adding: RankEntry(member: "n5", score: 55), watched: 4),
+            RankChange(board: "b", removing: nil, adding: RankEntry(member: "n7", score: 5), watched: 100),
+            RankChange(board: "b", removing: "r1", adding: nil, watched: 3),
+            RankChange(board: "b", removing: "gone", adding: nil, watched: 3),
+        ])
+        #expect(outcomes[0].oldRank == 4 && outcomes[0].oldScore == 20 && outcomes[0].newRank == 1)
+        #expect(outcomes[0].count == 6 && outcomes[0].windowStart == 1)
+        // Places 1...4 (0-based) moved or were entered, cut at the 4 watched places.
+        #expect(outcomes[0].window.map(\.member) == ["n5", "r2", "r3"])
+        #expect(outcomes[1].oldRank == nil && outcomes[1].newRank == 6 && outcomes[1].count == 7)
+        #expect(outcomes[1].windowStart == 6 && outcomes[1].window.map(\.member) == ["n7"])
+        #expect(outcomes[2].oldRank == 0 && outcomes[2].newRank == nil && outcomes[2].count == 6)
+        #expect(outcomes[2].windowStart == 0 && outcomes[2].window.map(\.member) == ["n5", "r2", "r3"])
+        #expect(outcomes[3] == RankChangeOutcome(oldRank: nil, oldScore: nil, newRank: nil, count: 6))
+        #expect(try await index.range(in: "b", offset: 0, limit: 10).map(\.member) == ["n5", "r2", "r3", "r4", "r6", "n7"])
+
+        // The inverse changes, applied newest first, give the board back.
+        let changes = [
+            RankChange(board: "b", removing: "r2", adding: RankEntry(member: "x", score: 1), watched: 0),
+            RankChange(board: "b", removing: "x", adding: RankEntry(member: "y", score: 100), watched: 0),
+        ]
+        let done = try await index.apply(changes)
+        _ = try await index.apply(zip(changes, done).reversed().map { $0.inverse($1) })
+        #expect(try await index.range(in: "b", offset: 0, limit: 10).map(\.member) == ["n5", "r2", "r3", "r4", "r6", "n7"])
+        #expect(try await index.score(of: "r2", in: "b") == 50)
+        await client?.close()
+    }
+
+    @Test("random changes agree with the same steps made one call at a time", arguments: SharedBackend.available)
+    func changesMatchSteps(backend: SharedBackend) async throws {
+        let (index, client) = try make(backend)
+        var generator = SeededGenerator(seed: 7)
+        var members: [String] = []
+        for round in 0..<60 {
+            let removing = members.isEmpty || Bool.random(using: &generator) ? nil : members.randomElement(using: &generator)
+            let adding =
+                Int.random(in: 0..<4, using: &generator) == 0
+                ? nil : RankEntry(member: "m\(round)", score: Double(Int.random(in: 0..<20, using: &generator)))
+            let watched = Int.random(in: 0..<12, using: &generator)
+            // The reference: the old calls on a twin board.
+            let oldRank = try await removing.asyncValue { try await index.rank(of: $0, in: "twin") }
+            let oldScore = try await removing.asyncValue { try await index.score(of: $0, in: "twin") }
+            if let removing { try await index.remove(removing, from: "twin") }
+            if let adding { try await index.upsert([adding], in: "twin") }
+            let newRank = try await adding.asyncValue { try await index.rank(of: $0.member, in: "twin") }
+            let count = try await index.count(in: "twin")
+            let outcome = try await index.apply([
+                RankChange(board: "main", removing: removing, adding: adding, watched: watched)
+            ])[0]
+            #expect(outcome.oldRank == oldRank && outcome.oldScore == oldScore, "round \(round)")
+            #expect(outcome.newRank == newRank && outcome.count == count, "round \(round)")
+            if let places = RankChangeOutcome.window(oldRank: oldRank, newRank: newRank, count: count, watched: watched) {
+                let expected = try await index.range(in: "twin", offset: places.lowerBound, limit: places.count)
+                #expect(outcome.windowStart == places.lowerBound && outcome.window == expected, "round \(round)")
+            } else {
+                #expect(outcome.window.isEmpty, "round \(round)")
+            }
+            if let removing { members.removeAll { $0 == removing } }
+            if let adding { members.append(adding.member) }
+        }
+        #expect(
+            try await index.range(in: "main", offset: 0, limit: 100)
+                == index.range(in: "twin", offset: 0, limit: 100))
+        await client?.close()
+    }
+
     @Test("equal scores rank the larger member first, like ZREVRANK", arguments: SharedBackend.available)
     func ties(backend: SharedBackend) async throws {
         let (index, client) = try make(backend)
@@ -142,5 +214,12 @@ struct RankIndexContractTests {
         #expect(try await index.rank(of: probe.member, in: "huge") == expected)
         let page = try await index.range(in: "huge", offset: expected, limit: 2)
         #expect(page.first?.member == probe.member)
+    }
+}
+
+extension Optional {
+    fileprivate func asyncValue<T>(_ transform: (Wrapped) async throws -> T?) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
     }
 }

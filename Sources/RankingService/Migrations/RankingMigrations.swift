@@ -14,6 +14,24 @@ public enum RankingMigrations {
         Migration(
             version: 4, name: "metadata: master key fingerprint, the result encryption key",
             postgres: metadata, sqlite: metadata),
+        Migration(
+            version: 5, name: "pending promotions: accepted records waiting for their version's board writer",
+            postgres: pendingPromotions, sqlite: pendingPromotions),
+    ]
+
+    /// A submit stores its accepted record and a row here; the version's board writer ranks pending records in
+    /// batches and deletes their rows in the same transaction (docs/RANKING.md, "The board writer").
+    private static let pendingPromotions = [
+        """
+        CREATE TABLE pending_promotions (
+            record_id TEXT PRIMARY KEY,
+            dataset_version TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            enqueued_at BIGINT NOT NULL
+        )
+        """,
+        "CREATE INDEX pending_promotions_queue ON pending_promotions (dataset_version, enqueued_at, record_id)",
     ]
 
     /// Named values of the service: the master key's fingerprint and the sealed result key (docs/DEEPSTRESSMODEL.md).

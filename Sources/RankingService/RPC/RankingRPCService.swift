@@ -367,7 +367,7 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
     func rebuildRanking(request: Leaderboard_Ranking_V1_RebuildRankingRequest, context: ServerContext) async throws
         -> Leaderboard_Ranking_V1_RebuildRankingResponse
     {
-        let count = try await ranking.rebuild(version: request.datasetVersion.isEmpty ? nil : request.datasetVersion)
+        let count = try await ranking.engine.rebuild(version: request.datasetVersion.isEmpty ? nil : request.datasetVersion)
         return .with { $0.recordsIndexed = Int64(count) }
     }
 

@@ -259,12 +259,52 @@ struct RankingRepository {
         ).map(Self.record)
     }
 
+    /// Records by id, read a bounded number at a time (one statement per 500).
     func records(_ ids: [String]) async throws -> [String: BenchmarkRecord] {
         var found: [String: BenchmarkRecord] = [:]
-        for id in ids where found[id] == nil {
-            if let record = try await record(id) { found[id] = record }
+        let unique = Array(Set(ids))
+        for start in stride(from: 0, to: unique.count, by: 500) {
+            let part = unique[start..<min(start + 500, unique.count)]
+            for row in try await sql.execute(
+                "SELECT \(Self.recordColumns) FROM records WHERE record_id IN (\(Self.placeholders(part.count)))",
+                part.map { .text($0) })
+            {
+                let record = try Self.record(row)
+                found[record.recordID] = record
+            }
         }
         return found
+    }
+
+    /// `$first, $first+1, …` for a list of binds (the values stay parameters).
+    static func placeholders(_ count: Int, from first: Int = 1) -> String {
+        (first..<(first + count)).map { "$\($0)" }.joined(separator: ", ")
+    }
+
+    /// The records ranked on a version's boards for these machines (any framework).
+    func ranked(version: String, machines: [String]) async throws -> [BenchmarkRecord] {
+        let unique = Array(Set(machines))
+        var found: [BenchmarkRecord] = []
+        for start in stride(from: 0, to: unique.count, by: 500) {
+            let part = unique[start..<min(start + 500, unique.count)]
+            found += try await sql.execute(
+                """
+                SELECT \(Self.recordColumns) FROM records
+                WHERE dataset_version = $1 AND ranked = 1 AND machine_id IN (\(Self.placeholders(part.count, from: 2)))
+                """, [.text(version)] + part.map { .text($0) }
+            ).map(Self.record)
+        }
+        return found
+    }
+
+    /// Marks records ranked or not (their status and publication unchanged).
+    func setRanked(_ ids: [String], _ ranked: Bool) async throws {
+        for start in stride(from: 0, to: ids.count, by: 500) {
+            let part = ids[start..<min(start + 500, ids.count)]
+            try await sql.execute(
+                "UPDATE records SET ranked = $1 WHERE record_id IN (\(Self.placeholders(part.count, from: 2)))",
+                [.integer(ranked ? 1 : 0)] + part.map { .text($0) })
+        }
     }
 
     func setFlags(_ id: String, status: RecordStatus, published: Bool, ranked: Bool) async throws {
@@ -553,6 +593,69 @@ struct RankingRepository {
             note: try row.string("note"), decidedAt: try row.optionalInteger("decided_at"))
     }
 
+    // MARK: pending promotions
+
+    /// An accepted record waiting for its version's board writer; its session's answer is stored with it.
+    struct PendingPromotion: Sendable {
+        var recordID: String
+        var sessionID: String
+        var outcome: String
+        var enqueuedAt: Int64
+    }
+
+    func enqueue(_ promotion: PendingPromotion, version: String) async throws {
+        try await sql.execute(
+            """
+            INSERT INTO pending_promotions (record_id, dataset_version, session_id, outcome, enqueued_at)
+            VALUES ($1, $2, $3, $4, $5)
+            """,
+            [
+                .text(promotion.recordID), .text(version), .text(promotion.sessionID), .text(promotion.outcome),
+                .integer(promotion.enqueuedAt),
+            ])
+    }
+
+    /// Takes (deletes and returns) a version's oldest pending promotions, oldest first. The caller holds the
+    /// version's global board lock, so two writers never take the same rows.
+    func takePromotions(version: String, limit: Int) async throws -> [PendingPromotion] {
+        try await sql.execute(
+            """
+            DELETE FROM pending_promotions WHERE record_id IN (
+                SELECT record_id FROM pending_promotions WHERE dataset_version = $1
+                ORDER BY enqueued_at, record_id LIMIT $2)
+            RETURNING record_id, session_id, outcome, enqueued_at
+            """, [.text(version), .integer(Int64(limit))]
+        ).map {
+            PendingPromotion(
+                recordID: try $0.string("record_id"), sessionID: try $0.string("session_id"),
+                outcome: try $0.string("outcome"), enqueuedAt: try $0.integer("enqueued_at"))
+        }.sorted { ($0.enqueuedAt, $0.recordID) < ($1.enqueuedAt, $1.recordID) }
+    }
+
+    /// Versions with promotions that have waited since before `time` (their writer's process may have died).
+    func versionsWithPromotions(enqueuedBefore time: Int64) async throws -> [String] {
+        try await sql.execute(
+            "SELECT DISTINCT dataset_version FROM pending_promotions WHERE enqueued_at < $1 ORDER BY dataset_version",
+            [.integer(time)]
+        ).map { try $0.string("dataset_version") }
+    }
+
+    /// Stores several sessions' answers in one statement.
+    func setOutcomes(_ outcomes: [(sessionID: String, outcome: String)]) async throws {
+        for start in stride(from: 0, to: outcomes.count, by: 250) {
+            let part = outcomes[start..<min(start + 250, outcomes.count)]
+            var cases = ""
+            var binds: [SQLValue] = []
+            for (sessionID, outcome) in part {
+                cases += " WHEN $\(binds.count + 1) THEN $\(binds.count + 2)"
+                binds += [.text(sessionID), .text(outcome)]
+            }
+            let ids = stride(from: 1, to: binds.count, by: 2).map { "$\($0)" }.joined(separator: ", ")
+            try await sql.execute(
+                "UPDATE sessions SET outcome = CASE session_id\(cases) END WHERE session_id IN (\(ids))", binds)
+        }
+    }
+
     // MARK: board events
 
     /// Reserves `count` sequence numbers of a board; the row stays locked until the transaction ends, so events of
@@ -570,19 +673,22 @@ struct RankingRepository {
 
     /// Stores a change's events in one statement (a record entering the top places shifts up to 100 others).
     func insert(_ events: [BoardEvent]) async throws {
-        guard !events.isEmpty else { return }
-        var rows: [String] = []
-        var parameters: [SQLValue] = []
-        for event in events {
-            let first = parameters.count + 1
-            rows.append("($\(first), $\(first + 1), $\(first + 2), $\(first + 3))")
-            parameters += [
-                .text(event.board), .integer(Int64(event.sequence)), .integer(event.at),
-                .text(try Self.json(event.kind)),
-            ]
+        // 4 binds a row; a batch's events go in statements of at most 1,000 rows (PostgreSQL takes 65,535 binds).
+        for start in stride(from: 0, to: events.count, by: 1000) {
+            var rows: [String] = []
+            var parameters: [SQLValue] = []
+            for event in events[start..<min(start + 1000, events.count)] {
+                let first = parameters.count + 1
+                rows.append("($\(first), $\(first + 1), $\(first + 2), $\(first + 3))")
+                parameters += [
+                    .text(event.board), .integer(Int64(event.sequence)), .integer(event.at),
+                    .text(try Self.json(event.kind)),
+                ]
+            }
+            try await sql.execute(
+                "INSERT INTO board_events (board, sequence, at, event) VALUES " + rows.joined(separator: ", "),
+                parameters)
         }
-        try await sql.execute(
-            "INSERT INTO board_events (board, sequence, at, event) VALUES " + rows.joined(separator: ", "), parameters)
     }
 
     func events(of board: String, after sequence: UInt64, limit: Int) async throws -> [BoardEvent] {

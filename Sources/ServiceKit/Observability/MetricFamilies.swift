@@ -50,6 +50,15 @@ public enum MetricFamilies {
     public static let submissions = MetricFamily(
         "leaderboard_submissions_total", .counter, labels: ["outcome", "reason"],
         help: "Benchmark submissions by outcome (ranked, published, held, rejected, refused) and reason code.")
+    public static let rankingBatches = MetricFamily(
+        "leaderboard_ranking_batches_total", .counter,
+        help: "Board writer transactions that ranked pending records (RankingService).")
+    public static let rankingBatchRecords = MetricFamily(
+        "leaderboard_ranking_batch_records_total", .counter,
+        help: "Pending records the board writer's transactions took; divided by the batches, the mean batch size.")
+    public static let rankingBatchSeconds = MetricFamily(
+        "leaderboard_ranking_batch_seconds", .histogram,
+        help: "Time one board writer transaction took, waiting for the board lock included.")
     public static let reviewsPending = MetricFamily(
         "leaderboard_reviews_pending", .gauge, help: "Submissions held for an operator's review.")
     public static let webSocketClients = MetricFamily(

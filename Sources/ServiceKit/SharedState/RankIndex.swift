@@ -29,6 +29,73 @@ public protocol RankIndex: Sendable {
     func count(in board: String) async throws -> Int
     /// Deletes a whole board (before a rebuild).
     func removeBoard(_ board: String) async throws
+    /// Applies board changes in order, as one step no other writer interleaves with (one Redis script), and says
+    /// what each did: the places before and after, and the members whose places it moved.
+    func apply(_ changes: [RankChange]) async throws -> [RankChangeOutcome]
+}
+
+/// One change of a board: a member leaves, another enters, or both at once (an owner's new best replacing the old).
+public struct RankChange: Sendable, Hashable {
+    public var board: String
+    public var removing: String?
+    public var adding: RankEntry?
+    /// The outcome lists the members whose places moved, among the board's first `watched` places.
+    public var watched: Int
+
+    public init(board: String, removing: String?, adding: RankEntry?, watched: Int) {
+        self.board = board
+        self.removing = removing
+        self.adding = adding
+        self.watched = watched
+    }
+
+    /// The change that takes this one back, given what it did.
+    public func inverse(_ outcome: RankChangeOutcome) -> RankChange {
+        var restored: RankEntry?
+        if let removing, let score = outcome.oldScore { restored = RankEntry(member: removing, score: score) }
+        return RankChange(board: board, removing: adding?.member, adding: restored, watched: 0)
+    }
+}
+
+/// What one ``RankChange`` did. Ranks are 0-based.
+public struct RankChangeOutcome: Sendable, Equatable {
+    /// The removed member's place and score before the change; nil when it was not on the board.
+    public var oldRank: Int?
+    public var oldScore: Double?
+    /// The added member's place after the change.
+    public var newRank: Int?
+    /// Members on the board after the change.
+    public var count: Int
+    /// Members from place `windowStart` after the change: every member whose place the change moved, among the
+    /// first `watched` places (and possibly the added member itself).
+    public var windowStart: Int
+    public var window: [RankEntry]
+
+    public init(
+        oldRank: Int?, oldScore: Double?, newRank: Int?, count: Int, windowStart: Int = 0, window: [RankEntry] = []
+    ) {
+        self.oldRank = oldRank
+        self.oldScore = oldScore
+        self.newRank = newRank
+        self.count = count
+        self.windowStart = windowStart
+        self.window = window
+    }
+
+    /// The places (0-based, inclusive) whose members a change moved, among the first `watched`: from the better of
+    /// the two places to the worse (to the board's end when a member only entered or only left).
+    public static func window(oldRank: Int?, newRank: Int?, count: Int, watched: Int) -> ClosedRange<Int>? {
+        let low: Int
+        var high: Int
+        switch (oldRank, newRank) {
+        case (let old?, let new?): (low, high) = (min(old, new), max(old, new))
+        case (let old?, nil): (low, high) = (old, count - 1)
+        case (nil, let new?): (low, high) = (new, count - 1)
+        case (nil, nil): return nil
+        }
+        high = min(high, min(count, watched) - 1)
+        return low <= high ? low...high : nil
+    }
 }
 
 extension RankIndex {
@@ -86,6 +153,29 @@ public final class InMemoryRankIndex: RankIndex {
 
     public func removeBoard(_ board: String) async throws {
         _ = boards.withLock { $0.removeValue(forKey: board) }
+    }
+
+    public func apply(_ changes: [RankChange]) async throws -> [RankChangeOutcome] {
+        boards.withLock { boards in
+            changes.map { change in
+                var board = boards[change.board] ?? OrderedBoard()
+                defer { boards[change.board] = board.count == 0 ? nil : board }
+                let oldRank = change.removing.flatMap { board.descendingRank(of: $0) }
+                let oldScore = change.removing.flatMap { board.scores[$0] }
+                if let old = change.removing { _ = board.remove(old) }
+                if let new = change.adding { board.upsert(new) }
+                let newRank = change.adding.flatMap { board.descendingRank(of: $0.member) }
+                var outcome = RankChangeOutcome(
+                    oldRank: oldRank, oldScore: oldScore, newRank: newRank, count: board.count)
+                if let places = RankChangeOutcome.window(
+                    oldRank: oldRank, newRank: newRank, count: board.count, watched: change.watched)
+                {
+                    outcome.windowStart = places.lowerBound
+                    outcome.window = board.descending(offset: places.lowerBound, limit: places.count)
+                }
+                return outcome
+            }
+        }
     }
 }
 
@@ -307,4 +397,91 @@ public struct RedisRankIndex: RankIndex {
     public func removeBoard(_ board: String) async throws {
         try await client.send(["DEL", RedisArgument(prefix + board)])
     }
+
+    /// Every change of a call in one script run: one round trip, and no other client's command in between.
+    public func apply(_ changes: [RankChange]) async throws -> [RankChangeOutcome] {
+        guard !changes.isEmpty else { return [] }
+        var keys: [String] = []
+        var slots: [String: Int] = [:]
+        var arguments: [RedisArgument] = []
+        for change in changes {
+            let slot =
+                slots[change.board]
+                ?? {
+                    keys.append(prefix + change.board)
+                    slots[change.board] = keys.count
+                    return keys.count
+                }()
+            arguments += [
+                RedisArgument(slot), RedisArgument(change.removing.map { "=" + $0 } ?? ""),
+                RedisArgument(change.adding.map { "=" + $0.member } ?? ""),
+                RedisArgument(change.adding?.score ?? 0), RedisArgument(change.watched),
+            ]
+        }
+        let reply = try await client.evaluate(Self.changeScript, keys: keys, arguments: arguments)
+        guard let rows = reply.array, rows.count == changes.count else {
+            throw RedisClientError(.unexpectedReply, "rank change: not one answer per change")
+        }
+        return try rows.map { row in
+            guard let fields = row.array, fields.count == 6, let oldRank = fields[0].integer,
+                let newRank = fields[2].integer, let count = fields[3].integer, let start = fields[4].integer,
+                let window = fields[5].array
+            else { throw RedisClientError(.unexpectedReply, "rank change: malformed answer") }
+            return RankChangeOutcome(
+                oldRank: oldRank < 0 ? nil : Int(oldRank), oldScore: fields[1].string.flatMap { Double($0) },
+                newRank: newRank < 0 ? nil : Int(newRank), count: Int(count), windowStart: Int(start),
+                window: stride(from: 0, to: window.count - 1, by: 2).compactMap { index in
+                    guard let member = window[index].string, let score = window[index + 1].double else { return nil }
+                    return RankEntry(member: member, score: score)
+                })
+        }
+    }
+
+    /// ARGV holds five values per change: the board's key index, the member leaving and the one entering (each
+    /// prefixed with "=", or empty for none), the entering score, and how many top places to report. Ranks come back
+    /// 0-based, -1 for none; scores as strings (Redis truncates Lua numbers). The window is
+    /// ``RankChangeOutcome/window(oldRank:newRank:count:watched:)`` in Lua.
+    static let changeScript = RedisScript(
+        """
+        local out = {}
+        for i = 1, #ARGV, 5 do
+          local key = KEYS[tonumber(ARGV[i])]
+          local leaving, entering = ARGV[i + 1], ARGV[i + 2]
+          local watched = tonumber(ARGV[i + 4])
+          local old_rank, old_score, new_rank = -1, '', -1
+          if leaving ~= '' then
+            local member = string.sub(leaving, 2)
+            local rank = redis.call('ZREVRANK', key, member)
+            if rank then
+              old_rank = rank
+              old_score = redis.call('ZSCORE', key, member)
+              redis.call('ZREM', key, member)
+            end
+          end
+          if entering ~= '' then
+            local member = string.sub(entering, 2)
+            redis.call('ZADD', key, ARGV[i + 3], member)
+            new_rank = redis.call('ZREVRANK', key, member)
+          end
+          local count = redis.call('ZCARD', key)
+          local low, high = -1, -1
+          if old_rank >= 0 and new_rank >= 0 then
+            low, high = math.min(old_rank, new_rank), math.max(old_rank, new_rank)
+          elseif old_rank >= 0 then
+            low, high = old_rank, count - 1
+          elseif new_rank >= 0 then
+            low, high = new_rank, count - 1
+          end
+          high = math.min(high, math.min(count, watched) - 1)
+          local window = {}
+          if low >= 0 and low <= high then
+            window = redis.call('ZREVRANGE', key, low, high, 'WITHSCORES')
+          else
+            low = 0
+          end
+          out[#out + 1] = {old_rank, old_score, new_rank, count, low, window}
+        end
+        return out
+        """
+    )
 }
