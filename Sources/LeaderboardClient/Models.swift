@@ -311,12 +311,30 @@ public struct SubmissionOutcome: Decodable, Sendable {
     public let state: String
     public let recordID: String?
     public let score: Double
+    /// The record's place on its global board when its batch committed (0: not ranked, or `rankPending`).
     public let rank: Int
     public let isNewBest: Bool
+    /// True when the record was accepted and stored but the server could not place it on the boards yet (its
+    /// database or rank index was briefly unavailable). It is placed within seconds: read it with
+    /// ``LeaderboardClient/record(_:)`` then, or submit again with the same idempotency key for this answer complete.
+    public let rankPending: Bool
     public let reasons: [Reason]
 
     enum CodingKeys: String, CodingKey {
-        case sessionID = "sessionId", state, recordID = "recordId", score, rank, isNewBest, reasons
+        case sessionID = "sessionId", state, recordID = "recordId", score, rank, isNewBest, rankPending, reasons
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        sessionID = try container.decode(String.self, forKey: .sessionID)
+        state = try container.decode(String.self, forKey: .state)
+        recordID = try container.decodeIfPresent(String.self, forKey: .recordID)
+        score = try container.decode(Double.self, forKey: .score)
+        rank = try container.decode(Int.self, forKey: .rank)
+        isNewBest = try container.decode(Bool.self, forKey: .isNewBest)
+        // Servers before the board writer never send it.
+        rankPending = try container.decodeIfPresent(Bool.self, forKey: .rankPending) ?? false
+        reasons = try container.decode([Reason].self, forKey: .reasons)
     }
 }
 

@@ -423,7 +423,9 @@ func reportingFailures(_ body: () async throws -> Void) async throws {
 }
 
 func printOutcome(_ outcome: SubmissionOutcome) {
-    let rank = outcome.rank > 0 ? "rank #\(outcome.rank)" : "not ranked"
+    let rank =
+        outcome.rankPending
+        ? "rank pending (read the record in a few seconds)" : outcome.rank > 0 ? "rank #\(outcome.rank)" : "not ranked"
     print(
         "\(outcome.state): record \(outcome.recordID ?? "-"), \(rank), score \(String(format: "%.2f", outcome.score))"
             + (outcome.isNewBest ? " (new best)" : "") + ", session \(outcome.sessionID)")

@@ -25,6 +25,8 @@ struct AuthGateway: Sendable {
     let client: any TestClientProtocol
     let sink: SMTPSink
     let database: ServiceDatabase
+    /// RankingService's own database (tests compare its stored events with what clients saw).
+    var rankingDatabase: ServiceDatabase? = nil
 
     static let publicURL = "https://leaderboard.example"
 
@@ -165,11 +167,17 @@ struct AuthGateway: Sendable {
                                             idleTimeout: gatewayConfiguration.idleTimeout),
                                         configuration: .init(address: .hostname("127.0.0.1", port: 0)))
                                     try await app.test(.live) { client in
-                                        try await body(AuthGateway(client: client, sink: sink, database: database))
+                                        try await body(
+                                            AuthGateway(
+                                                client: client, sink: sink, database: database,
+                                                rankingDatabase: rankingDatabase))
                                     }
                                 } else {
                                     try await Application(router: router).test(.router) { client in
-                                        try await body(AuthGateway(client: client, sink: sink, database: database))
+                                        try await body(
+                                            AuthGateway(
+                                                client: client, sink: sink, database: database,
+                                                rankingDatabase: rankingDatabase))
                                     }
                                 }
                                 server.beginGracefulShutdown()
@@ -277,15 +285,16 @@ struct AuthGateway: Sendable {
         return (try #require(challenge["challenge_id"]), ProofOfWork.solve(bytes: bytes, difficulty: difficulty))
     }
 
-    /// Registers, verifies through the emailed link, activates: a device and its secret.
-    func activeDevice() async throws -> (machineID: String, secret: String) {
+    /// Registers, verifies through the emailed link, activates: a device and its secret. An address is sent a few
+    /// verification mails a day, so a test that needs many devices gives them addresses of their own.
+    func activeDevice(email: String = "o@example.org") async throws -> (machineID: String, secret: String) {
         let device = try await register()
         let pow = try await solvedChallenge()
         let count = try sink.messages().count
         let verify = try await request(
             .post, "/api/v1/devices/verify",
             json: [
-                "registration_code": device.code, "email": "o@example.org", "challenge_id": pow.id,
+                "registration_code": device.code, "email": email, "challenge_id": pow.id,
                 "pow_solution": pow.solution,
             ])
         try #require(verify.status == .accepted, "\(verify.text)")

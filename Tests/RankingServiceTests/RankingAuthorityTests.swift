@@ -471,6 +471,68 @@ struct RankingAuthorityTests {
     }
 
     @Test(
+        "one board writer batch ranks records in order: an owner's later, better record replaces its earlier one",
+        arguments: StorageBackend.available)
+    func batch(_ backend: StorageBackend) async throws {
+        try await RankingHarness.with(backend) { harness in
+            let first = try await harness.run(try await harness.start("seed"), tps: 100)
+            let template = try await harness.ranking.record(try #require(first.recordID)).record
+            let now = harness.clock.microsecondsSinceEpoch()
+            // Stored and queued as submits leave them, without their writer having run: a1 (below the seed), then
+            // a2 (the same owner's, above the seed), a3 (the same owner's, below a2), b1 (another owner, last).
+            let seedScore = template.score.total
+            let planned: [(id: String, machine: String, score: Double)] = [
+                ("a1", "owner-a", seedScore - 1), ("a2", "owner-a", seedScore + 10), ("a3", "owner-a", seedScore + 5),
+                ("b1", "owner-b", seedScore - 2),
+            ]
+            let records = planned.map { plan in
+                var record = template
+                record.recordID = String(repeating: plan.id, count: 16)
+                record.sessionID = "session-\(plan.id)"
+                record.machineID = plan.machine
+                record.score.total = plan.score
+                record.ranked = false
+                return record
+            }
+            try await harness.database.transaction(logger: TestEnvironment.logger) { sql in
+                let repository = RankingRepository(sql)
+                for (offset, record) in records.enumerated() {
+                    try await repository.insert(record)
+                    let answer = SubmissionResult(
+                        sessionID: record.sessionID, state: "accepted", recordID: record.recordID,
+                        score: record.score.total, scoreVersion: 1, ruleSetVersion: 2, reasons: [], rank: 0,
+                        isNewBest: false, rankPending: true)
+                    try await repository.enqueue(
+                        .init(
+                            recordID: record.recordID, sessionID: record.sessionID,
+                            outcome: try RankingRepository.json(answer), enqueuedAt: now + Int64(offset)),
+                        version: record.datasetVersion)
+                }
+            }
+            let promoted = try await harness.ranking.engine.promotePending(version: "v1")
+            let id = { (name: String) in String(repeating: name, count: 16) }
+            #expect(promoted[id("a1")] == BoardEngine.Promotion(rank: 2, isNewBest: true))
+            #expect(promoted[id("a2")] == BoardEngine.Promotion(rank: 1, isNewBest: true))
+            #expect(promoted[id("a3")] == BoardEngine.Promotion(rank: 0, isNewBest: false))
+            #expect(promoted[id("b1")] == BoardEngine.Promotion(rank: 3, isNewBest: true))
+            #expect(try await harness.board().map(\.id) == [id("a2"), first.recordID, id("b1")])
+            let seed = try #require(first.recordID)
+            let events = try await harness.ranking.events(of: Board.global("v1"), after: 1).map(\.kind)
+            #expect(
+                events == [
+                    .accepted(recordID: id("a1"), rank: 2),
+                    .removed(recordID: id("a1")), .accepted(recordID: id("a2"), rank: 1),
+                    .rankChanged(recordID: seed, oldRank: 1, newRank: 2),
+                    .accepted(recordID: id("b1"), rank: 3),
+                ])
+            // Nothing is left pending, and each session's stored answer has its rank now.
+            #expect(try await harness.ranking.engine.promotePending(version: "v1").isEmpty)
+            let later = try await harness.run(try await harness.start("owner-c"), tps: 90)
+            #expect(later.rankPending == nil && later.isNewBest && later.rank > 0)
+        }
+    }
+
+    @Test(
         "retention drops abandoned sessions, the samples of rejected results and old events, and keeps the rest",
         arguments: StorageBackend.available)
     func retention(_ backend: StorageBackend) async throws {

@@ -51,7 +51,8 @@ struct RankIndexContractTests {
         #expect(outcomes[2].oldRank == 0 && outcomes[2].newRank == nil && outcomes[2].count == 6)
         #expect(outcomes[2].windowStart == 0 && outcomes[2].window.map(\.member) == ["n5", "r2", "r3"])
         #expect(outcomes[3] == RankChangeOutcome(oldRank: nil, oldScore: nil, newRank: nil, count: 6))
-        #expect(try await index.range(in: "b", offset: 0, limit: 10).map(\.member) == ["n5", "r2", "r3", "r4", "r6", "n7"])
+        #expect(
+            try await index.range(in: "b", offset: 0, limit: 10).map(\.member) == ["n5", "r2", "r3", "r4", "r6", "n7"])
 
         // The inverse changes, applied newest first, give the board back.
         let changes = [
@@ -60,7 +61,8 @@ struct RankIndexContractTests {
         ]
         let done = try await index.apply(changes)
         _ = try await index.apply(zip(changes, done).reversed().map { $0.inverse($1) })
-        #expect(try await index.range(in: "b", offset: 0, limit: 10).map(\.member) == ["n5", "r2", "r3", "r4", "r6", "n7"])
+        #expect(
+            try await index.range(in: "b", offset: 0, limit: 10).map(\.member) == ["n5", "r2", "r3", "r4", "r6", "n7"])
         #expect(try await index.score(of: "r2", in: "b") == 50)
         await client?.close()
     }
@@ -71,7 +73,8 @@ struct RankIndexContractTests {
         var generator = SeededGenerator(seed: 7)
         var members: [String] = []
         for round in 0..<60 {
-            let removing = members.isEmpty || Bool.random(using: &generator) ? nil : members.randomElement(using: &generator)
+            let removing =
+                members.isEmpty || Bool.random(using: &generator) ? nil : members.randomElement(using: &generator)
             let adding =
                 Int.random(in: 0..<4, using: &generator) == 0
                 ? nil : RankEntry(member: "m\(round)", score: Double(Int.random(in: 0..<20, using: &generator)))
@@ -88,7 +91,8 @@ struct RankIndexContractTests {
             ])[0]
             #expect(outcome.oldRank == oldRank && outcome.oldScore == oldScore, "round \(round)")
             #expect(outcome.newRank == newRank && outcome.count == count, "round \(round)")
-            if let places = RankChangeOutcome.window(oldRank: oldRank, newRank: newRank, count: count, watched: watched) {
+            if let places = RankChangeOutcome.window(oldRank: oldRank, newRank: newRank, count: count, watched: watched)
+            {
                 let expected = try await index.range(in: "twin", offset: places.lowerBound, limit: places.count)
                 #expect(outcome.windowStart == places.lowerBound && outcome.window == expected, "round \(round)")
             } else {

@@ -149,6 +149,7 @@ enum OpenAPIDocument {
             "session_id": Schema.string, "state": Schema.ref("SessionState"), "record_id": stringOrNull,
             "score": Schema.number, "score_version": Schema.string, "rule_set_version": Schema.string,
             "rank": Schema.integer, "is_new_best": Schema.boolean, "reasons": reasons,
+            "rank_pending": Schema.boolean,
         ]),
         "GPUConfig": Schema.object(
             [

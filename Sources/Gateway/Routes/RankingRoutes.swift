@@ -504,7 +504,8 @@ enum RankingRoutes {
             "session_id": outcome.sessionID, "state": stateName(outcome.state),
             "record_id": jsonValue(outcome.recordID.isEmpty ? nil : outcome.recordID), "score": outcome.score,
             "score_version": outcome.scoreVersion, "rule_set_version": outcome.ruleSetVersion,
-            "rank": Int(outcome.rank), "is_new_best": outcome.isNewBest, "reasons": reasonsJSON(outcome.reasons),
+            "rank": Int(outcome.rank), "is_new_best": outcome.isNewBest, "rank_pending": outcome.rankPending,
+            "reasons": reasonsJSON(outcome.reasons),
         ]
     }
 

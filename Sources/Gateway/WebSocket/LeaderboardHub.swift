@@ -25,9 +25,9 @@ final class LeaderboardHub: Sendable {
         let sequence: UInt64
         let frame: ByteBuffer
 
-        init(_ event: Leaderboard_Ranking_V1_LeaderboardEvent) {
+        init(_ event: Leaderboard_Ranking_V1_LeaderboardEvent, on board: BoardKey) {
             sequence = event.sequence
-            frame = ByteBuffer(string: WebSocketSessions.diffJSON(event))
+            frame = ByteBuffer(string: WebSocketSessions.diffJSON(event, framework: board.framework))
         }
     }
 
@@ -177,7 +177,7 @@ final class LeaderboardHub: Sendable {
     private func fanOut(_ board: BoardKey, _ event: Leaderboard_Ranking_V1_LeaderboardEvent) {
         let subscribers = state.withLock { Array(($0.boards[board]?.subscribers ?? [:]).values) }
         guard !subscribers.isEmpty else { return }
-        let diff = Diff(event)
+        let diff = Diff(event, on: board)
         for subscriber in subscribers { subscriber.offer(.event(diff)) }
     }
 

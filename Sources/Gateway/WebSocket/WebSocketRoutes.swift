@@ -187,13 +187,16 @@ enum WebSocketSessions {
         return page.sequence
     }
 
-    static func diffJSON(_ event: Leaderboard_Ranking_V1_LeaderboardEvent) -> String {
+    /// An event as a diff of the board watched: an accepted record's `rank` is its place on that board when it was
+    /// accepted (RankingService sets the framework rank for a framework board; the record's global rank then is its
+    /// current one, another board's place).
+    static func diffJSON(_ event: Leaderboard_Ranking_V1_LeaderboardEvent, framework: String) -> String {
         var object: [String: Any] = ["sequence": Int(event.sequence), "at": jsonValue(event.at.rfc3339)]
         switch event.event {
         case .recordAccepted(let record):
             object["type"] = "accepted"
             object["record"] = RankingRoutes.recordJSON(record)
-            object["rank"] = Int(record.rank > 0 ? record.rank : record.frameworkRank)
+            object["rank"] = Int(framework.isEmpty ? record.rank : record.frameworkRank)
         case .rankChanged(let change):
             object["type"] = "rank_changed"
             object["record_id"] = change.recordID

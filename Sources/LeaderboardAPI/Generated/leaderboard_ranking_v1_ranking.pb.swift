@@ -617,6 +617,11 @@ public nonisolated struct Leaderboard_Ranking_V1_SubmissionOutcome: Sendable {
   /// True when this is the stored answer to an earlier call with the same idempotency key and body.
   public var replayed: Bool = false
 
+  /// True when the record was accepted and stored but its board writer batch could not run yet (the database or the
+  /// rank index was unavailable): rank is 0 and is_new_best false until it does, within seconds. Read the record
+  /// (GetRecord) for its rank; a retry with the same idempotency key answers with it once known.
+  public var rankPending: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2386,7 +2391,7 @@ nonisolated extension Leaderboard_Ranking_V1_SubmitExternalResultRequest: SwiftP
 
 nonisolated extension Leaderboard_Ranking_V1_SubmissionOutcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubmissionOutcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{1}state\0\u{3}record_id\0\u{1}score\0\u{3}score_version\0\u{3}rule_set_version\0\u{1}reasons\0\u{1}rank\0\u{3}is_new_best\0\u{1}replayed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{1}state\0\u{3}record_id\0\u{1}score\0\u{3}score_version\0\u{3}rule_set_version\0\u{1}reasons\0\u{1}rank\0\u{3}is_new_best\0\u{1}replayed\0\u{3}rank_pending\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2404,6 +2409,7 @@ nonisolated extension Leaderboard_Ranking_V1_SubmissionOutcome: SwiftProtobuf.Me
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.rank) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.isNewBest) }()
       case 10: try { try decoder.decodeSingularBoolField(value: &self.replayed) }()
+      case 11: try { try decoder.decodeSingularBoolField(value: &self.rankPending) }()
       default: break
       }
     }
@@ -2440,6 +2446,9 @@ nonisolated extension Leaderboard_Ranking_V1_SubmissionOutcome: SwiftProtobuf.Me
     if self.replayed != false {
       try visitor.visitSingularBoolField(value: self.replayed, fieldNumber: 10)
     }
+    if self.rankPending != false {
+      try visitor.visitSingularBoolField(value: self.rankPending, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2454,6 +2463,7 @@ nonisolated extension Leaderboard_Ranking_V1_SubmissionOutcome: SwiftProtobuf.Me
     if lhs.rank != rhs.rank {return false}
     if lhs.isNewBest != rhs.isNewBest {return false}
     if lhs.replayed != rhs.replayed {return false}
+    if lhs.rankPending != rhs.rankPending {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

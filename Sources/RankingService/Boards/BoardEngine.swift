@@ -92,7 +92,8 @@ struct BoardEngine: Sendable {
             let ranked = try await promotePending(version: version)
             if !ranked.isEmpty {
                 logger.notice(
-                    "ranked records a submit left pending", metadata: ["version": "\(version)", "records": "\(ranked.count)"])
+                    "ranked records a submit left pending",
+                    metadata: ["version": "\(version)", "records": "\(ranked.count)"])
             }
         }
     }
@@ -234,8 +235,8 @@ struct BoardEngine: Sendable {
         guard !kinds.isEmpty else { return outcomes }
         let repository = RankingRepository(sql)
         var next: [String: UInt64] = [:]
-        for (board, count) in Dictionary(grouping: kinds, by: \.board).mapValues(\.count).sorted(by: { $0.key < $1.key })
-        {
+        for (board, count) in Dictionary(grouping: kinds, by: \.board).mapValues(\.count).sorted(by: { $0.key < $1.key }
+        ) {
             next[board] = try await repository.reserveSequence(board, count: count)
         }
         var stored: [BoardEvent] = []

@@ -98,6 +98,7 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
             $0.rank = Int64(result.rank)
             $0.isNewBest = result.isNewBest
             $0.replayed = result.replayed
+            $0.rankPending = result.rankPending ?? false
         }
     }
 
