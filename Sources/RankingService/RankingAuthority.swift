@@ -6,138 +6,9 @@ import ServiceKit
 import Synchronization
 import UntrustedInput
 
-/// A device as AuthService knows it now.
-struct DeviceFacts: Sendable, Equatable {
-    var hardwareHash: String
-    var gpuHash: String
-}
-
-/// A dataset version as DatasetService knows it now.
-struct DatasetFacts: Sendable, Equatable {
-    var version: String
-    var active: Bool
-    var checksum: String
-    var minimumDurationSeconds: Int
-}
-
-/// DatasetService's answer on an uploaded result's prompts (`CheckPrompts`).
-struct PromptCheck: Sendable, Equatable {
-    var datasetName: String
-    var items: Int
-    var unknownIDs: [Int64]
-    var unknownCount: Int
-    var mismatchedIDs: [Int64]
-    var mismatchedCount: Int
-}
-
-/// Limits of sessions and boards (settings with flags; README lists them).
-struct RankingPolicy: Sendable {
-    var session = SessionPolicy.standard
-    var dailyLimit = 20
-    /// Running sessions one device may have at once.
-    var openSessions = 5
-    /// Rank changes are announced for records within this many places of the top of a board.
-    var watchedPlaces = 100
-    var maximumPageSize = 200
-    var defaultPageSize = 50
-    /// An uploaded result file (DeepStressModel) must have been signed within this many seconds before its upload,
-    /// and at most ``externalSkewSeconds`` after (the clients' clocks differ from ours).
-    var externalWindowSeconds: Int64 = 1800
-    var externalSkewSeconds: Int64 = 300
-    var retention = RankingRetention()
-}
-
-/// RankingService's retention windows (``RetentionSettings``); nil keeps that data for ever.
-struct RankingRetention: Sendable {
-    var interval: Duration = .seconds(3600)
-    var abandonedSessions: RetentionWindow? = RetentionWindow(hours: 24)
-    var unrankedSamples: RetentionWindow? = RetentionWindow(days: 30)
-    var recordSamples: RetentionWindow?
-    var boardEvents: RetentionWindow? = RetentionWindow(hours: 24)
-    /// Board events kept whatever their age, so a client a little behind can always resume.
-    static let eventsKept = 10_000
-
-    struct Purged: Sendable, Equatable {
-        var boardEvents = 0
-        var abandonedSessions = 0
-        var samples = 0
-    }
-}
-
-/// What a submit answered: stored with the session and replayed for a retry with the same idempotency key.
-struct SubmissionResult: Sendable, Equatable, Codable {
-    var sessionID: String
-    var state: String
-    var recordID: String?
-    var score: Double?
-    var scoreVersion: Int
-    var ruleSetVersion: Int
-    var reasons: [RuleViolation]
-    var rank: Int
-    var isNewBest: Bool
-    /// True while an accepted record waits for its board writer (``BoardEngine``): `rank` and `isNewBest` are not
-    /// known yet. nil once they are (and in answers stored before the board writer existed).
-    var rankPending: Bool?
-    /// Not stored: set when the answer is a replay.
-    var replayed = false
-
-    enum CodingKeys: String, CodingKey {
-        case sessionID, state, recordID, score, scoreVersion, ruleSetVersion, reasons, rank, isNewBest, rankPending
-    }
-}
-
-/// A record with its places on its boards.
-struct PlacedRecord: Sendable, Equatable {
-    var record: BenchmarkRecord
-    var rank = 0
-    var frameworkRank = 0
-    var percentile = 0.0
-}
-
-/// Statistics of one dataset version's ranked records.
-struct BoardStats: Sendable, Equatable {
-    struct Distribution: Sendable, Equatable {
-        var count = 0
-        var min = 0.0
-        var p25 = 0.0
-        var p50 = 0.0
-        var p75 = 0.0
-        var p90 = 0.0
-        var max = 0.0
-
-        init(_ values: [Double]) {
-            let sorted = values.sorted()
-            guard let first = sorted.first, let last = sorted.last else { return }
-            count = sorted.count
-            min = first
-            max = last
-            p25 = quantile(sorted, 0.25)
-            p50 = quantile(sorted, 0.5)
-            p75 = quantile(sorted, 0.75)
-            p90 = quantile(sorted, 0.9)
-        }
-    }
-
-    struct Group: Sendable, Equatable {
-        var key: String
-        var score: Distribution
-        var tps: Distribution
-    }
-
-    var datasetVersion: String
-    var records: Int
-    var devices: Int
-    var submissionsToday: Int
-    var score: Distribution
-    var byFramework: [Group]
-    var byGPU: [Group]
-}
-
-/// Benchmark sessions, judging, records and boards. Both the RPC service and the tests use it.
-///
-/// The database is the truth; the rank index mirrors the ranked records and is updated inside the transaction that
-/// changes them, while the board rows are locked, so boards, events and records agree (a failed transaction undoes
-/// its index changes).
+/// Benchmark sessions and their submits (judged, scored, stored, handed to the board writer), and what owners and
+/// operators do to records afterwards. Both the RPC service and the tests use it; board reads go through
+/// ``boards`` and every board change through ``engine``.
 struct RankingAuthority: Sendable {
     let database: ServiceDatabase
     let ranks: any RankIndex
@@ -159,8 +30,7 @@ struct RankingAuthority: Sendable {
     var checkPrompts:
         @Sendable (_ version: String, _ prompts: [DeepStressModelResult.PromptClaim]) async throws ->
             PromptCheck = { _, _ in
-                throw RankingError(
-                    code: "prompts_unavailable", detail: "Prompts cannot be checked here.", status: .unavailable)
+                throw RankingError.promptsUnavailable
             }
 
     /// Ranks pending records in batches, one round at a time per dataset version (shared by every copy).
@@ -169,6 +39,11 @@ struct RankingAuthority: Sendable {
     /// Bus channel carrying every committed board event as JSON of ``BoardEvent`` (watchers take it as a wake-up and
     /// read the stored events, so their order never depends on the bus).
     static let eventChannel = EventChannels.ranking
+
+    /// Reads of boards and records.
+    var boards: BoardReader {
+        BoardReader(database: database, ranks: ranks, logger: logger, clock: clock, policy: policy, dataset: dataset)
+    }
 
     /// The writer of boards: rank index, board events, promotions.
     var engine: BoardEngine {
@@ -199,11 +74,11 @@ struct RankingAuthority: Sendable {
             return resolved
         }()
         try await database.transaction(logger: logger) { sql in
-            let open = try await sql.first(
-                "SELECT COUNT(*) AS n FROM sessions WHERE machine_id = $1 AND state = 'running' AND expires_at > $2",
-                [.text(spec.machineID), .integer(now)])
-            guard (try open?.integer("n") ?? 0) < policy.openSessions else { throw RankingError.tooManySessions }
-            try await RankingRepository(sql).insert(resolved)
+            let repository = RankingRepository(sql)
+            guard try await repository.runningSessions(of: spec.machineID, at: now) < policy.openSessions else {
+                throw RankingError.tooManySessions
+            }
+            try await repository.insert(resolved)
         }
         logger.info(
             "benchmark session started",
@@ -295,21 +170,13 @@ struct RankingAuthority: Sendable {
             throw RankingError.invalidIdempotencyKey
         }
         guard submission.requests.count <= Self.maximumRequestRecords else {
-            throw RankingError(
-                code: "too_many_requests",
-                detail: "A submit carries at most \(Self.maximumRequestRecords) request records.",
-                status: .invalidArgument)
+            throw RankingError.tooManyRequestRecords(Self.maximumRequestRecords)
         }
         guard submission.metrics.count <= policy.session.maximumSamples else {
-            throw RankingError(
-                code: "too_many_metrics",
-                detail: "A submit carries at most \(policy.session.maximumSamples) metric samples.",
-                status: .invalidArgument)
+            throw RankingError.tooManyMetrics(policy.session.maximumSamples)
         }
         guard Self.isEncodable(submission) else {
-            throw RankingError(
-                code: "invalid_number", detail: "Every number in a submission must be finite.", status: .invalidArgument
-            )
+            throw RankingError.invalidNumber
         }
         let session = try await session(submission.sessionID, machineID: submission.machineID)
         if let replay = try Self.replay(session, submission) { return try await settled(replay) }
@@ -387,9 +254,7 @@ struct RankingAuthority: Sendable {
         do {
             spec = try upload.result.spec.validated()
         } catch {
-            throw RankingError(
-                code: "result_incomplete", detail: "The result cannot become a record: \(error.detail)",
-                status: .invalidArgument)
+            throw RankingError.resultIncomplete(error.detail)
         }
         let sessionID = Self.externalSessionID(nonce: upload.nonce)
         guard try await existingSession(sessionID) == nil else { throw RankingError.resultReplayed }
@@ -595,7 +460,7 @@ struct RankingAuthority: Sendable {
     func records(of machineID: String, cursor: String, limit: Int) async throws -> (
         records: [PlacedRecord], next: String
     ) {
-        let limit = try pageSize(limit)
+        let limit = try boards.pageSize(limit)
         let after = try Cursor.decode(cursor).map { parts -> (Int64, String) in
             guard parts.count == 2, let time = Int64(parts[0]) else { throw RankingError.invalidCursor }
             return (time, parts[1])
@@ -606,7 +471,7 @@ struct RankingAuthority: Sendable {
         let page = Array(rows.prefix(limit))
         let next =
             rows.count > limit ? page.last.map { Cursor.encode(["\($0.submittedAt)", $0.recordID]) } ?? "" : ""
-        return (try await place(page), next)
+        return (try await boards.place(page), next)
     }
 
     func unpublish(_ recordID: String, machineID: String) async throws -> BenchmarkRecord {
@@ -655,9 +520,7 @@ struct RankingAuthority: Sendable {
     /// their events follow as for an owner's unpublish or delete. Returns the record's status after it ("removed").
     func moderate(_ recordID: String, action: Moderation, reason: String) async throws -> String {
         guard let reason = AuditTrail.validReason(reason) else {
-            throw RankingError(
-                code: "invalid_reason", detail: "A moderation needs a reason of 1 to 2000 characters.",
-                status: .invalidArgument)
+            throw RankingError.invalidReason
         }
         let status = try await engine.changing { sql -> String in
             let repository = RankingRepository(sql)
@@ -673,10 +536,7 @@ struct RankingAuthority: Sendable {
                 case .remove: [.accepted, .hidden, .baseline]
                 }
             guard allowed.contains(found.status) else {
-                throw RankingError(
-                    code: "invalid_moderation",
-                    detail: "A record that is \(found.status.rawValue) cannot be \(action.rawValue)d.",
-                    status: .failedPrecondition)
+                throw RankingError.invalidModeration(status: found.status.rawValue, action: action.rawValue)
             }
             var record = found
             let outcome: String
@@ -715,16 +575,6 @@ struct RankingAuthority: Sendable {
         return status
     }
 
-    /// Baselines beside a board (its version and framework), best first.
-    func baselines(_ filter: RecordFilter) async throws -> [PlacedRecord] {
-        let version = try await version(filter.datasetVersion)
-        let rows = try await database.withExecutor(logger: logger) {
-            try await RankingRepository($0).baselines(
-                version: version, framework: filter.framework.lowercased(), limit: 50)
-        }
-        return rows.map { PlacedRecord(record: $0) }
-    }
-
     /// The audit log, oldest first, after `sequence`.
     func audit(after sequence: Int64, limit: Int) async throws -> [AuditEntry] {
         try await AuditTrail.read(database, logger: logger, after: sequence, limit: limit)
@@ -735,7 +585,7 @@ struct RankingAuthority: Sendable {
     func reviews(cursor: String, limit: Int, includeDecided: Bool) async throws -> (
         reviews: [ReviewRecord], next: String
     ) {
-        let limit = try pageSize(limit)
+        let limit = try boards.pageSize(limit)
         let after = try Cursor.decode(cursor).map { parts -> (Int64, String) in
             guard parts.count == 2, let time = Int64(parts[0]) else { throw RankingError.invalidCursor }
             return (time, parts[1])
@@ -750,8 +600,7 @@ struct RankingAuthority: Sendable {
 
     func decide(_ reviewID: String, approve: Bool, note: String) async throws -> ReviewRecord {
         guard note.count <= 2000 else {
-            throw RankingError(
-                code: "invalid_note", detail: "A note is at most 2000 characters.", status: .invalidArgument)
+            throw RankingError.invalidNote
         }
         let review = try await engine.changing { sql -> ReviewRecord in
             let repository = RankingRepository(sql)
@@ -783,187 +632,6 @@ struct RankingAuthority: Sendable {
         }
         logger.notice("review decided", metadata: ["review": "\(reviewID)", "approved": "\(approve)"])
         return review
-    }
-
-    // MARK: reading boards
-
-    /// The dataset version a request means: as given (it must exist), or the latest active one.
-    func version(_ requested: String) async throws -> String {
-        try await dataset(requested.isEmpty ? nil : requested).version
-    }
-
-    func record(_ id: String) async throws -> PlacedRecord {
-        let found = try await database.withExecutor(logger: logger) { try await RankingRepository($0).record(id) }
-        guard let found, found.published, found.status == .accepted || found.status == .baseline else {
-            throw RankingError.unknownRecord
-        }
-        return try await place([found])[0]
-    }
-
-    /// The live reports of a published record's session, oldest first (what its owner's client reported).
-    func series(of id: String) async throws -> [MetricSample] {
-        let placed = try await record(id)
-        return try await database.withExecutor(logger: logger) {
-            try await RankingRepository($0).samples(of: placed.record.sessionID)
-        }
-    }
-
-    /// Records with their ranks and percentile; each board's size is read once for the whole page.
-    func place(_ records: [BenchmarkRecord]) async throws -> [PlacedRecord] {
-        var sizes: [String: Int] = [:]
-        var placed: [PlacedRecord] = []
-        for record in records {
-            guard record.ranked else {
-                placed.append(PlacedRecord(record: record))
-                continue
-            }
-            let boards = record.boards
-            // The lookups go out together (one round trip to Redis, which pipelines them).
-            async let global = ranks.rank(of: record.recordID, in: boards[0])
-            async let framework = ranks.rank(of: record.recordID, in: boards[1])
-            let sizeKnown = sizes[boards[0]] != nil
-            async let size = sizeKnown ? nil : ranks.count(in: boards[0])
-            let rank: Int
-            if let found = try await global {
-                rank = found + 1
-            } else if try await !engine.indexFilled() {
-                // The index lost its contents (an emptied Redis) and is being refilled: ranks would all read 0.
-                throw RankingError.rankIndexRebuilding
-            } else {
-                // A write that committed after this listing's snapshot moved the record off the board.
-                rank = 0
-            }
-            let frameworkRank = try await framework.map { $0 + 1 } ?? 0
-            if let size = try await size { sizes[boards[0]] = size }
-            placed.append(
-                PlacedRecord(
-                    record: record, rank: rank, frameworkRank: frameworkRank,
-                    percentile: Placement(rank: rank, count: sizes[boards[0]] ?? 0).percentile))
-        }
-        return placed
-    }
-
-    /// One page of a board. `counting: false` skips the total (a `COUNT(*)` over the whole filter), which a caller
-    /// walking every page — the export — would otherwise pay once per page.
-    func list(
-        _ filter: RecordFilter, order: RecordOrder = .score, cursor: String, limit: Int, counting: Bool = true
-    ) async throws -> (
-        records: [PlacedRecord], next: String, total: Int, sequence: UInt64
-    ) {
-        var filter = filter
-        filter.datasetVersion = try await version(filter.datasetVersion)
-        filter.framework = filter.framework.lowercased()
-        // Records keep the canonical precision ("q4" for q4_k_m): a filter reads the same way.
-        if !filter.quantization.isEmpty {
-            filter.quantization =
-                Quantization.resolve(declared: filter.quantization, frameworkConfigJSON: "", modelName: "")?.name
-                ?? filter.quantization.lowercased()
-        }
-        let limit = try pageSize(limit)
-        guard filter.modelParamsMin.isFinite, filter.modelParamsMax.isFinite, filter.modelParamsMin >= 0,
-            filter.modelParamsMax >= 0
-        else {
-            throw RankingError(
-                code: "invalid_filter", detail: "model_params_min and model_params_max must be numbers ≥ 0.",
-                status: .invalidArgument)
-        }
-        // A board cursor is (rank key, id); a tokens-per-second one is marked ("t", tps, id), so neither continues
-        // the other's order.
-        let after = try Cursor.decode(cursor).map { parts -> (key: Double, id: String) in
-            let fields = order == .score ? parts[...] : (parts.first == "t" ? parts.dropFirst() : [])
-            guard fields.count == 2, let key = Double(fields[fields.startIndex]), key.isFinite else {
-                throw RankingError.invalidCursor
-            }
-            return (key, fields[fields.startIndex + 1])
-        }
-        let constrained = filter
-        // A listing that is exactly one board says which of its events it reflects (for live views).
-        let board: String? =
-            filter.isWholeBoard
-            ? (filter.framework.isEmpty
-                ? Board.global(filter.datasetVersion) : Board.framework(filter.datasetVersion, filter.framework))
-            : nil
-        let (rows, total, sequence) = try await database.withExecutor(logger: logger) { sql in
-            let repository = RankingRepository(sql)
-            let sequence = try await board.asyncMap { try await repository.lastSequence(of: $0) } ?? 0
-            return (
-                try await repository.ranked(constrained, order: order, after: after, limit: limit + 1),
-                counting ? try await repository.countRanked(constrained) : 0, sequence
-            )
-        }
-        let page = Array(rows.prefix(limit))
-        let placed = try await place(page)
-        let next =
-            rows.count > limit
-            ? page.last.map {
-                Cursor.encode(
-                    order == .score ? [String($0.rankKey), $0.recordID] : ["t", String($0.results.tps), $0.recordID])
-            } ?? "" : ""
-        return (placed, next, total, sequence)
-    }
-
-    /// Every ranked record matching the filter, in board order, a page at a time.
-    func export(_ filter: RecordFilter, each: @Sendable ([PlacedRecord]) async throws -> Void) async throws {
-        var cursor = ""
-        repeat {
-            let page = try await list(filter, cursor: cursor, limit: policy.maximumPageSize, counting: false)
-            try await each(page.records)
-            cursor = page.next
-        } while !cursor.isEmpty
-    }
-
-    /// Records of systems nearest this one: the same GPU first, then the closest model size, then the better score.
-    func similar(to id: String, limit: Int) async throws -> [PlacedRecord] {
-        let limit = try pageSize(limit == 0 ? 10 : limit)
-        let target = try await record(id).record
-        let candidates = try await database.withExecutor(logger: logger) {
-            try await RankingRepository($0).similarCandidates(to: target)
-        }
-        func distance(_ record: BenchmarkRecord) -> Double {
-            (record.gpu.key == target.gpu.key ? 0 : 1) + abs(log2(record.modelParams / target.modelParams))
-        }
-        let nearest = candidates.sorted {
-            let (left, right) = (distance($0), distance($1))
-            return left != right ? left < right : $0.rankKey > $1.rankKey
-        }.prefix(limit)
-        return try await place(Array(nearest))
-    }
-
-    func stats(version requested: String) async throws -> BoardStats {
-        let version = try await version(requested)
-        let since = clock.microsecondsSinceEpoch() - 86_400_000_000
-        let (rows, today) = try await database.withExecutor(logger: logger) { sql in
-            let repository = RankingRepository(sql)
-            return (try await repository.statRows(version: version), try await repository.submissions(since: since))
-        }
-        func groups(_ key: (StatRow) -> String) -> [BoardStats.Group] {
-            Dictionary(grouping: rows, by: key).map { name, members in
-                BoardStats.Group(
-                    key: name, score: .init(members.map(\.score)), tps: .init(members.map(\.tps)))
-            }.sorted { $0.score.count != $1.score.count ? $0.score.count > $1.score.count : $0.key < $1.key }
-        }
-        return BoardStats(
-            datasetVersion: version, records: rows.count, devices: Set(rows.map(\.machine)).count,
-            submissionsToday: today, score: .init(rows.map(\.score)), byFramework: groups { $0.framework },
-            byGPU: groups { $0.gpu })
-    }
-
-    // MARK: events
-
-    func board(version requested: String, framework: String) async throws -> String {
-        let version = try await version(requested)
-        let framework = framework.lowercased()
-        return framework.isEmpty ? Board.global(version) : Board.framework(version, framework)
-    }
-
-    func events(of board: String, after sequence: UInt64, limit: Int = 500) async throws -> [BoardEvent] {
-        try await database.withExecutor(logger: logger) {
-            try await RankingRepository($0).events(of: board, after: sequence, limit: limit)
-        }
-    }
-
-    func lastSequence(of board: String) async throws -> UInt64 {
-        try await database.withExecutor(logger: logger) { try await RankingRepository($0).lastSequence(of: board) }
     }
 
     /// Forgets sessions abandoned a day ago and events older than a day beyond each board's newest 10,000.
@@ -1009,33 +677,5 @@ struct RankingAuthority: Sendable {
         }
         MetricFamilies.reviewsPending.gauge().set(Double(pending))
         return purged
-    }
-
-    func pageSize(_ requested: Int) throws(RankingError) -> Int {
-        if requested == 0 { return policy.defaultPageSize }
-        guard (1...policy.maximumPageSize).contains(requested) else {
-            throw RankingError(
-                code: "invalid_limit", detail: "limit must be 1 to \(policy.maximumPageSize).", status: .invalidArgument
-            )
-        }
-        return requested
-    }
-}
-
-/// Page cursors of the ranking listings (``PageCursor``), with the ranking error for a malformed one.
-enum Cursor {
-    static func encode(_ parts: [String]) -> String { PageCursor.encode(parts) }
-
-    static func decode(_ text: String) throws(RankingError) -> [String]? {
-        guard !text.isEmpty else { return nil }
-        guard let parts = PageCursor.parts(of: text) else { throw RankingError.invalidCursor }
-        return parts
-    }
-}
-
-extension Optional {
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let self else { return nil }
-        return try await transform(self)
     }
 }

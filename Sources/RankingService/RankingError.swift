@@ -53,6 +53,40 @@ extension RankingError {
         detail:
             "This result file was uploaded before (its nonce is used): run the benchmark again to upload a new result.",
         status: .alreadyExists)
+    static let promptsUnavailable = RankingError(
+        code: "prompts_unavailable", detail: "Prompts cannot be checked here.", status: .unavailable)
+    static func tooManyRequestRecords(_ maximum: Int) -> RankingError {
+        RankingError(
+            code: "too_many_requests", detail: "A submit carries at most \(maximum) request records.",
+            status: .invalidArgument)
+    }
+    static func tooManyMetrics(_ maximum: Int) -> RankingError {
+        RankingError(
+            code: "too_many_metrics", detail: "A submit carries at most \(maximum) metric samples.",
+            status: .invalidArgument)
+    }
+    static let invalidNumber = RankingError(
+        code: "invalid_number", detail: "Every number in a submission must be finite.", status: .invalidArgument)
+    static func resultIncomplete(_ detail: String) -> RankingError {
+        RankingError(
+            code: "result_incomplete", detail: "The result cannot become a record: \(detail)", status: .invalidArgument)
+    }
+    static let invalidReason = RankingError(
+        code: "invalid_reason", detail: "A moderation needs a reason of 1 to 2000 characters.",
+        status: .invalidArgument)
+    static func invalidModeration(status: String, action: String) -> RankingError {
+        RankingError(
+            code: "invalid_moderation", detail: "A record that is \(status) cannot be \(action)d.",
+            status: .failedPrecondition)
+    }
+    static let invalidNote = RankingError(
+        code: "invalid_note", detail: "A note is at most 2000 characters.", status: .invalidArgument)
+    static let invalidModelBounds = RankingError(
+        code: "invalid_filter", detail: "model_params_min and model_params_max must be numbers ≥ 0.",
+        status: .invalidArgument)
+    static func invalidLimit(_ maximum: Int) -> RankingError {
+        RankingError(code: "invalid_limit", detail: "limit must be 1 to \(maximum).", status: .invalidArgument)
+    }
     static let invalidCursor = RankingError(
         code: "invalid_cursor", detail: "The cursor is not one this listing returned.", status: .invalidArgument)
     /// The rank index lost its contents (an emptied Redis; its sentinel is gone) and is rebuilt within one upkeep

@@ -10,7 +10,9 @@ struct LeaderboardHubTests {
     func slowConsumer() async {
         let subscriber = LeaderboardHub.Subscriber(
             id: 0, board: .init(version: "v1", framework: ""), buffer: 2)
-        for sequence in 1...2 { subscriber.offer(.event(.init(.with { $0.sequence = UInt64(sequence) }, on: subscriber.board))) }
+        for sequence in 1...2 {
+            subscriber.offer(.event(.init(.with { $0.sequence = UInt64(sequence) }, on: subscriber.board)))
+        }
         #expect(!subscriber.wasTooSlow)
         subscriber.offer(.event(.init(.with { $0.sequence = 3 }, on: subscriber.board)))
         #expect(subscriber.wasTooSlow)

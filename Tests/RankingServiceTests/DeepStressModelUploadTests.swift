@@ -147,7 +147,7 @@ struct DeepStressModelUploadTests {
         try await Self.with { harness in
             let outcome = try await harness.upload(try Self.bytes("result_upload.dat"))
             #expect(outcome.state == "accepted" && outcome.rank == 1, "\(outcome.reasons)")
-            let placed = try await harness.ranking.record(try #require(outcome.recordID))
+            let placed = try await harness.ranking.boards.record(try #require(outcome.recordID))
             let record = placed.record
             #expect(record.framework == "vllm" && record.modelName == "qwen2.5-7b-instruct" && record.modelParams == 7)
             #expect(record.gpu.name == "NVIDIA GeForce RTX 4090" && record.gpu.count == 2 && record.gpu.memoryGB == 24)
@@ -303,7 +303,8 @@ struct DeepStressModelUploadTests {
                 "\(outcome.reasons)")
             #expect(try await harness.sessions() == 3)
             #expect(
-                try await harness.ranking.list(RecordFilter(datasetVersion: "1.0.0"), cursor: "", limit: 10).records
+                try await harness.ranking.boards.list(RecordFilter(datasetVersion: "1.0.0"), cursor: "", limit: 10)
+                    .records
                     .isEmpty)
 
             // Without the model's size a record cannot be made: refused, nothing stored.

@@ -17,15 +17,15 @@ struct GovernanceTests {
             let fast = try #require(try await harness.run(try await harness.start("me"), tps: 200).recordID)
             #expect(try await harness.board().map(\.id) == [fast, other])
             let board = Board.global(harness.version)
-            let before = try await harness.ranking.lastSequence(of: board)
+            let before = try await harness.ranking.boards.lastSequence(of: board)
 
             // Hidden: off the board, out of public reads; the owner's next best takes its place.
             #expect(
                 try await harness.ranking.moderate(fast, action: .hide, reason: "benchmark of a modded card")
                     == "hidden")
             #expect(try await harness.board().map(\.id) == [other, slow])
-            await #expect(throws: RankingError.unknownRecord) { try await harness.ranking.record(fast) }
-            let events = try await harness.ranking.events(of: board, after: before)
+            await #expect(throws: RankingError.unknownRecord) { try await harness.ranking.boards.record(fast) }
+            let events = try await harness.ranking.boards.events(of: board, after: before)
             #expect(events.contains { $0.kind == .removed(recordID: fast) })
             #expect(events.contains { if case .accepted(slow, _) = $0.kind { true } else { false } })
 
@@ -40,15 +40,15 @@ struct GovernanceTests {
                 try await harness.ranking.moderate(other, action: .baseline, reason: "vendor reference run")
                     == "baseline")
             #expect(try await harness.board().map(\.id) == [fast])
-            let baselines = try await harness.ranking.baselines(RecordFilter(datasetVersion: ""))
+            let baselines = try await harness.ranking.boards.baselines(RecordFilter(datasetVersion: ""))
             #expect(baselines.map(\.record.recordID) == [other] && baselines[0].rank == 0)
-            #expect(try await harness.ranking.record(other).record.status == .baseline)
+            #expect(try await harness.ranking.boards.record(other).record.status == .baseline)
 
             // Removed for good; the owner's remaining record is ranked.
             #expect(
                 try await harness.ranking.moderate(fast, action: .remove, reason: "fabricated, confirmed") == "removed")
             #expect(try await harness.board().map(\.id) == [slow])
-            await #expect(throws: RankingError.unknownRecord) { try await harness.ranking.record(fast) }
+            await #expect(throws: RankingError.unknownRecord) { try await harness.ranking.boards.record(fast) }
 
             // Refused: no reason, an impossible transition, an unknown record.
             #expect(

@@ -135,7 +135,7 @@ struct RankingHarness {
     }
 
     func board() async throws -> [(id: String, rank: Int)] {
-        try await ranking.list(RecordFilter(datasetVersion: ""), cursor: "", limit: 200).records.map {
+        try await ranking.boards.list(RecordFilter(datasetVersion: ""), cursor: "", limit: 200).records.map {
             ($0.record.recordID, $0.rank)
         }
     }
@@ -160,24 +160,25 @@ struct RankingAuthorityTests {
             let board = try await harness.board()
             #expect(board.map(\.id) == [ids["b"], ids["c"], ids["a"]])
             #expect(board.map(\.rank) == [1, 2, 3])
-            let a = try await harness.ranking.record(ids["a"]!)
+            let a = try await harness.ranking.boards.record(ids["a"]!)
             #expect(a.rank == 3 && a.frameworkRank == 2)
             #expect(a.percentile == 33.33)
-            let b = try await harness.ranking.record(ids["b"]!)
+            let b = try await harness.ranking.boards.record(ids["b"]!)
             #expect(b.percentile == 100 && b.record.score.total > a.record.score.total)
 
-            let vllm = try await harness.ranking.list(
+            let vllm = try await harness.ranking.boards.list(
                 RecordFilter(datasetVersion: "v1", framework: "VLLM"), cursor: "", limit: 10)
             #expect(vllm.records.map(\.record.recordID) == [ids["b"], ids["a"]] && vllm.total == 2)
 
             // Paging with a cursor walks the same order.
-            let first = try await harness.ranking.list(RecordFilter(datasetVersion: ""), cursor: "", limit: 2)
-            let second = try await harness.ranking.list(RecordFilter(datasetVersion: ""), cursor: first.next, limit: 2)
+            let first = try await harness.ranking.boards.list(RecordFilter(datasetVersion: ""), cursor: "", limit: 2)
+            let second = try await harness.ranking.boards.list(
+                RecordFilter(datasetVersion: ""), cursor: first.next, limit: 2)
             #expect((first.records + second.records).map(\.record.recordID) == board.map(\.id))
             #expect(second.next.isEmpty)
 
             // The global board announced: a accepted at 1; b at 1 (a moved to 2); c at 2 (a moved to 3).
-            let events = try await harness.ranking.events(of: Board.global("v1"), after: 0)
+            let events = try await harness.ranking.boards.events(of: Board.global("v1"), after: 0)
             #expect(events.map(\.sequence) == Array(1...UInt64(events.count)))
             #expect(
                 events.map(\.kind) == [
@@ -194,7 +195,7 @@ struct RankingAuthorityTests {
             }
             #expect(published.filter { $0.board == Board.global("v1") } == events)
 
-            let stats = try await harness.ranking.stats(version: "")
+            let stats = try await harness.ranking.boards.stats(version: "")
             #expect(stats.records == 3 && stats.devices == 3 && stats.submissionsToday == 3)
             #expect(stats.byFramework.map(\.key) == ["vllm", "sglang"])
         }
@@ -227,13 +228,15 @@ struct RankingAuthorityTests {
             #expect(worse.state == "accepted" && !worse.isNewBest && worse.rank == 0)
             let board = try await harness.board()
             #expect(board.count == 2 && board[0].id == fast.recordID)
-            let history = try await harness.ranking.record(try #require(worse.recordID))
+            let history = try await harness.ranking.boards.record(try #require(worse.recordID))
             #expect(history.rank == 0 && !history.record.ranked)
 
             // Unpublishing the best ranks the owner's next best; deleting it leaves the last one.
             _ = try await harness.ranking.unpublish(try #require(fast.recordID), machineID: "me")
             #expect(try await harness.board().map(\.id) == [board[1].id, slow.recordID])
-            await #expect(throws: RankingError.unknownRecord) { try await harness.ranking.record(fast.recordID!) }
+            await #expect(throws: RankingError.unknownRecord) {
+                try await harness.ranking.boards.record(fast.recordID!)
+            }
             await #expect(throws: RankingError.notOwner) {
                 try await harness.ranking.delete(try #require(slow.recordID), machineID: "other")
             }
@@ -281,7 +284,9 @@ struct RankingAuthorityTests {
             #expect(held.state == "held_for_review")
             #expect(held.reasons.map(\.code) == ["implausible_result"])
             #expect(try await harness.board().count == 5)
-            await #expect(throws: RankingError.unknownRecord) { try await harness.ranking.record(held.recordID!) }
+            await #expect(throws: RankingError.unknownRecord) {
+                try await harness.ranking.boards.record(held.recordID!)
+            }
 
             let queue = try await harness.ranking.reviews(cursor: "", limit: 10, includeDecided: false)
             let review = try #require(queue.reviews.first)
@@ -403,7 +408,7 @@ struct RankingAuthorityTests {
             try await harness.ranking.ranks.remove(before[0].id, from: Board.framework("v1", "llama.cpp"))
             try await harness.ranking.engine.warm()
             #expect(try await harness.ranking.ranks.count(in: Board.framework("v1", "llama.cpp")) == 3)
-            #expect(try await harness.ranking.record(before[2].id).rank == 3)
+            #expect(try await harness.ranking.boards.record(before[2].id).rank == 3)
             #expect(try await harness.ranking.engine.rebuild(version: nil) == 3)
             #expect(try await harness.board().map(\.rank) == [1, 2, 3])
         }
@@ -429,12 +434,14 @@ struct RankingAuthorityTests {
             }
             #expect(try await ranks.count(in: Board.global("v1")) == 0)
             // Until it is refilled, reads that would show those records' ranks refuse (503) instead of saying 0.
-            await #expect(throws: RankingError.rankIndexRebuilding) { try await harness.ranking.record(before[0].id) }
+            await #expect(throws: RankingError.rankIndexRebuilding) {
+                try await harness.ranking.boards.record(before[0].id)
+            }
             await #expect(throws: RankingError.rankIndexRebuilding) { try await harness.board() }
             #expect(try await harness.ranking.engine.ensureIndexed() == true)
             #expect(try await harness.board().map(\.id) == before.map(\.id))
             #expect(try await ranks.count(in: Board.framework("v1", "vllm")) == 3)
-            #expect(try await harness.ranking.record(before[2].id).rank == 3)
+            #expect(try await harness.ranking.boards.record(before[2].id).rank == 3)
             #expect(try await harness.ranking.engine.ensureIndexed() == false)
         }
     }
@@ -445,7 +452,7 @@ struct RankingAuthorityTests {
     func undo(_ backend: StorageBackend) async throws {
         try await RankingHarness.with(backend) { harness in
             let first = try await harness.run(try await harness.start("owner"), tps: 100)
-            var better = try await harness.ranking.record(try #require(first.recordID)).record
+            var better = try await harness.ranking.boards.record(try #require(first.recordID)).record
             better.recordID = String(repeating: "f", count: 32)
             better.sessionID = "another-session"
             better.score.total = 99
@@ -465,7 +472,7 @@ struct RankingAuthorityTests {
             for board in [Board.global("v1"), Board.framework("v1", "vllm")] {
                 #expect(try await ranking.ranks.count(in: board) == 1)
                 #expect(try await ranking.ranks.rank(of: try #require(first.recordID), in: board) == 0)
-                #expect(try await ranking.events(of: board, after: 0).count == 1)
+                #expect(try await ranking.boards.events(of: board, after: 0).count == 1)
             }
         }
     }
@@ -476,7 +483,7 @@ struct RankingAuthorityTests {
     func batch(_ backend: StorageBackend) async throws {
         try await RankingHarness.with(backend) { harness in
             let first = try await harness.run(try await harness.start("seed"), tps: 100)
-            let template = try await harness.ranking.record(try #require(first.recordID)).record
+            let template = try await harness.ranking.boards.record(try #require(first.recordID)).record
             let now = harness.clock.microsecondsSinceEpoch()
             // Stored and queued as submits leave them, without their writer having run: a1 (below the seed), then
             // a2 (the same owner's, above the seed), a3 (the same owner's, below a2), b1 (another owner, last).
@@ -517,7 +524,7 @@ struct RankingAuthorityTests {
             #expect(promoted[id("b1")] == BoardEngine.Promotion(rank: 3, isNewBest: true))
             #expect(try await harness.board().map(\.id) == [id("a2"), first.recordID, id("b1")])
             let seed = try #require(first.recordID)
-            let events = try await harness.ranking.events(of: Board.global("v1"), after: 1).map(\.kind)
+            let events = try await harness.ranking.boards.events(of: Board.global("v1"), after: 1).map(\.kind)
             #expect(
                 events == [
                     .accepted(recordID: id("a1"), rank: 2),
@@ -587,7 +594,7 @@ struct RankingAuthorityTests {
             // The board's events are older than a day, but the newest 10,000 of a board always stay.
             #expect(purged.boardEvents == 0)
             let record = try #require(try await harness.board().first?.id)
-            #expect(try await harness.ranking.series(of: record).count == 6)
+            #expect(try await harness.ranking.boards.series(of: record).count == 6)
         }
     }
 }

@@ -56,14 +56,8 @@ struct BoardEngine: Sendable {
     /// Locks board rows in name order, so concurrent changes of the same boards (on any replica) run one at a time.
     /// A version's global board sorts before its framework boards, so holding it serializes the whole version.
     func lock(_ boards: some Sequence<String>, sql: any SQLExecutor) async throws {
-        for board in Set(boards).sorted() {
-            // One statement creates the row (a board's first change) or locks the existing one.
-            try await sql.execute(
-                """
-                INSERT INTO boards (board, sequence) VALUES ($1, 0)
-                ON CONFLICT (board) DO UPDATE SET sequence = boards.sequence
-                """, [.text(board)])
-        }
+        let repository = RankingRepository(sql)
+        for board in Set(boards).sorted() { try await repository.lock(board: board) }
     }
 
     // MARK: the board writer
@@ -323,9 +317,7 @@ struct BoardEngine: Sendable {
     }
 
     /// Whether the rank index holds its sentinel: set by the last complete fill, gone when Redis comes back empty.
-    func indexFilled() async throws -> Bool {
-        try await ranks.count(in: Board.sentinel) > 0
-    }
+    func indexFilled() async throws -> Bool { try await Board.indexFilled(ranks) }
 
     /// Rebuilds what the rank index lost when it comes back empty (``Board/sentinel`` gone) — or, with `force` (at
     /// start, when a Redis may have lost some writes), whatever it holds: every board whose size differs from the

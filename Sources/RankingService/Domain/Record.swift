@@ -166,6 +166,11 @@ enum Board {
     /// Not a board of records: one member, written once the index holds what the database says. A Redis that comes
     /// back empty (restarted without persistence, flushed, failed over to an empty replica) loses it with the rest.
     static let sentinel = "index:filled"
+
+    /// Whether the index holds the sentinel: set by the last complete fill, gone when Redis comes back empty.
+    static func indexFilled(_ ranks: any RankIndex) async throws -> Bool {
+        try await ranks.count(in: sentinel) > 0
+    }
 }
 
 /// The single number a board sorts by: score first, then the earlier submission.

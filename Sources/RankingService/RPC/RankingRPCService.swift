@@ -162,11 +162,11 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
         guard let order = request.sort.isEmpty ? .score : RecordOrder(rawValue: request.sort) else {
             throw RankingError(code: "invalid_sort", detail: "sort must be score or tps.", status: .invalidArgument)
         }
-        let page = try await ranking.list(
+        let page = try await ranking.boards.list(
             filter, order: order, cursor: request.page.cursor, limit: Int(request.page.limit))
         // Baselines go with the first page of a board (the filters that make one board: version and framework).
         let baselines =
-            request.page.cursor.isEmpty && filter.isWholeBoard ? try await ranking.baselines(filter) : []
+            request.page.cursor.isEmpty && filter.isWholeBoard ? try await ranking.boards.baselines(filter) : []
         return .with {
             $0.records = page.records.map(Self.record)
             $0.page.nextCursor = page.next
@@ -247,13 +247,13 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
     func getRecord(request: Leaderboard_Ranking_V1_GetRecordRequest, context: ServerContext) async throws
         -> Leaderboard_Ranking_V1_Record
     {
-        Self.record(try await ranking.record(request.recordID))
+        Self.record(try await ranking.boards.record(request.recordID))
     }
 
     func getRecordSeries(request: Leaderboard_Ranking_V1_GetRecordRequest, context: ServerContext) async throws
         -> Leaderboard_Ranking_V1_RecordSeries
     {
-        let samples = try await ranking.series(of: request.recordID)
+        let samples = try await ranking.boards.series(of: request.recordID)
         return .with {
             $0.recordID = request.recordID
             $0.samples = samples.map { sample in
@@ -283,7 +283,7 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
     func lookupRecord(request: Leaderboard_Ranking_V1_LookupRecordRequest, context: ServerContext) async throws
         -> Leaderboard_Ranking_V1_RecordRef
     {
-        let record = try await ranking.record(request.recordID).record
+        let record = try await ranking.boards.record(request.recordID).record
         return .with {
             $0.recordID = record.recordID
             $0.ownerMachineID = record.machineID
@@ -295,7 +295,7 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
     func listSimilarRecords(request: Leaderboard_Ranking_V1_ListSimilarRecordsRequest, context: ServerContext)
         async throws -> Leaderboard_Ranking_V1_ListRecordsResponse
     {
-        let records = try await ranking.similar(to: request.recordID, limit: Int(request.limit))
+        let records = try await ranking.boards.similar(to: request.recordID, limit: Int(request.limit))
         return .with {
             $0.records = records.map(Self.record)
             $0.total = Int64(records.count)
@@ -305,7 +305,7 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
     func getStats(request: Leaderboard_Ranking_V1_GetStatsRequest, context: ServerContext) async throws
         -> Leaderboard_Ranking_V1_Stats
     {
-        let stats = try await ranking.stats(version: request.datasetVersion)
+        let stats = try await ranking.boards.stats(version: request.datasetVersion)
         func group(_ group: BoardStats.Group) -> Leaderboard_Ranking_V1_GroupStats {
             .with {
                 $0.key = group.key
@@ -328,7 +328,7 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
         request: Leaderboard_Ranking_V1_ExportRecordsRequest, response: RPCWriter<Leaderboard_Ranking_V1_Record>,
         context: ServerContext
     ) async throws {
-        try await ranking.export(Self.filter(request.filter)) { page in
+        try await ranking.boards.export(Self.filter(request.filter)) { page in
             for record in page { try await response.write(Self.record(record)) }
         }
     }
@@ -368,7 +368,8 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
     func rebuildRanking(request: Leaderboard_Ranking_V1_RebuildRankingRequest, context: ServerContext) async throws
         -> Leaderboard_Ranking_V1_RebuildRankingResponse
     {
-        let count = try await ranking.engine.rebuild(version: request.datasetVersion.isEmpty ? nil : request.datasetVersion)
+        let count = try await ranking.engine.rebuild(
+            version: request.datasetVersion.isEmpty ? nil : request.datasetVersion)
         return .with { $0.recordsIndexed = Int64(count) }
     }
 
@@ -378,10 +379,10 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
         request: Leaderboard_Ranking_V1_WatchLeaderboardRequest,
         response: RPCWriter<Leaderboard_Ranking_V1_LeaderboardEvent>, context: ServerContext
     ) async throws {
-        let board = try await ranking.board(version: request.datasetVersion, framework: request.framework)
-        let version = try await ranking.version(request.datasetVersion)
+        let board = try await ranking.boards.board(version: request.datasetVersion, framework: request.framework)
+        let version = try await ranking.boards.version(request.datasetVersion)
         let subscription = try await events.subscribe(to: RankingAuthority.eventChannel)
-        let start = request.hasAfterSequence ? request.afterSequence : try await ranking.lastSequence(of: board)
+        let start = request.hasAfterSequence ? request.afterSequence : try await ranking.boards.lastSequence(of: board)
         let framework = request.framework.lowercased()
         try await followStored(
             context, after: start, subscription: subscription, poll: watchPoll,
@@ -389,7 +390,7 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
             deliver: { after in
                 var position = after
                 while true {
-                    let batch = try await ranking.events(of: board, after: position)
+                    let batch = try await ranking.boards.events(of: board, after: position)
                     for event in batch {
                         try await response.write(try await self.event(event, version: version, framework: framework))
                         position = event.sequence
@@ -418,7 +419,7 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
         }
         switch event.kind {
         case .accepted(let id, let rank):
-            var record = (try? await ranking.record(id)).map(Self.record) ?? .with { $0.recordID = id }
+            var record = (try? await ranking.boards.record(id)).map(Self.record) ?? .with { $0.recordID = id }
             // The rank when it was accepted, on this board (it may have moved since).
             if framework.isEmpty { record.rank = Int64(rank) } else { record.frameworkRank = Int64(rank) }
             message.recordAccepted = record

@@ -153,6 +153,14 @@ struct RankingRepository {
 
     /// Adds one sample and counts it, if the session is still below `maximum`; returns the new count, or nil when
     /// the session is full. One statement, so concurrent reports cannot overshoot the bound.
+    /// Sessions of a device still running at `now`.
+    func runningSessions(of machineID: String, at now: Int64) async throws -> Int {
+        Int(
+            try await sql.first(
+                "SELECT COUNT(*) AS n FROM sessions WHERE machine_id = $1 AND state = 'running' AND expires_at > $2",
+                [.text(machineID), .integer(now)])?.integer("n") ?? 0)
+    }
+
     func appendSample(_ sample: MetricSample, to sessionID: String, maximum: Int) async throws -> Int? {
         guard
             let row = try await sql.first(
@@ -657,6 +665,15 @@ struct RankingRepository {
     }
 
     // MARK: board events
+
+    /// Locks a board's row until the transaction ends, creating it on the board's first change (one statement).
+    func lock(board: String) async throws {
+        try await sql.execute(
+            """
+            INSERT INTO boards (board, sequence) VALUES ($1, 0)
+            ON CONFLICT (board) DO UPDATE SET sequence = boards.sequence
+            """, [.text(board)])
+    }
 
     /// Reserves `count` sequence numbers of a board; the row stays locked until the transaction ends, so events of
     /// one board are numbered and stored in commit order across replicas.

@@ -106,34 +106,41 @@ struct ReadySession: Sendable {
 }
 
 extension BenchServer {
-    /// Starts a session per (device, slot) on the active dataset and sends one metric report matching `results`.
+    /// Starts a session per (device, slot) and sends one metric report matching `results`. Devices are spread over
+    /// `versions` (device `d` on `versions[d % count]`); none means the latest active dataset version.
     func readySessions(
-        devices: [DeviceCredentials], perDevice: Int, concurrency: Int = 16,
+        devices: [DeviceCredentials], perDevice: Int, versions: [String] = [], concurrency: Int = 16,
         describe: @escaping @Sendable (Int) -> (framework: String, gpu: String, tps: Double)
     ) async throws -> [ReadySession] {
-        let dataset = try await client.dataset()
-        guard let checksum = dataset.manifest?.plaintextSha256 else { throw BenchError("no active dataset") }
-        let duration = Double(max(1, dataset.minDurationSeconds))
+        guard let first = devices.first else { return [] }
+        // Sessions prove they hold the dataset: each version is downloaded once, as every benchmark client holds it.
+        var datasets: [(version: String, checksum: String, duration: Double, file: String)] = []
+        defer { for dataset in datasets { try? FileManager.default.removeItem(atPath: dataset.file) } }
+        for requested in versions.isEmpty ? [nil] : versions.map(Optional.some) {
+            let dataset = try await client.dataset(requested)
+            guard let checksum = dataset.manifest?.plaintextSha256 else { throw BenchError("no active dataset") }
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "leaderboard-bench-\(dataset.version)-\(UUID().uuidString.prefix(8))"
+            ).path
+            datasets.append((dataset.version, checksum, Double(max(1, dataset.minDurationSeconds)), file))
+            _ = try await LeaderboardClient(baseURL: base, credentials: first).download(
+                version: dataset.version, to: file)
+        }
         let sessions = Mutex<[Int: ReadySession]>([:])
         let base = self.base
-        // Sessions prove they hold the dataset: it is downloaded once, as every benchmark client holds it.
-        guard let first = devices.first else { return [] }
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "leaderboard-bench-\(dataset.version)-\(UUID().uuidString.prefix(8))"
-        ).path
-        defer { try? FileManager.default.removeItem(atPath: file) }
-        _ = try await LeaderboardClient(baseURL: base, credentials: first).download(version: dataset.version, to: file)
+        let chosen = datasets
         try await forEachConcurrently(devices.count * perDevice, concurrency: concurrency) { index in
             let device = devices[index / perDevice]
+            let dataset = chosen[(index / perDevice) % chosen.count]
             let client = LeaderboardClient(baseURL: base, credentials: device)
             let shape = describe(index)
             let session = try await client.startSession(
                 BenchRun.sessionStart(
-                    version: dataset.version, checksum: checksum, framework: shape.framework, gpu: shape.gpu,
+                    version: dataset.version, checksum: dataset.checksum, framework: shape.framework, gpu: shape.gpu,
                     model: "bench-8b", displayName: "bench \(index / perDevice)"))
-            let run = BenchRun(tps: shape.tps, duration: duration)
+            let run = BenchRun(tps: shape.tps, duration: dataset.duration)
             try await client.report(session: session.sessionID, sample: run.sample)
-            let proof = try session.datasetChallenge?.proof(plaintextFile: file) ?? ""
+            let proof = try session.datasetChallenge?.proof(plaintextFile: dataset.file) ?? ""
             sessions.withLock {
                 $0[index] = ReadySession(
                     device: device, sessionID: session.sessionID, results: run.results, proof: proof)

@@ -3,11 +3,13 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import LeaderboardAPI
+import ServiceKit
 import SwiftProtobuf
 import Synchronization
 
 /// P3: the rank of a random record among many, through RankingService's `GetRecord` (the record, its global and
-/// framework ranks and percentile), over one gRPC connection like a gateway's. The records are `<prefix><n>` with
+/// framework ranks and percentile), over gRPC connections like a gateway's, beside a call that does no work over the
+/// same connections. The records are `<prefix><n>` with
 /// `n` zero-padded to 12 digits, as redis-benchmark's `__rand_int__` writes them, so both tools ask for the same
 /// members.
 struct RankBenchCommand: AsyncParsableCommand {
@@ -25,12 +27,26 @@ struct RankBenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (records, prefix, requests, concurrency) = (records, prefix, requests, concurrency)
-        let (summary, elapsed, unranked) = try await withRankingServices(connections, settings) { clients in
+        let figures = try await withConnections(connections, settings) { connections in
             let clock = ContinuousClock()
             let perWorker = requests / concurrency
+            // The transport's own limit: a unary call that does no work (grpc.health.v1 Check), over the same
+            // connections, callers and process, measured first in the same run.
+            let (bare, bareElapsed) = try await runWorkers(concurrency) { worker in
+                let health = Grpc_Health_V1_Health.Client(wrapping: connections[worker % connections.count])
+                var samples: [Duration] = []
+                samples.reserveCapacity(perWorker)
+                for _ in 0..<perWorker {
+                    let begin = clock.now
+                    _ = try await health.check(.with { $0.service = "" })
+                    samples.append(clock.now - begin)
+                }
+                return samples
+            }
             let unranked = Mutex(0)
             let (summary, elapsed) = try await runWorkers(concurrency) { worker in
-                let ranking = clients[worker % clients.count]
+                let ranking = Leaderboard_Ranking_V1_RankingService.Client(
+                    wrapping: connections[worker % connections.count])
                 var samples: [Duration] = []
                 samples.reserveCapacity(perWorker)
                 var generator = SystemRandomNumberGenerator()
@@ -43,27 +59,29 @@ struct RankBenchCommand: AsyncParsableCommand {
                 }
                 return samples
             }
-            return (summary, elapsed, unranked.withLock { $0 })
+            var figures: [String: Double] = summary.summary
+            figures["lookups"] = Double(summary.count)
+            figures["lookups_per_s"] = Double(summary.count) / elapsed.seconds
+            figures["unranked"] = Double(unranked.withLock { $0 })
+            figures["bare_per_s"] = Double(bare.count) / bareElapsed.seconds
+            figures["bare_p50_ms"] = bare.milliseconds(0.5)
+            figures["bare_p99_ms"] = bare.milliseconds(0.99)
+            return figures
         }
-        var figures: [String: Any] = summary.summary
-        figures["lookups"] = summary.count
-        figures["lookups_per_s"] = Double(summary.count) / elapsed.seconds
-        figures["unranked"] = unranked
-        figures["concurrency"] = concurrency
-        figures["connections"] = connections
-        printFigures(figures)
+        var output: [String: Any] = figures
+        output["concurrency"] = concurrency
+        output["connections"] = connections
+        printFigures(output)
     }
 
-    /// `count` RankingService clients, each on its own connection.
-    func withRankingServices<Result: Sendable>(
+    /// `count` gRPC connections to RankingService's process.
+    func withConnections<Result: Sendable>(
         _ count: Int, _ settings: [String],
-        _ body:
-            @escaping @Sendable ([Leaderboard_Ranking_V1_RankingService.Client<HTTP2ClientTransport.Posix>])
-            async throws -> Result
+        _ body: @escaping @Sendable ([GRPCClient<HTTP2ClientTransport.Posix>]) async throws -> Result
     ) async throws -> Result {
         guard count > 0 else { return try await body([]) }
-        return try await withRankingService(settings) { client in
-            try await withRankingServices(count - 1, settings) { others in try await body([client] + others) }
+        return try await withService(.ranking, settings) { client in
+            try await withConnections(count - 1, settings) { others in try await body([client] + others) }
         }
     }
 }

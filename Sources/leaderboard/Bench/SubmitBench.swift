@@ -17,6 +17,8 @@ struct SubmitBenchCommand: AsyncParsableCommand {
     @Option(help: "Sessions per device (the server allows 5 running at once).") var sessionsPerDevice = 5
     @Option(help: "Submits in flight at once.") var concurrency = 64
     @Option(help: "Write the first device's credentials here (JSON) for later runs.") var saveDevice: String?
+    @Option(help: "Dataset versions to spread the devices over (comma-separated; default: the latest active one).")
+    var datasetVersions = ""
 
     func run() async throws {
         let target = try options.target()
@@ -30,7 +32,10 @@ struct SubmitBenchCommand: AsyncParsableCommand {
         }
         let frameworks = ["vllm", "llama.cpp", "sglang", "tgi"]
         let gpus = ["NVIDIA H100 80GB", "NVIDIA A100 80GB", "NVIDIA L40S", "NVIDIA RTX 4090"]
-        let sessions = try await target.readySessions(devices: credentials, perDevice: sessionsPerDevice) { index in
+        let versions = datasetVersions.split(separator: ",").map(String.init)
+        let sessions = try await target.readySessions(
+            devices: credentials, perDevice: sessionsPerDevice, versions: versions
+        ) { index in
             let device = index / sessionsPerDevice
             // A device keeps its GPU and framework; its runs vary by a few percent, as real reruns do.
             let tps = 400 + Double(device % 97) * 7 + Double(index % sessionsPerDevice) * 3
@@ -69,6 +74,7 @@ struct SubmitBenchCommand: AsyncParsableCommand {
         figures["submits_per_s"] = Double(summary.count) / elapsed.seconds
         figures["devices"] = credentials.count
         figures["concurrency"] = concurrency
+        figures["dataset_versions"] = max(1, versions.count)
         figures["outcomes"] = statuses.withLock { $0 }
         figures["setup_seconds"] = setup.seconds
         printFigures(figures)
