@@ -38,10 +38,6 @@ struct RankingAuthority: Sendable {
     /// Each version's score reference, fixed by its first submit (``RankingRepository/reference(for:now:)``).
     let references = ScoreReferences()
 
-    /// Bus channel carrying every committed board event as JSON of ``BoardEvent`` (watchers take it as a wake-up and
-    /// read the stored events, so their order never depends on the bus).
-    static let eventChannel = EventChannels.ranking
-
     /// Reads of boards and records.
     var boards: BoardReader {
         BoardReader(database: database, ranks: ranks, logger: logger, clock: clock, policy: policy, dataset: dataset)

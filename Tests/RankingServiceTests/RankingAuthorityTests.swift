@@ -148,7 +148,7 @@ struct RankingAuthorityTests {
         arguments: StorageBackend.available)
     func fullSessions(_ backend: StorageBackend) async throws {
         try await RankingHarness.with(backend) { harness in
-            let bus = try await harness.ranking.events.subscribe(to: RankingAuthority.eventChannel)
+            let bus = try await harness.ranking.events.subscribe(to: BoardEngine.eventChannel)
             var ids: [String: String] = [:]
             for (machine, tps) in [("a", 100.0), ("b", 200.0), ("c", 150.0)] {
                 let session = try await harness.start(machine, framework: machine == "c" ? "sglang" : "vllm")

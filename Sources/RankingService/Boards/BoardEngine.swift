@@ -19,6 +19,9 @@ struct BoardEngine: Sendable {
     let watchedPlaces: Int
     let writer: PromotionWriter
 
+    /// Bus channel carrying every committed board event as JSON of ``BoardEvent`` (watchers take it as a wake-up and
+    /// read the stored events, so their order never depends on the bus).
+    static let eventChannel = EventChannels.ranking
     /// Pending records one batch transaction takes at most; a round takes batches until none are left.
     static let batchLimit = 256
     /// How long a pending record waits before any replica's upkeep ranks it (its own writer's process may be gone).
@@ -46,7 +49,7 @@ struct BoardEngine: Sendable {
         }
         // Watchers read events from the database, so a lost publish only delays them until their next poll.
         let payloads = log.events.compactMap { try? RankingRepository.encoder.encode($0) }.map { Array($0) }
-        if !payloads.isEmpty { try? await events.publish(payloads, to: EventChannels.ranking) }
+        if !payloads.isEmpty { try? await events.publish(payloads, to: Self.eventChannel) }
         return result
     }
 
@@ -128,17 +131,19 @@ struct BoardEngine: Sendable {
     /// in order (a later record of the same owner in the list competes with the earlier one's outcome). The caller's
     /// transaction must go through ``changing``. Returns every record's promotion by id.
     func promote(_ records: [BenchmarkRecord], sql: any SQLExecutor, now: Int64) async throws -> [String: Promotion] {
-        guard let version = records.first?.datasetVersion else { return [:] }
-        precondition(records.allSatisfy { $0.datasetVersion == version }, "one version's records at a time")
+        guard !records.isEmpty else { return [:] }
         let repository = RankingRepository(sql)
         try await lock(records.flatMap(\.boards), sql: sql)
         struct Owner: Hashable {
             var machine: String
             var framework: String
+            var version: String
         }
         var current: [Owner: BenchmarkRecord] = [:]
-        for record in try await repository.ranked(version: version, machines: records.map(\.machineID)) {
-            current[Owner(machine: record.machineID, framework: record.framework)] = record
+        for (version, group) in Dictionary(grouping: records, by: \.datasetVersion) {
+            for record in try await repository.ranked(version: version, machines: group.map(\.machineID)) {
+                current[Owner(machine: record.machineID, framework: record.framework, version: version)] = record
+            }
         }
         var promotions: [String: Promotion] = [:]
         var changes: [RankChange] = []
@@ -150,7 +155,7 @@ struct BoardEngine: Sendable {
         for record in records {
             promotions[record.recordID] = Promotion()
             guard record.published, record.status == .accepted else { continue }
-            let owner = Owner(machine: record.machineID, framework: record.framework)
+            let owner = Owner(machine: record.machineID, framework: record.framework, version: record.datasetVersion)
             let previous = current[owner]
             if previous?.recordID == record.recordID {
                 // Ranked already: a demotion of its owner's best chose it while it waited.
@@ -232,8 +237,9 @@ struct BoardEngine: Sendable {
         }
         var stored: [BoardEvent] = []
         for (board, kind) in kinds {
-            stored.append(BoardEvent(board: board, sequence: next[board]!, at: now, kind: kind))
-            next[board]! += 1
+            let sequence = next[board, default: 0]
+            stored.append(BoardEvent(board: board, sequence: sequence, at: now, kind: kind))
+            next[board] = sequence + 1
         }
         try await repository.insert(stored)
         for event in stored { ChangeLog.current?.emit(event) }
@@ -372,12 +378,10 @@ final class PromotionWriter: Sendable {
     ) async throws -> [String: BoardEngine.Promotion] {
         try await withCheckedThrowingContinuation { (waiter: Waiter) in
             let start = queues.withLock { queues -> Bool in
-                if queues[version] != nil {
-                    queues[version]!.waiting.append(waiter)
-                    return false
-                }
-                queues[version] = Queue(waiting: [waiter])
-                return true
+                // A queue that exists has a round running, which takes this waiter when it ends.
+                let idle = queues[version] == nil
+                queues[version, default: Queue()].waiting.append(waiter)
+                return idle
             }
             // Detached: a round serves many callers, so it runs to its end whoever of them is cancelled.
             if start { Task.detached { await self.drain(version: version, round) } }
@@ -390,11 +394,8 @@ final class PromotionWriter: Sendable {
         while true {
             let waiters = queues.withLock { queues -> [Waiter] in
                 let waiting = queues[version]?.waiting ?? []
-                if waiting.isEmpty {
-                    queues[version] = nil
-                } else {
-                    queues[version]!.waiting = []
-                }
+                // Empty: the round ends and the version's queue goes; else the queue stays, emptied, while it runs.
+                queues[version] = waiting.isEmpty ? nil : Queue()
                 return waiting
             }
             guard !waiters.isEmpty else { return }

@@ -381,7 +381,7 @@ struct RankingRPCService: Leaderboard_Ranking_V1_RankingService.SimpleServicePro
     ) async throws {
         let board = try await ranking.boards.board(version: request.datasetVersion, framework: request.framework)
         let version = try await ranking.boards.version(request.datasetVersion)
-        let subscription = try await events.subscribe(to: RankingAuthority.eventChannel)
+        let subscription = try await events.subscribe(to: BoardEngine.eventChannel)
         let start = request.hasAfterSequence ? request.afterSequence : try await ranking.boards.lastSequence(of: board)
         let framework = request.framework.lowercased()
         try await followStored(
