@@ -5,7 +5,7 @@ import Testing
 
 @testable import AuthService
 
-@Suite("Operator API keys on both storage backends", .timeLimit(.minutes(1)))
+@Suite("Operator API keys on both storage backends", .timeLimit(.minutes(2)))
 struct APIKeyAuthorityTests {
     func withKeys(
         _ backend: StorageBackend, _ body: (APIKeyAuthority, ManualWallClock, ServiceDatabase) async throws -> Void
@@ -123,7 +123,7 @@ struct APIKeyAuthorityTests {
     }
 }
 
-@Suite("SMTP delivery and module start", .timeLimit(.minutes(1)))
+@Suite("SMTP delivery and module start", .timeLimit(.minutes(2)))
 struct MailAndStartTests {
     @Test("the SMTP mailer delivers to a real SMTP server (aiosmtpd)", .enabled(if: ExternalTools.hasPythonPackages))
     func smtpDelivery() async throws {

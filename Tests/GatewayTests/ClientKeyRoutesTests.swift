@@ -4,7 +4,7 @@ import ServiceKit
 import TestSupport
 import Testing
 
-@Suite("DeepStressModel client keys over REST", .timeLimit(.minutes(2)), .enabled(if: ExternalTools.hasPythonPackages))
+@Suite("DeepStressModel client keys over REST", .timeLimit(.minutes(4)), .enabled(if: ExternalTools.hasPythonPackages))
 struct ClientKeyRoutesTests {
     @Test(
         "a signed device makes, lists and revokes its keys; others cannot; an operator can",

@@ -10,7 +10,7 @@ import Testing
 
 @testable import AuthService
 
-@Suite("Dataset routes through the gateway", .timeLimit(.minutes(2)), .enabled(if: ExternalTools.hasPythonPackages))
+@Suite("Dataset routes through the gateway", .timeLimit(.minutes(4)), .enabled(if: ExternalTools.hasPythonPackages))
 struct DatasetRoutesTests {
     static func data(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()

@@ -331,7 +331,7 @@ struct AuthGateway: Sendable {
 }
 
 @Suite(
-    "Device life cycle through the gateway", .timeLimit(.minutes(2)), .enabled(if: ExternalTools.hasPythonPackages))
+    "Device life cycle through the gateway", .timeLimit(.minutes(4)), .enabled(if: ExternalTools.hasPythonPackages))
 struct DeviceLifecycleTests {
     @Test(
         "register → challenge → verify via the emailed link → activate → signed call → replay and tamper rejected → rotate",

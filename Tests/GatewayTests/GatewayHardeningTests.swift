@@ -13,7 +13,7 @@ import UntrustedInput
 @testable import Gateway
 
 @Suite(
-    "Gateway caching, limits and HTTP policies", .timeLimit(.minutes(2)), .enabled(if: ExternalTools.hasPythonPackages))
+    "Gateway caching, limits and HTTP policies", .timeLimit(.minutes(4)), .enabled(if: ExternalTools.hasPythonPackages))
 struct GatewayHardeningTests {
     @Test(
         "a cached board answers 304 to its ETag, and a submit or a like is visible on the very next read",

@@ -5,7 +5,7 @@ import ServiceKit
 import TestSupport
 import Testing
 
-@Suite("Interaction routes through the gateway", .timeLimit(.minutes(2)), .enabled(if: ExternalTools.hasPythonPackages))
+@Suite("Interaction routes through the gateway", .timeLimit(.minutes(4)), .enabled(if: ExternalTools.hasPythonPackages))
 struct InteractionRoutesTests {
     @Test(
         "reactions, hostile comments, flags and the owner's notifications over REST",

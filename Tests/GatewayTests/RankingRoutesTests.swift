@@ -115,7 +115,7 @@ struct BenchmarkClient {
     }
 }
 
-@Suite("Ranking routes through the gateway", .timeLimit(.minutes(2)), .enabled(if: ExternalTools.hasPythonPackages))
+@Suite("Ranking routes through the gateway", .timeLimit(.minutes(4)), .enabled(if: ExternalTools.hasPythonPackages))
 struct RankingRoutesTests {
     /// A fresh active dataset version (unique, so boards in a shared Redis never mix) and its checksum.
     static func dataset(_ gateway: AuthGateway) async throws -> (version: String, checksum: String) {

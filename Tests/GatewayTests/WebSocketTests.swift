@@ -17,7 +17,7 @@ final class Readiness: Sendable {
     var arrived: Int { count.withLock { $0 } }
 }
 
-@Suite("WebSockets through the gateway", .timeLimit(.minutes(2)), .enabled(if: ExternalTools.hasPythonPackages))
+@Suite("WebSockets through the gateway", .timeLimit(.minutes(4)), .enabled(if: ExternalTools.hasPythonPackages))
 struct WebSocketTests {
     static func json(_ text: String) -> [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]

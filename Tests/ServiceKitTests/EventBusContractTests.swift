@@ -3,7 +3,7 @@ import ServiceLifecycle
 import TestSupport
 import Testing
 
-@Suite("EventBus contract", .timeLimit(.minutes(1)))
+@Suite("EventBus contract", .timeLimit(.minutes(2)))
 struct EventBusContractTests {
     /// Runs `body` with a bus; the Redis bus's subscriber loop runs alongside and is cancelled afterwards.
     func withBus(_ backend: SharedBackend, _ body: (any EventBus) async throws -> Void) async throws {

@@ -5,7 +5,7 @@ import ServiceKit
 import TestSupport
 import Testing
 
-@Suite("Migration runner contract", .timeLimit(.minutes(1)))
+@Suite("Migration runner contract", .timeLimit(.minutes(2)))
 struct MigrationContractTests {
     static let widgets = Migration(
         version: 1, name: "widgets",
