@@ -401,9 +401,7 @@ struct RankingAuthority: Sendable {
         var settled = answer
         do {
             if let promotion = try await engine.promotePending(version: version)[recordID] {
-                settled.rank = promotion.rank
-                settled.isNewBest = promotion.isNewBest
-                settled.rankPending = nil
+                settled.place(rank: promotion.rank, isNewBest: promotion.isNewBest)
                 return settled
             }
             // Another batch (this replica's earlier round or another replica's) ranked it: its stored answer says.
@@ -412,9 +410,7 @@ struct RankingAuthority: Sendable {
             }
             if let stored {
                 let final = try RankingRepository.decode(SubmissionResult.self, stored)
-                settled.rank = final.rank
-                settled.isNewBest = final.isNewBest
-                settled.rankPending = final.rankPending
+                if final.rankPending != true { settled.place(rank: final.rank, isNewBest: final.isNewBest) }
             }
         } catch {
             logger.warning(

@@ -134,6 +134,18 @@ struct RankingHarness {
                 bodySHA256: body, results: results, metrics: [], datasetProof: Self.proof(session)))
     }
 
+    /// An unranked copy of a record under another id and session (for promotions made by hand), as `adjust` changes it.
+    static func copy(
+        of record: BenchmarkRecord, id: String, session: String, adjust: (inout BenchmarkRecord) -> Void = { _ in }
+    ) -> BenchmarkRecord {
+        var copy = record
+        copy.recordID = id
+        copy.sessionID = session
+        copy.ranked = false
+        adjust(&copy)
+        return copy
+    }
+
     func board() async throws -> [(id: String, rank: Int)] {
         try await ranking.boards.list(RecordFilter(datasetVersion: ""), cursor: "", limit: 200).records.map {
             ($0.record.recordID, $0.rank)
@@ -452,13 +464,11 @@ struct RankingAuthorityTests {
     func undo(_ backend: StorageBackend) async throws {
         try await RankingHarness.with(backend) { harness in
             let first = try await harness.run(try await harness.start("owner"), tps: 100)
-            var better = try await harness.ranking.boards.record(try #require(first.recordID)).record
-            better.recordID = String(repeating: "f", count: 32)
-            better.sessionID = "another-session"
-            better.score.total = 99
-            better.ranked = false
+            let candidate = RankingHarness.copy(
+                of: try await harness.ranking.boards.record(try #require(first.recordID)).record,
+                id: String(repeating: "f", count: 32), session: "another-session"
+            ) { $0.score.total = 99 }
             let ranking = harness.ranking
-            let candidate = better
             await #expect(throws: RankingError.unknownSession) {
                 try await ranking.engine.changing { sql in
                     try await RankingRepository(sql).insert(candidate)
@@ -493,13 +503,12 @@ struct RankingAuthorityTests {
                 ("b1", "owner-b", seedScore - 2),
             ]
             let records = planned.map { plan in
-                var record = template
-                record.recordID = String(repeating: plan.id, count: 16)
-                record.sessionID = "session-\(plan.id)"
-                record.machineID = plan.machine
-                record.score.total = plan.score
-                record.ranked = false
-                return record
+                RankingHarness.copy(
+                    of: template, id: String(repeating: plan.id, count: 16), session: "session-\(plan.id)"
+                ) {
+                    $0.machineID = plan.machine
+                    $0.score.total = plan.score
+                }
             }
             try await harness.database.transaction(logger: TestEnvironment.logger) { sql in
                 let repository = RankingRepository(sql)

@@ -109,9 +109,7 @@ struct BoardEngine: Sendable {
             for pending in taken {
                 var answer = try RankingRepository.decode(SubmissionResult.self, pending.outcome)
                 let promotion = promotions[pending.recordID] ?? Promotion()
-                answer.rank = promotion.rank
-                answer.isNewBest = promotion.isNewBest
-                answer.rankPending = nil
+                answer.place(rank: promotion.rank, isNewBest: promotion.isNewBest)
                 outcomes.append((pending.sessionID, try RankingRepository.json(answer)))
             }
             try await repository.setOutcomes(outcomes)

@@ -76,6 +76,14 @@ struct SubmissionResult: Sendable, Equatable, Codable {
     /// Not stored: set when the answer is a replay.
     var replayed = false
 
+    /// The answer once its record's board writer batch committed: its rank then, and whether it became the owner's
+    /// best.
+    mutating func place(rank: Int, isNewBest: Bool) {
+        self.rank = rank
+        self.isNewBest = isNewBest
+        rankPending = nil
+    }
+
     enum CodingKeys: String, CodingKey {
         case sessionID, state, recordID, score, scoreVersion, ruleSetVersion, reasons, rank, isNewBest, rankPending
     }

@@ -151,8 +151,6 @@ struct RankingRepository {
             ])
     }
 
-    /// Adds one sample and counts it, if the session is still below `maximum`; returns the new count, or nil when
-    /// the session is full. One statement, so concurrent reports cannot overshoot the bound.
     /// Sessions of a device still running at `now`.
     func runningSessions(of machineID: String, at now: Int64) async throws -> Int {
         Int(
@@ -161,6 +159,8 @@ struct RankingRepository {
                 [.text(machineID), .integer(now)])?.integer("n") ?? 0)
     }
 
+    /// Adds one sample and counts it, if the session is still below `maximum`; returns the new count, or nil when
+    /// the session is full. One statement, so concurrent reports cannot overshoot the bound.
     func appendSample(_ sample: MetricSample, to sessionID: String, maximum: Int) async throws -> Int? {
         guard
             let row = try await sql.first(
@@ -270,9 +270,7 @@ struct RankingRepository {
     /// Records by id, read a bounded number at a time (one statement per 500).
     func records(_ ids: [String]) async throws -> [String: BenchmarkRecord] {
         var found: [String: BenchmarkRecord] = [:]
-        let unique = Array(Set(ids))
-        for start in stride(from: 0, to: unique.count, by: 500) {
-            let part = unique[start..<min(start + 500, unique.count)]
+        for part in Array(Set(ids)).chunks(of: 500) {
             for row in try await sql.execute(
                 "SELECT \(Self.recordColumns) FROM records WHERE record_id IN (\(Self.placeholders(part.count)))",
                 part.map { .text($0) })
@@ -291,10 +289,8 @@ struct RankingRepository {
 
     /// The records ranked on a version's boards for these machines (any framework).
     func ranked(version: String, machines: [String]) async throws -> [BenchmarkRecord] {
-        let unique = Array(Set(machines))
         var found: [BenchmarkRecord] = []
-        for start in stride(from: 0, to: unique.count, by: 500) {
-            let part = unique[start..<min(start + 500, unique.count)]
+        for part in Array(Set(machines)).chunks(of: 500) {
             found += try await sql.execute(
                 """
                 SELECT \(Self.recordColumns) FROM records
@@ -307,8 +303,7 @@ struct RankingRepository {
 
     /// Marks records ranked or not (their status and publication unchanged).
     func setRanked(_ ids: [String], _ ranked: Bool) async throws {
-        for start in stride(from: 0, to: ids.count, by: 500) {
-            let part = ids[start..<min(start + 500, ids.count)]
+        for part in ids.chunks(of: 500) {
             try await sql.execute(
                 "UPDATE records SET ranked = $1 WHERE record_id IN (\(Self.placeholders(part.count, from: 2)))",
                 [.integer(ranked ? 1 : 0)] + part.map { .text($0) })
@@ -650,17 +645,18 @@ struct RankingRepository {
 
     /// Stores several sessions' answers in one statement.
     func setOutcomes(_ outcomes: [(sessionID: String, outcome: String)]) async throws {
-        for start in stride(from: 0, to: outcomes.count, by: 250) {
-            let part = outcomes[start..<min(start + 250, outcomes.count)]
+        for part in outcomes.chunks(of: 250) {
             var cases = ""
+            var ids: [String] = []
             var binds: [SQLValue] = []
             for (sessionID, outcome) in part {
                 cases += " WHEN $\(binds.count + 1) THEN $\(binds.count + 2)"
+                ids.append("$\(binds.count + 1)")
                 binds += [.text(sessionID), .text(outcome)]
             }
-            let ids = stride(from: 1, to: binds.count, by: 2).map { "$\($0)" }.joined(separator: ", ")
             try await sql.execute(
-                "UPDATE sessions SET outcome = CASE session_id\(cases) END WHERE session_id IN (\(ids))", binds)
+                "UPDATE sessions SET outcome = CASE session_id\(cases) END WHERE session_id IN (\(ids.joined(separator: ", ")))",
+                binds)
         }
     }
 
@@ -691,10 +687,10 @@ struct RankingRepository {
     /// Stores a change's events in one statement (a record entering the top places shifts up to 100 others).
     func insert(_ events: [BoardEvent]) async throws {
         // 4 binds a row; a batch's events go in statements of at most 1,000 rows (PostgreSQL takes 65,535 binds).
-        for start in stride(from: 0, to: events.count, by: 1000) {
+        for part in events.chunks(of: 1000) {
             var rows: [String] = []
             var parameters: [SQLValue] = []
-            for event in events[start..<min(start + 1000, events.count)] {
+            for event in part {
                 let first = parameters.count + 1
                 rows.append("($\(first), $\(first + 1), $\(first + 2), $\(first + 3))")
                 parameters += [

@@ -147,10 +147,9 @@ public final class RedisEventBus: EventBus, Service {
     /// One script run per 500 payloads: a board writer's batch can carry thousands of events, and one PUBLISH each
     /// would be as many round trips.
     public func publish(_ payloads: [[UInt8]], to channel: String) async throws {
-        for start in stride(from: 0, to: payloads.count, by: 500) {
+        for part in payloads.chunks(of: 500) {
             try await client.evaluate(
-                Self.publishScript, keys: [prefix + channel],
-                arguments: payloads[start..<min(start + 500, payloads.count)].map { RedisArgument(bytes: $0) })
+                Self.publishScript, keys: [prefix + channel], arguments: part.map { RedisArgument(bytes: $0) })
         }
     }
 

@@ -354,9 +354,9 @@ public struct RedisRankIndex: RankIndex {
 
     public func upsert(_ entries: [RankEntry], in board: String) async throws {
         // Bounded batches keep one command's size reasonable when a board is warmed with a million members.
-        for batch in stride(from: 0, to: entries.count, by: 1000) {
+        for batch in entries.chunks(of: 1000) {
             var arguments: [RedisArgument] = ["ZADD", RedisArgument(prefix + board)]
-            for entry in entries[batch..<min(batch + 1000, entries.count)] {
+            for entry in batch {
                 arguments.append(RedisArgument(entry.score))
                 arguments.append(RedisArgument(entry.member))
             }
@@ -383,8 +383,12 @@ public struct RedisRankIndex: RankIndex {
             "ZREVRANGE", RedisArgument(prefix + board), RedisArgument(offset), RedisArgument(offset + limit - 1),
             "WITHSCORES",
         ])
-        let values = reply.array ?? []
-        return stride(from: 0, to: values.count - 1, by: 2).compactMap { index in
+        return Self.entries(reply.array ?? [])
+    }
+
+    /// Members and scores of a `WITHSCORES` reply: member, score, member, score…
+    static func entries(_ values: [RESPValue]) -> [RankEntry] {
+        stride(from: 0, to: values.count - 1, by: 2).compactMap { index in
             guard let member = values[index].string, let score = values[index + 1].double else { return nil }
             return RankEntry(member: member, score: score)
         }
@@ -405,13 +409,15 @@ public struct RedisRankIndex: RankIndex {
         var slots: [String: Int] = [:]
         var arguments: [RedisArgument] = []
         for change in changes {
-            let slot =
-                slots[change.board]
-                ?? {
-                    keys.append(prefix + change.board)
-                    slots[change.board] = keys.count
-                    return keys.count
-                }()
+            // KEYS holds each board once; a change names its board by 1-based position.
+            let slot: Int
+            if let known = slots[change.board] {
+                slot = known
+            } else {
+                keys.append(prefix + change.board)
+                slot = keys.count
+                slots[change.board] = slot
+            }
             arguments += [
                 RedisArgument(slot), RedisArgument(change.removing.map { "=" + $0 } ?? ""),
                 RedisArgument(change.adding.map { "=" + $0.member } ?? ""),
@@ -430,10 +436,7 @@ public struct RedisRankIndex: RankIndex {
             return RankChangeOutcome(
                 oldRank: oldRank < 0 ? nil : Int(oldRank), oldScore: fields[1].string.flatMap { Double($0) },
                 newRank: newRank < 0 ? nil : Int(newRank), count: Int(count), windowStart: Int(start),
-                window: stride(from: 0, to: window.count - 1, by: 2).compactMap { index in
-                    guard let member = window[index].string, let score = window[index + 1].double else { return nil }
-                    return RankEntry(member: member, score: score)
-                })
+                window: Self.entries(window))
         }
     }
 
