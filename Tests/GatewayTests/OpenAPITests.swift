@@ -8,7 +8,7 @@ import Testing
 
 @testable import Gateway
 
-@Suite("OpenAPI document", .timeLimit(.minutes(5)), .enabled(if: ExternalTools.hasPythonPackages))
+@Suite("OpenAPI document", .timeLimit(.minutes(8)), .enabled(if: ExternalTools.hasPythonPackages))
 struct OpenAPITests {
     @Test("/openapi.json describes exactly the routes the router serves, each once")
     func everyRouteDescribed() async throws {

@@ -793,7 +793,8 @@ enum OpenAPIDocument {
             method: "GET", path: "/", summary: "The board", tag: "pages",
             parameters: [Operation.limit, Operation.cursor, Operation.ifNoneMatch]
                 + [Operation.query("framework", Schema.string, "Only this framework.")] + boardFilters,
-            responses: [html, notModified] + pageErrors, errors: ["400"]),
+            responses: [html, notModified, htmlError("404", "No such dataset version.")] + pageErrors,
+            errors: ["400"]),
         Operation(
             method: "GET", path: "/records/{id}", summary: "A record", tag: "pages",
             parameters: [recordID, Operation.ifNoneMatch],
