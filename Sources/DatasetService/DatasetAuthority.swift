@@ -26,6 +26,8 @@ struct DatasetAuthority: Sendable {
     private let packages = PackageCache()
     /// DeepStressModel prompts per version, to check results against.
     private let prompts = PromptCache()
+    /// The identity of every chunk file whose bytes matched their manifest, so it is not hashed again unchanged.
+    private let verified = VerifiedFiles()
 
     static let chunkSizes = (64 << 10)...(64 << 20)
 
@@ -379,24 +381,31 @@ struct DatasetAuthority: Sendable {
             stored, key: key, version: version, index: entry.index, final: entry.index == manifest.chunks.count - 1)
     }
 
+    /// A chunk's stored bytes, checked against the manifest: the size always, the SHA-256 only the first time a file
+    /// identity (device, inode, size, modification time) is read, since a file that changed has another identity.
     private func verifiedChunk(prefix: String, entry: ChunkEntry, version: String) async throws -> [UInt8] {
-        let bytes: [UInt8]
+        let name = Self.chunkName(entry.index)
+        let read: (bytes: [UInt8], identity: FileIdentity?)
         do {
-            bytes = try await blobs.read(prefix: prefix, name: Self.chunkName(entry.index), range: nil)
+            read = try await blobs.readWhole(prefix: prefix, name: name)
         } catch {
             logger.error(
                 "dataset chunk unreadable",
                 metadata: ["version": "\(version)", "chunk": "\(entry.index)", "error": "\(error)"])
             throw DatasetError.corruptChunk
         }
-        guard bytes.count == entry.ciphertextSize, Array(SHA256.hash(data: bytes)).hexEncoded == entry.ciphertextSHA256
+        let key = "\(prefix)/\(name)"
+        let known = read.identity.map { verified.contains(key, $0) } ?? false
+        guard read.bytes.count == entry.ciphertextSize,
+            known || Array(SHA256.hash(data: read.bytes)).hexEncoded == entry.ciphertextSHA256
         else {
             logger.error(
                 "dataset chunk corrupt: stored bytes do not match the manifest; restore it from a backup or re-upload the version",
                 metadata: ["version": "\(version)", "chunk": "\(entry.index)", "blob_prefix": "\(prefix)"])
             throw DatasetError.corruptChunk
         }
-        return bytes
+        if !known, let identity = read.identity { verified.insert(key, identity) }
+        return read.bytes
     }
 
     /// The concatenated ciphertext bytes `range`, chunk by chunk (each checked before use), for `body`.
@@ -471,4 +480,35 @@ struct WrappedContentKey: Sendable, Equatable {
     var tag: [UInt8]
     var salt: [UInt8]
     var context: String
+}
+
+/// Chunk files (by `prefix/name`) whose bytes matched their manifest, with the identity they had then.
+final class VerifiedFiles: Sendable {
+    static let capacity = 100_000
+    private let identities = Mutex<[String: FileIdentity]>([:])
+
+    func contains(_ key: String, _ identity: FileIdentity) -> Bool { identities.withLock { $0[key] == identity } }
+
+    func insert(_ key: String, _ identity: FileIdentity) {
+        identities.withLock { identities in
+            if identities.count >= Self.capacity { identities = [:] }
+            identities[key] = identity
+        }
+    }
+}
+
+extension DatasetAuthority: LocalChunkSource {
+    /// The chunk's file once its bytes, in the file's current state, matched the manifest (read and hashed here
+    /// if that state was not checked before); nil when the file changes while it is being checked. Throws as
+    /// ``chunk(version:index:)`` does.
+    func verifiedChunkFile(version: String, index: Int) async throws -> VerifiedChunkFile? {
+        let (prefix, manifest) = try await layout(try DatasetVersionName.validate(version))
+        guard manifest.chunks.indices.contains(index) else { throw DatasetError.unknownChunk }
+        let name = Self.chunkName(index)
+        let key = "\(prefix)/\(name)"
+        guard let file = try await blobs.file(prefix: prefix, name: name) else { return nil }
+        if verified.contains(key, file.identity) { return file }
+        _ = try await verifiedChunk(prefix: prefix, entry: manifest.chunks[index], version: version)
+        return verified.contains(key, file.identity) ? file : nil
+    }
 }

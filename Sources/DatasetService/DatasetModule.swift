@@ -89,6 +89,8 @@ public struct DatasetModule: ServiceModule {
                     nonce: Array(wrapped.nonce), ciphertext: Array(wrapped.ciphertext), tag: Array(wrapped.tag),
                     salt: Array(wrapped.hkdfSalt), context: wrapped.context)
             })
+        // A gateway in this process sends verified chunk files itself (sendfile) instead of streaming them over gRPC.
+        context.shared.localChunks.register(datasets)
         rpcServices = [DatasetRPCService(datasets: datasets, events: context.shared.events)]
         services = [DatasetSweep(datasets: datasets, logger: context.logger)]
     }

@@ -46,6 +46,10 @@ public struct GatewayDependencies: Sendable {
     public var cache: ResponseCache
     /// Whether this router serves `/metrics` (an operations-only router always does).
     public var servesMetrics = true
+    /// Where a DatasetService in this process offers verified chunk files (``ChunkFileBody``).
+    public var localChunks: LocalChunkFiles?
+    /// Whether chunk files may go out with sendfile: not over HTTPS, where TLS encrypts in user space.
+    public var sendsFiles = true
 
     public var policies: GatewayPolicies { configuration.policies }
 
@@ -130,14 +134,16 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
 /// sends no complete first request head within `idleTimeout` (``FirstRequestDeadlineHandler``) or stays silent that
 /// long between requests — a client sending its headers a byte at a time holds nothing for long — and reads
 /// WebSocket frames of at most 16 KiB (clients send only short control texts), pinging idle sockets.
-/// With `certificates`, every connection starts with a TLS handshake under the current certificate.
+/// With `certificates`, every connection starts with a TLS handshake under the current certificate; with `fastPath`,
+/// cache hits are answered on the event loop (``CacheFastPath``).
 public func gatewayServer(
     webSocketRouter: Router<GatewayWebSocketContext>?, idleTimeout: Duration,
-    certificates: GatewayCertificates? = nil
+    certificates: GatewayCertificates? = nil, fastPath: CacheFastPath? = nil
 ) -> HTTPServerBuilder {
     let (seconds, attoseconds) = idleTimeout.components
     let timeout = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    let http1 = HTTP1Channel.Configuration(idleTimeout: timeout)
+    let http1 = HTTP1Channel.Configuration(
+        additionalChannelHandlers: fastPath?.channelHandlers() ?? [], idleTimeout: timeout)
     @Sendable func secured<Base: ServerChildChannel>(_ base: Base) -> any ServerChildChannel {
         let deadline = FirstRequestDeadlineChannel(base: base, timeout: timeout)
         guard let certificates else { return deadline }
@@ -158,6 +164,9 @@ public func gatewayServer(
     }
 }
 
+/// The `Server` header of every answer.
+let serverName = "leaderboard"
+
 /// The gateway app on `address`; prints `<name> listening on http://host:port` once bound (port 0 resolves here).
 public func buildGatewayApplication(
     router: Router<GatewayRequestContext>,
@@ -166,13 +175,15 @@ public func buildGatewayApplication(
     name: String,
     idleTimeout: Duration = .seconds(30),
     certificates: GatewayCertificates? = nil,
+    fastPath: CacheFastPath? = nil,
     logger: Logger
 ) -> some ApplicationProtocol & Service {
     let scheme = certificates == nil ? "http" : "https"
     return Application(
         router: router,
-        server: gatewayServer(webSocketRouter: webSocketRouter, idleTimeout: idleTimeout, certificates: certificates),
-        configuration: .init(address: .hostname(address.host, port: address.port), serverName: "leaderboard"),
+        server: gatewayServer(
+            webSocketRouter: webSocketRouter, idleTimeout: idleTimeout, certificates: certificates, fastPath: fastPath),
+        configuration: .init(address: .hostname(address.host, port: address.port), serverName: serverName),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? address.port
             announce("\(name) listening on \(scheme)://\(address.host):\(port)")
@@ -207,6 +218,8 @@ public struct GatewayModule: ServiceModule {
             configuration: configuration,
             cache: cache)
         dependencies.servesMetrics = configuration.metricsOnHTTP.onPublicListener(context.configuration.httpAddress)
+        dependencies.localChunks = context.shared.localChunks
+        dependencies.sendsFiles = configuration.tls == nil
         let router = buildGatewayRouter(dependencies)
         var certificates: GatewayCertificates?
         if let tls = configuration.tls {
@@ -222,7 +235,14 @@ public struct GatewayModule: ServiceModule {
             buildGatewayApplication(
                 router: router, webSocketRouter: buildGatewayWebSocketRouter(dependencies, logger: context.logger),
                 address: context.configuration.httpAddress, name: "gateway", idleTimeout: configuration.idleTimeout,
-                certificates: certificates, logger: context.logger),
+                certificates: certificates,
+                // With tracing on, every request gets its span, so every request takes the general path.
+                fastPath: TracingSetup.isEnabled
+                    ? nil
+                    : CacheFastPath(
+                        cache: cache, clientAddresses: configuration.clientAddresses, logger: context.logger,
+                        serverName: serverName),
+                logger: context.logger),
         ]
         if !dependencies.servesMetrics { services.append(buildOperationsService(context: context)) }
         if let certificates {

@@ -1,5 +1,5 @@
 public import Hummingbird
-import NIOCore
+public import NIOCore
 
 /// Per-request state shared by the gateway's middleware and routes.
 public struct GatewayRequestContext: RequestContext {
@@ -15,9 +15,12 @@ public struct GatewayRequestContext: RequestContext {
     public var device: AuthenticatedDevice?
     /// Set by ``APIKeyMiddleware`` once a Bearer key authenticated.
     public var apiKey: AuthenticatedKey?
+    /// The connection, when served by a real server (nil in in-process tests): chunk files go out on it directly.
+    public var channel: (any Channel)?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
         requestID = ""
         clientIP = source.channel.remoteAddress?.ipAddress ?? ""
         clientKey = "ip:\(clientIP)"

@@ -75,6 +75,60 @@ struct DatasetRoutesTests {
     }
 
     @Test(
+        "in one process chunks go out from their verified files: the stream's bytes; a file changed on disk is checked again (503 while corrupt)"
+    )
+    func chunkFiles() async throws {
+        try await AuthGateway.with(.sqlite, live: true) { gateway in
+            let admin = try await gateway.adminKey()
+            let uploaded = try await gateway.upload(
+                "version=files-1&chunk_size=65536", Self.data(200_000), headers: admin)
+            try #require(uploaded.status == .created, "\(uploaded.text)")
+            let manifestReply = try await gateway.request(.get, "/api/v1/datasets/files-1")
+            let manifest = try DatasetManifest(json: try #require(manifestReply.json["manifest"] as? [String: Any]))
+            // The whole ciphertext always streams through DatasetService's checked reads: the reference.
+            let whole = Array(
+                try await gateway.request(.get, "/api/v1/datasets/files-1/download").response.body
+                    .readableBytesView)
+            func chunk(_ index: Int) async throws -> AuthGateway.Reply {
+                try await gateway.request(.get, "/api/v1/datasets/files-1/chunks/\(index)")
+            }
+            func expected(_ index: Int) -> [UInt8] {
+                let entry = manifest.chunks[index]
+                return Array(whole[Int(entry.ciphertextOffset)..<Int(entry.ciphertextOffset + entry.ciphertextSize)])
+            }
+            func sentFromFiles() -> Double {
+                PrometheusText.local().value("leaderboard_dataset_chunk_files_sent_total")
+            }
+            let before = sentFromFiles()
+            for _ in 0..<2 {
+                for entry in manifest.chunks {
+                    let reply = try await chunk(entry.index)
+                    #expect(reply.status == .ok)
+                    #expect(reply.headers[.contentLength] == "\(entry.ciphertextSize)")
+                    #expect(Array(reply.response.body.readableBytesView) == expected(entry.index))
+                }
+            }
+            #expect(sentFromFiles() - before >= Double(2 * manifest.chunks.count))
+
+            // Chunk 1 altered on disk after it was checked: its file has a new identity, so it is checked again.
+            let directory = try #require(
+                try FileManager.default.contentsOfDirectory(atPath: gateway.datasetDirectory).first {
+                    !$0.hasPrefix(".")
+                })
+            let path = "\(gateway.datasetDirectory)/\(directory)/chunk-00000001"
+            let original = try Data(contentsOf: URL(fileURLWithPath: path))
+            var altered = original
+            altered[100] ^= 0xFF
+            try altered.write(to: URL(fileURLWithPath: path))
+            expectProblem(try await chunk(1), .serviceUnavailable, "chunk_unavailable")
+            try original.write(to: URL(fileURLWithPath: path))
+            let restored = try await chunk(1)
+            #expect(restored.status == .ok)
+            #expect(Array(restored.response.body.readableBytesView) == expected(1))
+        }
+    }
+
+    @Test(
         "bad input: unknown versions and chunks, path characters, malformed ranges, duplicates, no admin key, unverified devices"
     )
     func badInput() async throws {

@@ -8,8 +8,10 @@ import Hummingbird
 import HummingbirdTesting
 import HummingbirdWebSocket
 import LeaderboardAPI
+import Logging
 import ServiceKit
 import ServiceLifecycle
+import Synchronization
 import TestSupport
 import Testing
 import UntrustedInput
@@ -27,6 +29,10 @@ struct AuthGateway: Sendable {
     let database: ServiceDatabase
     /// RankingService's own database (tests compare its stored events with what clients saw).
     var rankingDatabase: ServiceDatabase? = nil
+    /// The request ids of the answers a live gateway gave before its middleware chain (``CacheFastPath``).
+    var earlyAnswers = EarlyAnswerLog()
+    /// DatasetService's blob directory.
+    var datasetDirectory = ""
 
     static let publicURL = "https://leaderboard.example"
 
@@ -49,12 +55,14 @@ struct AuthGateway: Sendable {
         _ backend: StorageBackend,
         policies: GatewayPolicies = lenient,
         live: Bool = false,
+        localChunks: Bool = true,
         configure: @Sendable (inout GatewayConfiguration) -> Void = { _ in },
         extend: @Sendable (Router<GatewayRequestContext>) -> Void = { _ in },
         _ body: @escaping @Sendable (AuthGateway) async throws -> Void
     ) async throws {
         let sink = try SMTPSink()
         defer { sink.stop() }
+        let earlyAnswers = EarlyAnswerLog()
         let datasetDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "gw-ds-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: datasetDirectory) }
@@ -145,7 +153,7 @@ struct AuthGateway: Sendable {
                                     shared: redis == nil ? nil : shared.cache,
                                     sharedTTL: gatewayConfiguration.sharedCacheTTL,
                                     localTTL: gatewayConfiguration.localCacheTTL, logger: TestEnvironment.logger)
-                                let dependencies = GatewayDependencies(
+                                var dependencies = GatewayDependencies(
                                     readiness: readiness,
                                     services: GatewayServices(
                                         auth: Leaderboard_Auth_V1_AuthService.Client(wrapping: grpc),
@@ -155,6 +163,7 @@ struct AuthGateway: Sendable {
                                             wrapping: grpc)),
                                     rateLimiter: InMemoryGCRARateLimiter(), configuration: gatewayConfiguration,
                                     cache: cache)
+                                dependencies.localChunks = localChunks ? shared.localChunks : nil
                                 let router = buildGatewayRouter(dependencies)
                                 extend(router)
                                 if live {
@@ -164,20 +173,27 @@ struct AuthGateway: Sendable {
                                         server: gatewayServer(
                                             webSocketRouter: buildGatewayWebSocketRouter(
                                                 dependencies, logger: TestEnvironment.logger),
-                                            idleTimeout: gatewayConfiguration.idleTimeout),
-                                        configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+                                            idleTimeout: gatewayConfiguration.idleTimeout,
+                                            fastPath: CacheFastPath(
+                                                cache: cache, clientAddresses: gatewayConfiguration.clientAddresses,
+                                                logger: Logger(label: "early") { _ in earlyAnswers.handler },
+                                                serverName: "leaderboard")),
+                                        configuration: .init(
+                                            address: .hostname("127.0.0.1", port: 0), serverName: "leaderboard"))
                                     try await app.test(.live) { client in
                                         try await body(
                                             AuthGateway(
                                                 client: client, sink: sink, database: database,
-                                                rankingDatabase: rankingDatabase))
+                                                rankingDatabase: rankingDatabase, earlyAnswers: earlyAnswers,
+                                                datasetDirectory: datasetDirectory.path))
                                     }
                                 } else {
                                     try await Application(router: router).test(.router) { client in
                                         try await body(
                                             AuthGateway(
                                                 client: client, sink: sink, database: database,
-                                                rankingDatabase: rankingDatabase))
+                                                rankingDatabase: rankingDatabase,
+                                                datasetDirectory: datasetDirectory.path))
                                     }
                                 }
                                 server.beginGracefulShutdown()
@@ -680,4 +696,32 @@ func expectProblem(
     #expect(reply.status == status, "\(reply.text)", sourceLocation: sourceLocation)
     #expect(reply.code == code, sourceLocation: sourceLocation)
     #expect(reply.headers[.contentType] == "application/problem+json", sourceLocation: sourceLocation)
+}
+
+/// Collects the request ids of the access lines a ``CacheFastPath`` writes.
+final class EarlyAnswerLog: Sendable {
+    private let ids = Mutex<[String]>([])
+
+    var requestIDs: [String] { ids.withLock { $0 } }
+
+    var handler: some LogHandler { Handler(log: self) }
+
+    private struct Handler: LogHandler {
+        let log: EarlyAnswerLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(
+            level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
+            function: String, line: UInt
+        ) {
+            guard message.description == "access", let id = metadata?["request_id"] else { return }
+            log.ids.withLock { $0.append("\(id)") }
+        }
+    }
 }

@@ -2,6 +2,25 @@ import Foundation
 import NIOPosix
 import ServiceKit
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Reads from `descriptor` until `buffer` is full or the file ends; returns the bytes read.
+private func readFully(_ descriptor: CInt, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+    guard let base = buffer.baseAddress else { return 0 }
+    var count = 0
+    while count < buffer.count {
+        let got = read(descriptor, base + count, buffer.count - count)
+        if got < 0, errno == EINTR { continue }
+        guard got > 0 else { break }
+        count += got
+    }
+    return count
+}
+
 /// Where dataset ciphertext lives. A set of blobs is written into a staging area and becomes visible under its
 /// prefix only by ``BlobStaging/commit(as:)``, so an interrupted upload leaves nothing readable.
 ///
@@ -11,6 +30,10 @@ protocol BlobStore: Sendable {
     func stage() async throws -> any BlobStaging
     /// Reads `range` of a blob (the whole blob when nil).
     func read(prefix: String, name: String, range: Range<Int64>?) async throws -> [UInt8]
+    /// Reads a whole blob through one open file, with the identity of the file the bytes came from.
+    func readWhole(prefix: String, name: String) async throws -> (bytes: [UInt8], identity: FileIdentity?)
+    /// The file a blob is stored in, as it is now; nil when the store keeps no plain files.
+    func file(prefix: String, name: String) async throws -> VerifiedChunkFile?
     func remove(prefix: String) async throws
     /// Every committed prefix (for sweeping ones no database row refers to).
     func prefixes() async throws -> [String]
@@ -68,6 +91,32 @@ struct FileSystemBlobStore: BlobStore {
             }
             return Array(try handle.readToEnd() ?? Data())
         }
+    }
+
+    func readWhole(prefix: String, name: String) async throws -> (bytes: [UInt8], identity: FileIdentity?) {
+        let path = "\(root)/\(try BlobName.check(prefix))/\(try BlobName.check(name))"
+        return try await Self.blocking {
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw StorageError("blob \(prefix)/\(name) is missing") }
+            defer { close(descriptor) }
+            guard let identity = FileIdentity.of(descriptor: descriptor), identity.size >= 0 else {
+                throw StorageError("cannot stat blob \(prefix)/\(name)")
+            }
+            // Straight into the array: no intermediate Data.
+            let bytes = try [UInt8](unsafeUninitializedCapacity: Int(identity.size)) { buffer, count in
+                count = readFully(descriptor, into: UnsafeMutableRawBufferPointer(buffer))
+                guard count == buffer.count else { throw StorageError("blob \(prefix)/\(name) ended early") }
+            }
+            return (bytes, identity)
+        }
+    }
+
+    func file(prefix: String, name: String) async throws -> VerifiedChunkFile? {
+        let path = "\(root)/\(try BlobName.check(prefix))/\(try BlobName.check(name))"
+        guard let identity = FileIdentity.of(path: path) else {
+            throw StorageError("blob \(prefix)/\(name) is missing")
+        }
+        return VerifiedChunkFile(path: path, identity: identity)
     }
 
     func remove(prefix: String) async throws {

@@ -1,3 +1,4 @@
+import CompressNIO
 import Crypto
 import Foundation
 import HTTPTypes
@@ -23,19 +24,22 @@ struct CachedResponse: Sendable, Equatable {
     var contentType: String
     var cacheControl: String
     var etag: String
-    var body: [UInt8]
+    /// The body as sent, with its gzip form made at most once (``CachedBody``).
+    let payload: CachedBody
+
+    var body: [UInt8] { Array(payload.plain.readableBytesView) }
 
     /// The three header values as one line each, a blank line, then the body as it is — no re-encoding of the
     /// body (a JSON array of byte values would be several times its size).
     var stored: [UInt8] {
-        Array("\(contentType)\n\(cacheControl)\n\(etag)\n\n".utf8) + body
+        Array("\(contentType)\n\(cacheControl)\n\(etag)\n\n".utf8) + payload.plain.readableBytesView
     }
 
     init(contentType: String, cacheControl: String, etag: String, body: [UInt8]) {
         self.contentType = contentType
         self.cacheControl = cacheControl
         self.etag = etag
-        self.body = body
+        payload = CachedBody(ByteBuffer(bytes: body), contentType: contentType)
     }
 
     /// Reads ``stored``; nil when the bytes are not in that form.
@@ -50,9 +54,51 @@ struct CachedResponse: Sendable, Equatable {
         self.init(contentType: lines[0], cacheControl: lines[1], etag: lines[2], body: Array(bytes[start...]))
     }
 
+    static func == (lhs: CachedResponse, rhs: CachedResponse) -> Bool {
+        lhs.contentType == rhs.contentType && lhs.cacheControl == rhs.cacheControl && lhs.etag == rhs.etag
+            && lhs.payload.plain == rhs.payload.plain
+    }
+
     /// Weak, because gzip changes the bytes on the wire but not the representation.
     static func etag(of body: [UInt8]) -> String {
         "W/\"" + SHA256.hash(data: body).prefix(16).hexEncoded + "\""
+    }
+
+    /// The headers every answer from the cache carries (a 304 too), in the order the gateway writes them.
+    func describingHeaders(hit: Bool) -> HTTPFields {
+        var headers: HTTPFields = [.eTag: etag, .cacheControl: cacheControl, .xCache: hit ? "HIT" : "MISS"]
+        headers[.vary] = "Accept-Encoding"
+        return headers
+    }
+}
+
+/// A cached body as it goes on the wire: the bytes once, shared by every answer (no copy per hit), and their gzip
+/// form made the first time a client accepts it and kept for the entry's life, instead of compressing the same bytes
+/// on every hit.
+final class CachedBody: Sendable {
+    let plain: ByteBuffer
+    /// Whether gzip applies at all: a compressible type, within ``CompressionMiddleware``'s sizes.
+    let compressible: Bool
+    private let compressed = Mutex<ByteBuffer??>(nil)
+
+    init(_ plain: ByteBuffer, contentType: String) {
+        self.plain = plain
+        compressible =
+            CompressionMiddleware.compressible(contentType)
+            && (CompressionMiddleware.smallest...CompressionMiddleware.largest).contains(plain.readableBytes)
+    }
+
+    /// The gzip form, made once (nil: not compressible, or gzip would not make it smaller).
+    var gzipped: ByteBuffer? {
+        guard compressible else { return nil }
+        return compressed.withLock { made in
+            if let made { return made }
+            var input = plain
+            let output = try? input.compress(with: .gzip())
+            let kept = output.flatMap { $0.readableBytes < plain.readableBytes ? $0 : nil }
+            made = .some(kept)
+            return kept
+        }
     }
 }
 
@@ -74,10 +120,18 @@ public final class ResponseCache: Sendable {
         var expiresAt: ContinuousClock.Instant
     }
 
+    /// Which entry an exact request target was answered from, for ``earlyAnswer(target:)``.
+    private struct Alias {
+        var scope: CacheScope
+        var key: String
+        var route: String
+    }
+
     private struct State {
         var epochs: [CacheScope: UInt64] = [:]
         var entries: [String: LocalEntry] = [:]
         var flights: [String: Flight] = [:]
+        var aliases: [String: Alias] = [:]
     }
 
     /// The waiters of one in-flight fill.
@@ -172,6 +226,33 @@ public final class ResponseCache: Sendable {
         }
     }
 
+    /// The fresh in-process entry a request for exactly `target` (path and query as sent) was last answered from,
+    /// with the route that answered it; nil when there is none, and the request then takes the general path
+    /// (``CacheFastPath``). An entry is found only through a target a route has registered
+    /// (``allowEarlyAnswers(target:scope:key:route:)``), so only URLs the router already accepted and answered 200
+    /// from the cache are answered early, and an invalidation reaches both paths at once.
+    func earlyAnswer(target: String) -> (response: CachedResponse, route: String)? {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            guard let alias = state.aliases[target], let entry = state.entries[alias.key],
+                entry.epoch == state.epochs[alias.scope, default: 0], entry.expiresAt > now
+            else { return nil }
+            return (entry.response, alias.route)
+        }
+    }
+
+    /// Lets ``earlyAnswer(target:)`` answer requests for `target` from `key`'s in-process entry while it is fresh.
+    func allowEarlyAnswers(target: String, scope: CacheScope, key: String, route: String) {
+        guard localTTL > .zero else { return }
+        let fullKey = "\(scope.rawValue):\(key)"
+        state.withLock { state in
+            guard state.aliases[target]?.key != fullKey else { return }
+            // Targets are what clients send (parameter order, unknown parameters), so they are bounded separately.
+            if state.aliases.count >= maximumLocalEntries * 4 { state.aliases = [:] }
+            state.aliases[target] = Alias(scope: scope, key: fullKey, route: route)
+        }
+    }
+
     /// Forgets every response of `scopes`, here at once and on every replica sharing the cache.
     public func invalidate(_ scopes: Set<CacheScope>) async {
         guard isEnabled, !scopes.isEmpty else { return }
@@ -256,12 +337,16 @@ struct ResponseCacheMiddleware: RouterMiddleware {
     let misses: RateLimitPolicy
     let rateLimiter: any RateLimiter
     let clock: any WallClock
+    /// Whether the answers may also be given by ``CacheFastPath`` before the middleware chain: not for routes
+    /// whose outer middleware adds to or changes a cached answer (the site's pages).
+    let answersEarly: Bool
     static let largestCachedBody = 1 << 20
     static let hits = MetricFamilies.cacheLookups.counter("hit")
     static let misses = MetricFamilies.cacheLookups.counter("miss")
 
-    init(dependencies: GatewayDependencies, scope: CacheScope, query: QuerySpec) {
+    init(dependencies: GatewayDependencies, scope: CacheScope, query: QuerySpec, answersEarly: Bool = true) {
         cache = dependencies.cache
+        self.answersEarly = answersEarly
         self.scope = scope
         self.query = query
         misses = dependencies.policies.publicReads
@@ -302,15 +387,30 @@ struct ResponseCacheMiddleware: RouterMiddleware {
         (hit ? Self.hits : Self.misses).increment()
         if let passthrough { return passthrough }
         guard let cached else { return try await upstream(request, context) }
-        var headers: HTTPFields = [
-            .eTag: cached.etag, .cacheControl: cached.cacheControl, .xCache: hit ? "HIT" : "MISS",
-        ]
-        headers[.vary] = "Accept-Encoding"
-        if let match = request.headers[.ifNoneMatch], Self.matches(match, etag: cached.etag) {
-            return Response(status: .notModified, headers: headers)
+        if answersEarly, let route = context.endpointPath {
+            cache.allowEarlyAnswers(target: request.uri.description, scope: scope, key: key, route: route)
+        }
+        let answer = Self.answer(cached, hit: hit, request: request.head)
+        return Response(
+            status: answer.status, headers: answer.headers,
+            body: answer.body.map { ResponseBody(byteBuffer: $0) } ?? .init())
+    }
+
+    /// The answer to `request` from `cached`: 304 when its `If-None-Match` matches, else the body, gzipped (the
+    /// entry's one gzip form) when the client accepts it. The general path and ``CacheFastPath`` both answer with it.
+    static func answer(_ cached: CachedResponse, hit: Bool, request: HTTPRequest) -> (
+        status: HTTPResponse.Status, headers: HTTPFields, body: ByteBuffer?
+    ) {
+        var headers = cached.describingHeaders(hit: hit)
+        if let match = request.headerFields[.ifNoneMatch], matches(match, etag: cached.etag) {
+            return (.notModified, headers, nil)
         }
         headers[.contentType] = cached.contentType
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: cached.body)))
+        if CompressionMiddleware.accepts(request.headerFields[.acceptEncoding]), let gzipped = cached.payload.gzipped {
+            headers[.contentEncoding] = "gzip"
+            return (.ok, headers, gzipped)
+        }
+        return (.ok, headers, cached.payload.plain)
     }
 
     /// Path plus the declared query parameters in canonical form: `?a=1&b=2`, `?b=2&a=1&utm=x` and `?a=%31&b=2`

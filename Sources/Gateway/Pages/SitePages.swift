@@ -22,7 +22,8 @@ enum SitePages {
         let pages = router.group().add(middleware: PageHeadersMiddleware())
         func cached(_ scope: CacheScope, _ query: QuerySpec) -> RouterGroup<GatewayRequestContext> {
             pages.group().add(
-                middleware: ResponseCacheMiddleware(dependencies: dependencies, scope: scope, query: query))
+                middleware: ResponseCacheMiddleware(
+                    dependencies: dependencies, scope: scope, query: query, answersEarly: false))
         }
         cached(.ranking, RouteQueries.board).get("/") { request, context in
             let query = try request.query(RouteQueries.board)

@@ -86,6 +86,11 @@ enum DatasetRoutes {
             // A revalidation (304) sends no bytes, so only a sent chunk is charged.
             try await chargeDownload(chunk.ciphertextSize, context: context, dependencies: dependencies)
             headers[.contentLength] = "\(chunk.ciphertextSize)"
+            if let file = await ChunkFileBody.make(
+                version: name, index: index, size: chunk.ciphertextSize, context: context, dependencies: dependencies)
+            {
+                return Response(status: .ok, headers: headers, body: file)
+            }
             let pieces = try await PieceStream.start { channel in
                 try await datasets.readChunk(
                     .with {

@@ -76,6 +76,9 @@ public enum MetricFamilies {
     public static let datasetBytesServed = MetricFamily(
         "leaderboard_dataset_bytes_served_total", .counter,
         help: "Encrypted dataset bytes streamed to devices by DatasetService.")
+    public static let datasetChunkFiles = MetricFamily(
+        "leaderboard_dataset_chunk_files_sent_total", .counter,
+        help: "Dataset chunks the gateway sent straight from DatasetService's verified files (sendfile, one process).")
     public static let retentionDeleted = MetricFamily(
         "leaderboard_retention_deleted_total", .counter, labels: ["service", "kind"],
         help: "Rows removed by retention jobs, by kind.")

@@ -12,6 +12,8 @@ public struct SharedState: Sendable {
     public let redis: RedisClient?
     /// Long-running parts (Redis pool, pub/sub subscriber) to run for the life of the process.
     public let services: [any Service]
+    /// Where a DatasetService in this process offers its verified chunk files to a gateway in this process.
+    public let localChunks = LocalChunkFiles()
 
     public static func inProcess(clock: any WallClock = SystemWallClock()) -> SharedState {
         SharedState(

@@ -1,0 +1,213 @@
+import Foundation
+import HTTPTypes
+import HummingbirdCore
+public import Logging
+import Metrics
+public import NIOCore
+import NIOHTTPTypes
+import ServiceKit
+import Synchronization
+public import UntrustedInput
+
+/// Answers cache hits of public GET routes on the connection's event loop, before Hummingbird's request task and
+/// the middleware chain (docs/GATEWAY.md "Caching", docs/PERFORMANCE-NOTES.md "P1").
+///
+/// A request is answered here only when it is exactly a request target a cached route answered 200 before
+/// (``ResponseCache/earlyAnswer(target:)``) and its in-process entry is fresh, and only when nothing about it needs
+/// the chain: a GET without a body, no `Origin` (CORS answers go the general way), no `Connection: close`, and
+/// nothing of the same connection still being answered there (so responses keep their order). It answers as the
+/// chain would — the same headers (`ETag`, `Cache-Control`, `X-Cache: HIT`, `Vary`, `X-Request-ID`, `Date`,
+/// `Server`), 304 for a matching `If-None-Match`, the entry's one gzip form when accepted — and keeps what the
+/// operator sees: the access line (with `"early": true`), the request metrics under the route's name, the cache hit
+/// counter. What it skips costs nothing on a hit: routing, the deadline race, the rate limit (hits are free), the
+/// NUL guard (a registered target was already accepted). Everything else takes the general path unchanged.
+public struct CacheFastPath: Sendable {
+    let cache: ResponseCache
+    let resolver: ClientAddressResolver
+    let logger: Logger
+    let serverName: String
+    private let routes = RouteMetrics()
+
+    public init(cache: ResponseCache, clientAddresses: ClientAddressResolver, logger: Logger, serverName: String) {
+        self.cache = cache
+        resolver = clientAddresses
+        self.logger = logger
+        self.serverName = serverName
+    }
+
+    /// The handler HTTP/1 connections add after their HTTP codec (`additionalChannelHandlers`). It moves itself
+    /// behind Hummingbird's connection-state handler at the first request, so idle timeouts and graceful shutdown
+    /// count the requests answered here as they count every other.
+    public func channelHandlers() -> [any RemovableChannelHandler] { [CacheFastPathInstaller(fastPath: self)] }
+
+    /// The response parts for `request`, or nil when the general path must answer it.
+    func answer(_ request: HTTPRequest, peer: String) -> [HTTPResponsePart]? {
+        guard request.method == .get, let target = request.path, request.headerFields[.origin] == nil,
+            request.headerFields[.contentLength] == nil, request.headerFields[.transferEncoding] == nil,
+            !(request.headerFields[.connection]?.localizedCaseInsensitiveContains("close") ?? false),
+            let (cached, route) = cache.earlyAnswer(target: target)
+        else { return nil }
+        let start = ContinuousClock.now
+        let answer = ResponseCacheMiddleware.answer(cached, hit: true, request: request)
+        let requestID = RequestID.accept(request.headerFields[.requestID])
+        var headers = answer.headers
+        if let body = answer.body {
+            headers[.contentLength] = "\(body.readableBytes)"
+        }
+        headers[.requestID] = requestID
+        headers[.date] = HTTPDate.now
+        headers[.server] = serverName
+        ResponseCacheMiddleware.hits.increment()
+        routes.record(route: route, status: answer.status, since: start)
+        var metadata: Logger.Metadata = [
+            "request_id": "\(requestID)", "method": "GET", "path": "\(target.split(separator: "?").first ?? "")",
+            "status": "\(answer.status.code)",
+            "duration_ms": "\(Double((ContinuousClock.now - start).microseconds) / 1000)",
+            "early": "true",
+        ]
+        if let name = HTTPField.Name(resolver.header.rawValue),
+            let address = resolver.resolve(peer: peer, headerValues: request.headerFields[values: name])
+        {
+            metadata["client"] = "\(address)"
+        }
+        logger.info("access", metadata: metadata)
+        var parts: [HTTPResponsePart] = [.head(HTTPResponse(status: answer.status, headerFields: headers))]
+        if let body = answer.body { parts.append(.body(body)) }
+        parts.append(.end(nil))
+        return parts
+    }
+}
+
+/// Puts a ``CacheFastPathHandler`` right after Hummingbird's `HTTPConnectionStateHandler` at the connection's first
+/// request part, then removes itself. (Handlers given to Hummingbird's HTTP/1 channels are added before that
+/// handler, where answers would not count as activity for its idle timer.)
+final class CacheFastPathInstaller: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+
+    let fastPath: CacheFastPath
+
+    init(fastPath: CacheFastPath) { self.fastPath = fastPath }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let pipeline = context.pipeline.syncOperations
+        if let state = try? pipeline.handler(type: HTTPConnectionStateHandler.self) {
+            try? pipeline.addHandler(CacheFastPathHandler(fastPath: fastPath), position: .after(state))
+        }
+        context.fireChannelRead(data)
+        pipeline.removeHandler(context: context, promise: nil)
+    }
+}
+
+/// Answers a connection's cache hits itself (``CacheFastPath``) and passes every other request on. A request is
+/// answered here only while every request passed on has been answered in full, so responses leave in request order
+/// even when a client pipelines.
+final class CacheFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    let fastPath: CacheFastPath
+    /// Requests passed on whose response has not ended.
+    private var passedOn = 0
+    /// Inside a request answered here: its remaining parts are dropped.
+    private var answered = false
+    private var needsFlush = false
+    private var peer: String?
+
+    init(fastPath: CacheFastPath) { self.fastPath = fastPath }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let request):
+            if passedOn == 0, context.channel.isWritable, let parts = fastPath.answer(request, peer: peer(context)) {
+                answered = true
+                for part in parts { context.write(wrapOutboundOut(part), promise: nil) }
+                needsFlush = true
+                return
+            }
+            passedOn += 1
+            context.fireChannelRead(data)
+        case .body:
+            if !answered { context.fireChannelRead(data) }
+        case .end:
+            if answered {
+                answered = false
+            } else {
+                context.fireChannelRead(data)
+            }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { passedOn = max(0, passedOn - 1) }
+        context.write(data, promise: promise)
+    }
+
+    private func peer(_ context: ChannelHandlerContext) -> String {
+        if let peer { return peer }
+        let address = context.channel.remoteAddress?.ipAddress ?? ""
+        peer = address
+        return address
+    }
+}
+
+/// Request counts and durations under Hummingbird's metric names and labels (its `MetricsMiddleware`), so early
+/// answers appear on `/metrics` beside the route's other answers.
+final class RouteMetrics: Sendable {
+    private struct Key: Hashable {
+        var route: String
+        var status: Int
+    }
+    private let made = Mutex<[Key: (Counter, Metrics.Timer)]>([:])
+
+    func record(route: String, status: HTTPResponse.Status, since start: ContinuousClock.Instant) {
+        let key = Key(route: route, status: status.code)
+        let (counter, timer) = made.withLock { made in
+            if let pair = made[key] { return pair }
+            let dimensions = [
+                ("http.route", route), ("http.request.method", "GET"), ("http.response.status_code", "\(status.code)"),
+            ]
+            let pair = (
+                Counter(label: "hb.requests", dimensions: dimensions),
+                Metrics.Timer(
+                    label: "http.server.request.duration", dimensions: dimensions, preferredDisplayUnit: .seconds)
+            )
+            made[key] = pair
+            return pair
+        }
+        counter.increment()
+        timer.recordMicroseconds((ContinuousClock.now - start).microseconds)
+    }
+}
+
+/// The `Date` header's value (RFC 9110 IMF-fixdate), formatted once a second.
+enum HTTPDate {
+    private static let cached = Mutex<(second: Int, text: String)>((-1, ""))
+
+    static var now: String {
+        var seconds = time(nil)
+        return cached.withLock { cached in
+            if cached.second == seconds { return cached.text }
+            var parts = tm()
+            gmtime_r(&seconds, &parts)
+            let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+            let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+            func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+            let text =
+                "\(days[Int(parts.tm_wday) % 7]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon) % 12]) "
+                + "\(parts.tm_year + 1900) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+            cached = (seconds, text)
+            return text
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A stored dataset chunk file that DatasetService has checked against its manifest, for a gateway in the same
+/// process to send straight from the file (docs/DATASET-FORMAT.md "Serving chunks").
+public struct VerifiedChunkFile: Sendable, Equatable {
+    /// The file's path.
+    public let path: String
+    /// Which file, in which state, was checked: a file replaced or written since is another identity.
+    public let identity: FileIdentity
+
+    public init(path: String, identity: FileIdentity) {
+        self.path = path
+        self.identity = identity
+    }
+}
+
+/// What tells one state of a file from another without reading it: device, inode, size and modification time.
+/// A chunk checked once is not hashed again while its identity is unchanged.
+public struct FileIdentity: Sendable, Hashable {
+    public let device: UInt64
+    public let inode: UInt64
+    public let size: Int64
+    public let modifiedSeconds: Int64
+    public let modifiedNanoseconds: Int64
+
+    public init(device: UInt64, inode: UInt64, size: Int64, modifiedSeconds: Int64, modifiedNanoseconds: Int64) {
+        self.device = device
+        self.inode = inode
+        self.size = size
+        self.modifiedSeconds = modifiedSeconds
+        self.modifiedNanoseconds = modifiedNanoseconds
+    }
+}
+
+extension FileIdentity {
+    /// The identity of an open file (nil if `fstat` fails).
+    public static func of(descriptor: CInt) -> FileIdentity? {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return nil }
+        return FileIdentity(info)
+    }
+
+    /// The identity of the file at `path` now (nil if `stat` fails).
+    public static func of(path: String) -> FileIdentity? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return FileIdentity(info)
+    }
+
+    private init(_ info: stat) {
+        #if canImport(Darwin)
+            let modified = info.st_mtimespec
+        #else
+            let modified = info.st_mtim
+        #endif
+        self.init(
+            device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+            modifiedSeconds: Int64(modified.tv_sec), modifiedNanoseconds: Int64(modified.tv_nsec))
+    }
+}
+
+/// Gives out verified chunk files: DatasetService, when it runs in this process.
+public protocol LocalChunkSource: Sendable {
+    /// The file of chunk `index` of `version`, checked against the manifest (hashed once per file identity); nil
+    /// when the chunk is not a plain local file. Throws what reading the chunk over gRPC would.
+    func verifiedChunkFile(version: String, index: Int) async throws -> VerifiedChunkFile?
+}
+
+/// The meeting point of a DatasetService and a gateway that share a process: the service registers itself, the
+/// gateway asks it for chunk files. Services apart from the gateway never meet here; the gateway then streams
+/// chunks over gRPC as before.
+public final class LocalChunkFiles: Sendable {
+    private let source = Mutex<(any LocalChunkSource)?>(nil)
+
+    public init() {}
+
+    public func register(_ source: any LocalChunkSource) {
+        self.source.withLock { $0 = source }
+    }
+
+    /// The registered source, if any.
+    public var current: (any LocalChunkSource)? { source.withLock { $0 } }
+}
