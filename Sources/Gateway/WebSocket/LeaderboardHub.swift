@@ -4,6 +4,7 @@ import HTTPTypes
 import LeaderboardAPI
 import Logging
 import NIOCore
+import NIOWebSocket
 import ServiceKit
 import SwiftProtobuf
 import Synchronization
@@ -11,14 +12,11 @@ import Synchronization
 /// One upstream `WatchLeaderboard` stream per board for the whole gateway process, fanned out to its WebSocket
 /// clients. The upstream reconnects with backoff and resumes after the last sequence it forwarded, so clients see
 /// no gap across a RankingService restart; it stops when the board's last client leaves.
+///
+/// A diff goes to every client of the board in one pass per event loop: it is encoded once, and written to each
+/// connection's channel on that channel's own event loop, each connection flushed once — no task wakes per client
+/// (docs/PERFORMANCE-NOTES.md "P5"). A client's task only sends snapshots and ends the session.
 final class LeaderboardHub: Sendable {
-    /// What a client's stream carries.
-    enum Message: Sendable {
-        case event(Diff)
-        /// The client asked for a fresh snapshot.
-        case resnapshot
-    }
-
     /// An event as the clients receive it: encoded once for all of them (with thousands of clients on a board,
     /// encoding per client was most of the fan-out's work), its bytes shared by every send.
     struct Diff: Sendable {
@@ -31,41 +29,107 @@ final class LeaderboardHub: Sendable {
         }
     }
 
-    /// A client's place on a board: its stream and whether it was dropped for reading too slowly.
+    /// A client's place on a board: its connection, what it has been sent, and whether it was dropped for reading
+    /// too slowly.
+    ///
+    /// Diffs are held while a snapshot is on its way (at most `buffer` of them; more means the client is too slow)
+    /// and released after it, skipping those the snapshot already covers; then each diff is written as it comes.
+    /// Everything that writes runs on the channel's event loop, so the snapshot (written through the session's writer,
+    /// which hands it to the same loop first) and the diffs leave in order.
     final class Subscriber: Sendable {
         let id: Int
         let board: BoardKey
-        let stream: AsyncStream<Message>
-        let continuation: AsyncStream<Message>.Continuation
-        private let slow = Mutex(false)  // set by the fan-out, read by the client's handler
-        private let snapshotPending = Mutex(false)  // set by the client's reader, cleared by its writer
+        let channel: any Channel
+        let buffer: Int
+        /// Snapshots the client asked for; asks made while one is already queued are the same ask. Ends when the
+        /// client is dropped.
+        let snapshotRequests: AsyncStream<Void>
+        private let requests: AsyncStream<Void>.Continuation
+        private let slow = Atomic<Bool>(false)  // set on the event loop, read by the client's session
+        private let snapshotPending = Atomic<Bool>(false)  // set by the client's reader, cleared by its session
 
-        init(id: Int, board: BoardKey, buffer: Int) {
+        private struct Delivery {
+            /// The last sequence the client was sent, by a snapshot or a diff.
+            var position: UInt64 = 0
+            /// Diffs waiting for a snapshot to go out first (nil: none is on its way).
+            var held: [Diff]? = []
+        }
+        private let delivery = Mutex(Delivery())  // the event loop and the session's snapshot calls
+
+        init(id: Int, board: BoardKey, channel: any Channel, buffer: Int) {
             self.id = id
             self.board = board
-            (stream, continuation) = AsyncStream<Message>.makeStream(bufferingPolicy: .bufferingOldest(buffer))
+            self.channel = channel
+            self.buffer = buffer
+            (snapshotRequests, requests) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         }
 
-        var wasTooSlow: Bool { slow.withLock { $0 } }
+        var wasTooSlow: Bool { slow.load(ordering: .relaxed) }
 
-        /// Asks for a fresh snapshot; asks made while one is already queued are the same ask.
+        /// Asks for a fresh snapshot (after the client saw a gap); asks made until the session takes it
+        /// (``snapshotTaken()``) are the same ask.
         func requestSnapshot() {
-            let queued = snapshotPending.withLock { pending in
-                defer { pending = true }
-                return pending
-            }
-            if !queued { offer(.resnapshot) }
+            if !snapshotPending.exchange(true, ordering: .acquiringAndReleasing) { requests.yield() }
         }
 
-        /// The queued snapshot is being sent: the next ask queues another.
-        func snapshotTaken() { snapshotPending.withLock { $0 = false } }
+        /// The asked-for snapshot is being sent: the next ask queues another.
+        func snapshotTaken() { snapshotPending.store(false, ordering: .releasing) }
 
-        /// Queues a message; a full queue means the client is not keeping up: it is dropped.
-        func offer(_ message: Message) {
-            if case .dropped = continuation.yield(message) {
-                slow.withLock { $0 = true }
-                continuation.finish()
+        /// Ends the session's wait for snapshot requests (the connection closed).
+        func end() { requests.finish() }
+
+        /// Writes `diff` to the connection unless it is held for a snapshot or already sent; on the channel's event
+        /// loop. Returns whether it wrote (the caller flushes). A connection whose unsent bytes pass its write buffer's
+        /// high mark, or with `buffer` diffs held, is too slow: it is dropped.
+        func deliver(_ diff: Diff) -> Bool {
+            guard !wasTooSlow else { return false }
+            enum Step { case write, skip, drop }
+            let step = delivery.withLock { delivery -> Step in
+                if delivery.held != nil {
+                    guard delivery.held?.count ?? 0 < buffer else { return .drop }
+                    delivery.held?.append(diff)
+                    return .skip
+                }
+                guard diff.sequence > delivery.position else { return .skip }
+                guard channel.isWritable else { return .drop }
+                delivery.position = diff.sequence
+                return .write
             }
+            switch step {
+            case .write:
+                channel.write(WebSocketFrame(fin: true, opcode: .text, data: diff.frame), promise: nil)
+                return true
+            case .skip:
+                return false
+            case .drop:
+                dropTooSlow()
+                return false
+            }
+        }
+
+        /// Holds diffs from now until ``release(after:)``: a snapshot is about to be read and sent.
+        func hold() {
+            channel.eventLoop.execute { self.delivery.withLock { $0.held = $0.held ?? [] } }
+        }
+
+        /// The snapshot up to `position` has been handed to the connection: sends the held diffs after it, and every
+        /// later diff as it comes.
+        func release(after position: UInt64) {
+            channel.eventLoop.execute {
+                let held = self.delivery.withLock { delivery -> [Diff] in
+                    delivery.position = max(delivery.position, position)
+                    defer { delivery.held = nil }
+                    return delivery.held ?? []
+                }
+                var wrote = false
+                for diff in held where self.deliver(diff) { wrote = true }
+                if wrote { self.channel.flush() }
+            }
+        }
+
+        private func dropTooSlow() {
+            slow.store(true, ordering: .relaxed)
+            requests.finish()
         }
     }
 
@@ -112,8 +176,8 @@ final class LeaderboardHub: Sendable {
     ///
     /// Only boards that exist are followed (a framework board needs a record), and at most ``maximumBoards`` at
     /// once: each followed board holds an upstream watch, which invented framework names must not multiply.
-    func subscribe(_ board: BoardKey) async throws -> Subscriber {
-        if let joined = joinFollowed(board) { return joined }
+    func subscribe(_ board: BoardKey, channel: any Channel) async throws -> Subscriber {
+        if let joined = joinFollowed(board, channel: channel) { return joined }
         guard boardCount < maximumBoards else {
             throw Problem(
                 .serviceUnavailable, code: "too_many_boards", detail: "This gateway follows as many boards as it may.")
@@ -128,31 +192,33 @@ final class LeaderboardHub: Sendable {
             throw Problem(
                 .notFound, code: "unknown_board", detail: "No record of this framework is on the board yet.")
         }
-        return join(board, startingAfter: first.sequence)
+        return join(board, channel: channel, startingAfter: first.sequence)
     }
 
     /// Registers a subscriber if the board is followed already.
-    private func joinFollowed(_ board: BoardKey) -> Subscriber? {
+    private func joinFollowed(_ board: BoardKey, channel: any Channel) -> Subscriber? {
         state.withLock { state in
             guard state.boards[board]?.upstream != nil else { return nil }
-            return Self.register(board, in: &state, buffer: buffer)
+            return Self.register(board, channel: channel, in: &state, buffer: buffer)
         }
     }
 
     /// Registers a subscriber, starting to follow the board after `position` unless someone else already does.
-    private func join(_ board: BoardKey, startingAfter position: UInt64) -> Subscriber {
+    private func join(_ board: BoardKey, channel: any Channel, startingAfter position: UInt64) -> Subscriber {
         state.withLock { state in
             if state.boards[board]?.upstream == nil {
                 state.boards[board, default: Board(clients: board.clients)].upstream = Task {
                     await self.follow(board, after: position)
                 }
             }
-            return Self.register(board, in: &state, buffer: buffer)
+            return Self.register(board, channel: channel, in: &state, buffer: buffer)
         }
     }
 
-    private static func register(_ board: BoardKey, in state: inout State, buffer: Int) -> Subscriber {
-        let subscriber = Subscriber(id: state.nextID, board: board, buffer: buffer)
+    private static func register(_ board: BoardKey, channel: any Channel, in state: inout State, buffer: Int)
+        -> Subscriber
+    {
+        let subscriber = Subscriber(id: state.nextID, board: board, channel: channel, buffer: buffer)
         state.nextID += 1
         state.boards[board]?.subscribers[subscriber.id] = subscriber
         state.boards[board]?.clients.increment()
@@ -168,7 +234,7 @@ final class LeaderboardHub: Sendable {
             defer { state.boards[subscriber.board] = nil }
             return state.boards[subscriber.board]?.upstream
         }
-        subscriber.continuation.finish()
+        subscriber.end()
         upstream?.cancel()
     }
 
@@ -177,8 +243,19 @@ final class LeaderboardHub: Sendable {
     private func fanOut(_ board: BoardKey, _ event: Leaderboard_Ranking_V1_LeaderboardEvent) {
         let subscribers = state.withLock { Array(($0.boards[board]?.subscribers ?? [:]).values) }
         guard !subscribers.isEmpty else { return }
-        let diff = Diff(event, on: board)
-        for subscriber in subscribers { subscriber.offer(.event(diff)) }
+        Self.deliver(Diff(event, on: board), to: subscribers)
+    }
+
+    /// One task per event loop writes `diff` to its connections, then flushes each connection it wrote to once.
+    static func deliver(_ diff: Diff, to subscribers: [Subscriber]) {
+        let byLoop = Dictionary(grouping: subscribers) { ObjectIdentifier($0.channel.eventLoop) }
+        for group in byLoop.values {
+            guard let loop = group.first?.channel.eventLoop else { continue }
+            loop.execute {
+                let written = group.filter { $0.deliver(diff) }
+                for subscriber in written { subscriber.channel.flush() }
+            }
+        }
     }
 
     /// Follows a board from `after` for as long as it has clients (``Progress/resume(logger:_:metadata:stop:_:)``).

@@ -5,7 +5,7 @@ public import Hummingbird
 public import HummingbirdWebSocket
 import LeaderboardAPI
 public import Logging
-import NIOCore
+public import NIOCore
 public import NIOWebSocket
 import ServiceKit
 import SwiftProtobuf
@@ -18,11 +18,14 @@ public struct GatewayWebSocketContext: RequestContext, WebSocketRequestContext {
     public let webSocket: WebSocketHandlerReference<Self>
     /// The peer's IP address (no port).
     public let peerIP: String
+    /// The connection: board diffs are written to it directly (``LeaderboardHub``).
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         webSocket = .init()
         peerIP = source.channel.remoteAddress?.ipAddress ?? ""
+        channel = source.channel
     }
 }
 
@@ -72,7 +75,8 @@ public func buildGatewayWebSocketRouter(_ dependencies: GatewayDependencies, log
         try await admit(request, context)
     } onUpgrade: { inbound, outbound, context in
         try await WebSocketSessions.leaderboard(
-            inbound: inbound, outbound: outbound, request: context.request, hub: hub, services: services)
+            inbound: inbound, outbound: outbound, request: context.request, channel: context.requestContext.channel,
+            hub: hub, services: services)
     }
     router.ws("/api/v1/ws/notifications") { request, context in
         try await admit(request, context)
@@ -90,9 +94,14 @@ enum WebSocketSessions {
     /// Least time between two snapshots a client asks for on one connection.
     static let minimumSnapshotInterval: Duration = .seconds(2)
 
+    /// Diffs a connection may have waiting in user space (beyond the kernel's socket buffer) before its client
+    /// counts as too slow and is dropped: NIO's write buffer high mark for leaderboard sockets, well above a full
+    /// snapshot (200 records).
+    static let unsentBytesLimit = 1 << 20
+
     static func leaderboard(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, hub: LeaderboardHub,
-        services: GatewayServices
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, channel: any Channel,
+        hub: LeaderboardHub, services: GatewayServices
     ) async throws {
         let query: DeclaredQuery
         do {
@@ -117,7 +126,11 @@ enum WebSocketSessions {
         let board = LeaderboardHub.BoardKey(version: version, framework: framework)
         let subscriber: LeaderboardHub.Subscriber
         do {
-            subscriber = try await hub.subscribe(board)
+            try await channel.setOption(
+                ChannelOptions.writeBufferWaterMark,
+                value: .init(low: unsentBytesLimit / 2, high: unsentBytesLimit)
+            ).get()
+            subscriber = try await hub.subscribe(board, channel: channel)
         } catch {
             let problem = Problem.from(error)
             try await refuse(inbound, outbound, CloseCode.closing(problem), problem.code)
@@ -128,25 +141,21 @@ enum WebSocketSessions {
             // Any text from the client asks for a fresh snapshot (after it saw a gap); the connection ends with it.
             group.addTask {
                 // However the connection ends (closed, or dropped mid-read), the session ends with it.
-                defer { subscriber.continuation.finish() }
+                defer { subscriber.end() }
                 for try await _ in inbound.messages(maxSize: 1024) { subscriber.requestSnapshot() }
             }
-            var position = try await sendSnapshot(board, limit: limit, services: services, outbound: outbound)
+            // Diffs are held from the subscription until the snapshot is out, then flow without this task.
+            subscriber.release(
+                after: try await sendSnapshot(board, limit: limit, services: services, outbound: outbound))
             var lastSnapshot = ContinuousClock.now
-            for await message in subscriber.stream {
-                switch message {
-                case .resnapshot:
-                    // At most one snapshot per interval per connection, however often the client asks.
-                    try await Task.sleep(until: lastSnapshot + minimumSnapshotInterval)
-                    subscriber.snapshotTaken()
-                    position = try await sendSnapshot(board, limit: limit, services: services, outbound: outbound)
-                    lastSnapshot = ContinuousClock.now
-                case .event(let diff) where diff.sequence > position:
-                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: diff.frame)))
-                    position = diff.sequence
-                case .event:
-                    continue  // already in the snapshot
-                }
+            for await _ in subscriber.snapshotRequests {
+                // At most one snapshot per interval per connection, however often the client asks.
+                try await Task.sleep(until: lastSnapshot + minimumSnapshotInterval)
+                subscriber.snapshotTaken()
+                subscriber.hold()
+                subscriber.release(
+                    after: try await sendSnapshot(board, limit: limit, services: services, outbound: outbound))
+                lastSnapshot = ContinuousClock.now
             }
             group.cancelAll()
         }

@@ -5,6 +5,14 @@ import Synchronization
 #elseif canImport(Darwin)
     import Darwin
 #endif
+// `stat`'s fields: which module a build sees the C struct through depends on which imported the header first
+// (Glibc, CoreFoundation or CDispatch); with member import visibility on, each must be imported here.
+#if canImport(CoreFoundation)
+    import CoreFoundation
+#endif
+#if canImport(CDispatch)
+    import CDispatch
+#endif
 
 /// A stored dataset chunk file that DatasetService has checked against its manifest, for a gateway in the same
 /// process to send straight from the file (docs/DATASET-FORMAT.md "Serving chunks").
