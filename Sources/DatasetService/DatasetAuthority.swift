@@ -118,6 +118,16 @@ struct DatasetAuthority: Sendable {
                         "{\"plaintext_sha256\":\"\(manifest.plaintextSHA256)\",\"bytes\":\(manifest.plaintextSize),\"active\":\(header.activate)}"
                 )
             }
+            // The chunk files hold exactly the bytes sealed and hashed for the manifest here (written and synced by
+            // this process): checked as they are now, so the first downloads need not hash them again.
+            for entry in manifest.chunks {
+                let name = Self.chunkName(entry.index)
+                if let file = try? await blobs.file(prefix: prefix, name: name),
+                    file.identity.size == entry.ciphertextSize
+                {
+                    verified.insert("\(prefix)/\(name)", file.identity)
+                }
+            }
             logger.notice(
                 "dataset uploaded",
                 metadata: [
@@ -384,6 +394,13 @@ struct DatasetAuthority: Sendable {
     /// A chunk's stored bytes, checked against the manifest: the size always, the SHA-256 only the first time a file
     /// identity (device, inode, size, modification time) is read, since a file that changed has another identity.
     private func verifiedChunk(prefix: String, entry: ChunkEntry, version: String) async throws -> [UInt8] {
+        try await checkedChunk(prefix: prefix, entry: entry, version: version).bytes
+    }
+
+    /// ``verifiedChunk(prefix:entry:version:)`` with the identity of the file the checked bytes came from.
+    private func checkedChunk(prefix: String, entry: ChunkEntry, version: String) async throws -> (
+        bytes: [UInt8], identity: FileIdentity?
+    ) {
         let name = Self.chunkName(entry.index)
         let read: (bytes: [UInt8], identity: FileIdentity?)
         do {
@@ -405,7 +422,7 @@ struct DatasetAuthority: Sendable {
             throw DatasetError.corruptChunk
         }
         if !known, let identity = read.identity { verified.insert(key, identity) }
-        return read.bytes
+        return read
     }
 
     /// The concatenated ciphertext bytes `range`, chunk by chunk (each checked before use), for `body`.
@@ -483,16 +500,29 @@ struct WrappedContentKey: Sendable, Equatable {
 }
 
 /// Chunk files (by `prefix/name`) whose bytes matched their manifest, with the identity they had then.
+///
+/// A file rewritten within the same tick of the file system's clock as its previous write keeps its modification
+/// time (ticks are milliseconds on Linux, a second on some file systems). So, as git does with its index, an identity
+/// recorded less than ``settled`` after the file's modification time proves nothing yet: such a file is hashed on its
+/// next read again, until a check recorded later than that settles it.
 final class VerifiedFiles: Sendable {
     static let capacity = 100_000
-    private let identities = Mutex<[String: FileIdentity]>([:])
+    static let settled = 1.0
+    private let identities = Mutex<[String: (identity: FileIdentity, recordedAt: Double)]>([:])
 
-    func contains(_ key: String, _ identity: FileIdentity) -> Bool { identities.withLock { $0[key] == identity } }
+    func contains(_ key: String, _ identity: FileIdentity) -> Bool {
+        identities.withLock { identities in
+            guard let known = identities[key], known.identity == identity else { return false }
+            let modified = Double(identity.modifiedSeconds) + Double(identity.modifiedNanoseconds) / 1e9
+            return known.recordedAt - modified >= Self.settled
+        }
+    }
 
     func insert(_ key: String, _ identity: FileIdentity) {
+        let now = Date().timeIntervalSince1970
         identities.withLock { identities in
             if identities.count >= Self.capacity { identities = [:] }
-            identities[key] = identity
+            identities[key] = (identity, now)
         }
     }
 }
@@ -508,7 +538,8 @@ extension DatasetAuthority: LocalChunkSource {
         let key = "\(prefix)/\(name)"
         guard let file = try await blobs.file(prefix: prefix, name: name) else { return nil }
         if verified.contains(key, file.identity) { return file }
-        _ = try await verifiedChunk(prefix: prefix, entry: manifest.chunks[index], version: version)
-        return verified.contains(key, file.identity) ? file : nil
+        // Checked now: the file is sent if it is still the one whose bytes were just hashed.
+        let checked = try await checkedChunk(prefix: prefix, entry: manifest.chunks[index], version: version)
+        return checked.identity == file.identity ? file : nil
     }
 }
