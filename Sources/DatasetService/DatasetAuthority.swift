@@ -404,7 +404,7 @@ struct DatasetAuthority: Sendable {
         let name = Self.chunkName(entry.index)
         let read: (bytes: [UInt8], identity: FileIdentity?)
         do {
-            read = try await blobs.readWhole(prefix: prefix, name: name)
+            read = try await blobs.read(prefix: prefix, name: name)
         } catch {
             logger.error(
                 "dataset chunk unreadable",

@@ -139,8 +139,10 @@ struct BlobStoreTests {
             #expect(try await store.prefixes().isEmpty)
             try await staging.commit(as: "v1.abc")
             #expect(try await store.prefixes() == ["v1.abc"])
-            #expect(try await store.read(prefix: "v1.abc", name: "chunk-00000000", range: nil) == Array(0..<100))
-            #expect(try await store.read(prefix: "v1.abc", name: "chunk-00000000", range: 10..<20) == Array(10..<20))
+            let read = try await store.read(prefix: "v1.abc", name: "chunk-00000000")
+            #expect(read.bytes == Array(0..<100))
+            #expect(read.identity?.size == 100)
+            #expect(try await store.file(prefix: "v1.abc", name: "chunk-00000000")?.identity == read.identity)
             try await store.remove(prefix: "v1.abc")
             #expect(try await store.prefixes().isEmpty)
         }
@@ -156,7 +158,7 @@ struct BlobStoreTests {
             for bad in ["../x", "a/b", ".hidden", "", "x y"] {
                 await #expect(throws: StorageError.self) { try await staging.write(name: bad, bytes: []) }
                 await #expect(throws: StorageError.self) {
-                    _ = try await store.read(prefix: bad, name: "a", range: nil)
+                    _ = try await store.read(prefix: bad, name: "a")
                 }
             }
         }

@@ -28,10 +28,8 @@ private func readFully(_ descriptor: CInt, into buffer: UnsafeMutableRawBufferPo
 /// input.
 protocol BlobStore: Sendable {
     func stage() async throws -> any BlobStaging
-    /// Reads `range` of a blob (the whole blob when nil).
-    func read(prefix: String, name: String, range: Range<Int64>?) async throws -> [UInt8]
     /// Reads a whole blob through one open file, with the identity of the file the bytes came from.
-    func readWhole(prefix: String, name: String) async throws -> (bytes: [UInt8], identity: FileIdentity?)
+    func read(prefix: String, name: String) async throws -> (bytes: [UInt8], identity: FileIdentity?)
     /// The file a blob is stored in, as it is now; nil when the store keeps no plain files.
     func file(prefix: String, name: String) async throws -> VerifiedChunkFile?
     func remove(prefix: String) async throws
@@ -78,22 +76,7 @@ struct FileSystemBlobStore: BlobStore {
         return FileSystemStaging(root: root, directory: directory)
     }
 
-    func read(prefix: String, name: String, range: Range<Int64>?) async throws -> [UInt8] {
-        let path = "\(root)/\(try BlobName.check(prefix))/\(try BlobName.check(name))"
-        return try await Self.blocking {
-            guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw StorageError("blob \(prefix)/\(name) is missing")
-            }
-            defer { try? handle.close() }
-            if let range {
-                try handle.seek(toOffset: UInt64(range.lowerBound))
-                return Array(try handle.read(upToCount: Int(range.count)) ?? Data())
-            }
-            return Array(try handle.readToEnd() ?? Data())
-        }
-    }
-
-    func readWhole(prefix: String, name: String) async throws -> (bytes: [UInt8], identity: FileIdentity?) {
+    func read(prefix: String, name: String) async throws -> (bytes: [UInt8], identity: FileIdentity?) {
         let path = "\(root)/\(try BlobName.check(prefix))/\(try BlobName.check(name))"
         return try await Self.blocking {
             let descriptor = open(path, O_RDONLY | O_CLOEXEC)
