@@ -122,6 +122,8 @@ struct DeployTests {
         let output = try await ExternalTools.run(
             ExternalTools.python,
             [Self.repository.path + "/Tests/python/proxy_client.py", "\(https)", "\(http)", directory + "/tls/ca.pem"])
+        // Stopped with SIGTERM, so nginx's master stops its worker too (the SIGKILL of `kill()` orphaned it).
+        _ = try? await proxy.stop(within: .seconds(10))
         let result = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
         #expect(result["alpn"] as? String == "h2", "\(result)")
         #expect(result["ready"] as? Int == 200, "\(result)")
