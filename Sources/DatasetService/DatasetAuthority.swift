@@ -531,7 +531,7 @@ extension DatasetAuthority: LocalChunkSource {
     /// The chunk's file once its bytes, in the file's current state, matched the manifest (read and hashed here
     /// if that state was not checked before); nil when the file changes while it is being checked. Throws as
     /// ``chunk(version:index:)`` does.
-    func verifiedChunkFile(version: String, index: Int) async throws -> VerifiedChunkFile? {
+    func verifiedChunkFile(version: String, index: Int) async throws -> ChunkFile? {
         let (prefix, manifest) = try await layout(try DatasetVersionName.validate(version))
         guard manifest.chunks.indices.contains(index) else { throw DatasetError.unknownChunk }
         let name = Self.chunkName(index)

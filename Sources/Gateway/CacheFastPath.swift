@@ -65,9 +65,7 @@ public struct CacheFastPath: Sendable {
             "duration_ms": "\(Double((ContinuousClock.now - start).microseconds) / 1000)",
             "early": "true",
         ]
-        if let name = HTTPField.Name(resolver.header.rawValue),
-            let address = resolver.resolve(peer: peer, headerValues: request.headerFields[values: name])
-        {
+        if let address = resolver.resolve(peer: peer, fields: request.headerFields) {
             metadata["client"] = "\(address)"
         }
         logger.info("access", metadata: metadata)

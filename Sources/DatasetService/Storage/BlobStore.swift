@@ -31,7 +31,7 @@ protocol BlobStore: Sendable {
     /// Reads a whole blob through one open file, with the identity of the file the bytes came from.
     func read(prefix: String, name: String) async throws -> (bytes: [UInt8], identity: FileIdentity?)
     /// The file a blob is stored in, as it is now; nil when the store keeps no plain files.
-    func file(prefix: String, name: String) async throws -> VerifiedChunkFile?
+    func file(prefix: String, name: String) async throws -> ChunkFile?
     func remove(prefix: String) async throws
     /// Every committed prefix (for sweeping ones no database row refers to).
     func prefixes() async throws -> [String]
@@ -94,12 +94,12 @@ struct FileSystemBlobStore: BlobStore {
         }
     }
 
-    func file(prefix: String, name: String) async throws -> VerifiedChunkFile? {
+    func file(prefix: String, name: String) async throws -> ChunkFile? {
         let path = "\(root)/\(try BlobName.check(prefix))/\(try BlobName.check(name))"
         guard let identity = FileIdentity.of(path: path) else {
             throw StorageError("blob \(prefix)/\(name) is missing")
         }
-        return VerifiedChunkFile(path: path, identity: identity)
+        return ChunkFile(path: path, identity: identity)
     }
 
     func remove(prefix: String) async throws {

@@ -42,14 +42,22 @@ struct ClientAddressMiddleware: RouterMiddleware {
         context: GatewayRequestContext,
         next: (Request, GatewayRequestContext) async throws -> Response
     ) async throws -> Response {
-        guard let name = HTTPField.Name(resolver.header.rawValue),
-            let address = resolver.resolve(peer: context.clientIP, headerValues: request.headers[values: name])
-        else { return try await next(request, context) }
+        guard let address = resolver.resolve(peer: context.clientIP, fields: request.headers) else {
+            return try await next(request, context)
+        }
         var context = context
         context.clientIP = address.description
         context.clientKey = address.limitKey
         context.logger[metadataKey: "client"] = "\(address)"
         return try await next(request, context)
+    }
+}
+
+extension ClientAddressResolver {
+    /// The client behind `peer`, from the forwarding header among `fields` (``resolve(peer:headerValues:)``).
+    func resolve(peer: String, fields: HTTPFields) -> IPAddress? {
+        let values = HTTPField.Name(header.rawValue).map { fields[values: $0] } ?? []
+        return resolve(peer: peer, headerValues: values)
     }
 }
 

@@ -64,8 +64,8 @@ public func buildGatewayWebSocketRouter(_ dependencies: GatewayDependencies, log
     /// Upgrades are limited per client address (429 before the upgrade): each connection holds a watch.
     @Sendable func admit(_ request: Request, _ context: GatewayWebSocketContext) async throws -> RouterShouldUpgrade {
         let resolver = dependencies.configuration.clientAddresses
-        let header = HTTPField.Name(resolver.header.rawValue).map { request.headers[values: $0] } ?? []
-        let key = resolver.resolve(peer: context.peerIP, headerValues: header)?.limitKey ?? "ip:\(context.peerIP)"
+        let key =
+            resolver.resolve(peer: context.peerIP, fields: request.headers)?.limitKey ?? "ip:\(context.peerIP)"
         try await dependencies.rateLimiter.enforce(
             dependencies.policies.webSockets, key: key, clock: dependencies.clock,
             detail: "Too many WebSocket connections from your address; try again later.")

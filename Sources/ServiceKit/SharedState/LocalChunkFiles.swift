@@ -14,12 +14,13 @@ import Synchronization
     import CDispatch
 #endif
 
-/// A stored dataset chunk file that DatasetService has checked against its manifest, for a gateway in the same
-/// process to send straight from the file (docs/DATASET-FORMAT.md "Serving chunks").
-public struct VerifiedChunkFile: Sendable, Equatable {
+/// A stored dataset chunk file and its identity when it was looked at. What ``LocalChunkSource`` hands out has been
+/// checked against the manifest in that state, for a gateway in the same process to send straight from the file
+/// (docs/DATASET-FORMAT.md "Serving chunks").
+public struct ChunkFile: Sendable, Equatable {
     /// The file's path.
     public let path: String
-    /// Which file, in which state, was checked: a file replaced or written since is another identity.
+    /// Which file, in which state: a file replaced or written since has another identity.
     public let identity: FileIdentity
 
     public init(path: String, identity: FileIdentity) {
@@ -77,7 +78,7 @@ extension FileIdentity {
 public protocol LocalChunkSource: Sendable {
     /// The file of chunk `index` of `version`, checked against the manifest (hashed once per file identity); nil
     /// when the chunk is not a plain local file. Throws what reading the chunk over gRPC would.
-    func verifiedChunkFile(version: String, index: Int) async throws -> VerifiedChunkFile?
+    func verifiedChunkFile(version: String, index: Int) async throws -> ChunkFile?
 }
 
 /// The meeting point of a DatasetService and a gateway that share a process: the service registers itself, the
