@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LeaderboardClient
+import NIOCore
 import NIOHTTP1
 import Synchronization
 
@@ -8,7 +9,8 @@ import Synchronization
 /// submits that each add a record to the board are sent, and the time from sending each to the last watcher
 /// receiving its change is measured. The records land below the watched top places, so each submit is one
 /// `accepted` diff (a record entering the top 100 also sends a `rank_changed` for every place it pushes down).
-/// The gateway's resident memory is read before and after the watchers connect.
+/// The gateway's resident memory is read before and after the watchers connect. The watchers are ``BenchWatcher``s:
+/// raw connections that cost the load generator little, so the cores measure the gateway's fan-out.
 struct FanoutBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fanout", abstract: "Board-change delivery to many WebSocket watchers.")
@@ -46,19 +48,21 @@ struct FanoutBenchCommand: AsyncParsableCommand {
         let clock = ContinuousClock()
         let rssBefore = try Self.residentKiB(serverPid)
         let shared = Watchers(clients: clients)
-        let client = target.client
         let (clients, connectBatch) = (clients, connectBatch)
         let watchers = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for id in 0..<clients {
-                    group.addTask {
-                        do {
-                            for try await update in client.watchBoard(limit: 1) {
-                                let now = clock.now
-                                if case .snapshot = update {
-                                    shared.connected.add(1, ordering: .relaxed)
-                                    continue
-                                }
+            var channels: [any Channel] = []
+            for id in 0..<clients {
+                do {
+                    channels.append(
+                        try await BenchWatcher.connect(host: host, port: port, path: "/api/v1/ws/leaderboard?limit=1") {
+                            event in
+                            let now = clock.now
+                            switch event {
+                            case .snapshot:
+                                shared.connected.add(1, ordering: .relaxed)
+                            case .ended:
+                                shared.ended.add(1, ordering: .relaxed)
+                            case .diff:
                                 shared.state.withLock { state in
                                     guard state.round >= 0, !state.seen[id], let start = state.start else { return }
                                     state.seen[id] = true
@@ -67,23 +71,24 @@ struct FanoutBenchCommand: AsyncParsableCommand {
                                     state.deliveries.append(now - start)
                                 }
                             }
-                        } catch {
-                            shared.failed.add(1, ordering: .relaxed)
-                        }
-                    }
-                    // Connect in batches, so the listen backlog never overflows.
-                    if (id + 1) % connectBatch == 0 {
-                        while shared.connected.load(ordering: .relaxed) + shared.failed.load(ordering: .relaxed) < id
-                            + 1
-                        {
-                            try? await Task.sleep(for: .milliseconds(10))
-                        }
+                        })
+                } catch {
+                    shared.failed.add(1, ordering: .relaxed)
+                }
+                // Connect in batches, so the listen backlog never overflows.
+                if (id + 1) % connectBatch == 0 {
+                    while shared.connected.load(ordering: .relaxed) + shared.failed.load(ordering: .relaxed)
+                        + shared.ended.load(ordering: .relaxed) < id + 1
+                    {
+                        try? await Task.sleep(for: .milliseconds(10))
                     }
                 }
             }
+            return channels
         }
         let connectStart = clock.now
-        while shared.connected.load(ordering: .relaxed) + shared.failed.load(ordering: .relaxed) < clients,
+        while shared.connected.load(ordering: .relaxed) + shared.failed.load(ordering: .relaxed)
+            + shared.ended.load(ordering: .relaxed) < clients,
             clock.now - connectStart < .seconds(300)
         {
             try await Task.sleep(for: .milliseconds(50))
@@ -124,12 +129,12 @@ struct FanoutBenchCommand: AsyncParsableCommand {
                 shared.state.withLock { $0.round = -1 }
             }
         }
-        watchers.cancel()
-        await watchers.value
+        for channel in await watchers.value { channel.close(promise: nil) }
         let last = Latencies(lastClient)
         let deliveries = Latencies(shared.state.withLock { $0.deliveries })
         printFigures([
             "clients": clients, "connected": watching, "failed": shared.failed.load(ordering: .relaxed),
+            "ended": shared.ended.load(ordering: .relaxed),
             "connect_seconds": connectTime.seconds, "rounds": last.count, "incomplete_rounds": incomplete,
             "last_client_p50_ms": last.milliseconds(0.5), "last_client_p99_ms": last.milliseconds(0.99),
             "delivery_p50_ms": deliveries.milliseconds(0.5), "delivery_p99_ms": deliveries.milliseconds(0.99),
@@ -144,6 +149,8 @@ struct FanoutBenchCommand: AsyncParsableCommand {
         let state: Mutex<RoundState>
         let connected = Atomic<Int>(0)
         let failed = Atomic<Int>(0)
+        /// Watchers whose connection ended (refused or closed by the gateway).
+        let ended = Atomic<Int>(0)
 
         init(clients: Int) { state = Mutex(RoundState(seen: Array(repeating: false, count: clients))) }
     }
