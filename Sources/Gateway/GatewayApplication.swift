@@ -130,14 +130,15 @@ public func buildGatewayRouter(_ dependencies: GatewayDependencies) -> Router<Ga
     return router
 }
 
-/// The gateway's HTTP server: HTTP/1.1 (with WebSocket upgrades when given a router) that closes a connection which
-/// sends no complete first request head within `idleTimeout` (``FirstRequestDeadlineHandler``) or stays silent that
-/// long between requests — a client sending its headers a byte at a time holds nothing for long — and reads
-/// WebSocket frames of at most 16 KiB (clients send only short control texts), pinging idle sockets.
+/// The gateway's HTTP server: HTTP/1.1 (with WebSocket upgrades when given its endpoints, ``GatewayHTTPChannel``)
+/// that closes a connection which sends no complete first request head within `idleTimeout`
+/// (``FirstRequestDeadlineHandler``) or stays silent that long between requests — a client sending its headers a byte
+/// at a time holds nothing for long — and reads WebSocket frames of at most 16 KiB (clients send only short control
+/// texts), pinging idle sockets.
 /// With `certificates`, every connection starts with a TLS handshake under the current certificate; with `fastPath`,
 /// cache hits are answered on the event loop (``CacheFastPath``).
 public func gatewayServer(
-    webSocketRouter: Router<GatewayWebSocketContext>?, idleTimeout: Duration,
+    webSockets: GatewayWebSockets?, idleTimeout: Duration,
     certificates: GatewayCertificates? = nil, fastPath: CacheFastPath? = nil
 ) -> HTTPServerBuilder {
     let (seconds, attoseconds) = idleTimeout.components
@@ -149,18 +150,13 @@ public func gatewayServer(
         guard let certificates else { return deadline }
         return ReloadableTLSChannel(base: deadline, certificates: certificates)
     }
-    guard let webSocketRouter else {
+    guard let webSockets else {
         return HTTPServerBuilder { responder in
             secured(HTTP1Channel(responder: responder, configuration: http1))
         }
     }
-    let webSocketResponder = webSocketRouter.buildResponder()
-    let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
-        http1: http1, ws: .init(maxFrameSize: 1 << 14, autoPing: .enabled(timePeriod: .seconds(30))))
     return HTTPServerBuilder { responder in
-        secured(
-            HTTP1WebSocketUpgradeChannel(
-                responder: responder, webSocketResponder: webSocketResponder, configuration: configuration))
+        secured(GatewayHTTPChannel(responder: responder, configuration: http1, webSockets: webSockets))
     }
 }
 
@@ -170,7 +166,7 @@ let serverName = "leaderboard"
 /// The gateway app on `address`; prints `<name> listening on http://host:port` once bound (port 0 resolves here).
 public func buildGatewayApplication(
     router: Router<GatewayRequestContext>,
-    webSocketRouter: Router<GatewayWebSocketContext>? = nil,
+    webSockets: GatewayWebSockets? = nil,
     address: HostPort,
     name: String,
     idleTimeout: Duration = .seconds(30),
@@ -182,7 +178,7 @@ public func buildGatewayApplication(
     return Application(
         router: router,
         server: gatewayServer(
-            webSocketRouter: webSocketRouter, idleTimeout: idleTimeout, certificates: certificates, fastPath: fastPath),
+            webSockets: webSockets, idleTimeout: idleTimeout, certificates: certificates, fastPath: fastPath),
         configuration: .init(address: .hostname(address.host, port: address.port), serverName: serverName),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? address.port
@@ -233,7 +229,7 @@ public struct GatewayModule: ServiceModule {
             CacheInvalidationListener(cache: cache, events: context.shared.events, logger: context.logger),
             CacheWarmUp(responder: router.buildResponder(), logger: context.logger),
             buildGatewayApplication(
-                router: router, webSocketRouter: buildGatewayWebSocketRouter(dependencies, logger: context.logger),
+                router: router, webSockets: GatewayWebSockets(dependencies, logger: context.logger),
                 address: context.configuration.httpAddress, name: "gateway", idleTimeout: configuration.idleTimeout,
                 certificates: certificates,
                 // With tracing on, every request gets its span, so every request takes the general path.

@@ -3,6 +3,7 @@ public import GRPCCore
 public import HTTPTypes
 public import Hummingbird
 import Logging
+import NIOCore
 import ServiceKit
 import UntrustedInput
 
@@ -108,6 +109,14 @@ public struct Problem: Error, Sendable, Equatable {
 
     /// The response: `type` is a stable URN per code, `instance` the request path.
     public func response(requestID: String, instance: String) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/problem+json"
+        return Response(
+            status: status, headers: fields, body: .init(byteBuffer: body(requestID: requestID, instance: instance)))
+    }
+
+    /// The problem+json document of ``response(requestID:instance:)``, for answers written below Hummingbird.
+    func body(requestID: String, instance: String) -> ByteBuffer {
         var body: [String: Any] = [
             "type": "urn:leaderboard:problem:\(code)",
             "title": status.reasonPhrase,
@@ -119,7 +128,7 @@ public struct Problem: Error, Sendable, Equatable {
         ]
         for (name, value) in members { body[name] = value }
         if !reasons.isEmpty { body["reasons"] = reasons }
-        return jsonResponse(body, status: status, contentType: "application/problem+json", headers: headers)
+        return ByteBuffer(bytes: jsonData(body))
     }
 }
 
@@ -130,12 +139,15 @@ func jsonResponse(
     contentType: String = "application/json",
     headers: HTTPFields = [:]
 ) -> Response {
-    // Callers pass only JSON-representable values, so serialization cannot fail.
-    let data =
-        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+    let data = jsonData(object)
     var fields = headers
     fields[.contentType] = contentType
     return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+/// Plain values as JSON, keys sorted. Callers pass only JSON-representable values, so serialization cannot fail.
+func jsonData(_ object: [String: Any]) -> Data {
+    (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
 }
 
 /// A problem thrown where no ``ProblemMiddleware`` runs (the WebSocket router's upgrade check) still goes out as

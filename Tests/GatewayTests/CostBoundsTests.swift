@@ -158,6 +158,22 @@ struct CostBoundsTests {
                 // Refused: the client reports the failed upgrade as an error.
             }
             #expect(!upgraded.withLock { $0 }, "a third WebSocket upgrade was allowed")
+            // The refusal is the limit's own answer: 429 with Retry-After, as problem+json, and no 101.
+            let limited = try await Self.python(
+                """
+                import socket, sys
+                s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+                s.sendall(b"GET /api/v1/ws/leaderboard HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\n"
+                          b"Connection: Upgrade\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\n"
+                          b"Sec-WebSocket-Version: 13\\r\\n\\r\\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+                print(data.decode())
+                """, port: try #require(gateway.client.port))
+            #expect(limited.hasPrefix("HTTP/1.1 429"), "\(limited)")
+            #expect(limited.lowercased().contains("retry-after:"), "\(limited)")
+            #expect(limited.contains("application/problem+json") && limited.contains("\"rate_limited\""), "\(limited)")
         }
     }
 }

@@ -171,7 +171,7 @@ struct AuthGateway: Sendable {
                                     let app = Application(
                                         router: router,
                                         server: gatewayServer(
-                                            webSocketRouter: buildGatewayWebSocketRouter(
+                                            webSockets: GatewayWebSockets(
                                                 dependencies, logger: TestEnvironment.logger),
                                             idleTimeout: gatewayConfiguration.idleTimeout,
                                             fastPath: CacheFastPath(

@@ -13,7 +13,25 @@ struct LeaderboardHubTests {
         .init(.with { $0.sequence = sequence }, on: board)
     }
 
-    /// The sequences of the diff frames written to `channel`.
+    /// A session that does nothing: the hub's side of a connection is under test.
+    final class Idle: WebSocketSession {
+        func opened(_ connection: WebSocketConnection) {}
+        func received(_ text: String, on connection: WebSocketConnection) {}
+        func closed() {}
+    }
+
+    /// A subscriber on an open connection of an embedded channel.
+    static func subscriber(id: Int, buffer: Int) async throws -> (LeaderboardHub.Subscriber, EmbeddedChannel) {
+        let channel = EmbeddedChannel()
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+        let connection = WebSocketConnection(channel: channel, session: Idle())
+        try channel.pipeline.syncOperations.addHandler(connection)
+        let subscriber = LeaderboardHub.Subscriber(
+            id: id, board: .init(version: "v1", framework: ""), connection: connection, buffer: buffer)
+        return (subscriber, channel)
+    }
+
+    /// The sequences of the diff frames written to `channel` (a close frame as 0).
     static func written(_ channel: EmbeddedChannel) throws -> [UInt64] {
         var sequences: [UInt64] = []
         while let frame = try channel.readOutbound(as: WebSocketFrame.self) {
@@ -26,14 +44,11 @@ struct LeaderboardHubTests {
 
     @Test("diffs wait for the snapshot, skip what it covers, then flow in order; a late duplicate is not sent again")
     func ordering() async throws {
-        let channel = EmbeddedChannel()
-        let subscriber = LeaderboardHub.Subscriber(
-            id: 0, board: .init(version: "v1", framework: ""), channel: channel, buffer: 8)
+        let (subscriber, channel) = try await Self.subscriber(id: 0, buffer: 8)
         let board = subscriber.board
         for sequence in UInt64(1)...3 { #expect(!subscriber.deliver(Self.diff(sequence, on: board))) }
         #expect(try Self.written(channel).isEmpty)  // held: the snapshot is not out yet
-        subscriber.release(after: 2)  // the snapshot covered 1 and 2
-        channel.embeddedEventLoop.run()
+        subscriber.releaseOnLoop(after: 2)  // the snapshot covered 1 and 2
         #expect(try Self.written(channel) == [3])
         LeaderboardHub.deliver(Self.diff(4, on: board), to: [subscriber])
         LeaderboardHub.deliver(Self.diff(4, on: board), to: [subscriber])
@@ -43,33 +58,38 @@ struct LeaderboardHubTests {
         subscriber.hold()
         channel.embeddedEventLoop.run()
         for sequence in UInt64(5)...7 { _ = subscriber.deliver(Self.diff(sequence, on: board)) }
-        subscriber.release(after: 6)
-        channel.embeddedEventLoop.run()
+        subscriber.releaseOnLoop(after: 6)
         #expect(try Self.written(channel) == [7])
         #expect(!subscriber.wasTooSlow)
     }
 
-    @Test("a client with a full hold, or with a connection past its write buffer, is dropped and its session told")
+    @Test("a client with a full hold, or with a connection past its write buffer, is closed with 4408")
     func slowConsumer() async throws {
-        let held = LeaderboardHub.Subscriber(
-            id: 0, board: .init(version: "v1", framework: ""), channel: EmbeddedChannel(), buffer: 2)
+        let (held, heldChannel) = try await Self.subscriber(id: 0, buffer: 2)
         for sequence in 1...2 { _ = held.deliver(Self.diff(UInt64(sequence), on: held.board)) }
         #expect(!held.wasTooSlow)
         _ = held.deliver(Self.diff(3, on: held.board))
         #expect(held.wasTooSlow)
-        for await _ in held.snapshotRequests {}  // the session's wait ended
+        #expect(try Self.closeCode(heldChannel) == 4408)
 
-        let channel = EmbeddedChannel()
-        let behind = LeaderboardHub.Subscriber(
-            id: 1, board: .init(version: "v1", framework: ""), channel: channel, buffer: 8)
-        behind.release(after: 0)
-        channel.embeddedEventLoop.run()
+        let (behind, channel) = try await Self.subscriber(id: 1, buffer: 8)
+        behind.releaseOnLoop(after: 0)
         #expect(behind.deliver(Self.diff(1, on: behind.board)))
         channel.flush()
+        #expect(try Self.written(channel) == [1])
         channel.isWritable = false
         #expect(!behind.deliver(Self.diff(2, on: behind.board)))
         #expect(behind.wasTooSlow)
         #expect(!behind.deliver(Self.diff(3, on: behind.board)))
-        #expect(try Self.written(channel) == [1])
+        #expect(try Self.closeCode(channel) == 4408)
+        #expect(try Self.written(channel).isEmpty)  // nothing after the close frame
+    }
+
+    /// The code of the close frame written next to `channel`.
+    static func closeCode(_ channel: EmbeddedChannel) throws -> Int? {
+        var frame = try channel.readOutbound(as: WebSocketFrame.self)
+        guard frame?.opcode == .connectionClose else { return nil }
+        guard case .unknown(let code)? = frame?.data.readWebSocketErrorCode() else { return nil }
+        return Int(code)
     }
 }

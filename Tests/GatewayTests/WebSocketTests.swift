@@ -87,6 +87,47 @@ struct WebSocketTests {
     }
 
     @Test(
+        "the protocol on the wire: pings answered, fragments assembled, the close echoed, bad frames closed with their code, refused or malformed upgrades answered with problem+json, other upgrades served as plain requests"
+    )
+    func protocolOnTheWire() async throws {
+        try await AuthGateway.with(.sqlite, live: true) { gateway in
+            _ = try await RankingRoutesTests.dataset(gateway)
+            let port = try #require(gateway.client.port)
+            let printed = try await ExternalTools.run(
+                ExternalTools.python,
+                [ExternalTools.pythonScripts.appendingPathComponent("ws_protocol.py").path, String(port)])
+            let result = try #require(try JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [String: [Any]])
+            func events(_ name: String) -> String { "\(result[name] ?? [])" }
+            #expect(events("ping") == "\([["pong", "hello"], ["timeout"]] as [Any])")
+            #expect(events("fragmented") == "\([["pong", "between"], ["text", "snapshot"], ["timeout"]] as [Any])")
+            #expect(events("close") == "\([["close", 1000, ""], ["eof"]] as [Any])")
+            #expect(events("unmasked") == "\([["close", 1002, "protocol_error"]] as [Any])")
+            #expect(events("binary") == "\([["close", 1003, "text_only"]] as [Any])")
+            #expect(events("too_large") == "\([["close", 1009, "message_too_large"]] as [Any])")
+            #expect(events("invalid_utf8") == "\([["close", 1007, "invalid_utf8"]] as [Any])")
+            #expect(events("stray_continuation") == "\([["close", 1002, "protocol_error"]] as [Any])")
+            #expect(
+                events("unknown_path")
+                    == "\(["HTTP/1.1 404 Not Found", "application/problem+json", "not_found"] as [Any])")
+            #expect(
+                events("post")
+                    == "\(["HTTP/1.1 405 Method Not Allowed", "application/problem+json", "method_not_allowed"] as [Any])"
+            )
+            #expect(
+                events("no_key")
+                    == "\(["HTTP/1.1 400 Bad Request", "application/problem+json", "invalid_websocket_key"] as [Any])")
+            let upgradeRequired: [Any] = [
+                "HTTP/1.1 426 Upgrade Required", "application/problem+json", "unsupported_websocket_version", "13",
+            ]
+            #expect(events("old_version") == "\(upgradeRequired)")
+            #expect(
+                events("no_connection_upgrade")
+                    == "\(["HTTP/1.1 400 Bad Request", "application/problem+json", "invalid_upgrade"] as [Any])")
+            #expect(events("h2c") == "\(["HTTP/1.1 200 OK", "application/json", "ok"] as [Any])")
+        }
+    }
+
+    @Test(
         "notifications reach the owner live and after a reconnect; bad upgrades close with a clear code",
         arguments: StorageBackend.available)
     func notifications(_ backend: StorageBackend) async throws {

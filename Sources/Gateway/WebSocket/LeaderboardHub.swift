@@ -14,8 +14,8 @@ import Synchronization
 /// no gap across a RankingService restart; it stops when the board's last client leaves.
 ///
 /// A diff goes to every client of the board in one pass per event loop: it is encoded once, and written to each
-/// connection's channel on that channel's own event loop, each connection flushed once — no task wakes per client
-/// (docs/PERFORMANCE-NOTES.md "P5"). A client's task only sends snapshots and ends the session.
+/// connection on that connection's own event loop, each connection flushed once — no task wakes per client
+/// (docs/PERFORMANCE-NOTES.md "P5"). A watcher has no task of its own: short ones send its snapshots.
 final class LeaderboardHub: Sendable {
     /// An event as the clients receive it: encoded once for all of them (with thousands of clients on a board,
     /// encoding per client was most of the fan-out's work), its bytes shared by every send.
@@ -25,7 +25,7 @@ final class LeaderboardHub: Sendable {
 
         init(_ event: Leaderboard_Ranking_V1_LeaderboardEvent, on board: BoardKey) {
             sequence = event.sequence
-            frame = ByteBuffer(string: WebSocketSessions.diffJSON(event, framework: board.framework))
+            frame = ByteBuffer(string: LeaderboardSession.diffJSON(event, framework: board.framework))
         }
     }
 
@@ -34,19 +34,14 @@ final class LeaderboardHub: Sendable {
     ///
     /// Diffs are held while a snapshot is on its way (at most `buffer` of them; more means the client is too slow)
     /// and released after it, skipping those the snapshot already covers; then each diff is written as it comes.
-    /// Everything that writes runs on the channel's event loop, so the snapshot (written through the session's writer,
-    /// which hands it to the same loop first) and the diffs leave in order.
+    /// Everything that writes runs on the connection's event loop, so the snapshot (written there with its release)
+    /// and the diffs leave in order.
     final class Subscriber: Sendable {
         let id: Int
         let board: BoardKey
-        let channel: any Channel
+        let connection: WebSocketConnection
         let buffer: Int
-        /// Snapshots the client asked for; asks made while one is already queued are the same ask. Ends when the
-        /// client is dropped.
-        let snapshotRequests: AsyncStream<Void>
-        private let requests: AsyncStream<Void>.Continuation
-        private let slow = Atomic<Bool>(false)  // set on the event loop, read by the client's session
-        private let snapshotPending = Atomic<Bool>(false)  // set by the client's reader, cleared by its session
+        private let slow = Atomic<Bool>(false)  // set on the event loop
 
         private struct Delivery {
             /// The last sequence the client was sent, by a snapshot or a diff.
@@ -56,31 +51,18 @@ final class LeaderboardHub: Sendable {
         }
         private let delivery = Mutex(Delivery())  // the event loop and the session's snapshot calls
 
-        init(id: Int, board: BoardKey, channel: any Channel, buffer: Int) {
+        init(id: Int, board: BoardKey, connection: WebSocketConnection, buffer: Int) {
             self.id = id
             self.board = board
-            self.channel = channel
+            self.connection = connection
             self.buffer = buffer
-            (snapshotRequests, requests) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         }
 
         var wasTooSlow: Bool { slow.load(ordering: .relaxed) }
 
-        /// Asks for a fresh snapshot (after the client saw a gap); asks made until the session takes it
-        /// (``snapshotTaken()``) are the same ask.
-        func requestSnapshot() {
-            if !snapshotPending.exchange(true, ordering: .acquiringAndReleasing) { requests.yield() }
-        }
-
-        /// The asked-for snapshot is being sent: the next ask queues another.
-        func snapshotTaken() { snapshotPending.store(false, ordering: .releasing) }
-
-        /// Ends the session's wait for snapshot requests (the connection closed).
-        func end() { requests.finish() }
-
-        /// Writes `diff` to the connection unless it is held for a snapshot or already sent; on the channel's event
+        /// Writes `diff` to the connection unless it is held for a snapshot or already sent; on the connection's event
         /// loop. Returns whether it wrote (the caller flushes). A connection whose unsent bytes pass its write buffer's
-        /// high mark, or with `buffer` diffs held, is too slow: it is dropped.
+        /// high mark, or with `buffer` diffs held, is too slow: it is closed with 4408.
         func deliver(_ diff: Diff) -> Bool {
             guard !wasTooSlow else { return false }
             enum Step { case write, skip, drop }
@@ -91,45 +73,38 @@ final class LeaderboardHub: Sendable {
                     return .skip
                 }
                 guard diff.sequence > delivery.position else { return .skip }
-                guard channel.isWritable else { return .drop }
+                guard connection.isWritable else { return .drop }
                 delivery.position = diff.sequence
                 return .write
             }
             switch step {
             case .write:
-                channel.write(WebSocketFrame(fin: true, opcode: .text, data: diff.frame), promise: nil)
-                return true
+                return connection.writeOnLoop(diff.frame)
             case .skip:
                 return false
             case .drop:
-                dropTooSlow()
+                slow.store(true, ordering: .relaxed)
+                connection.closeOnLoop(CloseCode.tooSlow, reason: "slow_consumer")
                 return false
             }
         }
 
-        /// Holds diffs from now until ``release(after:)``: a snapshot is about to be read and sent.
+        /// Holds diffs from now until ``releaseOnLoop(after:)``: a snapshot is about to be read and sent.
         func hold() {
-            channel.eventLoop.execute { self.delivery.withLock { $0.held = $0.held ?? [] } }
+            connection.eventLoop.execute { self.delivery.withLock { $0.held = $0.held ?? [] } }
         }
 
-        /// The snapshot up to `position` has been handed to the connection: sends the held diffs after it, and every
-        /// later diff as it comes.
-        func release(after position: UInt64) {
-            channel.eventLoop.execute {
-                let held = self.delivery.withLock { delivery -> [Diff] in
-                    delivery.position = max(delivery.position, position)
-                    defer { delivery.held = nil }
-                    return delivery.held ?? []
-                }
-                var wrote = false
-                for diff in held where self.deliver(diff) { wrote = true }
-                if wrote { self.channel.flush() }
+        /// The snapshot up to `position` has been written to the connection (on its event loop): writes the held
+        /// diffs after it, and every later diff as it comes.
+        func releaseOnLoop(after position: UInt64) {
+            let held = delivery.withLock { delivery -> [Diff] in
+                delivery.position = max(delivery.position, position)
+                defer { delivery.held = nil }
+                return delivery.held ?? []
             }
-        }
-
-        private func dropTooSlow() {
-            slow.store(true, ordering: .relaxed)
-            requests.finish()
+            var wrote = false
+            for diff in held where deliver(diff) { wrote = true }
+            if wrote { connection.flushOnLoop() }
         }
     }
 
@@ -176,8 +151,8 @@ final class LeaderboardHub: Sendable {
     ///
     /// Only boards that exist are followed (a framework board needs a record), and at most ``maximumBoards`` at
     /// once: each followed board holds an upstream watch, which invented framework names must not multiply.
-    func subscribe(_ board: BoardKey, channel: any Channel) async throws -> Subscriber {
-        if let joined = joinFollowed(board, channel: channel) { return joined }
+    func subscribe(_ board: BoardKey, connection: WebSocketConnection) async throws -> Subscriber {
+        if let joined = joinFollowed(board, connection: connection) { return joined }
         guard boardCount < maximumBoards else {
             throw Problem(
                 .serviceUnavailable, code: "too_many_boards", detail: "This gateway follows as many boards as it may.")
@@ -192,33 +167,34 @@ final class LeaderboardHub: Sendable {
             throw Problem(
                 .notFound, code: "unknown_board", detail: "No record of this framework is on the board yet.")
         }
-        return join(board, channel: channel, startingAfter: first.sequence)
+        return join(board, connection: connection, startingAfter: first.sequence)
     }
 
     /// Registers a subscriber if the board is followed already.
-    private func joinFollowed(_ board: BoardKey, channel: any Channel) -> Subscriber? {
+    private func joinFollowed(_ board: BoardKey, connection: WebSocketConnection) -> Subscriber? {
         state.withLock { state in
             guard state.boards[board]?.upstream != nil else { return nil }
-            return Self.register(board, channel: channel, in: &state, buffer: buffer)
+            return Self.register(board, connection: connection, in: &state, buffer: buffer)
         }
     }
 
     /// Registers a subscriber, starting to follow the board after `position` unless someone else already does.
-    private func join(_ board: BoardKey, channel: any Channel, startingAfter position: UInt64) -> Subscriber {
+    private func join(_ board: BoardKey, connection: WebSocketConnection, startingAfter position: UInt64) -> Subscriber
+    {
         state.withLock { state in
             if state.boards[board]?.upstream == nil {
                 state.boards[board, default: Board(clients: board.clients)].upstream = Task {
                     await self.follow(board, after: position)
                 }
             }
-            return Self.register(board, channel: channel, in: &state, buffer: buffer)
+            return Self.register(board, connection: connection, in: &state, buffer: buffer)
         }
     }
 
-    private static func register(_ board: BoardKey, channel: any Channel, in state: inout State, buffer: Int)
+    private static func register(_ board: BoardKey, connection: WebSocketConnection, in state: inout State, buffer: Int)
         -> Subscriber
     {
-        let subscriber = Subscriber(id: state.nextID, board: board, channel: channel, buffer: buffer)
+        let subscriber = Subscriber(id: state.nextID, board: board, connection: connection, buffer: buffer)
         state.nextID += 1
         state.boards[board]?.subscribers[subscriber.id] = subscriber
         state.boards[board]?.clients.increment()
@@ -234,7 +210,6 @@ final class LeaderboardHub: Sendable {
             defer { state.boards[subscriber.board] = nil }
             return state.boards[subscriber.board]?.upstream
         }
-        subscriber.end()
         upstream?.cancel()
     }
 
@@ -248,12 +223,12 @@ final class LeaderboardHub: Sendable {
 
     /// One task per event loop writes `diff` to its connections, then flushes each connection it wrote to once.
     static func deliver(_ diff: Diff, to subscribers: [Subscriber]) {
-        let byLoop = Dictionary(grouping: subscribers) { ObjectIdentifier($0.channel.eventLoop) }
+        let byLoop = Dictionary(grouping: subscribers) { ObjectIdentifier($0.connection.eventLoop) }
         for group in byLoop.values {
-            guard let loop = group.first?.channel.eventLoop else { continue }
+            guard let loop = group.first?.connection.eventLoop else { continue }
             loop.execute {
                 let written = group.filter { $0.deliver(diff) }
-                for subscriber in written { subscriber.channel.flush() }
+                for subscriber in written { subscriber.connection.flushOnLoop() }
             }
         }
     }

@@ -1,33 +1,15 @@
 import Foundation
 import GRPCCore
 import HTTPTypes
-public import Hummingbird
-public import HummingbirdWebSocket
+import Hummingbird
 import LeaderboardAPI
 public import Logging
-public import NIOCore
-public import NIOWebSocket
+import NIOCore
+import NIOWebSocket
 import ServiceKit
 import SwiftProtobuf
 import Synchronization
 import UntrustedInput
-
-/// The request context of WebSocket upgrades.
-public struct GatewayWebSocketContext: RequestContext, WebSocketRequestContext {
-    public var coreContext: CoreRequestContextStorage
-    public let webSocket: WebSocketHandlerReference<Self>
-    /// The peer's IP address (no port).
-    public let peerIP: String
-    /// The connection: board diffs are written to it directly (``LeaderboardHub``).
-    public let channel: any Channel
-
-    public init(source: ApplicationRequestContextSource) {
-        coreContext = .init(source: source)
-        webSocket = .init()
-        peerIP = source.channel.remoteAddress?.ipAddress ?? ""
-        channel = source.channel
-    }
-}
 
 /// Close codes the gateway uses besides the standard ones (RFC 6455 leaves 4000–4999 to applications).
 enum CloseCode {
@@ -53,62 +35,147 @@ enum CloseCode {
     }
 }
 
-/// `/api/v1/ws/leaderboard` (a snapshot of a board's top N, then its ordered diffs) and `/api/v1/ws/notifications`
-/// (a device's notifications, signed at upgrade). Protocol: docs/INTERACTIONS.md.
-public func buildGatewayWebSocketRouter(_ dependencies: GatewayDependencies, logger: Logger)
-    -> Router<GatewayWebSocketContext>
-{
-    let router = Router(context: GatewayWebSocketContext.self)
-    guard let services = dependencies.services else { return router }
-    let hub = LeaderboardHub(ranking: services.ranking, logger: logger)
-    /// Upgrades are limited per client address (429 before the upgrade): each connection holds a watch.
-    @Sendable func admit(_ request: Request, _ context: GatewayWebSocketContext) async throws -> RouterShouldUpgrade {
-        let resolver = dependencies.configuration.clientAddresses
+/// The gateway's WebSocket endpoints: `/api/v1/ws/leaderboard` (a snapshot of a board's top N, then its ordered
+/// diffs) and `/api/v1/ws/notifications` (a device's notifications, signed at upgrade). Protocol:
+/// docs/INTERACTIONS.md. Upgrades are limited per client address: past the limit the upgrade is refused with 429
+/// (each connection holds a watch). Connections are served by ``GatewayHTTPChannel`` and ``WebSocketConnection``.
+public struct GatewayWebSockets: Sendable {
+    static let leaderboardPath = "/api/v1/ws/leaderboard"
+    static let notificationsPath = "/api/v1/ws/notifications"
+
+    /// What becomes of an upgrade request.
+    enum Decision: Sendable {
+        case upgrade(any WebSocketSession)
+        /// Not upgraded: this answer is sent and the connection closed.
+        case refuse(Response)
+    }
+
+    let dependencies: GatewayDependencies
+    let hub: LeaderboardHub?
+    let logger: Logger
+
+    public init(_ dependencies: GatewayDependencies, logger: Logger) {
+        self.dependencies = dependencies
+        self.hub = dependencies.services.map { LeaderboardHub(ranking: $0.ranking, logger: logger) }
+        self.logger = logger
+    }
+
+    func decide(_ head: HTTPRequest, channel: any Channel) async -> Decision {
+        let request = Request(head: head, body: .init(buffer: ByteBuffer()))
+        let requestID = RequestID.accept(head.headerFields[.requestID])
+        func refuse(_ problem: Problem) -> Decision {
+            var response = problem.response(requestID: requestID, instance: request.uri.path)
+            response.headers[.requestID] = requestID
+            return .refuse(response)
+        }
+        let path = request.uri.path
+        guard let services = dependencies.services, let hub,
+            path == Self.leaderboardPath || path == Self.notificationsPath
+        else {
+            return refuse(Problem(.notFound, code: "not_found", detail: "No WebSocket endpoint at this path."))
+        }
+        guard head.method == .get else {
+            return refuse(
+                Problem(.methodNotAllowed, code: "method_not_allowed", detail: "A WebSocket upgrade is a GET."))
+        }
+        let peer = channel.remoteAddress?.ipAddress ?? ""
         let key =
-            resolver.resolve(peer: context.peerIP, fields: request.headers)?.limitKey ?? "ip:\(context.peerIP)"
-        try await dependencies.rateLimiter.enforce(
-            dependencies.policies.webSockets, key: key, clock: dependencies.clock,
-            detail: "Too many WebSocket connections from your address; try again later.")
-        return .upgrade([:])
+            dependencies.configuration.clientAddresses.resolve(peer: peer, fields: head.headerFields)?.limitKey
+            ?? "ip:\(peer)"
+        do {
+            try await dependencies.rateLimiter.enforce(
+                dependencies.policies.webSockets, key: key, clock: dependencies.clock,
+                detail: "Too many WebSocket connections from your address; try again later.")
+        } catch {
+            return refuse(Problem.from(error))
+        }
+        if path == Self.leaderboardPath {
+            return .upgrade(LeaderboardSession(request: request, hub: hub, services: services))
+        }
+        return .upgrade(
+            NotificationSession(
+                request: request, services: services, clock: dependencies.clock, logger: logger))
     }
-    router.ws("/api/v1/ws/leaderboard") { request, context in
-        try await admit(request, context)
-    } onUpgrade: { inbound, outbound, context in
-        try await WebSocketSessions.leaderboard(
-            inbound: inbound, outbound: outbound, request: context.request, channel: context.requestContext.channel,
-            hub: hub, services: services)
-    }
-    router.ws("/api/v1/ws/notifications") { request, context in
-        try await admit(request, context)
-    } onUpgrade: { inbound, outbound, context in
-        try await WebSocketSessions.notifications(
-            inbound: inbound, outbound: outbound, request: context.request, services: services,
-            clock: dependencies.clock, logger: logger)
-    }
-    return router
 }
 
-enum WebSocketSessions {
+extension WebSocketConnection {
+    /// Closes with a code and reason a moment after the upgrade: a close frame that arrives in the same read as the
+    /// `101` response is lost by some client libraries (NIO's upgrade handler among them), which then see no reason
+    /// at all.
+    func refuse(_ code: WebSocketErrorCode, _ reason: String) {
+        eventLoop.scheduleTask(in: .milliseconds(100)) { self.closeOnLoop(code, reason: reason) }
+    }
+}
+
+/// A watcher of a board: its snapshot, then the board's diffs written by ``LeaderboardHub`` from the event loop.
+///
+/// No task runs for a watcher while it watches: one starts it (parameters, the board's subscription, the first
+/// snapshot) and ends; a later snapshot the client asks for runs in one more, at most one per
+/// ``minimumSnapshotInterval``, asks made while one is waiting being the same ask.
+final class LeaderboardSession: WebSocketSession {
     /// Most top records a snapshot carries.
     static let maximumSnapshot = 200
     /// Least time between two snapshots a client asks for on one connection.
     static let minimumSnapshotInterval: Duration = .seconds(2)
 
-    /// Diffs a connection may have waiting in user space (beyond the kernel's socket buffer) before its client
-    /// counts as too slow and is dropped: NIO's write buffer high mark for leaderboard sockets, well above a full
-    /// snapshot (200 records).
-    static let unsentBytesLimit = 1 << 20
+    let request: Request
+    let hub: LeaderboardHub
+    let services: GatewayServices
 
-    static func leaderboard(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, channel: any Channel,
-        hub: LeaderboardHub, services: GatewayServices
-    ) async throws {
+    private struct State {
+        var connection: WebSocketConnection?
+        var subscriber: LeaderboardHub.Subscriber?
+        var limit = 50
+        /// The task starting the watch or sending a snapshot (at most one at a time).
+        var task: Task<Void, Never>?
+        /// A snapshot was asked for and not yet taken.
+        var asked = false
+        var lastSnapshot: ContinuousClock.Instant?
+        var closed = false
+    }
+    private let state = Mutex(State())  // the event loop's callbacks and the session's tasks
+
+    init(request: Request, hub: LeaderboardHub, services: GatewayServices) {
+        self.request = request
+        self.hub = hub
+        self.services = services
+    }
+
+    func opened(_ connection: WebSocketConnection) {
+        state.withLock { state in
+            state.connection = connection
+            state.task = Task { await self.start(connection) }
+        }
+    }
+
+    func received(_ text: String, on connection: WebSocketConnection) {
+        // Any text asks for a fresh snapshot (after the client saw a gap).
+        state.withLock { state in
+            guard !state.asked, !state.closed else { return }
+            state.asked = true
+            guard state.task == nil, let subscriber = state.subscriber else { return }  // the running task sees it
+            state.task = Task { await self.resend(to: subscriber, on: connection) }
+        }
+    }
+
+    func closed() {
+        let (task, subscriber) = state.withLock { state in
+            state.closed = true
+            defer { (state.task, state.subscriber, state.connection) = (nil, nil, nil) }
+            return (state.task, state.subscriber)
+        }
+        task?.cancel()
+        if let subscriber { hub.unsubscribe(subscriber) }
+    }
+
+    /// Reads the parameters, joins the board and sends the first snapshot; a bad parameter or an unknown board
+    /// closes with its code.
+    private func start(_ connection: WebSocketConnection) async {
         let query: DeclaredQuery
         do {
             query = try request.query(RouteQueries.leaderboardSocket)
         } catch {
-            try await refuse(inbound, outbound, CloseCode.badRequest, error.code)
-            return
+            return connection.refuse(CloseCode.badRequest, error.code)
         }
         let framework = (query["framework"] ?? "").lowercased()
         let limit = Int(query.integer("limit") ?? 50)
@@ -120,80 +187,77 @@ enum WebSocketSessions {
                 ? try await services.datasets.getLatestDataset(.with { _ in }).version
                 : try await services.datasets.getDataset(.with { $0.version = requested }).version
         } catch {
-            try await refuse(inbound, outbound, CloseCode.badRequest, Problem.from(error).code)
-            return
+            return connection.refuse(CloseCode.badRequest, Problem.from(error).code)
         }
-        let board = LeaderboardHub.BoardKey(version: version, framework: framework)
         let subscriber: LeaderboardHub.Subscriber
         do {
-            try await channel.setOption(
-                ChannelOptions.writeBufferWaterMark,
-                value: .init(low: unsentBytesLimit / 2, high: unsentBytesLimit)
-            ).get()
-            subscriber = try await hub.subscribe(board, channel: channel)
+            subscriber = try await hub.subscribe(
+                LeaderboardHub.BoardKey(version: version, framework: framework), connection: connection)
         } catch {
             let problem = Problem.from(error)
-            try await refuse(inbound, outbound, CloseCode.closing(problem), problem.code)
-            return
+            return connection.refuse(CloseCode.closing(problem), problem.code)
         }
-        defer { hub.unsubscribe(subscriber) }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            // Any text from the client asks for a fresh snapshot (after it saw a gap); the connection ends with it.
-            group.addTask {
-                // However the connection ends (closed, or dropped mid-read), the session ends with it.
-                defer { subscriber.end() }
-                for try await _ in inbound.messages(maxSize: 1024) { subscriber.requestSnapshot() }
-            }
-            // Diffs are held from the subscription until the snapshot is out, then flow without this task.
-            subscriber.release(
-                after: try await sendSnapshot(board, limit: limit, services: services, outbound: outbound))
-            var lastSnapshot = ContinuousClock.now
-            for await _ in subscriber.snapshotRequests {
-                // At most one snapshot per interval per connection, however often the client asks.
-                try await Task.sleep(until: lastSnapshot + minimumSnapshotInterval)
-                subscriber.snapshotTaken()
-                subscriber.hold()
-                subscriber.release(
-                    after: try await sendSnapshot(board, limit: limit, services: services, outbound: outbound))
-                lastSnapshot = ContinuousClock.now
-            }
-            group.cancelAll()
+        let joined = state.withLock { state in
+            guard !state.closed else { return false }
+            (state.subscriber, state.limit) = (subscriber, limit)
+            return true
         }
-        if subscriber.wasTooSlow { try? await outbound.close(CloseCode.tooSlow, reason: "slow_consumer") }
+        guard joined else { return hub.unsubscribe(subscriber) }
+        await snapshot(to: subscriber, on: connection)
     }
 
-    /// Closes with a code and reason, then reads until the client answers the close.
-    ///
-    /// The close waits a moment after the upgrade: a close frame that arrives in the same read as the `101` response
-    /// is lost by some client libraries (NIO's upgrade handler among them), which then see no reason at all. Reading
-    /// until the client answers keeps the handler alive until the frame is on the wire.
-    static func refuse(
-        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ code: WebSocketErrorCode,
-        _ reason: String
-    ) async throws {
-        try await Task.sleep(for: .milliseconds(100))
-        try await outbound.close(code, reason: reason)
-        for try await _ in inbound.messages(maxSize: 1024) {}
+    /// A snapshot the client asked for, once the interval since the last one has passed.
+    private func resend(to subscriber: LeaderboardHub.Subscriber, on connection: WebSocketConnection) async {
+        let last = state.withLock { $0.lastSnapshot }
+        if let last { try? await Task.sleep(until: last + Self.minimumSnapshotInterval) }
+        guard !Task.isCancelled else { return }
+        subscriber.hold()
+        await snapshot(to: subscriber, on: connection)
     }
 
-    /// Sends `{"type":"snapshot","sequence":S,…,"records":[…]}`; diffs after S follow.
-    static func sendSnapshot(
-        _ board: LeaderboardHub.BoardKey, limit: Int, services: GatewayServices, outbound: WebSocketOutboundWriter
-    ) async throws -> UInt64 {
+    /// Sends a snapshot and releases the diffs held for it, then runs the next asked-for one, if any.
+    private func snapshot(to subscriber: LeaderboardHub.Subscriber, on connection: WebSocketConnection) async {
+        let limit = state.withLock { state in
+            state.asked = false  // asks from now on are answered by another snapshot
+            return state.limit
+        }
+        do {
+            let (frame, sequence) = try await Self.snapshot(subscriber.board, limit: limit, services: services)
+            // The snapshot and the diffs after it leave in order: both are written on the connection's loop.
+            connection.eventLoop.execute {
+                connection.writeOnLoop(frame)
+                connection.flushOnLoop()
+                subscriber.releaseOnLoop(after: sequence)
+            }
+        } catch {
+            if Task.isCancelled { return }
+            let problem = Problem.from(error)
+            return connection.close(CloseCode.closing(problem), reason: problem.code)
+        }
+        state.withLock { state in
+            state.lastSnapshot = .now
+            state.task = nil
+            guard state.asked, !state.closed else { return }
+            state.task = Task { await self.resend(to: subscriber, on: connection) }
+        }
+    }
+
+    /// `{"type":"snapshot","sequence":S,…,"records":[…]}`; diffs after S follow.
+    static func snapshot(_ board: LeaderboardHub.BoardKey, limit: Int, services: GatewayServices) async throws
+        -> (frame: ByteBuffer, sequence: UInt64)
+    {
         let page = try await services.ranking.listRecords(
             .with {
                 $0.filter.datasetVersion = board.version
                 $0.filter.framework = board.framework
                 $0.page.limit = Int32(limit)
             })
-        try await outbound.write(
-            .text(
-                RankingRoutes.compactJSON([
-                    "type": "snapshot", "sequence": Int(page.sequence), "dataset_version": board.version,
-                    "framework": jsonValue(board.framework.isEmpty ? nil : board.framework), "total": Int(page.total),
-                    "records": page.records.map(RankingRoutes.recordJSON),
-                ])))
-        return page.sequence
+        let text = RankingRoutes.compactJSON([
+            "type": "snapshot", "sequence": Int(page.sequence), "dataset_version": board.version,
+            "framework": jsonValue(board.framework.isEmpty ? nil : board.framework), "total": Int(page.total),
+            "records": page.records.map(RankingRoutes.recordJSON),
+        ])
+        return (ByteBuffer(string: text), page.sequence)
     }
 
     /// An event as a diff of the board watched: an accepted record's `rank` is its place on that board when it was
@@ -220,74 +284,93 @@ enum WebSocketSessions {
         return RankingRoutes.compactJSON(object)
     }
 
-    /// A device's notifications: stored ones after `?since=` (default: none of the old ones), then live ones.
-    static func notifications(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, services: GatewayServices,
-        clock: any WallClock, logger: Logger
-    ) async throws {
+}
+
+/// A device's notifications: stored ones after `?since=` (default: none of the old ones), then live ones, from one
+/// task that follows InteractionService's watch for as long as the connection lasts.
+final class NotificationSession: WebSocketSession {
+    let request: Request
+    let services: GatewayServices
+    let clock: any WallClock
+    let logger: Logger
+    private let task = Mutex<(running: Task<Void, Never>?, closed: Bool)>((nil, false))  // the loop's callbacks
+
+    init(request: Request, services: GatewayServices, clock: any WallClock, logger: Logger) {
+        self.request = request
+        self.services = services
+        self.clock = clock
+        self.logger = logger
+    }
+
+    func opened(_ connection: WebSocketConnection) {
+        task.withLock { $0.running = Task { await self.run(connection) } }
+    }
+
+    func received(_ text: String, on connection: WebSocketConnection) {}  // the client only listens
+
+    func closed() {
+        task.withLock { task in
+            task.closed = true
+            return task.running
+        }?.cancel()
+    }
+
+    private func run(_ connection: WebSocketConnection) async {
         let machineID: String
         do {
-            machineID = try await verifyUpgrade(request, auth: services.auth, clock: clock)
+            machineID = try await Self.verifyUpgrade(request, auth: services.auth, clock: clock)
         } catch {
-            try await refuse(inbound, outbound, CloseCode.unauthorized, Problem.from(error).code)
-            return
+            return connection.refuse(CloseCode.unauthorized, Problem.from(error).code)
         }
-        let since: UInt64
         let query: DeclaredQuery
         do {
             query = try request.query(RouteQueries.notificationsSocket)
         } catch {
-            try await refuse(inbound, outbound, CloseCode.badRequest, error.code)
-            return
+            return connection.refuse(CloseCode.badRequest, error.code)
         }
+        let since: UInt64
         if let value = query.integer("since") {
             since = UInt64(value)
         } else {
-            since = try await services.interactions.listNotifications(
+            do {
+                since = try await services.interactions.listNotifications(
+                    .with {
+                        $0.machineID = machineID
+                        $0.limit = 1
+                    }
+                ).latestSequence
+            } catch {
+                let problem = Problem.from(error)
+                return connection.refuse(CloseCode.closing(problem), problem.code)
+            }
+        }
+        let slow = SlowFlag()
+        let services = services
+        await Progress(since).resume(
+            logger: logger, "notification watch interrupted; reconnecting", stop: { slow.isSet }
+        ) { position, progress in
+            try await services.interactions.watchNotifications(
                 .with {
                     $0.machineID = machineID
-                    $0.limit = 1
+                    $0.since = position
                 }
-            ).latestSequence
-        }
-        let (stream, continuation) = AsyncStream<Leaderboard_Interaction_V1_Notification>.makeStream(
-            bufferingPolicy: .bufferingOldest(256))
-        let slow = SlowFlag()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                defer { continuation.finish() }  // closed or dropped: the session ends
-                for try await _ in inbound.messages(maxSize: 1024) {}  // the client only listens
-            }
-            group.addTask {
-                await Progress(since).resume(
-                    logger: logger, "notification watch interrupted; reconnecting", stop: { slow.isSet }
-                ) { position, progress in
-                    try await services.interactions.watchNotifications(
-                        .with {
-                            $0.machineID = machineID
-                            $0.since = position
-                        }
-                    ) { response in
-                        for try await notification in response.messages {
-                            progress.advance(to: notification.sequence)
-                            if case .dropped = continuation.yield(notification) {
-                                slow.set()
-                                continuation.finish()
-                                return
-                            }
-                        }
+            ) { response in
+                for try await notification in response.messages {
+                    progress.advance(to: notification.sequence)
+                    // More than the write buffer's high mark unsent: the client does not read.
+                    guard connection.isWritable else {
+                        slow.set()
+                        return connection.close(CloseCode.tooSlow, reason: "slow_consumer")
                     }
+                    connection.send(
+                        ByteBuffer(
+                            string: RankingRoutes.compactJSON(
+                                InteractionRoutes.notificationJSON(notification).merging(["type": "notification"]) {
+                                    $1
+                                })))
                 }
             }
-            for await notification in stream {
-                try await outbound.write(
-                    .text(
-                        RankingRoutes.compactJSON(
-                            InteractionRoutes.notificationJSON(notification).merging(["type": "notification"]) { $1 })))
-            }
-            group.cancelAll()
         }
-        if slow.isSet { try? await outbound.close(CloseCode.tooSlow, reason: "slow_consumer") }
     }
 
     /// The device of a signed upgrade request (headers as docs/SIGNING.md, over method, path, query and an empty
