@@ -19,7 +19,8 @@ protocol WebSocketSession: AnyObject, Sendable {
 /// hop there. The `…OnLoop` methods are for code already on the loop (the leaderboard fan-out writes every
 /// connection of a loop in one pass and flushes each once).
 final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
-    // @unchecked: every mutable property is touched only on `eventLoop` (each method checks or hops).
+    // @unchecked: every mutable property is touched only on `eventLoop`: the handler callbacks and the `…OnLoop`
+    // methods run there, `send` and `close` hop there.
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
