@@ -11,7 +11,7 @@ struct RecordOwner: Sendable, Equatable {
 }
 
 /// Who is acting: a verified device, an operator, or an anonymous visitor — always with the client's IP.
-struct Actor: Sendable, Equatable {
+struct Participant: Sendable, Equatable {
     var machineID: String?
     var isOperator = false
     var ip = ""
@@ -106,7 +106,7 @@ struct InteractionAuthority: Sendable {
 
     // MARK: comments
 
-    func addComment(record id: String, content: String, authorName: String, actor: Actor) async throws
+    func addComment(record id: String, content: String, authorName: String, actor: Participant) async throws
         -> CommentRecord
     {
         let content = try CommentText.validate(content)
@@ -148,7 +148,7 @@ struct InteractionAuthority: Sendable {
     }
 
     /// Soft delete by the author device or an operator; deleting twice is harmless.
-    func deleteComment(_ id: String, actor: Actor) async throws -> CommentRecord {
+    func deleteComment(_ id: String, actor: Participant) async throws -> CommentRecord {
         let now = clock.microsecondsSinceEpoch()
         let (comment, counts) = try await database.transaction(logger: logger) {
             sql -> (CommentRecord, ReactionCounts) in
@@ -183,7 +183,7 @@ struct InteractionAuthority: Sendable {
 
     // MARK: flags
 
-    func flag(_ target: FlagTarget, id: String, reason: String, actor: Actor) async throws -> FlagRecord {
+    func flag(_ target: FlagTarget, id: String, reason: String, actor: Participant) async throws -> FlagRecord {
         let reason = try CommentText.reason(reason)
         switch target {
         case .record:

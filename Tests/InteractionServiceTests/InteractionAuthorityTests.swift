@@ -94,7 +94,7 @@ struct InteractionAuthorityTests {
             ]
             for text in hostile {
                 let comment = try await harness.interactions.addComment(
-                    record: "rec-1", content: text, authorName: "<b>bold</b>", actor: Actor(ip: "203.0.113.9"))
+                    record: "rec-1", content: text, authorName: "<b>bold</b>", actor: Participant(ip: "203.0.113.9"))
                 #expect(comment.content == text)
             }
             var seen: [String] = []
@@ -115,7 +115,7 @@ struct InteractionAuthorityTests {
     func badInput(_ backend: StorageBackend) async throws {
         try await InteractionHarness.with(backend) { harness in
             let interactions = harness.interactions
-            func add(_ text: String, _ actor: Actor = Actor()) async -> String? {
+            func add(_ text: String, _ actor: Participant = Participant()) async -> String? {
                 await serviceErrorCode {
                     _ = try await interactions.addComment(record: "rec-1", content: text, authorName: "", actor: actor)
                 }
@@ -127,42 +127,46 @@ struct InteractionAuthorityTests {
             #expect(await add("spoof \u{202E}gnp.exe") == "invalid_characters")
             #expect(
                 await serviceErrorCode {
-                    _ = try await interactions.addComment(record: "gone", content: "hi", authorName: "", actor: Actor())
+                    _ = try await interactions.addComment(
+                        record: "gone", content: "hi", authorName: "", actor: Participant())
                 } == "record_not_found")
             #expect(try await countRows("comments", in: harness.database) == 0)
 
             let mine = try await interactions.addComment(
-                record: "rec-1", content: "mine", authorName: "me", actor: Actor(machineID: "author"))
+                record: "rec-1", content: "mine", authorName: "me", actor: Participant(machineID: "author"))
             let anonymous = try await interactions.addComment(
-                record: "rec-1", content: "anon", authorName: "", actor: Actor())
+                record: "rec-1", content: "anon", authorName: "", actor: Participant())
             #expect(anonymous.authorName == "anonymous")
             #expect(
                 await serviceErrorCode {
-                    _ = try await interactions.deleteComment(mine.commentID, actor: Actor(machineID: "other"))
+                    _ = try await interactions.deleteComment(mine.commentID, actor: Participant(machineID: "other"))
                 } == "not_comment_author")
             #expect(
                 await serviceErrorCode {
-                    _ = try await interactions.deleteComment(anonymous.commentID, actor: Actor(machineID: "author"))
+                    _ = try await interactions.deleteComment(
+                        anonymous.commentID, actor: Participant(machineID: "author"))
                 } == "not_comment_author")
             #expect(
-                try await interactions.deleteComment(mine.commentID, actor: Actor(machineID: "author")).deletedAt != nil
+                try await interactions.deleteComment(mine.commentID, actor: Participant(machineID: "author")).deletedAt
+                    != nil
             )
             #expect(
-                try await interactions.deleteComment(anonymous.commentID, actor: Actor(isOperator: true)).deletedAt
+                try await interactions.deleteComment(anonymous.commentID, actor: Participant(isOperator: true))
+                    .deletedAt
                     != nil)
             #expect(try await interactions.comments(record: "rec-1", cursor: "", limit: 10).comments.isEmpty)
             #expect(try await interactions.counts(["rec-1"], machineID: nil)[0].comments == 0)
 
             #expect(
                 await serviceErrorCode {
-                    _ = try await interactions.flag(.record, id: "rec-1", reason: " ", actor: Actor())
+                    _ = try await interactions.flag(.record, id: "rec-1", reason: " ", actor: Participant())
                 } == "invalid_reason")
             #expect(
                 await serviceErrorCode {
-                    _ = try await interactions.flag(.comment, id: mine.commentID, reason: "spam", actor: Actor())
+                    _ = try await interactions.flag(.comment, id: mine.commentID, reason: "spam", actor: Participant())
                 } == "comment_not_found")
             let flag = try await interactions.flag(
-                .record, id: "rec-2", reason: "impossible tps", actor: Actor(ip: "198.51.100.1"))
+                .record, id: "rec-2", reason: "impossible tps", actor: Participant(ip: "198.51.100.1"))
             #expect(try await interactions.flags(cursor: "", limit: 10, includeResolved: false).flags == [flag])
             #expect(
                 await serviceErrorCode { _ = try await interactions.comments(record: "rec-1", cursor: "%%", limit: 10) }
@@ -180,9 +184,9 @@ struct InteractionAuthorityTests {
         try await InteractionHarness.with(backend) { harness in
             let interactions = harness.interactions
             _ = try await interactions.addComment(
-                record: "rec-1", content: "nice run", authorName: "fan", actor: Actor(machineID: "fan"))
+                record: "rec-1", content: "nice run", authorName: "fan", actor: Participant(machineID: "fan"))
             _ = try await interactions.addComment(
-                record: "rec-1", content: "thanks", authorName: "me", actor: Actor(machineID: "owner"))
+                record: "rec-1", content: "thanks", authorName: "me", actor: Participant(machineID: "owner"))
             _ = try await interactions.setReaction(.like, record: "rec-1", machineID: "fan")
             _ = try await interactions.setReaction(.dislike, record: "rec-1", machineID: "fan")  // same source: once
             _ = try await interactions.setReaction(.like, record: "rec-2", machineID: "owner")  // own record: none
@@ -214,7 +218,7 @@ struct InteractionAuthorityTests {
         try await InteractionHarness.with(backend, clock: clock) { harness in
             let interactions = harness.interactions
             let retention = InteractionRetention()
-            let fan = Actor(machineID: "fan")
+            let fan = Participant(machineID: "fan")
             _ = try await interactions.addComment(record: "rec-1", content: "nice", authorName: "fan", actor: fan)
             let resolved = try await interactions.flag(.record, id: "rec-1", reason: "spam", actor: fan)
             _ = try await interactions.resolve(flag: resolved.flagID, resolution: "dismissed", note: "spam confirmed")

@@ -195,11 +195,11 @@ struct InteractionRPCService: Leaderboard_Interaction_V1_InteractionService.Simp
 
     /// Who acts: the device the gateway verified, or an operator — only when the call carried a verified operator
     /// key with the admin permission (``OperatorContext``); an `api_key_id` in the request proves nothing.
-    static func actor(_ caller: Leaderboard_Common_V1_Caller) -> Actor {
+    static func actor(_ caller: Leaderboard_Common_V1_Caller) -> Participant {
         let isOperator = OperatorContext.current?.grants(.admin) == true
         switch caller.identity {
-        case .machineID(let id): return Actor(machineID: id, isOperator: false, ip: caller.ip)
-        case .apiKeyID, nil: return Actor(machineID: nil, isOperator: isOperator, ip: caller.ip)
+        case .machineID(let id): return Participant(machineID: id, isOperator: false, ip: caller.ip)
+        case .apiKeyID, nil: return Participant(machineID: nil, isOperator: isOperator, ip: caller.ip)
         }
     }
 
