@@ -29,9 +29,6 @@ extension Google_Protobuf_Timestamp {
     }
 }
 
-/// A JSON `null` for absent optional values in responses.
-func jsonValue(_ value: String?) -> Any { value ?? NSNull() }
-
 extension Leaderboard_Common_V1_PageResponse {
     /// `next_cursor` of a listing: the cursor, or null on the last page.
     var nextCursorJSON: Any { jsonValue(nextCursor.isEmpty ? nil : nextCursor) }

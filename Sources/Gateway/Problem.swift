@@ -132,24 +132,6 @@ public struct Problem: Error, Sendable, Equatable {
     }
 }
 
-/// A JSON response from plain values (strings, numbers, arrays and dictionaries of them), keys sorted.
-func jsonResponse(
-    _ object: [String: Any],
-    status: HTTPResponse.Status,
-    contentType: String = "application/json",
-    headers: HTTPFields = [:]
-) -> Response {
-    let data = jsonData(object)
-    var fields = headers
-    fields[.contentType] = contentType
-    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
-}
-
-/// Plain values as JSON, keys sorted. Callers pass only JSON-representable values, so serialization cannot fail.
-func jsonData(_ object: [String: Any]) -> Data {
-    (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-}
-
 /// A problem thrown where no ``ProblemMiddleware`` runs (the WebSocket router's upgrade check) still goes out as
 /// problem+json with its status and headers.
 extension Problem: HTTPResponseError {

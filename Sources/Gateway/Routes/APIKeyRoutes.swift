@@ -34,7 +34,7 @@ enum APIKeyRoutes {
                 })
             var json = keyJSON(created.key)
             json["secret"] = created.secret
-            return jsonResponse(json, status: .created, headers: DeviceRoutes.noStore)
+            return jsonResponse(json, status: .created, headers: ResponseHeaders.noStore)
         }
 
         keys.get { request, _ in
@@ -48,13 +48,13 @@ enum APIKeyRoutes {
                 [
                     "keys": page.keys.map(keyJSON),
                     "next_cursor": page.page.nextCursorJSON,
-                ], status: .ok, headers: DeviceRoutes.noStore)
+                ], status: .ok, headers: ResponseHeaders.noStore)
         }
 
         keys.delete("/{key_id}") { _, context in
             let keyID = try context.parameters.require("key_id")
             let key = try await auth.revokeApiKey(.with { $0.keyID = keyID })
-            return jsonResponse(keyJSON(key), status: .ok, headers: DeviceRoutes.noStore)
+            return jsonResponse(keyJSON(key), status: .ok, headers: ResponseHeaders.noStore)
         }
     }
 

@@ -33,7 +33,7 @@ enum AuditRoutes {
                     }
                 return jsonResponse(
                     ["service": service, "entries": reply.entries.map(entryJSON)], status: .ok,
-                    headers: DeviceRoutes.noStore)
+                    headers: ResponseHeaders.noStore)
             }
     }
 

@@ -22,7 +22,7 @@ enum ClientKeyRoutes {
                 })
             var json = keyJSON(created.key)
             json["api_key"] = created.apiKey
-            return jsonResponse(json, status: .created, headers: DeviceRoutes.noStore)
+            return jsonResponse(json, status: .created, headers: ResponseHeaders.noStore)
         }
         own.get { request, context in
             let query = try request.query(RouteQueries.clientKeys)
@@ -32,7 +32,7 @@ enum ClientKeyRoutes {
                     $0.machineID = machineID
                     $0.includeRevoked = query.flag("include_revoked") ?? false
                 })
-            return jsonResponse(["keys": keys.keys.map(keyJSON)], status: .ok, headers: DeviceRoutes.noStore)
+            return jsonResponse(["keys": keys.keys.map(keyJSON)], status: .ok, headers: ResponseHeaders.noStore)
         }
         own.delete("/{id}") { _, context in
             let machineID = try context.requireDevice().machineID
@@ -41,7 +41,7 @@ enum ClientKeyRoutes {
                     $0.machineID = machineID
                     $0.keyID = context.parameters.get("id") ?? ""
                 })
-            return jsonResponse(keyJSON(key), status: .ok, headers: DeviceRoutes.noStore)
+            return jsonResponse(keyJSON(key), status: .ok, headers: ResponseHeaders.noStore)
         }
 
         router.group("/api/v1/admin/client-keys")
@@ -51,7 +51,7 @@ enum ClientKeyRoutes {
             )
             .delete("/{id}") { _, context in
                 let key = try await auth.revokeClientKey(.with { $0.keyID = context.parameters.get("id") ?? "" })
-                return jsonResponse(keyJSON(key), status: .ok, headers: DeviceRoutes.noStore)
+                return jsonResponse(keyJSON(key), status: .ok, headers: ResponseHeaders.noStore)
             }
     }
 

@@ -64,7 +64,7 @@ enum DatasetRoutes {
                     "version": key.version, "algorithm": "HKDF-SHA256/AES-256-GCM", "context": key.context,
                     "hkdf_salt": key.hkdfSalt.base64EncodedString(), "nonce": key.nonce.base64EncodedString(),
                     "ciphertext": key.ciphertext.base64EncodedString(), "tag": key.tag.base64EncodedString(),
-                ], status: .ok, headers: DeviceRoutes.noStore)
+                ], status: .ok, headers: ResponseHeaders.noStore)
         }
         publicRoutes.get("/{version}/chunks/{index}") { request, context in
             let name = try context.parameters.require("version")
@@ -157,7 +157,7 @@ enum DatasetRoutes {
                     $0.page = query.page
                     $0.includeInactive = query.flag("include_inactive") ?? true
                 })
-            return listResponse(page, headers: DeviceRoutes.noStore)
+            return listResponse(page, headers: ResponseHeaders.noStore)
         }
         // Versions and activation change what the default board is, so writes empty both scopes.
         let adminWrites = admin.group("").add(
@@ -178,17 +178,17 @@ enum DatasetRoutes {
             }
             let uploaded = try await DatasetUploader.upload(
                 to: datasets, header: header, pieces: request.body.map { Array($0.readableBytesView) })
-            return jsonResponse(versionJSON(uploaded), status: .created, headers: DeviceRoutes.noStore)
+            return jsonResponse(versionJSON(uploaded), status: .created, headers: ResponseHeaders.noStore)
         }
         adminWrites.post("/{version}/activate") { _, context in
             let name = try context.parameters.require("version")
             let version = try await datasets.activateDataset(.with { $0.version = name })
-            return jsonResponse(versionJSON(version), status: .ok, headers: DeviceRoutes.noStore)
+            return jsonResponse(versionJSON(version), status: .ok, headers: ResponseHeaders.noStore)
         }
         adminWrites.post("/{version}/deactivate") { _, context in
             let name = try context.parameters.require("version")
             let version = try await datasets.deactivateDataset(.with { $0.version = name })
-            return jsonResponse(versionJSON(version), status: .ok, headers: DeviceRoutes.noStore)
+            return jsonResponse(versionJSON(version), status: .ok, headers: ResponseHeaders.noStore)
         }
     }
 

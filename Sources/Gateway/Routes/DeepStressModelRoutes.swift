@@ -147,7 +147,7 @@ enum DeepStressModelRoutes {
                 "status": "success", "id": outcome.recordID, "upload_id": outcome.recordID,
                 "record_id": outcome.recordID, "state": RankingRoutes.stateName(outcome.state),
                 "score": outcome.score, "rank": Int(outcome.rank), "message": message, "reasons": reasons,
-            ], status: .ok, headers: DeviceRoutes.noStore)
+            ], status: .ok, headers: ResponseHeaders.noStore)
     }
 
     static let misordered = Problem(

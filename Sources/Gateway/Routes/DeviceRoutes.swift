@@ -34,7 +34,7 @@ enum DeviceRoutes {
                         "machine_id": response.machineID,
                         "registration_code": response.registrationCode,
                         "expires_at": jsonValue(response.expiresAt.rfc3339),
-                    ], status: .created, headers: noStore)
+                    ], status: .created, headers: ResponseHeaders.noStore)
             }
             .post("/activate") { request, _ in
                 var request = request
@@ -57,7 +57,7 @@ enum DeviceRoutes {
                         "difficulty_bits": Int(challenge.difficultyBits),
                         "algorithm": "sha256-leading-zero-bits",
                         "expires_at": jsonValue(challenge.expiresAt.rfc3339),
-                    ], status: .ok, headers: noStore)
+                    ], status: .ok, headers: ResponseHeaders.noStore)
             }
 
         devices.group().add(middleware: limit(policies.verification)).add(middleware: limit(policies.verificationMails))
@@ -76,7 +76,7 @@ enum DeviceRoutes {
                         "machine_id": response.machineID,
                         "state": stateName(response.state),
                         "link_expires_at": jsonValue(response.linkExpiresAt.rfc3339),
-                    ], status: .accepted, headers: noStore)
+                    ], status: .accepted, headers: ResponseHeaders.noStore)
             }
             .post("/confirm") { request, _ in
                 var request = request
@@ -84,14 +84,14 @@ enum DeviceRoutes {
                 let response = try await auth.confirmEmail(.with { $0.token = try body.string("token") })
                 return jsonResponse(
                     ["machine_id": response.machineID, "state": stateName(response.state)], status: .ok,
-                    headers: noStore)
+                    headers: ResponseHeaders.noStore)
             }
 
         devices.group().add(middleware: DeviceSignatureMiddleware(auth: auth, dependencies: dependencies))
             .get("/status") { _, context in
                 let machineID = try context.requireDevice().machineID
                 let device = try await auth.getDeviceStatus(.with { $0.machineID = machineID })
-                return jsonResponse(deviceJSON(device), status: .ok, headers: noStore)
+                return jsonResponse(deviceJSON(device), status: .ok, headers: ResponseHeaders.noStore)
             }
         // Not behind the signature middleware: AuthService verifies the device's own v2 signature as part of the
         // rotation, so a secret changes only on a request the device signed for exactly this.
@@ -105,16 +105,13 @@ enum DeviceRoutes {
         }
     }
 
-    /// Secrets and codes must not be kept by caches or proxies.
-    static let noStore: HTTPFields = [.cacheControl: "no-store"]
-
     static func secretResponse(_ secret: Leaderboard_Auth_V1_DeviceSecret) -> Response {
         jsonResponse(
             [
                 "machine_id": secret.machineID,
                 "secret": secret.secret,
                 "previous_secret_valid_until": jsonValue(secret.previousValidUntil.rfc3339),
-            ], status: .ok, headers: noStore)
+            ], status: .ok, headers: ResponseHeaders.noStore)
     }
 
     static func stateName(_ state: Leaderboard_Auth_V1_DeviceState) -> String {

@@ -34,7 +34,7 @@ enum InteractionRoutes {
                         $0.machineID = machineID
                         $0.kind = kind
                     })
-                return jsonResponse(countsJSON(counts), status: .ok, headers: DeviceRoutes.noStore)
+                return jsonResponse(countsJSON(counts), status: .ok, headers: ResponseHeaders.noStore)
             }
         }
         benchmarks.group("/{id}/reaction").add(middleware: changesCounts).add(middleware: signed).delete { _, context in
@@ -44,7 +44,7 @@ enum InteractionRoutes {
                     $0.recordID = context.parameters.get("id") ?? ""
                     $0.machineID = machineID
                 })
-            return jsonResponse(countsJSON(counts), status: .ok, headers: DeviceRoutes.noStore)
+            return jsonResponse(countsJSON(counts), status: .ok, headers: ResponseHeaders.noStore)
         }
         benchmarks.group("/{id}/comments").add(
             middleware: ResponseCacheMiddleware(
@@ -77,7 +77,7 @@ enum InteractionRoutes {
                     $0.authorName = try body.optionalString("author_name") ?? ""
                     $0.caller = caller(context)
                 })
-            return jsonResponse(commentJSON(comment), status: .created, headers: DeviceRoutes.noStore)
+            return jsonResponse(commentJSON(comment), status: .created, headers: ResponseHeaders.noStore)
         }
         benchmarks.group("/{id}/comments/{comment}").add(middleware: changesComments).add(middleware: signed).delete {
             _, context in
@@ -86,7 +86,7 @@ enum InteractionRoutes {
                     $0.commentID = context.parameters.get("comment") ?? ""
                     $0.caller = caller(context)
                 })
-            return Response(status: .noContent, headers: DeviceRoutes.noStore)
+            return Response(status: .noContent, headers: ResponseHeaders.noStore)
         }
         benchmarks.group("/{id}/flag").add(middleware: writing).add(
             middleware: OptionalSignatureMiddleware(signed: signed)
@@ -103,7 +103,7 @@ enum InteractionRoutes {
                     $0.reason = try body.string("reason")
                     $0.caller = caller(context)
                 })
-            return jsonResponse(flagJSON(flag), status: .created, headers: DeviceRoutes.noStore)
+            return jsonResponse(flagJSON(flag), status: .created, headers: ResponseHeaders.noStore)
         }
 
         let notifications = router.group("/api/v1/notifications").add(middleware: signed)
@@ -121,7 +121,7 @@ enum InteractionRoutes {
                 [
                     "notifications": page.notifications.map(notificationJSON),
                     "latest_sequence": Int(page.latestSequence),
-                ], status: .ok, headers: DeviceRoutes.noStore)
+                ], status: .ok, headers: ResponseHeaders.noStore)
         }
         notifications.post("/read") { request, context in
             var request = request
@@ -135,7 +135,7 @@ enum InteractionRoutes {
                     $0.machineID = machineID
                     $0.upToSequence = UInt64(upTo)
                 })
-            return jsonResponse(["marked": Int(reply.marked)], status: .ok, headers: DeviceRoutes.noStore)
+            return jsonResponse(["marked": Int(reply.marked)], status: .ok, headers: ResponseHeaders.noStore)
         }
 
         let admin = router.group("/api/v1/admin")
@@ -148,7 +148,7 @@ enum InteractionRoutes {
                     $0.commentID = context.parameters.get("comment") ?? ""
                     $0.caller = caller(context)
                 })
-            return jsonResponse(commentJSON(comment), status: .ok, headers: DeviceRoutes.noStore)
+            return jsonResponse(commentJSON(comment), status: .ok, headers: ResponseHeaders.noStore)
         }
         admin.group("/flags/{flag}/resolve").post { request, context in
             var request = request
@@ -159,7 +159,7 @@ enum InteractionRoutes {
                     $0.resolution = try body.string("resolution")
                     $0.note = try body.string("note")
                 })
-            return jsonResponse(flagJSON(flag), status: .ok, headers: DeviceRoutes.noStore)
+            return jsonResponse(flagJSON(flag), status: .ok, headers: ResponseHeaders.noStore)
         }
         admin.get("/flags") { request, _ in
             let query = try request.query(RouteQueries.flags)
@@ -172,7 +172,7 @@ enum InteractionRoutes {
                 [
                     "flags": page.flags.map(flagJSON),
                     "next_cursor": page.page.nextCursorJSON,
-                ], status: .ok, headers: DeviceRoutes.noStore)
+                ], status: .ok, headers: ResponseHeaders.noStore)
         }
     }
 

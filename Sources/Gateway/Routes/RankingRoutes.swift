@@ -43,7 +43,7 @@ enum RankingRoutes {
             let body = try await JSONBody.read(&request)
             let session = try await ranking.startSession(
                 try startRequest(body, machineID: context.requireDevice().machineID))
-            return jsonResponse(sessionJSON(session), status: .created, headers: DeviceRoutes.noStore)
+            return jsonResponse(sessionJSON(session), status: .created, headers: ResponseHeaders.noStore)
         }
         benchmarks.group("/{id}/metrics").add(middleware: signed).post { request, context in
             var request = request
@@ -56,7 +56,7 @@ enum RankingRoutes {
                     $0.sample = try sample(body)
                 })
             return jsonResponse(
-                ["metric_samples": Int(reply.metricSamples)], status: .accepted, headers: DeviceRoutes.noStore)
+                ["metric_samples": Int(reply.metricSamples)], status: .accepted, headers: ResponseHeaders.noStore)
         }
         benchmarks.group("/{id}/status").add(middleware: signed).get { _, context in
             let machineID = try context.requireDevice().machineID
@@ -65,7 +65,7 @@ enum RankingRoutes {
                     $0.machineID = machineID
                     $0.sessionID = context.parameters.get("id") ?? ""
                 })
-            return jsonResponse(sessionJSON(session), status: .ok, headers: DeviceRoutes.noStore)
+            return jsonResponse(sessionJSON(session), status: .ok, headers: ResponseHeaders.noStore)
         }
         let submitting = DeviceSignatureMiddleware(
             auth: auth, dependencies: dependencies, maximumBodySize: submitBodyLimit)
@@ -116,7 +116,7 @@ enum RankingRoutes {
                     $0.machineID = machineID
                     $0.recordID = context.parameters.get("id") ?? ""
                 })
-            return jsonResponse(recordJSON(record), status: .ok, headers: DeviceRoutes.noStore)
+            return jsonResponse(recordJSON(record), status: .ok, headers: ResponseHeaders.noStore)
         }
         benchmarks.group("/{id}").add(middleware: changesBoards).add(middleware: signed).delete { _, context in
             let machineID = try context.requireDevice().machineID
@@ -125,7 +125,7 @@ enum RankingRoutes {
                     $0.machineID = machineID
                     $0.recordID = context.parameters.get("id") ?? ""
                 })
-            return Response(status: .noContent, headers: DeviceRoutes.noStore)
+            return Response(status: .noContent, headers: ResponseHeaders.noStore)
         }
 
         // The public key DeepStressModel users install to upload results here (docs/AUTH.md, "Client keys").
@@ -165,7 +165,7 @@ enum RankingRoutes {
                         return json
                     },
                     "next_cursor": page.page.nextCursorJSON,
-                ], status: .ok, headers: DeviceRoutes.noStore)
+                ], status: .ok, headers: ResponseHeaders.noStore)
         }
 
         let admin = router.group("/api/v1/admin")
@@ -183,7 +183,7 @@ enum RankingRoutes {
                 [
                     "reviews": page.reviews.map(reviewJSON),
                     "next_cursor": page.page.nextCursorJSON,
-                ], status: .ok, headers: DeviceRoutes.noStore)
+                ], status: .ok, headers: ResponseHeaders.noStore)
         }
         for (action, approve) in [("approve", true), ("reject", false)] {
             admin.group("/reviews/{id}/\(action)").add(middleware: changesBoards).post { request, context in
@@ -195,7 +195,7 @@ enum RankingRoutes {
                         $0.approve = approve
                         $0.note = try body.optionalString("note") ?? ""
                     })
-                return jsonResponse(reviewJSON(review), status: .ok, headers: DeviceRoutes.noStore)
+                return jsonResponse(reviewJSON(review), status: .ok, headers: ResponseHeaders.noStore)
             }
         }
         admin.group("/records/{id}/moderation").add(middleware: changesBoards).post { request, context in
@@ -219,13 +219,13 @@ enum RankingRoutes {
                     $0.reason = try body.string("reason")
                 })
             return jsonResponse(
-                ["record_id": reply.recordID, "status": reply.status], status: .ok, headers: DeviceRoutes.noStore)
+                ["record_id": reply.recordID, "status": reply.status], status: .ok, headers: ResponseHeaders.noStore)
         }
         admin.group("/ranking/rebuild").add(middleware: changesBoards).post { request, _ in
             let query = try request.query(RouteQueries.datasetVersionOnly)
             let reply = try await ranking.rebuildRanking(.with { $0.datasetVersion = query["dataset_version"] ?? "" })
             return jsonResponse(
-                ["records_indexed": Int(reply.recordsIndexed)], status: .ok, headers: DeviceRoutes.noStore)
+                ["records_indexed": Int(reply.recordsIndexed)], status: .ok, headers: ResponseHeaders.noStore)
         }
     }
 
@@ -275,7 +275,7 @@ enum RankingRoutes {
     /// 201 (ranked or not), 202 (held for review), or the 422 problem listing every failed rule.
     @inline(never)
     static func submitResponse(_ outcome: Leaderboard_Ranking_V1_SubmissionOutcome) throws -> Response {
-        var headers = DeviceRoutes.noStore
+        var headers = ResponseHeaders.noStore
         if outcome.replayed { headers[.idempotentReplayed] = "true" }
         switch outcome.state {
         case .rejected:
@@ -375,13 +375,6 @@ enum RankingRoutes {
         if let first = value.first, "=+-@".contains(first), Double(value) == nil { value = "'" + value }
         guard value.contains(where: { ",\"\r\n".contains($0) }) else { return value }
         return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
-
-    static func compactJSON(_ object: [String: Any]) -> String {
-        let data =
-            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data()
-        return String(decoding: data, as: UTF8.self)
     }
 
     // MARK: request bodies

@@ -252,7 +252,7 @@ final class LeaderboardSession: WebSocketSession {
                 $0.filter.framework = board.framework
                 $0.page.limit = Int32(limit)
             })
-        let text = RankingRoutes.compactJSON([
+        let text = compactJSON([
             "type": "snapshot", "sequence": Int(page.sequence), "dataset_version": board.version,
             "framework": jsonValue(board.framework.isEmpty ? nil : board.framework), "total": Int(page.total),
             "records": page.records.map(RankingRoutes.recordJSON),
@@ -281,7 +281,7 @@ final class LeaderboardSession: WebSocketSession {
         case nil:
             object["type"] = "unknown"
         }
-        return RankingRoutes.compactJSON(object)
+        return compactJSON(object)
     }
 
 }
@@ -364,7 +364,7 @@ final class NotificationSession: WebSocketSession {
                     }
                     connection.send(
                         ByteBuffer(
-                            string: RankingRoutes.compactJSON(
+                            string: compactJSON(
                                 InteractionRoutes.notificationJSON(notification).merging(["type": "notification"]) {
                                     $1
                                 })))
