@@ -50,8 +50,10 @@ struct LeaderboardHubTests {
         #expect(try Self.written(channel).isEmpty)  // held: the snapshot is not out yet
         subscriber.releaseOnLoop(after: 2)  // the snapshot covered 1 and 2
         #expect(try Self.written(channel) == [3])
-        LeaderboardHub.deliver(Self.diff(4, on: board), to: [subscriber])
-        LeaderboardHub.deliver(Self.diff(4, on: board), to: [subscriber])
+        var group = LeaderboardHub.LoopGroup(loop: channel.eventLoop)
+        group.add(subscriber)
+        LeaderboardHub.deliver(Self.diff(4, on: board), to: [group])
+        LeaderboardHub.deliver(Self.diff(4, on: board), to: [group])
         channel.embeddedEventLoop.run()
         #expect(try Self.written(channel) == [4])
         // A fresh snapshot up to 6: 5 and 6 held meanwhile are covered by it, 7 is not.
@@ -83,6 +85,22 @@ struct LeaderboardHubTests {
         #expect(!behind.deliver(Self.diff(3, on: behind.board)))
         #expect(try Self.closeCode(channel) == 4408)
         #expect(try Self.written(channel).isEmpty)  // nothing after the close frame
+    }
+
+    @Test("a loop's group keeps every subscriber once through joins and leaves in any order")
+    func loopGroup() async throws {
+        var group = LeaderboardHub.LoopGroup(loop: EmbeddedEventLoop())
+        var subscribers: [LeaderboardHub.Subscriber] = []
+        for id in 0..<6 { subscribers.append(try await Self.subscriber(id: id, buffer: 1).0) }
+        for subscriber in subscribers { group.add(subscriber) }
+        var removed: [Bool] = []
+        for id in [1, 1, 5, 0] { removed.append(group.remove(subscribers[id])) }  // 5 is the last one
+        #expect(removed == [true, false, true, true])
+        #expect(Set(group.subscribers.map(\.id)) == [2, 3, 4])
+        removed = []
+        for id in [3, 2, 4] { removed.append(group.remove(subscribers[id])) }
+        #expect(removed == [true, true, true])
+        #expect(group.isEmpty)
     }
 
     /// The code of the close frame written next to `channel`.

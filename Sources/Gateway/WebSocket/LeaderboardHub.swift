@@ -118,8 +118,36 @@ final class LeaderboardHub: Sendable {
         }
     }
 
+    /// A board's connections on one event loop, in an array a fan-out shares without copying (it is changed in
+    /// place by joins and leaves, copied only if one comes while a fan-out still holds it).
+    struct LoopGroup {
+        let loop: any EventLoop
+        private(set) var subscribers: [Subscriber] = []
+        private var positions: [Int: Int] = [:]  // subscriber id → index in `subscribers`
+
+        init(loop: any EventLoop) { self.loop = loop }
+
+        var isEmpty: Bool { subscribers.isEmpty }
+
+        mutating func add(_ subscriber: Subscriber) {
+            positions[subscriber.id] = subscribers.count
+            subscribers.append(subscriber)
+        }
+
+        /// Removes by swapping the last one into its place; whether it was there.
+        mutating func remove(_ subscriber: Subscriber) -> Bool {
+            guard let position = positions.removeValue(forKey: subscriber.id) else { return false }
+            let last = subscribers.removeLast()
+            if last.id != subscriber.id {
+                subscribers[position] = last
+                positions[last.id] = position
+            }
+            return true
+        }
+    }
+
     private struct Board {
-        var subscribers: [Int: Subscriber] = [:]
+        var loops: [ObjectIdentifier: LoopGroup] = [:]
         var upstream: Task<Void, Never>?
         /// Made once per followed board, not looked up in the registry on every join and leave.
         let clients: MetricGauge
@@ -196,17 +224,22 @@ final class LeaderboardHub: Sendable {
     {
         let subscriber = Subscriber(id: state.nextID, board: board, connection: connection, buffer: buffer)
         state.nextID += 1
-        state.boards[board]?.subscribers[subscriber.id] = subscriber
+        let loop = ObjectIdentifier(connection.eventLoop)
+        state.boards[board]?.loops[loop, default: LoopGroup(loop: connection.eventLoop)].add(subscriber)
         state.boards[board]?.clients.increment()
         return subscriber
     }
 
     func unsubscribe(_ subscriber: Subscriber) {
         let upstream = state.withLock { state -> Task<Void, Never>? in
-            if state.boards[subscriber.board]?.subscribers.removeValue(forKey: subscriber.id) != nil {
+            let loop = ObjectIdentifier(subscriber.connection.eventLoop)
+            if state.boards[subscriber.board]?.loops[loop]?.remove(subscriber) == true {
                 state.boards[subscriber.board]?.clients.decrement()
+                if state.boards[subscriber.board]?.loops[loop]?.isEmpty == true {
+                    state.boards[subscriber.board]?.loops[loop] = nil
+                }
             }
-            guard state.boards[subscriber.board]?.subscribers.isEmpty == true else { return nil }
+            guard state.boards[subscriber.board]?.loops.isEmpty == true else { return nil }
             defer { state.boards[subscriber.board] = nil }
             return state.boards[subscriber.board]?.upstream
         }
@@ -216,19 +249,17 @@ final class LeaderboardHub: Sendable {
     var boardCount: Int { state.withLock { $0.boards.count } }
 
     private func fanOut(_ board: BoardKey, _ event: Leaderboard_Ranking_V1_LeaderboardEvent) {
-        let subscribers = state.withLock { Array(($0.boards[board]?.subscribers ?? [:]).values) }
-        guard !subscribers.isEmpty else { return }
-        Self.deliver(Diff(event, on: board), to: subscribers)
+        let groups = state.withLock { Array(($0.boards[board]?.loops ?? [:]).values) }
+        guard !groups.isEmpty else { return }
+        Self.deliver(Diff(event, on: board), to: groups)
     }
 
-    /// One task per event loop writes `diff` to its connections, then flushes each connection it wrote to once.
-    static func deliver(_ diff: Diff, to subscribers: [Subscriber]) {
-        let byLoop = Dictionary(grouping: subscribers) { ObjectIdentifier($0.connection.eventLoop) }
-        for group in byLoop.values {
-            guard let loop = group.first?.connection.eventLoop else { continue }
-            loop.execute {
-                let written = group.filter { $0.deliver(diff) }
-                for subscriber in written { subscriber.connection.flushOnLoop() }
+    /// One pass per event loop writes `diff` to that loop's connections, flushing each connection it wrote to.
+    static func deliver(_ diff: Diff, to groups: [LoopGroup]) {
+        for group in groups {
+            let subscribers = group.subscribers
+            group.loop.execute {
+                for subscriber in subscribers where subscriber.deliver(diff) { subscriber.connection.flushOnLoop() }
             }
         }
     }

@@ -47,18 +47,15 @@ final class BenchWatcher: ChannelInboundHandler, @unchecked Sendable {
         var bytes = unwrapInboundIn(data)
         buffer.writeBuffer(&bytes)
         if !upgraded {
-            let view = buffer.readableBytesView
-            guard let end = view.firstRange(of: Array("\r\n\r\n".utf8)) else { return }
-            let head = String(decoding: view[view.startIndex..<end.lowerBound], as: UTF8.self)
-            guard head.hasPrefix("HTTP/1.1 101") else { return finish(context) }
-            buffer.moveReaderIndex(forwardBy: end.upperBound - view.startIndex)
+            guard let length = Self.headLength(buffer) else { return }
+            guard buffer.getString(at: buffer.readerIndex, length: 12) == "HTTP/1.1 101" else { return finish(context) }
+            buffer.moveReaderIndex(forwardBy: length)
             upgraded = true
         }
         while let (opcode, payload) = nextFrame() {
             switch opcode {
-            case 0x1:  // text: the snapshot, or a diff
-                let snapshot = payload.readableBytesView.firstRange(of: Array("\"type\":\"snapshot\"".utf8)) != nil
-                report(snapshot ? .snapshot : .diff)
+            case 0x1:  // text: the snapshot (its sorted keys start with `dataset_version`), or a diff (`at`)
+                report(payload.getString(at: payload.readerIndex, length: 3) == "{\"d" ? .snapshot : .diff)
             case 0x9:  // ping: a pong with the same data, masked (with a zero key) as a client's frames must be
                 var pong = context.channel.allocator.buffer(capacity: 6 + payload.readableBytes)
                 pong.writeBytes([0x8A, 0x80 | UInt8(payload.readableBytes), 0, 0, 0, 0])
@@ -85,6 +82,17 @@ final class BenchWatcher: ChannelInboundHandler, @unchecked Sendable {
 
     private func finish(_ context: ChannelHandlerContext) {
         context.close(promise: nil)
+    }
+
+    /// The length of the response head with its blank line, once it is all in `buffer`.
+    private static func headLength(_ buffer: ByteBuffer) -> Int? {
+        let bytes = buffer.readableBytesView
+        var matched = 0
+        for (offset, byte) in bytes.enumerated() {
+            matched = byte == (matched % 2 == 0 ? 0x0D : 0x0A) ? matched + 1 : (byte == 0x0D ? 1 : 0)
+            if matched == 4 { return offset + 1 }
+        }
+        return nil
     }
 
     /// The next whole frame of the server's (unmasked, unfragmented: the gateway sends each message as one frame).

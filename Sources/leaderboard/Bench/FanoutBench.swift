@@ -129,12 +129,13 @@ struct FanoutBenchCommand: AsyncParsableCommand {
                 shared.state.withLock { $0.round = -1 }
             }
         }
+        let ended = shared.ended.load(ordering: .relaxed)  // before the watchers are closed below
         for channel in await watchers.value { channel.close(promise: nil) }
         let last = Latencies(lastClient)
         let deliveries = Latencies(shared.state.withLock { $0.deliveries })
         printFigures([
             "clients": clients, "connected": watching, "failed": shared.failed.load(ordering: .relaxed),
-            "ended": shared.ended.load(ordering: .relaxed),
+            "ended": ended,
             "connect_seconds": connectTime.seconds, "rounds": last.count, "incomplete_rounds": incomplete,
             "last_client_p50_ms": last.milliseconds(0.5), "last_client_p99_ms": last.milliseconds(0.99),
             "delivery_p50_ms": deliveries.milliseconds(0.5), "delivery_p99_ms": deliveries.milliseconds(0.99),
