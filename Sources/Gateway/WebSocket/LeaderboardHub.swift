@@ -21,11 +21,12 @@ final class LeaderboardHub: Sendable {
     /// encoding per client was most of the fan-out's work), its bytes shared by every send.
     struct Diff: Sendable {
         let sequence: UInt64
-        let frame: ByteBuffer
+        /// The whole WebSocket frame, header and text, written to every connection as it is.
+        let frame: WebSocketConnection.EncodedFrame
 
         init(_ event: Leaderboard_Ranking_V1_LeaderboardEvent, on board: BoardKey) {
             sequence = event.sequence
-            frame = ByteBuffer(string: LeaderboardSession.diffJSON(event, framework: board.framework))
+            frame = .init(text: ByteBuffer(string: LeaderboardSession.diffJSON(event, framework: board.framework)))
         }
     }
 

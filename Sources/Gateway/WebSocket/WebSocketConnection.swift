@@ -42,8 +42,35 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     /// Whether the connection's unsent bytes are below its write buffer's high mark.
     var isWritable: Bool { channel.isWritable }
 
+    /// A text frame encoded once (header and payload, unmasked as a server's are) for many connections: written below
+    /// NIO's frame encoder, each connection's write is one buffer shared by all of them, not a header made per
+    /// connection beside the payload.
+    struct EncodedFrame: Sendable {
+        let bytes: ByteBuffer
+        /// The payload alone, for a connection without NIO's encoder (tests on an embedded channel).
+        let text: ByteBuffer
+
+        init(text: ByteBuffer) {
+            self.text = text
+            let length = text.readableBytes
+            var bytes = ByteBuffer()
+            bytes.reserveCapacity(length + 10)
+            bytes.writeInteger(UInt8(0x81))  // FIN, text
+            switch length {
+            case ..<126: bytes.writeInteger(UInt8(length))
+            case ..<65536: bytes.writeMultipleIntegers(UInt8(126), UInt16(length))
+            default: bytes.writeMultipleIntegers(UInt8(127), UInt64(length))
+            }
+            var payload = text
+            bytes.writeBuffer(&payload)
+            self.bytes = bytes
+        }
+    }
+
     private let session: any WebSocketSession
     private var context: ChannelHandlerContext?
+    /// NIO's frame encoder's context: an ``EncodedFrame`` is written from it, so it skips the encoder.
+    private var encoder: ChannelHandlerContext?
     private enum State { case open, closing, closed }
     private var state = State.open
     private var message: ByteBuffer?  // a fragmented message being assembled
@@ -89,6 +116,15 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         return true
     }
 
+    /// Writes an encoded text frame without flushing; whether it wrote (not once closing).
+    @discardableResult
+    func writeOnLoop(_ frame: EncodedFrame) -> Bool {
+        guard state == .open, context != nil else { return false }
+        guard let encoder else { return writeOnLoop(frame.text) }
+        encoder.write(NIOAny(frame.bytes), promise: nil)
+        return true
+    }
+
     func flushOnLoop() {
         context?.flush()
     }
@@ -111,6 +147,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        encoder = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
         _ = context.channel.setOption(
             ChannelOptions.writeBufferWaterMark,
             value: .init(low: Self.unsentBytesLimit / 2, high: Self.unsentBytesLimit))
@@ -125,6 +162,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     func handlerRemoved(context: ChannelHandlerContext) {
         ended()
         self.context = nil
+        encoder = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
