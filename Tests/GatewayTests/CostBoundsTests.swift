@@ -162,7 +162,7 @@ struct CostBoundsTests {
             let limited = try await Self.python(
                 """
                 import socket, sys
-                s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+                s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=60)
                 s.sendall(b"GET /api/v1/ws/leaderboard HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\n"
                           b"Connection: Upgrade\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\n"
                           b"Sec-WebSocket-Version: 13\\r\\n\\r\\n")

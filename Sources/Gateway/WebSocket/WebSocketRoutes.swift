@@ -123,7 +123,6 @@ final class LeaderboardSession: WebSocketSession {
     let services: GatewayServices
 
     private struct State {
-        var connection: WebSocketConnection?
         var subscriber: LeaderboardHub.Subscriber?
         var limit = 50
         /// The task starting the watch or sending a snapshot (at most one at a time).
@@ -142,10 +141,7 @@ final class LeaderboardSession: WebSocketSession {
     }
 
     func opened(_ connection: WebSocketConnection) {
-        state.withLock { state in
-            state.connection = connection
-            state.task = Task { await self.start(connection) }
-        }
+        state.withLock { $0.task = Task { await self.start(connection) } }
     }
 
     func received(_ text: String, on connection: WebSocketConnection) {
@@ -161,7 +157,7 @@ final class LeaderboardSession: WebSocketSession {
     func closed() {
         let (task, subscriber) = state.withLock { state in
             state.closed = true
-            defer { (state.task, state.subscriber, state.connection) = (nil, nil, nil) }
+            defer { (state.task, state.subscriber) = (nil, nil) }
             return (state.task, state.subscriber)
         }
         task?.cancel()
@@ -293,7 +289,7 @@ final class NotificationSession: WebSocketSession {
     let services: GatewayServices
     let clock: any WallClock
     let logger: Logger
-    private let task = Mutex<(running: Task<Void, Never>?, closed: Bool)>((nil, false))  // the loop's callbacks
+    private let task = Mutex<Task<Void, Never>?>(nil)  // the loop's callbacks
 
     init(request: Request, services: GatewayServices, clock: any WallClock, logger: Logger) {
         self.request = request
@@ -303,16 +299,13 @@ final class NotificationSession: WebSocketSession {
     }
 
     func opened(_ connection: WebSocketConnection) {
-        task.withLock { $0.running = Task { await self.run(connection) } }
+        task.withLock { $0 = Task { await self.run(connection) } }
     }
 
     func received(_ text: String, on connection: WebSocketConnection) {}  // the client only listens
 
     func closed() {
-        task.withLock { task in
-            task.closed = true
-            return task.running
-        }?.cancel()
+        task.withLock { $0 }?.cancel()
     }
 
     private func run(_ connection: WebSocketConnection) async {
