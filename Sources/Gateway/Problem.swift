@@ -132,8 +132,7 @@ public struct Problem: Error, Sendable, Equatable {
     }
 }
 
-/// A problem thrown where no ``ProblemMiddleware`` runs (the WebSocket router's upgrade check) still goes out as
-/// problem+json with its status and headers.
+/// A problem thrown where no ``ProblemMiddleware`` runs still goes out as problem+json with its status and headers.
 extension Problem: HTTPResponseError {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         response(requestID: "", instance: request.uri.path)
