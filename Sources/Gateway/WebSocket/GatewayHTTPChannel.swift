@@ -24,7 +24,7 @@ struct GatewayHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     enum UpgradeResult: Sendable {
         case webSocket(WebSocketConnection)
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
-        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, Response)
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HTTPResponse, ByteBuffer)
     }
 
     struct Value: ServerChildChannelValue {
@@ -89,8 +89,8 @@ struct GatewayHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true))
-                        if case .refuse(let response) = decided.value {
-                            return UpgradeResult.refused(asyncChannel, response)
+                        if case .refuse(let head, let body) = decided.value {
+                            return UpgradeResult.refused(asyncChannel, head, body)
                         }
                         return UpgradeResult.http(asyncChannel)
                     }
@@ -117,8 +117,8 @@ struct GatewayHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             switch try await value.upgradeResult.get() {
             case .http(let http):
                 await handleHTTP(asyncChannel: http, logger: logger)
-            case .refused(let http, let response):
-                await Self.answer(http, with: response, logger: logger)
+            case .refused(let http, let head, let body):
+                await Self.answer(http, head: head, body: body, logger: logger)
             case .webSocket(let connection):
                 // The connection runs on its event loop; this task only waits for its end, and on shutdown says
                 // the server is going away.
@@ -141,16 +141,14 @@ struct GatewayHTTPChannel: ServerChildChannel, HTTPChannelHandler {
 
     /// Writes a refused upgrade's answer and closes the connection.
     private static func answer(
-        _ http: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, with response: Response, logger: Logger
+        _ http: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, head: HTTPResponse, body: ByteBuffer,
+        logger: Logger
     ) async {
+        var head = head
+        head.headerFields[.connection] = "close"
+        head.headerFields[.contentLength] = "\(body.readableBytes)"
         do {
             try await http.executeThenClose { _, outbound in
-                var head = response.head
-                let collected = CollectedBody()
-                try await response.body.write(CollectingBodyWriter(collected: collected))
-                head.headerFields[.connection] = "close"
-                head.headerFields[.contentLength] = "\(collected.buffer.readableBytes)"
-                let body = collected.buffer
                 try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
             }
         } catch {
@@ -174,22 +172,6 @@ struct GatewayHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             throw RedirectedUpgrade()
         }
     }
-}
-
-/// A refused upgrade's problem+json, a few hundred bytes, collected to be sent in one write.
-private final class CollectedBody {
-    var buffer = ByteBuffer()
-}
-
-private struct CollectingBodyWriter: ResponseBodyWriter {
-    let collected: CollectedBody
-
-    mutating func write(_ buffer: ByteBuffer) async throws {
-        var buffer = buffer
-        collected.buffer.writeBuffer(&buffer)
-    }
-
-    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
 }
 
 /// Sorts out a connection's first request before NIO's upgrade handler sees it: an upgrade to anything but

@@ -46,8 +46,8 @@ public struct GatewayWebSockets: Sendable {
     /// What becomes of an upgrade request.
     enum Decision: Sendable {
         case upgrade(any WebSocketSession)
-        /// Not upgraded: this answer is sent and the connection closed.
-        case refuse(Response)
+        /// Not upgraded: this answer (a problem+json document) is sent and the connection closed.
+        case refuse(HTTPResponse, ByteBuffer)
     }
 
     let dependencies: GatewayDependencies
@@ -64,9 +64,10 @@ public struct GatewayWebSockets: Sendable {
         let request = Request(head: head, body: .init(buffer: ByteBuffer()))
         let requestID = RequestID.accept(head.headerFields[.requestID])
         func refuse(_ problem: Problem) -> Decision {
-            var response = problem.response(requestID: requestID, instance: request.uri.path)
-            response.headers[.requestID] = requestID
-            return .refuse(response)
+            var head = HTTPResponse(status: problem.status, headerFields: problem.headers)
+            head.headerFields[.contentType] = "application/problem+json"
+            head.headerFields[.requestID] = requestID
+            return .refuse(head, problem.body(requestID: requestID, instance: request.uri.path))
         }
         let path = request.uri.path
         guard let services = dependencies.services, let hub,
