@@ -144,9 +144,6 @@ struct GatewayHTTPChannel: ServerChildChannel, HTTPChannelHandler {
         _ http: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, head: HTTPResponse, body: ByteBuffer,
         logger: Logger
     ) async {
-        var head = head
-        head.headerFields[.connection] = "close"
-        head.headerFields[.contentLength] = "\(body.readableBytes)"
         do {
             try await http.executeThenClose { _, outbound in
                 try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
@@ -232,19 +229,30 @@ final class UpgradeRequestFilter: ChannelInboundHandler, RemovableChannelHandler
 
     private func refuse(_ problem: Problem, _ request: HTTPRequestHead, context: ChannelHandlerContext) {
         refused = true
-        let requestID = RequestID.accept(request.headers["x-request-id"].first)
-        let body = problem.body(requestID: requestID, instance: String(request.uri.prefix { $0 != "?" }))
+        let (head, body) = problem.refusedUpgrade(
+            requestID: RequestID.accept(request.headers["x-request-id"].first),
+            path: String(request.uri.prefix { $0 != "?" }))
         var headers = HTTPHeaders()
-        for field in problem.headers { headers.add(name: field.name.rawName, value: field.value) }
-        headers.add(name: "Content-Type", value: "application/problem+json")
-        headers.add(name: "Content-Length", value: "\(body.readableBytes)")
-        headers.add(name: "X-Request-ID", value: requestID)
-        headers.add(name: "Connection", value: "close")
-        let status = HTTPResponseStatus(statusCode: problem.status.code)
+        for field in head.headerFields { headers.add(name: field.name.rawName, value: field.value) }
+        let status = HTTPResponseStatus(statusCode: head.status.code)
         context.write(
             wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
+
+extension Problem {
+    /// The answer to an upgrade refused before the `101` (by ``UpgradeRequestFilter`` or by the endpoint): the
+    /// problem+json document with its request id, closing the connection.
+    func refusedUpgrade(requestID: String, path: String) -> (head: HTTPResponse, body: ByteBuffer) {
+        let body = body(requestID: requestID, instance: path)
+        var head = HTTPResponse(status: status, headerFields: headers)
+        head.headerFields[.contentType] = "application/problem+json"
+        head.headerFields[.contentLength] = "\(body.readableBytes)"
+        head.headerFields[.requestID] = requestID
+        head.headerFields[.connection] = "close"
+        return (head, body)
     }
 }

@@ -64,10 +64,8 @@ public struct GatewayWebSockets: Sendable {
         let request = Request(head: head, body: .init(buffer: ByteBuffer()))
         let requestID = RequestID.accept(head.headerFields[.requestID])
         func refuse(_ problem: Problem) -> Decision {
-            var head = HTTPResponse(status: problem.status, headerFields: problem.headers)
-            head.headerFields[.contentType] = "application/problem+json"
-            head.headerFields[.requestID] = requestID
-            return .refuse(head, problem.body(requestID: requestID, instance: request.uri.path))
+            let (head, body) = problem.refusedUpgrade(requestID: requestID, path: request.uri.path)
+            return .refuse(head, body)
         }
         let path = request.uri.path
         guard let services = dependencies.services, let hub,
