@@ -8,7 +8,7 @@ import Testing
 
 @testable import Gateway
 
-@Suite("OpenAPI document", .timeLimit(.minutes(8)), .enabled(if: ExternalTools.hasPythonPackages))
+@Suite("OpenAPI document", .timeLimit(.minutes(10)), .enabled(if: ExternalTools.hasPythonPackages))
 struct OpenAPITests {
     @Test("/openapi.json describes exactly the routes the router serves, each once")
     func everyRouteDescribed() async throws {
@@ -117,7 +117,8 @@ enum Schemathesis {
             .appendingPathComponent("schemathesis")
         let child = try ChildProcess(
             executable.path, ["run", url] + arguments, environment: environment, currentDirectory: workDirectory)
-        let status = try await child.exitStatus(within: .seconds(240))
+        // A hang guard, not a speed check: it took 216 s under the full suite here, and a CI machine can be slower.
+        let status = try await child.exitStatus(within: .seconds(420))
         return Outcome(status: status, output: child.standardOutput + child.standardError)
     }
 }
