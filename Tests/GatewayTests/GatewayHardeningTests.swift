@@ -260,6 +260,15 @@ struct GatewayHardeningTests {
             let foreign = try await gateway.request(.get, "/health/live", headers: [.origin: "https://evil.example"])
             #expect(foreign.status == .ok)
             #expect(foreign.headers[.accessControlAllowOrigin] == nil)
+            // An OPTIONS without Access-Control-Request-Method is no preflight: it is routed like any request.
+            let notPreflight = try await gateway.request(
+                .options, "/api/v1/stats", headers: [.origin: "https://board.example"])
+            #expect(notPreflight.status != .noContent)
+            // A compressed answer to an allowed origin varies on both, in one field.
+            let zippedForPage = try await gateway.request(
+                .get, "/test/big", headers: [.acceptEncoding: "gzip", .origin: "https://board.example"])
+            #expect(zippedForPage.headers[.contentEncoding] == "gzip")
+            #expect(zippedForPage.headers[values: .vary] == ["Accept-Encoding, Origin"])
 
             let zipped = try await gateway.request(.get, "/test/big", headers: [.acceptEncoding: "br, gzip;q=0.8"])
             #expect(zipped.headers[.contentEncoding] == "gzip")
