@@ -146,9 +146,11 @@ struct StoryEndToEndTests {
         defer { watcher.cancel() }
         #expect(try await eventually(within: .seconds(10)) { seen.withLock { !$0.isEmpty } })
 
+        // The decrypted dataset the run keeps goes in the test's directory (the default is the system's temporary
+        // directory, where every run left one); not at `dataset`, which is DatasetService's data directory.
         let ran = try await Self.cli([
             "client", "run-synthetic", "--credentials", owner, "--tps", "140", "--duration", "4", "--framework",
-            "vllm", "--display-name", "story",
+            "vllm", "--display-name", "story", "--dataset-file", directory + "/benchmark-dataset.jsonl",
         ])
         let recordID = try #require(
             ran.split(separator: " ").drop { $0 != "record" }.dropFirst().first.map { String($0.dropLast()) },
