@@ -60,8 +60,12 @@ struct RedisClientTests {
     func timeout() async throws {
         let client = try TestEnvironment.redisClient(poolSize: 1, timeout: .milliseconds(100))
         // The timeout bounds connecting too: on a machine busy with the whole suite a connect can take longer than
-        // 100 ms (a connectionFailed, not what this test is about), so the one connection is made first.
-        for _ in 0..<50 where (try? await client.ping()) == nil {}
+        // 100 ms (a connectionFailed, not what this test is about), so the one connection is made first. It stops at
+        // the first answered ping: a later ping timing out would drop that connection again (the loop once went on
+        // for all 50 tries, and the slow reply below then met a failed reconnect).
+        var connected = false
+        for _ in 0..<50 where !connected { connected = (try? await client.ping()) != nil }
+        try #require(connected, "no connection answered a ping within 50 tries")
         do {
             try await client.send(["DEBUG", "SLEEP", "0.5"])
             Issue.record("expected a timeout")
