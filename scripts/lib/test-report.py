@@ -26,11 +26,10 @@ def parse(path):
     except FileNotFoundError:  # a run that never started
         return results, started
     with log:
-        for line in log:
-            match = SWIFT_TESTING.match(line.strip()) or XCTEST.match(line.strip())
-            if match:
+        for line in map(str.strip, log):
+            if match := SWIFT_TESTING.match(line) or XCTEST.match(line):
                 results[match["name"]] = (match["outcome"], float(match["seconds"]))
-            elif match := STARTED.match(line.strip()):
+            elif match := STARTED.match(line):
                 started.add(match["name"])
     return results, started - results.keys()
 
