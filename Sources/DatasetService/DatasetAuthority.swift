@@ -122,7 +122,7 @@ struct DatasetAuthority: Sendable {
             // this process): checked as they are now, so the first downloads need not hash them again.
             for entry in manifest.chunks {
                 let name = Self.chunkName(entry.index)
-                if let file = try? await blobs.file(prefix: prefix, name: name),
+                if let file = try? blobs.file(prefix: prefix, name: name),
                     file.identity.size == entry.ciphertextSize
                 {
                     verified.insert("\(prefix)/\(name)", file.identity)
@@ -536,10 +536,24 @@ extension DatasetAuthority: LocalChunkSource {
         guard manifest.chunks.indices.contains(index) else { throw DatasetError.unknownChunk }
         let name = Self.chunkName(index)
         let key = "\(prefix)/\(name)"
-        guard let file = try await blobs.file(prefix: prefix, name: name) else { return nil }
+        guard let file = try blobs.file(prefix: prefix, name: name) else { return nil }
         if verified.contains(key, file.identity) { return file }
         // Checked now: the file is sent if it is still the one whose bytes were just hashed.
         let checked = try await checkedChunk(prefix: prefix, entry: manifest.chunks[index], version: version)
         return checked.identity == file.identity ? file : nil
+    }
+
+    func checkedChunkFile(version: String, index: Int) -> CheckedChunkFile? {
+        // Only a version already looked up here (its layout cached under its checked name) is known.
+        guard let (prefix, manifest) = layouts.entries.withLock({ $0[version] }),
+            manifest.chunks.indices.contains(index)
+        else { return nil }
+        let entry = manifest.chunks[index]
+        let name = Self.chunkName(index)
+        guard let file = try? blobs.file(prefix: prefix, name: name), file.identity.size == entry.ciphertextSize,
+            verified.contains("\(prefix)/\(name)", file.identity)
+        else { return nil }
+        return CheckedChunkFile(
+            file: file, ciphertextSize: entry.ciphertextSize, ciphertextSHA256: entry.ciphertextSHA256)
     }
 }

@@ -26,13 +26,19 @@ public struct CacheFastPath: Sendable {
     let resolver: ClientAddressResolver
     let logger: Logger
     let serverName: String
+    /// Dataset chunk downloads answered here too, when DatasetService shares the process (``ChunkFastPath``).
+    let chunks: ChunkFastPath?
     private let routes = RouteMetrics()
 
-    public init(cache: ResponseCache, clientAddresses: ClientAddressResolver, logger: Logger, serverName: String) {
+    public init(
+        cache: ResponseCache, clientAddresses: ClientAddressResolver, logger: Logger, serverName: String,
+        chunks: ChunkFastPath? = nil
+    ) {
         self.cache = cache
         resolver = clientAddresses
         self.logger = logger
         self.serverName = serverName
+        self.chunks = chunks
     }
 
     /// The handler HTTP/1 connections add after their HTTP codec (`additionalChannelHandlers`). It moves itself
@@ -44,7 +50,7 @@ public struct CacheFastPath: Sendable {
     func answer(_ request: HTTPRequest, peer: String) -> [HTTPResponsePart]? {
         guard request.method == .get, let target = request.path, request.headerFields[.origin] == nil,
             request.headerFields[.contentLength] == nil, request.headerFields[.transferEncoding] == nil,
-            !(request.headerFields[.connection]?.localizedCaseInsensitiveContains("close") ?? false),
+            !Self.closes(request.headerFields),
             let (cached, route) = cache.earlyAnswer(target: target)
         else { return nil }
         let start = ContinuousClock.now
@@ -58,21 +64,39 @@ public struct CacheFastPath: Sendable {
         headers[.date] = HTTPDate.now
         headers[.server] = serverName
         ResponseCacheMiddleware.hits.increment()
-        routes.record(route: route, status: answer.status, since: start)
-        var metadata: Logger.Metadata = [
-            "request_id": "\(requestID)", "method": "GET", "path": "\(target.split(separator: "?").first ?? "")",
-            "status": "\(answer.status.code)",
-            "duration_ms": "\(Double((ContinuousClock.now - start).microseconds) / 1000)",
-            "early": "true",
-        ]
-        if let address = resolver.resolve(peer: peer, fields: request.headerFields) {
-            metadata["client"] = "\(address)"
-        }
-        logger.info("access", metadata: metadata)
+        record(
+            route: route, status: answer.status, requestID: requestID, path: target,
+            client: resolver.resolve(peer: peer, fields: request.headerFields), since: start)
         var parts: [HTTPResponsePart] = [.head(HTTPResponse(status: answer.status, headerFields: headers))]
         if let body = answer.body { parts.append(.body(body)) }
         parts.append(.end(nil))
         return parts
+    }
+}
+
+extension CacheFastPath {
+    /// Whether a request's `Connection` field has the `close` option (options are case-insensitive tokens).
+    static func closes(_ fields: HTTPFields) -> Bool {
+        guard let value = fields[.connection] else { return false }
+        return value.split(separator: ",").contains { option in
+            option.lowercased().filter { $0 != " " && $0 != "\t" } == "close"
+        }
+    }
+
+    /// What an answer given here leaves for the operator: the request metrics under the route's name and the access
+    /// line, marked `"early": true`.
+    func record(
+        route: String, status: HTTPResponse.Status, requestID: String, path: String, client: IPAddress?,
+        since start: ContinuousClock.Instant
+    ) {
+        routes.record(route: route, status: status, since: start)
+        var metadata: Logger.Metadata = [
+            "request_id": "\(requestID)", "method": "GET", "path": "\(path.split(separator: "?").first ?? "")",
+            "status": "\(status.code)", "duration_ms": "\(Double((ContinuousClock.now - start).microseconds) / 1000)",
+            "early": "true",
+        ]
+        if let client { metadata["client"] = "\(client)" }
+        logger.info("access", metadata: metadata)
     }
 }
 
@@ -97,9 +121,11 @@ final class CacheFastPathInstaller: ChannelInboundHandler, RemovableChannelHandl
     }
 }
 
-/// Answers a connection's cache hits itself (``CacheFastPath``) and passes every other request on. A request is
-/// answered here only while every request passed on has been answered in full, so responses leave in request order
-/// even when a client pipelines.
+/// Answers a connection's cache hits and chunk downloads itself (``CacheFastPath``, ``ChunkFastPath``) and passes
+/// every other request on. A request is answered here only while every request passed on has been answered in full,
+/// so responses leave in request order even when a client pipelines. A chunk download whose budget is asked of a
+/// shared limiter waits for that answer on the event loop: meanwhile the connection reads nothing more, and parts
+/// already read wait here, then go their way in order.
 final class CacheFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -113,28 +139,114 @@ final class CacheFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var answered = false
     private var needsFlush = false
     private var peer: String?
+    /// A chunk download waiting for its budget: inbound parts read meanwhile wait in `held`, reads in `readHeld`.
+    private var waiting = false
+    private var held: [HTTPRequestPart] = []
+    private var readHeld = false
 
     init(fastPath: CacheFastPath) { self.fastPath = fastPath }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if waiting {
+            held.append(part)
+        } else {
+            handle(part, context: context)
+        }
+    }
+
+    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let request):
-            if passedOn == 0, context.channel.isWritable, let parts = fastPath.answer(request, peer: peer(context)) {
-                answered = true
-                for part in parts { context.write(wrapOutboundOut(part), promise: nil) }
-                needsFlush = true
-                return
+            if passedOn == 0, context.channel.isWritable {
+                if let parts = fastPath.answer(request, peer: peer(context)) {
+                    answered = true
+                    for part in parts { context.write(wrapOutboundOut(part), promise: nil) }
+                    needsFlush = true
+                    return
+                }
+                if let chunks = fastPath.chunks,
+                    let download = chunks.prepare(request, peer: peer(context), channel: context.channel)
+                {
+                    answered = true
+                    start(download, of: request, through: chunks, context: context)
+                    return
+                }
             }
-            passedOn += 1
-            context.fireChannelRead(data)
+            passOn(part, context: context)
         case .body:
-            if !answered { context.fireChannelRead(data) }
+            if !answered { context.fireChannelRead(wrapInboundOut(part)) }
         case .end:
             if answered {
                 answered = false
             } else {
-                context.fireChannelRead(data)
+                context.fireChannelRead(wrapInboundOut(part))
             }
+        }
+    }
+
+    private func passOn(_ head: HTTPRequestPart, context: ChannelHandlerContext) {
+        passedOn += 1
+        context.fireChannelRead(wrapInboundOut(head))
+    }
+
+    /// Sends `download` once its budget allows; passes the request on when it does not (the route answers the 429)
+    /// or when the limiter fails (the route answers that too).
+    private func start(
+        _ download: ChunkFastPath.Download, of request: HTTPRequest, through chunks: ChunkFastPath,
+        context: ChannelHandlerContext
+    ) {
+        let start = ContinuousClock.now
+        if let allowed = chunks.chargeImmediately(download) {
+            finish(download, of: request, allowed: allowed, through: chunks, start: start, context: context)
+            return
+        }
+        waiting = true
+        let (key, cost) = (download.key, download.cost)
+        let charged = context.eventLoop.makePromise(of: Bool.self)
+        charged.completeWithTask { try await ChunkFastPath.charge(key: key, cost: cost, through: chunks) }
+        charged.futureResult.assumeIsolated().whenComplete { result in
+            self.waiting = false
+            guard context.channel.isActive else {
+                download.close()
+                self.held = []
+                return
+            }
+            let allowed = (try? result.get()) ?? false
+            self.finish(download, of: request, allowed: allowed, through: chunks, start: start, context: context)
+            self.resume(context: context)
+        }
+    }
+
+    private func finish(
+        _ download: ChunkFastPath.Download, of request: HTTPRequest, allowed: Bool, through chunks: ChunkFastPath,
+        start: ContinuousClock.Instant, context: ChannelHandlerContext
+    ) {
+        guard allowed else {
+            download.close()
+            answered = false
+            passOn(.head(request), context: context)
+            return
+        }
+        chunks.send(download, request: request, context: context, start: start, fastPath: fastPath)
+    }
+
+    /// After a download's wait: handles the parts that arrived meanwhile, until another download waits, and reads
+    /// again. What was passed on here (the waiting request itself, when refused) is followed by a read-complete, as
+    /// a read from the socket is: the handlers after this one (the request task's inbound stream) deliver what they
+    /// buffered on it.
+    private func resume(context: ChannelHandlerContext) {
+        while !waiting, !held.isEmpty {
+            handle(held.removeFirst(), context: context)
+        }
+        context.fireChannelReadComplete()
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        if !waiting, readHeld {
+            readHeld = false
+            context.read()
         }
     }
 
@@ -144,6 +256,14 @@ final class CacheFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
             context.flush()
         }
         context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if waiting {
+            readHeld = true
+        } else {
+            context.read()
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

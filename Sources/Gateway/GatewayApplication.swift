@@ -237,7 +237,7 @@ public struct GatewayModule: ServiceModule {
                     ? nil
                     : CacheFastPath(
                         cache: cache, clientAddresses: configuration.clientAddresses, logger: context.logger,
-                        serverName: serverName),
+                        serverName: serverName, chunks: ChunkFastPath(dependencies: dependencies)),
                 logger: context.logger),
         ]
         if !dependencies.servesMetrics { services.append(buildOperationsService(context: context)) }

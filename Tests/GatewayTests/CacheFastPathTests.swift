@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import ServiceKit
 import TestSupport
 import Testing
 
@@ -165,5 +166,96 @@ struct CacheFastPathTests {
             #expect(early.filter { $0.hasPrefix("k-") }.count == 6, "\(early)")
             #expect(!early.contains("c-1"), "\(early)")
         }
+    }
+
+    @Test(
+        "chunk downloads are answered on the event loop with the route's headers and bytes, charged to the budget; revalidations, unchecked files and an address over budget take the route; pipelined downloads keep their order",
+        arguments: [false, true])
+    func chunkDownloads(suspendingLimiter: Bool) async throws {
+        var policies = AuthGateway.lenient
+        // Each 64 KiB chunk of the test dataset is a little over 64 KiB sealed: two units of the budget.
+        policies.download = RateLimitPolicy(name: "download", limit: 24, period: .seconds(3600))
+        try await AuthGateway.with(
+            .sqlite, policies: policies, live: true,
+            rateLimiter: suspendingLimiter ? SuspendingRateLimiter() : nil
+        ) { gateway in
+            let port = try #require(gateway.client.port)
+            let uploaded = try await gateway.upload(
+                "version=early-1&chunk_size=65536", DatasetRoutesTests.data(200_000),
+                headers: try await gateway.adminKey())
+            try #require(uploaded.status == .created, "\(uploaded.text)")
+            // A check within a second of a file's modification time settles nothing (the racy-clean rule).
+            try await Task.sleep(for: .milliseconds(1100))
+            let path = "/api/v1/datasets/early-1/chunks/1"
+            let routed = try await gateway.request(.get, path, headers: [.requestID: "route-1"])
+            #expect(routed.status == .ok)
+            #expect(!gateway.earlyAnswers.requestIDs.contains("route-1"))
+            let early = try await gateway.request(.get, path, headers: [.requestID: "early-1"])
+            #expect(gateway.earlyAnswers.requestIDs.contains("early-1"))
+            #expect(early.status == .ok)
+            #expect(early.headers[.requestID] == "early-1")
+            #expect(Self.stable(early.headers) == Self.stable(routed.headers))
+            #expect(early.response.body == routed.response.body)
+            #expect(early.headers[.contentLength] == "\(routed.response.body.readableBytes)")
+
+            // A revalidation is answered by the route (no bytes, no charge).
+            let etag = try #require(routed.headers[.eTag])
+            let revalidated = try await gateway.request(
+                .get, path, headers: [.requestID: "route-304", .ifNoneMatch: etag])
+            #expect(revalidated.status == .notModified)
+            #expect(!gateway.earlyAnswers.requestIDs.contains("route-304"))
+
+            // Three downloads and a board read pipelined on one connection: answered in order, whole.
+            let printed = try await CostBoundsTests.python(
+                """
+                import socket, sys
+                def request(path, rid):
+                    return ("GET " + path + " HTTP/1.1\\r\\nHost: x\\r\\nX-Request-ID: " + rid + "\\r\\n\\r\\n").encode()
+                s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                s.settimeout(10)
+                chunk = "/api/v1/datasets/early-1/chunks/"
+                s.sendall(request(chunk + "1", "pipe-1") + request(chunk + "1", "pipe-2")
+                          + request("/api/v1/datasets", "pipe-3") + request(chunk + "1", "pipe-4"))
+                buffered, seen = b"", []
+                for _ in range(4):
+                    while b"\\r\\n\\r\\n" not in buffered:
+                        buffered += s.recv(65536)
+                    head, _, rest = buffered.partition(b"\\r\\n\\r\\n")
+                    fields = dict(line.split(b": ", 1) for line in head.split(b"\\r\\n")[1:])
+                    length = int(fields.get(b"Content-Length", b"0"))
+                    while len(rest) < length:
+                        rest += s.recv(65536)
+                    seen.append("%s:%d:%d" % (fields[b"X-Request-ID"].decode(), int(head.split(b" ")[1]), length))
+                    buffered = rest[length:]
+                print(" ".join(seen))
+                """, port: port)
+            let size = routed.response.body.readableBytes
+            let board = try await gateway.request(.get, "/api/v1/datasets")
+            #expect(
+                printed.trimmingCharacters(in: .whitespacesAndNewlines)
+                    == "pipe-1:200:\(size) pipe-2:200:\(size) pipe-3:200:\(board.response.body.readableBytes) "
+                    + "pipe-4:200:\(size)", "\(printed)")
+            #expect(gateway.earlyAnswers.requestIDs.contains("pipe-1"))
+
+            // Spent so far: five downloads of two units. Seven more fit; the next is refused by the route's 429.
+            for index in 0..<7 {
+                #expect(try await gateway.request(.get, path, headers: [.requestID: "more-\(index)"]).status == .ok)
+            }
+            let limited = try await gateway.request(.get, path, headers: [.requestID: "over"])
+            expectProblem(limited, .tooManyRequests, "rate_limited")
+            #expect(limited.headers[.rateLimitPolicy] == "\"download\";q=24;w=3600")
+            #expect(!gateway.earlyAnswers.requestIDs.contains("over"))
+        }
+    }
+}
+
+/// A process-local limiter that answers only after suspending, as a shared one does (Redis): chunk downloads then
+/// wait for their budget on the event loop (``ChunkFastPath``).
+final class SuspendingRateLimiter: RateLimiter {
+    let base = InMemoryGCRARateLimiter()
+
+    func acquire(key: String, policy: RateLimitPolicy, cost: Int, now: Int64) async throws -> RateLimitDecision {
+        try await Task.sleep(for: .milliseconds(20))
+        return try await base.acquire(key: key, policy: policy, cost: cost, now: now)
     }
 }

@@ -56,6 +56,7 @@ struct AuthGateway: Sendable {
         policies: GatewayPolicies = lenient,
         live: Bool = false,
         localChunks: Bool = true,
+        rateLimiter: (any RateLimiter)? = nil,
         configure: @Sendable (inout GatewayConfiguration) -> Void = { _ in },
         extend: @Sendable (Router<GatewayRequestContext>) -> Void = { _ in },
         _ body: @escaping @Sendable (AuthGateway) async throws -> Void
@@ -161,7 +162,8 @@ struct AuthGateway: Sendable {
                                         ranking: Leaderboard_Ranking_V1_RankingService.Client(wrapping: grpc),
                                         interactions: Leaderboard_Interaction_V1_InteractionService.Client(
                                             wrapping: grpc)),
-                                    rateLimiter: InMemoryGCRARateLimiter(), configuration: gatewayConfiguration,
+                                    rateLimiter: rateLimiter ?? InMemoryGCRARateLimiter(),
+                                    configuration: gatewayConfiguration,
                                     cache: cache)
                                 dependencies.localChunks = localChunks ? shared.localChunks : nil
                                 let router = buildGatewayRouter(dependencies)
@@ -177,7 +179,8 @@ struct AuthGateway: Sendable {
                                             fastPath: CacheFastPath(
                                                 cache: cache, clientAddresses: gatewayConfiguration.clientAddresses,
                                                 logger: Logger(label: "early") { _ in earlyAnswers.handler },
-                                                serverName: "leaderboard")),
+                                                serverName: "leaderboard",
+                                                chunks: ChunkFastPath(dependencies: dependencies))),
                                         configuration: .init(
                                             address: .hostname("127.0.0.1", port: 0), serverName: "leaderboard"))
                                     try await app.test(.live) { client in

@@ -31,7 +31,8 @@ protocol BlobStore: Sendable {
     /// Reads a whole blob through one open file, with the identity of the file the bytes came from.
     func read(prefix: String, name: String) async throws -> (bytes: [UInt8], identity: FileIdentity?)
     /// The file a blob is stored in, as it is now; nil when the store keeps no plain files.
-    func file(prefix: String, name: String) async throws -> ChunkFile?
+    /// A `stat`: cheap enough to ask on an event loop.
+    func file(prefix: String, name: String) throws -> ChunkFile?
     func remove(prefix: String) async throws
     /// Every committed prefix (for sweeping ones no database row refers to).
     func prefixes() async throws -> [String]
@@ -94,7 +95,8 @@ struct FileSystemBlobStore: BlobStore {
         }
     }
 
-    func file(prefix: String, name: String) async throws -> ChunkFile? {
+    /// A `stat`: cheap enough to ask on an event loop.
+    func file(prefix: String, name: String) throws -> ChunkFile? {
         let path = "\(root)/\(try BlobName.check(prefix))/\(try BlobName.check(name))"
         guard let identity = FileIdentity.of(path: path) else {
             throw StorageError("blob \(prefix)/\(name) is missing")

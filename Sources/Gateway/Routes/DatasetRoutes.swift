@@ -75,11 +75,8 @@ enum DatasetRoutes {
                     detail: "Chunk indexes of this version run from 0 to \(manifest.chunks.count - 1).")
             }
             let chunk = manifest.chunks[index]
-            let etag = "\"\(chunk.ciphertextSha256)\""
-            var headers: HTTPFields = [
-                .eTag: etag, .cacheControl: "public, max-age=31536000, immutable",
-                .contentType: "application/octet-stream",
-            ]
+            var headers = chunkHeaders(ciphertextSHA256: chunk.ciphertextSha256)
+            let etag = headers[.eTag] ?? ""
             if let match = request.headers[.ifNoneMatch], match == etag || match == "*" {
                 return Response(status: .notModified, headers: headers)
             }
@@ -190,6 +187,15 @@ enum DatasetRoutes {
             let version = try await datasets.deactivateDataset(.with { $0.version = name })
             return jsonResponse(versionJSON(version), status: .ok, headers: ResponseHeaders.noStore)
         }
+    }
+
+    /// The headers of a chunk's answer (ciphertext is immutable: cached for a year, revalidated by its hash), by
+    /// the route and by ``ChunkFastPath`` alike.
+    static func chunkHeaders(ciphertextSHA256: String) -> HTTPFields {
+        [
+            .eTag: "\"\(ciphertextSHA256)\"", .cacheControl: "public, max-age=31536000, immutable",
+            .contentType: "application/octet-stream",
+        ]
     }
 
     /// Spends `bytes` of the client address's download budget (chunks are public ciphertext fetched unsigned, so the

@@ -79,6 +79,26 @@ public protocol LocalChunkSource: Sendable {
     /// The file of chunk `index` of `version`, checked against the manifest (hashed once per file identity); nil
     /// when the chunk is not a plain local file. Throws what reading the chunk over gRPC would.
     func verifiedChunkFile(version: String, index: Int) async throws -> ChunkFile?
+
+    /// Chunk `index` of `version` without waiting or reading it: its file as it is now, if that state was already
+    /// checked against the manifest, with what the manifest says of it; nil for everything else (a version or chunk
+    /// not looked at yet, a file not checked in its current state, a missing file). A `stat`, no more: what the
+    /// gateway's event loops may ask before sending the file themselves (``CheckedChunkFile``).
+    func checkedChunkFile(version: String, index: Int) -> CheckedChunkFile?
+}
+
+/// A chunk file already checked in its current state (``LocalChunkSource/checkedChunkFile(version:index:)``), with
+/// the manifest's size and SHA-256 of its ciphertext (the size a response announces, the hash its `ETag` carries).
+public struct CheckedChunkFile: Sendable, Equatable {
+    public let file: ChunkFile
+    public let ciphertextSize: Int64
+    public let ciphertextSHA256: String
+
+    public init(file: ChunkFile, ciphertextSize: Int64, ciphertextSHA256: String) {
+        self.file = file
+        self.ciphertextSize = ciphertextSize
+        self.ciphertextSHA256 = ciphertextSHA256
+    }
 }
 
 /// The meeting point of a DatasetService and a gateway that share a process: the service registers itself, the

@@ -65,6 +65,16 @@ public enum GCRA {
 public protocol RateLimiter: Sendable {
     /// `now` is passed in (from the caller's injected clock) so every replica and the tests agree on time.
     func acquire(key: String, policy: RateLimitPolicy, cost: Int, now: Int64) async throws -> RateLimitDecision
+
+    /// ``acquire(key:policy:cost:now:)`` answered without suspending, by a limiter that can (a process-local one);
+    /// nil from one that must ask elsewhere, and then nothing was consumed.
+    func acquireImmediately(key: String, policy: RateLimitPolicy, cost: Int, now: Int64) -> RateLimitDecision?
+}
+
+extension RateLimiter {
+    public func acquireImmediately(key: String, policy: RateLimitPolicy, cost: Int, now: Int64) -> RateLimitDecision? {
+        nil
+    }
 }
 
 /// Process-local GCRA limiter.
@@ -79,6 +89,14 @@ public final class InMemoryGCRARateLimiter: RateLimiter {
     public init() {}
 
     public func acquire(key: String, policy: RateLimitPolicy, cost: Int, now: Int64) async throws -> RateLimitDecision {
+        decide(key: key, policy: policy, cost: cost, now: now)
+    }
+
+    public func acquireImmediately(key: String, policy: RateLimitPolicy, cost: Int, now: Int64) -> RateLimitDecision? {
+        decide(key: key, policy: policy, cost: cost, now: now)
+    }
+
+    private func decide(key: String, policy: RateLimitPolicy, cost: Int, now: Int64) -> RateLimitDecision {
         let fullKey = policy.name + "\u{0}" + key
         return state.withLock { state in
             if now >= state.nextPurge {
