@@ -91,7 +91,8 @@ extension CacheFastPath {
     ) {
         routes.record(route: route, status: status, since: start)
         var metadata: Logger.Metadata = [
-            "request_id": "\(requestID)", "method": "GET", "path": "\(path.split(separator: "?").first ?? "")",
+            "request_id": "\(requestID)", "method": "GET",
+            "path": "\(path[..<(path.firstIndex(of: "?") ?? path.endIndex)])",
             "status": "\(status.code)", "duration_ms": "\(Double((ContinuousClock.now - start).microseconds) / 1000)",
             "early": "true",
         ]

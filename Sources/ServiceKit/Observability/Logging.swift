@@ -52,9 +52,8 @@ public struct JSONLogHandler: LogHandler {
             ("ts", .string(Self.timestamp())), ("level", .string(event.level.rawValue)), ("logger", .string(label)),
             ("msg", .string(event.message.description)),
         ]
-        let merged = metadata.merging(metadataProvider?.get() ?? [:]) { _, new in new }
-            .merging(event.metadata ?? [:]) { _, new in new }
-        for (key, value) in merged where !Self.ownKeys.contains(key) { fields.append((key, value)) }
+        fields += Self.metadataFields(
+            handler: metadata, provided: metadataProvider?.get() ?? [:], line: event.metadata ?? [:])
         let line = Self.line(fields)
         // One write(2) per line: lines from concurrent tasks never interleave, and nothing waits in a buffer.
         line.withUnsafeBytes { bytes in
@@ -65,6 +64,22 @@ public struct JSONLogHandler: LogHandler {
                 offset += written
             }
         }
+    }
+
+    /// The metadata a line carries: the handler's, then the provider's, then the line's own, a later one replacing
+    /// an earlier one's key; never one of ``ownKeys``. Collected without building merged dictionaries (every request
+    /// writes an access line).
+    static func metadataFields(handler: Logger.Metadata, provided: Logger.Metadata, line: Logger.Metadata) -> [(
+        String, Logger.MetadataValue
+    )] {
+        var fields: [(String, Logger.MetadataValue)] = []
+        fields.reserveCapacity(handler.count + provided.count + line.count)
+        for (key, value) in handler where provided[key] == nil && line[key] == nil && !ownKeys.contains(key) {
+            fields.append((key, value))
+        }
+        for (key, value) in provided where line[key] == nil && !ownKeys.contains(key) { fields.append((key, value)) }
+        for (key, value) in line where !ownKeys.contains(key) { fields.append((key, value)) }
+        return fields
     }
 
     /// The fields every line has; metadata cannot replace them.
@@ -138,13 +153,38 @@ public struct JSONLogHandler: LogHandler {
         var seconds = time_t(milliseconds / 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func digits(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        // Written digit by digit into the string's own storage: no string per field.
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            var count = 0
+            func put(_ value: Int, width: Int) {
+                var divisor = 1
+                for _ in 1..<width { divisor *= 10 }
+                for _ in 0..<width {
+                    buffer[count] = UInt8(ascii: "0") + UInt8((value / divisor) % 10)
+                    count += 1
+                    divisor /= 10
+                }
+            }
+            func put(_ byte: Unicode.Scalar) {
+                buffer[count] = UInt8(ascii: byte)
+                count += 1
+            }
+            put(Int(parts.tm_year) + 1900, width: 4)
+            put("-")
+            put(Int(parts.tm_mon) + 1, width: 2)
+            put("-")
+            put(Int(parts.tm_mday), width: 2)
+            put("T")
+            put(Int(parts.tm_hour), width: 2)
+            put(":")
+            put(Int(parts.tm_min), width: 2)
+            put(":")
+            put(Int(parts.tm_sec), width: 2)
+            put(".")
+            put(Int(milliseconds % 1000), width: 3)
+            put("Z")
+            return count
         }
-        return digits(parts.tm_year + 1900, 4) + "-" + digits(parts.tm_mon + 1, 2) + "-" + digits(parts.tm_mday, 2)
-            + "T" + digits(parts.tm_hour, 2) + ":" + digits(parts.tm_min, 2) + ":" + digits(parts.tm_sec, 2) + "."
-            + digits(Int32(milliseconds % 1000), 3) + "Z"
     }
 }
 
@@ -173,11 +213,20 @@ public enum RequestID {
     /// 16 random bytes as 32 lowercase hex characters.
     public static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in
-            let value = generator.next() as UInt64
-            let hex = String(value, radix: 16)
-            return String(repeating: "0", count: 16 - hex.count) + hex
-        }.joined()
+        let halves = (generator.next() as UInt64, generator.next() as UInt64)
+        // Written into the string's own storage: every request without an id of its own makes one.
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            for index in 0..<16 {
+                let shift = UInt64(60 - 4 * index)
+                buffer[index] = hexDigit(UInt8((halves.0 >> shift) & 0xF))
+                buffer[16 + index] = hexDigit(UInt8((halves.1 >> shift) & 0xF))
+            }
+            return 32
+        }
+    }
+
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 
     /// Accepts 1–128 characters of [A-Za-z0-9._-]; anything else is replaced by a fresh id.
