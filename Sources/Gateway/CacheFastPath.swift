@@ -48,9 +48,7 @@ public struct CacheFastPath: Sendable {
 
     /// The response parts for `request`, or nil when the general path must answer it.
     func answer(_ request: HTTPRequest, peer: String) -> [HTTPResponsePart]? {
-        guard request.method == .get, let target = request.path, request.headerFields[.origin] == nil,
-            request.headerFields[.contentLength] == nil, request.headerFields[.transferEncoding] == nil,
-            !Self.closes(request.headerFields),
+        guard Self.isPlainGet(request), let target = request.path,
             let (cached, route) = cache.earlyAnswer(target: target)
         else { return nil }
         let start = ContinuousClock.now
@@ -75,6 +73,14 @@ public struct CacheFastPath: Sendable {
 }
 
 extension CacheFastPath {
+    /// Whether `request` is one an early answer may take: a `GET` without a body, without `Origin` (CORS answers go
+    /// the general way) and without `Connection: close` (closing is the general path's).
+    static func isPlainGet(_ request: HTTPRequest) -> Bool {
+        request.method == .get && request.headerFields[.origin] == nil
+            && request.headerFields[.contentLength] == nil && request.headerFields[.transferEncoding] == nil
+            && !closes(request.headerFields)
+    }
+
     /// Whether a request's `Connection` field has the `close` option (options are case-insensitive tokens).
     static func closes(_ fields: HTTPFields) -> Bool {
         guard let value = fields[.connection] else { return false }

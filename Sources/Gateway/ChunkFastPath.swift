@@ -1,17 +1,10 @@
 import HTTPTypes
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import ServiceKit
 import UntrustedInput
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// Dataset chunk downloads answered on the connection's event loop, before Hummingbird's request task and the
 /// middleware chain, when DatasetService runs in the gateway's process (docs/GATEWAY.md "Early answers",
@@ -47,51 +40,37 @@ public struct ChunkFastPath: Sendable {
 
     /// A chunk download this path will answer once the budget allows it: the file is open.
     final class Download {
-        let handle: NIOFileHandle
+        let file: ChunkFileBody.OpenFile
         let checked: CheckedChunkFile
         let key: String
         let cost: Int
         let client: IPAddress?
-        private var open = true
 
-        init(handle: NIOFileHandle, checked: CheckedChunkFile, key: String, cost: Int, client: IPAddress?) {
-            self.handle = handle
+        init(file: ChunkFileBody.OpenFile, checked: CheckedChunkFile, key: String, cost: Int, client: IPAddress?) {
+            self.file = file
             self.checked = checked
             self.key = key
             self.cost = cost
             self.client = client
         }
 
-        func close() {
-            guard open else { return }
-            open = false
-            try? handle.close()
-        }
-
-        deinit { close() }
+        func close() { file.close() }
     }
 
     /// The download `request` asks for, if this path answers it; the file is then open until ``Download/close()``.
     func prepare(_ request: HTTPRequest, peer: String, channel: any Channel) -> Download? {
-        guard request.method == .get, let path = request.path, path.hasPrefix(Self.prefix),
-            request.headerFields[.origin] == nil, request.headerFields[.ifNoneMatch] == nil,
-            request.headerFields[.contentLength] == nil, request.headerFields[.transferEncoding] == nil,
-            !CacheFastPath.closes(request.headerFields),
+        guard CacheFastPath.isPlainGet(request), let path = request.path, path.hasPrefix(Self.prefix),
+            request.headerFields[.ifNoneMatch] == nil,
             let (version, index) = Self.chunk(in: path.utf8.dropFirst(Self.prefix.utf8.count)),
             let source = chunks.current, let checked = source.checkedChunkFile(version: version, index: index),
-            (try? channel.pipeline.syncOperations.context(handlerType: HTTP1ToHTTPServerCodec.self)) != nil
+            // An HTTP/1 connection with the codec the file goes out below.
+            (try? channel.pipeline.syncOperations.context(handlerType: HTTP1ToHTTPServerCodec.self)) != nil,
+            let file = ChunkFileBody.OpenFile(checked.file)
         else { return nil }
-        let descriptor = open(checked.file.path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        guard FileIdentity.of(descriptor: descriptor) == checked.file.identity else {
-            _ = close(descriptor)
-            return nil
-        }
         let client = resolver.resolve(peer: peer, fields: request.headerFields)
-        let units = (checked.ciphertextSize + GatewayPolicies.downloadUnit - 1) / GatewayPolicies.downloadUnit
         return Download(
-            handle: NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor), checked: checked,
-            key: client?.limitKey ?? "ip:\(peer)", cost: Int(min(units, Int64(policy.burst))), client: client)
+            file: file, checked: checked, key: client?.limitKey ?? "ip:\(peer)",
+            cost: DatasetRoutes.downloadCost(checked.ciphertextSize, policy: policy), client: client)
     }
 
     /// The budget's answer without waiting, from a process-local limiter; nil when it must be asked elsewhere.
@@ -138,16 +117,14 @@ public struct ChunkFastPath: Sendable {
         headers[.date] = HTTPDate.now
         headers[.server] = fastPath.serverName
         context.write(NIOAny(HTTPResponsePart.head(HTTPResponse(status: .ok, headerFields: headers))), promise: nil)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenComplete { _ in download.close() }
         do {
-            let codec = try context.pipeline.syncOperations.context(handlerType: HTTP1ToHTTPServerCodec.self)
-            let region = FileRegion(
-                fileHandle: download.handle, readerIndex: 0, endIndex: Int(checked.ciphertextSize))
-            let written = context.eventLoop.makePromise(of: Void.self)
-            written.futureResult.assumeIsolated().whenComplete { _ in download.close() }
-            codec.write(NIOAny(HTTPServerResponsePart.body(.fileRegion(region))), promise: written)
+            try ChunkFileBody.write(
+                download.file, size: checked.ciphertextSize, below: context.pipeline, flush: false, promise: written)
         } catch {
             // The codec is gone (the connection is closing): the response cannot complete.
-            download.close()
+            written.fail(error)
             context.close(promise: nil)
             return
         }

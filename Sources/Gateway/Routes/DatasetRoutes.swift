@@ -204,11 +204,17 @@ enum DatasetRoutes {
         async throws
     {
         let policy = dependencies.policies.download
-        let units = (bytes + GatewayPolicies.downloadUnit - 1) / GatewayPolicies.downloadUnit
         try await dependencies.rateLimiter.enforce(
-            policy, key: context.clientKey, cost: Int(min(units, Int64(policy.burst))),
+            policy, key: context.clientKey, cost: downloadCost(bytes, policy: policy),
             clock: dependencies.clock,
             detail: "Your address is over its dataset download budget; try again later.")
+    }
+
+    /// What sending `bytes` costs of the download budget: whole units, at most a full bucket (so one large answer
+    /// is never refused for its size alone).
+    static func downloadCost(_ bytes: Int64, policy: RateLimitPolicy) -> Int {
+        let units = (bytes + GatewayPolicies.downloadUnit - 1) / GatewayPolicies.downloadUnit
+        return Int(min(units, Int64(policy.burst)))
     }
 
     static func listResponse(_ page: Leaderboard_Dataset_V1_ListDatasetsResponse, headers: HTTPFields) -> Response {
