@@ -7,7 +7,7 @@ import ServiceKit
 import UntrustedInput
 
 /// Dataset chunk downloads answered on the connection's event loop, before Hummingbird's request task and the
-/// middleware chain, when DatasetService runs in the gateway's process (docs/GATEWAY.md "Early answers",
+/// middleware chain, when DatasetService runs in the gateway's process (docs/GATEWAY.md "Early chunk downloads",
 /// docs/PERFORMANCE-NOTES.md "P4"). The request is answered as `GET /api/v1/datasets/{version}/chunks/{index}` is
 /// by its route (``ChunkFileBody``), with the same headers, the same charge to the address's download budget, the
 /// access line (with `"early": true`), the request metrics under the route's name and the chunk counters.
