@@ -3,8 +3,10 @@
     python3 scripts/lib/test-report.py RUN_LOG…
 
 Reads Swift Testing's result lines (``✔ Test "…" passed after 1.2 seconds.``, ``✘ Test "…" failed after …``) and
-XCTest's (``Test Case '…' failed (1.2 seconds)``), and names the tests that started and never ended (a run stopped
-by scripts/test's time budget, or a crash). Exits 1 when any run had a failing test or no result line at all.
+XCTest's (``Test Case '…' failed (1.2 seconds)``), names the tests that started and never ended (a run stopped
+by scripts/test's time budget, or a crash), and repeats what each failing test recorded (``✘ Test "…" recorded an
+issue at File.swift:12:5: …`` and the lines that continue it, shortened), so a report that is all a reader has — CI's
+tail — still says why. Exits 1 when any run had a failing test or no result line at all.
 """
 
 import re
@@ -16,22 +18,35 @@ SWIFT_TESTING = re.compile(
     r'(?P<seconds>[\d.]+) seconds')
 STARTED = re.compile(r'^◇ Test (?!run |case )(?P<name>.+?) started\.$')
 XCTEST = re.compile(r"^Test Case '(?P<name>.+)' (?P<outcome>passed|failed) \((?P<seconds>[\d.]+) seconds\)")
+ISSUE = re.compile(r'^[✘􀢄] Test (?P<name>.+?) recorded an issue')
+XCTEST_ISSUE = re.compile(r'^\S+:\d+: error: ')
+NEXT_EVENT = re.compile(r'^([◇✔✘↳􀟈􀢄􁁛􀄵] |Test Case |Test Suite |\d{4}-\d\d-\d\dT)')  # or a log line
+ISSUE_LINES, LINE_WIDTH = 8, 400
 
 
 def parse(path):
-    """The run's results by test name, and the tests that started without a result."""
-    results, started = {}, set()
+    """The run's results by test name, the tests that started without a result, and the recorded issues' lines."""
+    results, started, issues = {}, set(), []
     try:
         log = open(path, encoding="utf-8", errors="replace")
     except FileNotFoundError:  # a run that never started
-        return results, started
+        return results, started, issues
+    continuing = False
     with log:
-        for line in map(str.strip, log):
+        for raw in log:
+            line = raw.strip()
             if match := SWIFT_TESTING.match(line) or XCTEST.match(line):
                 results[match["name"]] = (match["outcome"], float(match["seconds"]))
             elif match := STARTED.match(line):
                 started.add(match["name"])
-    return results, started - results.keys()
+            if ISSUE.match(line) or XCTEST_ISSUE.match(line):
+                issues.append([line[:LINE_WIDTH]])
+                continuing = True
+            elif continuing and line and not NEXT_EVENT.match(line) and len(issues[-1]) < ISSUE_LINES:
+                issues[-1].append(line[:LINE_WIDTH])
+            else:
+                continuing = False
+    return results, started - results.keys(), issues
 
 
 def main(paths):
@@ -39,8 +54,10 @@ def main(paths):
     unfinished = defaultdict(list)
     slowest = {}
     passed = 0
+    recorded = []
     for number, path in enumerate(paths, start=1):
-        results, running = parse(path)
+        results, running, issues = parse(path)
+        recorded += [(number, lines) for lines in issues]
         for name in running:
             unfinished[name].append(number)
         failed = sorted(name for name, (outcome, _) in results.items() if outcome == "failed")
@@ -58,6 +75,12 @@ def main(paths):
         print("\nfailing tests (runs):")
         for name, runs in sorted(failures.items()):
             print(f"  {name}: {', '.join(map(str, runs))}")
+    if recorded:
+        print("\nwhat the failing tests recorded (run: lines):")
+        for number, lines in recorded[:20]:
+            print(f"  {number}: " + "\n     ".join(lines))
+        if len(recorded) > 20:
+            print(f"  … and {len(recorded) - 20} more in the run logs")
     if unfinished:
         print("\ntests that started and never ended (runs):")
         for name, runs in sorted(unfinished.items()):
