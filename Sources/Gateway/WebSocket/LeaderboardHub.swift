@@ -167,12 +167,44 @@ final class LeaderboardHub: Sendable {
 
     /// Most boards followed at once.
     let maximumBoards: Int
+    /// Longest a read for a joining watcher may take (the gateway's request timeout): a watcher is answered with a
+    /// snapshot or closed, never left waiting.
+    let readTimeout: Duration
+    /// Snapshots of a board's top N, shared by the watchers asking at once (``SharedReads``).
+    private let snapshots: SharedReads<SnapshotKey, Snapshot>
 
-    init(ranking: RankingClient, logger: Logger, buffer: Int = 256, maximumBoards: Int = 512) {
+    /// A snapshot as its watchers receive it: its whole frame, encoded once for all of them, and the sequence it
+    /// shows the board at.
+    struct Snapshot: Sendable {
+        let frame: WebSocketConnection.EncodedFrame
+        let sequence: UInt64
+    }
+
+    struct SnapshotKey: Hashable, Sendable {
+        let board: BoardKey
+        let limit: Int
+    }
+
+    init(
+        ranking: RankingClient, logger: Logger, buffer: Int = 256, maximumBoards: Int = 512,
+        readTimeout: Duration = .seconds(15)
+    ) {
         self.maximumBoards = maximumBoards
         self.ranking = ranking
         self.logger = logger
         self.buffer = buffer
+        self.readTimeout = readTimeout
+        snapshots = SharedReads { key in
+            try await RequestDeadline.$current.withValue(.now + readTimeout) {
+                try await LeaderboardSession.snapshot(key.board, limit: key.limit, ranking: ranking)
+            }
+        }
+    }
+
+    /// The board's top `limit` as of a moment after this call began: a watcher that joined the board's fan-out
+    /// first gets every diff after it. Watchers asking at once share one read.
+    func snapshot(of board: BoardKey, limit: Int) async throws -> Snapshot {
+        try await snapshots.value(of: SnapshotKey(board: board, limit: limit))
     }
 
     /// Joins a board's fan-out. A board's upstream starts after the board's current sequence, read before the

@@ -52,11 +52,26 @@ public struct GatewayWebSockets: Sendable {
 
     let dependencies: GatewayDependencies
     let hub: LeaderboardHub?
+    /// The dataset version a watcher's `dataset_version` names ("" for the latest), shared by the watchers asking
+    /// at once (``SharedReads``).
+    let versions: SharedReads<String, String>?
     let logger: Logger
 
     public init(_ dependencies: GatewayDependencies, logger: Logger) {
         self.dependencies = dependencies
-        self.hub = dependencies.services.map { LeaderboardHub(ranking: $0.ranking, logger: logger) }
+        let timeout = dependencies.configuration.requestTimeout
+        self.hub = dependencies.services.map {
+            LeaderboardHub(ranking: $0.ranking, logger: logger, readTimeout: timeout)
+        }
+        self.versions = dependencies.services.map { services in
+            SharedReads { requested in
+                try await RequestDeadline.$current.withValue(.now + timeout) {
+                    requested.isEmpty
+                        ? try await services.datasets.getLatestDataset(.with { _ in }).version
+                        : try await services.datasets.getDataset(.with { $0.version = requested }).version
+                }
+            }
+        }
         self.logger = logger
     }
 
@@ -68,7 +83,7 @@ public struct GatewayWebSockets: Sendable {
             return .refuse(head, body)
         }
         let path = request.uri.path
-        guard let services = dependencies.services, let hub,
+        guard let services = dependencies.services, let hub, let versions,
             path == Self.leaderboardPath || path == Self.notificationsPath
         else {
             return refuse(Problem(.notFound, code: "not_found", detail: "No WebSocket endpoint at this path."))
@@ -89,7 +104,7 @@ public struct GatewayWebSockets: Sendable {
             return refuse(Problem.from(error))
         }
         if path == Self.leaderboardPath {
-            return .upgrade(LeaderboardSession(request: request, hub: hub, services: services))
+            return .upgrade(LeaderboardSession(request: request, hub: hub, versions: versions))
         }
         return .upgrade(
             NotificationSession(
@@ -119,7 +134,7 @@ final class LeaderboardSession: WebSocketSession {
 
     let request: Request
     let hub: LeaderboardHub
-    let services: GatewayServices
+    let versions: SharedReads<String, String>
 
     private struct State {
         var subscriber: LeaderboardHub.Subscriber?
@@ -133,10 +148,10 @@ final class LeaderboardSession: WebSocketSession {
     }
     private let state = Mutex(State())  // the event loop's callbacks and the session's tasks
 
-    init(request: Request, hub: LeaderboardHub, services: GatewayServices) {
+    init(request: Request, hub: LeaderboardHub, versions: SharedReads<String, String>) {
         self.request = request
         self.hub = hub
-        self.services = services
+        self.versions = versions
     }
 
     func opened(_ connection: WebSocketConnection) {
@@ -164,7 +179,7 @@ final class LeaderboardSession: WebSocketSession {
     }
 
     /// Reads the parameters, joins the board and sends the first snapshot; a bad parameter or an unknown board
-    /// closes with its code.
+    /// closes with its code, and so does a service that does not answer within the hub's read timeout.
     private func start(_ connection: WebSocketConnection) async {
         let query: DeclaredQuery
         do {
@@ -176,18 +191,18 @@ final class LeaderboardSession: WebSocketSession {
         let limit = Int(query.integer("limit") ?? 50)
         let version: String
         do {
-            let requested = query["dataset_version"] ?? ""
-            version =
-                requested.isEmpty
-                ? try await services.datasets.getLatestDataset(.with { _ in }).version
-                : try await services.datasets.getDataset(.with { $0.version = requested }).version
+            version = try await versions.value(of: query["dataset_version"] ?? "")
         } catch {
-            return connection.refuse(CloseCode.badRequest, Problem.from(error).code)
+            let problem = Problem.from(error)
+            return connection.refuse(
+                problem.status.code >= 500 ? CloseCode.unavailable : CloseCode.badRequest, problem.code)
         }
         let subscriber: LeaderboardHub.Subscriber
         do {
-            subscriber = try await hub.subscribe(
-                LeaderboardHub.BoardKey(version: version, framework: framework), connection: connection)
+            subscriber = try await RequestDeadline.$current.withValue(.now + hub.readTimeout) {
+                try await hub.subscribe(
+                    LeaderboardHub.BoardKey(version: version, framework: framework), connection: connection)
+            }
         } catch {
             let problem = Problem.from(error)
             return connection.refuse(CloseCode.closing(problem), problem.code)
@@ -217,12 +232,12 @@ final class LeaderboardSession: WebSocketSession {
             return state.limit
         }
         do {
-            let (frame, sequence) = try await Self.snapshot(subscriber.board, limit: limit, services: services)
+            let snapshot = try await hub.snapshot(of: subscriber.board, limit: limit)
             // The snapshot and the diffs after it leave in order: both are written on the connection's loop.
             connection.eventLoop.execute {
-                connection.writeOnLoop(frame)
+                connection.writeOnLoop(snapshot.frame)
                 connection.flushOnLoop()
-                subscriber.releaseOnLoop(after: sequence)
+                subscriber.releaseOnLoop(after: snapshot.sequence)
             }
         } catch {
             if Task.isCancelled { return }
@@ -238,10 +253,10 @@ final class LeaderboardSession: WebSocketSession {
     }
 
     /// `{"type":"snapshot","sequence":S,…,"records":[…]}`; diffs after S follow.
-    static func snapshot(_ board: LeaderboardHub.BoardKey, limit: Int, services: GatewayServices) async throws
-        -> (frame: ByteBuffer, sequence: UInt64)
+    static func snapshot(_ board: LeaderboardHub.BoardKey, limit: Int, ranking: RankingClient) async throws
+        -> LeaderboardHub.Snapshot
     {
-        let page = try await services.ranking.listRecords(
+        let page = try await ranking.listRecords(
             .with {
                 $0.filter.datasetVersion = board.version
                 $0.filter.framework = board.framework
@@ -252,7 +267,7 @@ final class LeaderboardSession: WebSocketSession {
             "framework": jsonValue(board.framework.isEmpty ? nil : board.framework), "total": Int(page.total),
             "records": page.records.map(RankingRoutes.recordJSON),
         ])
-        return (ByteBuffer(string: text), page.sequence)
+        return LeaderboardHub.Snapshot(frame: .init(text: ByteBuffer(string: text)), sequence: page.sequence)
     }
 
     /// An event as a diff of the board watched: an accepted record's `rank` is its place on that board when it was
