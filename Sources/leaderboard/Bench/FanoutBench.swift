@@ -21,6 +21,8 @@ struct FanoutBenchCommand: AsyncParsableCommand {
     @Option(help: "The gateway's process id, for its resident memory.") var serverPid: Int32
     @Option(help: "Watchers connecting at once.") var connectBatch = 250
     @Option(help: "Seconds to wait for every watcher to receive one change.") var roundTimeout = 10.0
+    @Option(help: "Seconds to wait for a batch's watchers to get their snapshots before connecting the next batch.")
+    var batchTimeout = 30.0
 
     /// What the watchers have seen of the current round.
     struct RoundState {
@@ -48,7 +50,7 @@ struct FanoutBenchCommand: AsyncParsableCommand {
         let clock = ContinuousClock()
         let rssBefore = try Self.residentKiB(serverPid)
         let shared = Watchers(clients: clients)
-        let (clients, connectBatch) = (clients, connectBatch)
+        let (clients, connectBatch, batchTimeout) = (clients, connectBatch, batchTimeout)
         let watchers = Task {
             var channels: [any Channel] = []
             for id in 0..<clients {
@@ -75,11 +77,11 @@ struct FanoutBenchCommand: AsyncParsableCommand {
                 } catch {
                     shared.failed.add(1, ordering: .relaxed)
                 }
-                // Connect in batches, so the listen backlog never overflows.
+                // Connect in batches, so the listen backlog never overflows. A watcher still without its snapshot
+                // when the batch's wait ends is counted (`no_snapshot`), not waited for.
                 if (id + 1) % connectBatch == 0 {
-                    while shared.connected.load(ordering: .relaxed) + shared.failed.load(ordering: .relaxed)
-                        + shared.ended.load(ordering: .relaxed) < id + 1
-                    {
+                    let batchStart = clock.now
+                    while shared.settled < id + 1, clock.now - batchStart < .seconds(batchTimeout) {
                         try? await Task.sleep(for: .milliseconds(10))
                     }
                 }
@@ -87,14 +89,14 @@ struct FanoutBenchCommand: AsyncParsableCommand {
             return channels
         }
         let connectStart = clock.now
-        while shared.connected.load(ordering: .relaxed) + shared.failed.load(ordering: .relaxed)
-            + shared.ended.load(ordering: .relaxed) < clients,
-            clock.now - connectStart < .seconds(300)
-        {
+        let connecting = await watchers.value
+        let lastBatchStart = clock.now
+        while shared.settled < clients, clock.now - lastBatchStart < .seconds(batchTimeout) {
             try await Task.sleep(for: .milliseconds(50))
         }
         let connectTime = clock.now - connectStart
         let watching = shared.connected.load(ordering: .relaxed)
+        let noSnapshot = clients - shared.settled
         try await Task.sleep(for: .seconds(2))
         let rssAfter = try Self.residentKiB(serverPid)
 
@@ -130,12 +132,12 @@ struct FanoutBenchCommand: AsyncParsableCommand {
             }
         }
         let ended = shared.ended.load(ordering: .relaxed)  // before the watchers are closed below
-        for channel in await watchers.value { channel.close(promise: nil) }
+        for channel in connecting { channel.close(promise: nil) }
         let last = Latencies(lastClient)
         let deliveries = Latencies(shared.state.withLock { $0.deliveries })
         printFigures([
             "clients": clients, "connected": watching, "failed": shared.failed.load(ordering: .relaxed),
-            "ended": ended,
+            "ended": ended, "no_snapshot": noSnapshot,
             "connect_seconds": connectTime.seconds, "rounds": last.count, "incomplete_rounds": incomplete,
             "last_client_p50_ms": last.milliseconds(0.5), "last_client_p99_ms": last.milliseconds(0.99),
             "delivery_p50_ms": deliveries.milliseconds(0.5), "delivery_p99_ms": deliveries.milliseconds(0.99),
@@ -152,6 +154,11 @@ struct FanoutBenchCommand: AsyncParsableCommand {
         let failed = Atomic<Int>(0)
         /// Watchers whose connection ended (refused or closed by the gateway).
         let ended = Atomic<Int>(0)
+
+        /// Watchers that got their snapshot, failed to connect or were closed: all but those still waiting.
+        var settled: Int {
+            connected.load(ordering: .relaxed) + failed.load(ordering: .relaxed) + ended.load(ordering: .relaxed)
+        }
 
         init(clients: Int) { state = Mutex(RoundState(seen: Array(repeating: false, count: clients))) }
     }
