@@ -1,4 +1,5 @@
 import Foundation
+import Gateway
 import HTTPTypes
 import HummingbirdTesting
 import HummingbirdWSTesting
@@ -56,7 +57,8 @@ struct WebSocketTests {
         "two clients see the same snapshot and the same ordered diffs of submissions",
         arguments: StorageBackend.available)
     func leaderboard(_ backend: StorageBackend) async throws {
-        try await AuthGateway.with(backend, live: true) { gateway in
+        // A short request timeout: the joins' reads are bounded by it, the board's watch must outlive it.
+        try await AuthGateway.with(backend, live: true, configure: { $0.requestTimeout = .seconds(3) }) { gateway in
             let dataset = try await RankingRoutesTests.dataset(gateway)
             let first = try await BenchmarkClient(gateway: gateway, device: try await gateway.activeDevice())
                 .run(version: dataset.version, checksum: dataset.checksum, tps: 100, key: "a")
@@ -66,6 +68,7 @@ struct WebSocketTests {
                 Task { try await Self.watch(gateway, path, count: 4, ready: ready) }
             }
             #expect(try await eventually(within: .seconds(10)) { ready.arrived == 2 })
+            try await Task.sleep(for: .seconds(3.5))  // past the deadline of the joins that started the board's watch
             var ids = [try #require(first["record_id"])]
             for tps in [200.0, 150.0] {
                 let reply = try await BenchmarkClient(gateway: gateway, device: try await gateway.activeDevice())

@@ -244,7 +244,10 @@ final class LeaderboardHub: Sendable {
     {
         state.withLock { state in
             if state.boards[board]?.upstream == nil {
-                state.boards[board, default: Board(clients: board.clients)].upstream = Task {
+                // Detached: the watch is the board's, not the joining client's — it must not inherit that client's
+                // deadline (the watch would end when the join's time is up, and every retry fail at once) or its
+                // request id.
+                state.boards[board, default: Board(clients: board.clients)].upstream = Task.detached {
                     await self.follow(board, after: position)
                 }
             }

@@ -18,8 +18,16 @@ extension RandomSource {
 public struct SystemRandomSource: RandomSource {
     public init() {}
 
+    /// Eight bytes per call to the system's generator (one `getrandom` each), not one call per byte.
     public func bytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        var bytes = [UInt8](repeating: 0, count: count)
+        for start in stride(from: 0, to: count, by: 8) {
+            let word: UInt64 = generator.next()
+            for index in start..<min(start + 8, count) {
+                bytes[index] = UInt8(truncatingIfNeeded: word >> (8 * (index - start)))
+            }
+        }
+        return bytes
     }
 }

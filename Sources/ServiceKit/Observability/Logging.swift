@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 import OTel
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -212,8 +213,7 @@ public enum RequestID {
 
     /// 16 random bytes as 32 lowercase hex characters.
     public static func generate() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let halves = (generator.next() as UInt64, generator.next() as UInt64)
+        let halves = pool.withLock { ($0.next(), $0.next()) }
         // Written into the string's own storage: every request without an id of its own makes one.
         return String(unsafeUninitializedCapacity: 32) { buffer in
             for index in 0..<16 {
@@ -227,6 +227,53 @@ public enum RequestID {
 
     private static func hexDigit(_ nibble: UInt8) -> UInt8 {
         nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+    }
+
+    private static let pool = Mutex(RandomPool())  // every request without an id of its own
+
+    /// The random bytes of generated ids, read from the system 4 KiB at a time: every request without an id of its
+    /// own makes one, and two `getrandom` calls per id showed in the cache-hit profile (docs/PERFORMANCE-NOTES.md
+    /// "P1"). The bytes are the system's (`/dev/urandom`; its generator, 8 bytes a call, if that cannot be read).
+    struct RandomPool {
+        private var bytes = [UInt8](repeating: 0, count: 4096)
+        private var used = 4096
+
+        mutating func next() -> UInt64 {
+            if used + 8 > bytes.count { refill() }
+            var word: UInt64 = 0
+            for index in used..<used + 8 { word = word << 8 | UInt64(bytes[index]) }
+            used += 8
+            return word
+        }
+
+        private mutating func refill() {
+            used = 0
+            if bytes.withUnsafeMutableBytes(Self.readSystemRandom) { return }
+            var generator = SystemRandomNumberGenerator()
+            for start in stride(from: 0, to: bytes.count, by: 8) {
+                let word: UInt64 = generator.next()
+                for index in 0..<8 { bytes[start + index] = UInt8(truncatingIfNeeded: word >> (8 * index)) }
+            }
+        }
+
+        private static let device = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+
+        /// Fills `buffer` from `/dev/urandom`; false when it cannot.
+        private static func readSystemRandom(_ buffer: UnsafeMutableRawBufferPointer) -> Bool {
+            guard device >= 0, let base = buffer.baseAddress else { return false }
+            var offset = 0
+            while offset < buffer.count {
+                let count = read(device, base + offset, buffer.count - offset)
+                if count > 0 {
+                    offset += count
+                } else if count < 0, errno == EINTR {
+                    continue
+                } else {
+                    return false
+                }
+            }
+            return true
+        }
     }
 
     /// Accepts 1–128 characters of [A-Za-z0-9._-]; anything else is replaced by a fresh id.
