@@ -46,8 +46,27 @@ public struct CacheFastPath: Sendable {
     /// count the requests answered here as they count every other.
     public func channelHandlers() -> [any RemovableChannelHandler] { [CacheFastPathInstaller(fastPath: self)] }
 
+    /// A connection's peer as the early answers need it, worked out at its first request.
+    struct Peer: Sendable {
+        let text: String
+        /// The client of every request of the connection and its text, when no header can change it
+        /// (``ClientAddressResolver/fixedClient(peer:)``).
+        let fixed: (address: IPAddress, text: String)?
+
+        init(_ text: String, resolver: ClientAddressResolver) {
+            self.text = text
+            fixed = resolver.fixedClient(peer: text).map { ($0, "\($0)") }
+        }
+    }
+
+    /// The client `request` comes from, and its text for the access line.
+    func client(of request: HTTPRequest, from peer: Peer) -> (address: IPAddress, text: String)? {
+        if let fixed = peer.fixed { return fixed }
+        return resolver.resolve(peer: peer.text, fields: request.headerFields).map { ($0, "\($0)") }
+    }
+
     /// The response parts for `request`, or nil when the general path must answer it.
-    func answer(_ request: HTTPRequest, peer: String) -> [HTTPResponsePart]? {
+    func answer(_ request: HTTPRequest, peer: Peer) -> [HTTPResponsePart]? {
         guard Self.isPlainGet(request), let target = request.path,
             let (cached, route) = cache.earlyAnswer(target: target)
         else { return nil }
@@ -64,7 +83,7 @@ public struct CacheFastPath: Sendable {
         ResponseCacheMiddleware.hits.increment()
         record(
             route: route, status: answer.status, requestID: requestID, path: target,
-            client: resolver.resolve(peer: peer, fields: request.headerFields), since: start)
+            client: client(of: request, from: peer)?.text, since: start)
         var parts: [HTTPResponsePart] = [.head(HTTPResponse(status: answer.status, headerFields: headers))]
         if let body = answer.body { parts.append(.body(body)) }
         parts.append(.end(nil))
@@ -92,17 +111,17 @@ extension CacheFastPath {
     /// What an answer given here leaves for the operator: the request metrics under the route's name and the access
     /// line, marked `"early": true`.
     func record(
-        route: String, status: HTTPResponse.Status, requestID: String, path: String, client: IPAddress?,
+        route: String, status: HTTPResponse.Status, requestID: String, path: String, client: String?,
         since start: ContinuousClock.Instant
     ) {
         routes.record(route: route, status: status, since: start)
         var metadata: Logger.Metadata = [
             "request_id": "\(requestID)", "method": "GET",
-            "path": "\(path[..<(path.firstIndex(of: "?") ?? path.endIndex)])",
+            "path": "\(Substring(path.utf8.prefix(while: { $0 != UInt8(ascii: "?") })))",
             "status": "\(status.code)", "duration_ms": "\(Double((ContinuousClock.now - start).microseconds) / 1000)",
             "early": "true",
         ]
-        if let client { metadata["client"] = "\(client)" }
+        if let client { metadata["client"] = .string(client) }
         logger.info("access", metadata: metadata)
     }
 }
@@ -145,7 +164,7 @@ final class CacheFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// Inside a request answered here: its remaining parts are dropped.
     private var answered = false
     private var needsFlush = false
-    private var peer: String?
+    private var peer: CacheFastPath.Peer?
     /// A chunk download waiting for its budget: inbound parts read meanwhile wait in `held`, reads in `readHeld`.
     private var waiting = false
     private var held: [HTTPRequestPart] = []
@@ -278,11 +297,11 @@ final class CacheFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
         context.write(data, promise: promise)
     }
 
-    private func peer(_ context: ChannelHandlerContext) -> String {
+    private func peer(_ context: ChannelHandlerContext) -> CacheFastPath.Peer {
         if let peer { return peer }
-        let address = context.channel.remoteAddress?.ipAddress ?? ""
-        peer = address
-        return address
+        let peer = CacheFastPath.Peer(context.channel.remoteAddress?.ipAddress ?? "", resolver: fastPath.resolver)
+        self.peer = peer
+        return peer
     }
 }
 

@@ -58,7 +58,7 @@ public struct ChunkFastPath: Sendable {
     }
 
     /// The download `request` asks for, if this path answers it; the file is then open until ``Download/close()``.
-    func prepare(_ request: HTTPRequest, peer: String, channel: any Channel) -> Download? {
+    func prepare(_ request: HTTPRequest, peer: CacheFastPath.Peer, channel: any Channel) -> Download? {
         guard CacheFastPath.isPlainGet(request), let path = request.path, path.hasPrefix(Self.prefix),
             request.headerFields[.ifNoneMatch] == nil,
             let (version, index) = Self.chunk(in: path.utf8.dropFirst(Self.prefix.utf8.count)),
@@ -67,9 +67,9 @@ public struct ChunkFastPath: Sendable {
             (try? channel.pipeline.syncOperations.context(handlerType: HTTP1ToHTTPServerCodec.self)) != nil,
             let file = ChunkFileBody.OpenFile(checked.file)
         else { return nil }
-        let client = resolver.resolve(peer: peer, fields: request.headerFields)
+        let client = peer.fixed?.address ?? resolver.resolve(peer: peer.text, fields: request.headerFields)
         return Download(
-            file: file, checked: checked, key: client?.limitKey ?? "ip:\(peer)",
+            file: file, checked: checked, key: client?.limitKey ?? "ip:\(peer.text)",
             cost: DatasetRoutes.downloadCost(checked.ciphertextSize, policy: policy), client: client)
     }
 
@@ -133,7 +133,7 @@ public struct ChunkFastPath: Sendable {
         ChunkFileBody.bytesServed.increment(by: checked.ciphertextSize)
         ChunkFileBody.chunksSent.increment()
         fastPath.record(
-            route: Self.route, status: .ok, requestID: requestID, path: request.path ?? "", client: download.client,
-            since: start)
+            route: Self.route, status: .ok, requestID: requestID, path: request.path ?? "",
+            client: download.client.map { "\($0)" }, since: start)
     }
 }

@@ -132,6 +132,14 @@ public struct ClientAddressResolver: Sendable {
 
     func isTrusted(_ address: IPAddress) -> Bool { trustedProxies.contains { $0.contains(address) } }
 
+    /// The client of every request `peer` sends, when no forwarding header can change who it is (the peer is no
+    /// trusted proxy): a connection's early answers work it out once. Nil when headers decide, or when `peer` is not
+    /// an address.
+    public func fixedClient(peer: String) -> IPAddress? {
+        guard let address = IPAddress.parse(peer), !isTrusted(address) else { return nil }
+        return address
+    }
+
     /// The addresses listed, left to right; nil for an entry that is not an address.
     func entries(of values: [String]) -> [IPAddress?] {
         let joined = values.joined(separator: ",")

@@ -150,4 +150,53 @@ struct BadConfigurationTests {
             #expect(second.standardOutput.contains("\(target): up to date"))
         }
     }
+
+    @Test(
+        "JSON logs: every line one whole object, every cache hit's access line there, the lines event loops batch included"
+    )
+    func jsonLogs() async throws {
+        let directory = EndToEnd.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try LeaderboardProcess(["serve", "--data-dir", directory, "--log-format", "json"] + ephemeral)
+        let base = try await server.httpBase()
+        _ = try await EndToEnd.waitFor(base + "/health/ready", status: 200)
+        // Four keep-alive connections, 150 reads each of a board cached by the first: answered on the event loops,
+        // whose access lines go out in batches (ServiceKit's LineBatch).
+        let printed = try await ExternalTools.run(
+            ExternalTools.python,
+            [
+                "-c",
+                """
+                import http.client, sys, threading
+                host, port = sys.argv[1].split("//")[1].split(":")
+                statuses = []
+                def reads(worker):
+                    connection = http.client.HTTPConnection(host, int(port))
+                    for i in range(150):
+                        connection.request("GET", "/api/v1/datasets?limit=3", headers={"X-Request-ID": "w%d-%d" % (worker, i)})
+                        response = connection.getresponse()
+                        response.read()
+                        statuses.append(response.status)
+                threads = [threading.Thread(target=reads, args=(worker,)) for worker in range(4)]
+                for thread in threads: thread.start()
+                for thread in threads: thread.join()
+                print(len([status for status in statuses if status == 200]))
+                """, base,
+            ])
+        #expect(printed == "600")
+        #expect(try await server.stop() == 0)
+        var ids: Set<String> = []
+        var early = 0
+        for line in server.standardError.split(separator: "\n") {
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object != nil, "not one JSON object: \(line.prefix(300))")
+            guard let object, object["msg"] as? String == "access", let id = object["request_id"] as? String,
+                id.hasPrefix("w")
+            else { continue }
+            ids.insert(id)
+            if object["early"] as? String == "true" { early += 1 }
+        }
+        #expect(ids.count == 600)
+        #expect(early >= 590)  // all but each connection's first read, at most, which may fill the cache
+    }
 }

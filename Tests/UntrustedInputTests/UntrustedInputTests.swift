@@ -307,4 +307,15 @@ struct UntrustedInputTests {
                 == "192.0.2.60")
         #expect(resolver.resolve(peer: "10.0.0.2", headerValues: ["for=_hidden"])?.description == "10.0.0.2")
     }
+
+    @Test("a peer that is no trusted proxy is every one of its requests' client; a trusted one leaves it to headers")
+    func fixedClient() {
+        let resolver = ClientAddressResolver(trustedProxies: ["10.0.0.0/8"].compactMap(IPNetwork.parse))
+        #expect(resolver.fixedClient(peer: "203.0.113.9")?.description == "203.0.113.9")
+        #expect(
+            resolver.fixedClient(peer: "203.0.113.9")
+                == resolver.resolve(peer: "203.0.113.9", headerValues: ["1.2.3.4"]))
+        #expect(resolver.fixedClient(peer: "10.0.0.2") == nil)
+        #expect(resolver.fixedClient(peer: "") == nil)
+    }
 }
