@@ -57,8 +57,9 @@ struct WebSocketTests {
         "two clients see the same snapshot and the same ordered diffs of submissions",
         arguments: StorageBackend.available)
     func leaderboard(_ backend: StorageBackend) async throws {
-        // A short request timeout: the joins' reads are bounded by it, the board's watch must outlive it.
-        try await AuthGateway.with(backend, live: true, configure: { $0.requestTimeout = .seconds(3) }) { gateway in
+        // A shorter request timeout: the joins' reads are bounded by it, the board's watch must outlive it. (Not
+        // much shorter: every request of the test has it, and a loaded CI machine once took 3 s for the upload.)
+        try await AuthGateway.with(backend, live: true, configure: { $0.requestTimeout = .seconds(10) }) { gateway in
             let dataset = try await RankingRoutesTests.dataset(gateway)
             let first = try await BenchmarkClient(gateway: gateway, device: try await gateway.activeDevice())
                 .run(version: dataset.version, checksum: dataset.checksum, tps: 100, key: "a")
@@ -68,7 +69,7 @@ struct WebSocketTests {
                 Task { try await Self.watch(gateway, path, count: 4, ready: ready) }
             }
             #expect(try await eventually(within: .seconds(10)) { ready.arrived == 2 })
-            try await Task.sleep(for: .seconds(3.5))  // past the deadline of the joins that started the board's watch
+            try await Task.sleep(for: .seconds(10.5))  // past the deadline of the joins that started the board's watch
             var ids = [try #require(first["record_id"])]
             for tps in [200.0, 150.0] {
                 let reply = try await BenchmarkClient(gateway: gateway, device: try await gateway.activeDevice())

@@ -37,11 +37,6 @@ struct TrapAuditTests {
             "chunks are never empty: an emptied chunk is removed"
         ),
         (
-            "Sources/ServiceKit/Observability/Logging.swift",
-            "let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)",
-            "inside `while offset < bytes.count`: the buffer is not empty"
-        ),
-        (
             "Sources/ServiceKit/Observability/Logging.swift", "appendValue(dictionary[key]!, to: &line)",
             "iterates the dictionary's own keys"
         ),
