@@ -57,12 +57,12 @@ public struct CacheFastPath: Sendable {
             self.text = text
             fixed = resolver.fixedClient(peer: text).map { ($0, "\($0)") }
         }
-    }
 
-    /// The client `request` comes from, and its text for the access line.
-    func client(of request: HTTPRequest, from peer: Peer) -> (address: IPAddress, text: String)? {
-        if let fixed = peer.fixed { return fixed }
-        return resolver.resolve(peer: peer.text, fields: request.headerFields).map { ($0, "\($0)") }
+        /// The client `request` comes from, and its text for the access line.
+        func client(of request: HTTPRequest, resolver: ClientAddressResolver) -> (address: IPAddress, text: String)? {
+            if let fixed { return fixed }
+            return resolver.resolve(peer: text, fields: request.headerFields).map { ($0, "\($0)") }
+        }
     }
 
     /// The response parts for `request`, or nil when the general path must answer it.
@@ -83,7 +83,7 @@ public struct CacheFastPath: Sendable {
         ResponseCacheMiddleware.hits.increment()
         record(
             route: route, status: answer.status, requestID: requestID, path: target,
-            client: client(of: request, from: peer)?.text, since: start)
+            client: peer.client(of: request, resolver: resolver)?.text, since: start)
         var parts: [HTTPResponsePart] = [.head(HTTPResponse(status: answer.status, headerFields: headers))]
         if let body = answer.body { parts.append(.body(body)) }
         parts.append(.end(nil))

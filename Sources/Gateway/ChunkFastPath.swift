@@ -67,7 +67,7 @@ public struct ChunkFastPath: Sendable {
             (try? channel.pipeline.syncOperations.context(handlerType: HTTP1ToHTTPServerCodec.self)) != nil,
             let file = ChunkFileBody.OpenFile(checked.file)
         else { return nil }
-        let client = peer.fixed?.address ?? resolver.resolve(peer: peer.text, fields: request.headerFields)
+        let client = peer.client(of: request, resolver: resolver)?.address
         return Download(
             file: file, checked: checked, key: client?.limitKey ?? "ip:\(peer.text)",
             cost: DatasetRoutes.downloadCost(checked.ciphertextSize, policy: policy), client: client)

@@ -308,11 +308,7 @@ public enum RequestID {
         private mutating func refill() {
             used = 0
             if bytes.withUnsafeMutableBytes(Self.readSystemRandom) { return }
-            var generator = SystemRandomNumberGenerator()
-            for start in stride(from: 0, to: bytes.count, by: 8) {
-                let word: UInt64 = generator.next()
-                for index in 0..<8 { bytes[start + index] = UInt8(truncatingIfNeeded: word >> (8 * index)) }
-            }
+            bytes = SystemRandomSource().bytes(bytes.count)
         }
 
         private static let device = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
